@@ -1,0 +1,14 @@
+"""linkage: privacy-preserving record linkage for a Violence Reduction Network.
+
+The data's path is the architecture: partners encode (``encode_extract``), the VRN links
+(``link_extracts``), researchers get cohort tables (``build_cohort``). Each stage reads only the files
+the previous stage hands over.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from linkage.keys import generate_key, key_check_value, read_key_file, record_id, write_key_file
+
+__all__ = ["__version__", "generate_key", "key_check_value", "read_key_file", "record_id", "write_key_file"]

@@ -1,0 +1,80 @@
+"""The ``linkage`` command: a thin layer over the library API.
+
+Each command parses its arguments, calls one API function and prints a short summary. Errors of the
+``LinkageError`` family become one line on stderr and a non-zero exit; ``--debug`` shows the traceback.
+Typer (on Click) was chosen for argument parsing because its commands are plain typed functions.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from linkage import keys
+from linkage.errors import LinkageError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Privacy-preserving record linkage for a Violence Reduction Network.")
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on error")] = False) -> None:
+    _state["debug"] = debug
+
+
+def run_safely(func, *args, **kwargs):
+    """Call the API; turn expected failures into one line and exit code, never a traceback."""
+    try:
+        return func(*args, **kwargs)
+    except LinkageError as exc:
+        if _state["debug"]:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        print("error: interrupted; no output was written", file=sys.stderr)
+        raise typer.Exit(130) from None
+    except Exception as exc:  # unexpected: still no traceback (it could carry data), but say what kind
+        if _state["debug"]:
+            raise
+        print(f"error: unexpected {type(exc).__name__}; rerun with --debug for details", file=sys.stderr)
+        raise typer.Exit(1) from None
+
+
+# --- keys ------------------------------------------------------------------------------------------
+
+@app.command()
+def keygen(out: Annotated[Path, typer.Option("--out", help="key file to create (must not exist)")]) -> None:
+    """Create a new 256-bit project secret, readable by its owner only."""
+    def _do() -> str:
+        key = keys.generate_key()
+        keys.write_key_file(out, key)
+        return keys.key_check_value(key)
+
+    kcv = run_safely(_do)
+    typer.echo(f"wrote {out}\nkey check value (KCV): {kcv}")
+
+
+@app.command()
+def keycheck(keyfile: Annotated[Path, typer.Argument(help="key file")]) -> None:
+    """Print the key check value of a key file (safe to share: it reveals nothing about the key)."""
+    kcv = run_safely(lambda: keys.key_check_value(keys.read_key_file(keyfile)))
+    typer.echo(kcv)
+
+
+@app.command()
+def schemas(out: Annotated[Path, typer.Option("--out")] = Path("schemas")) -> None:
+    """Export the JSON Schemas of every config and manifest to a folder."""
+    from linkage.config import export_schemas
+
+    for path in run_safely(export_schemas, out):
+        typer.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,204 @@
+"""Configuration as data: pydantic models for partner configs, YAML loading, JSON Schema export.
+
+Link and cohort configs live beside their stages (``linkage.link.config``, ``linkage.cohort.config``)
+but use :func:`load_yaml_model` from here, and register with :data:`SCHEMA_MODELS` so that
+``linkage schemas`` exports every schema to ``schemas/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from linkage.errors import LinkageConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+IDENTIFIER_FIELDS = (
+    "given_name", "middle_names", "surname", "former_surnames",
+    "date_of_birth", "sex", "postcode", "upn", "nhs_number",
+)
+NAME_VARIANTS = ("exact", "phonetic", "initial", "del1", "bloom")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputFormat(StrictModel):
+    """How the raw extract is stored."""
+
+    format: Literal["csv", "parquet", "xlsx"] = "csv"
+    encoding: str = Field("utf-8", description="Text encoding of a CSV, e.g. utf-8, utf-8-sig, cp1252")
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    sheet: str | None = Field(None, description="Worksheet name for .xlsx (default: the first sheet)")
+
+
+class ColumnField(StrictModel):
+    column: str
+
+
+class NameField(StrictModel):
+    """A name column. Several names in one field are split into parts."""
+
+    column: str
+
+
+class MultiColumnField(StrictModel):
+    """Several columns holding the same kind of value (former surnames, preferred surname, aliases)."""
+
+    columns: list[str] = Field(min_length=1)
+
+
+class DateOfBirthField(StrictModel):
+    column: str
+    formats: list[str] = Field(["%Y-%m-%d"], min_length=1, description="strptime formats, tried in order")
+    min: dt.date = Field(dt.date(1900, 1, 1), description="earliest plausible date of birth")
+    max: dt.date | None = Field(None, description="latest plausible date of birth (default: today)")
+    placeholders: list[dt.date] = Field(
+        default_factory=lambda: [dt.date(1900, 1, 1), dt.date(1901, 1, 1), dt.date(1800, 1, 1)],
+        description="dates known to stand for 'unknown': encoded as missing and counted in the manifest",
+    )
+
+
+class SexField(StrictModel):
+    column: str
+    codes: dict[str, Literal["M", "F"] | None] = Field(
+        default_factory=lambda: {"M": "M", "MALE": "M", "1": "M", "F": "F", "FEMALE": "F", "2": "F",
+                                 "U": None, "0": None, "9": None, "X": None, "UNKNOWN": None},
+        description="raw code (case-insensitive) -> M / F / null",
+    )
+
+
+class PostcodeField(StrictModel):
+    column: str
+    format: Literal["uk", "digits4", "any"] = Field(
+        "uk", description="uk: validated UK postcode split into sector/district; digits4: 4-digit "
+                          "(e.g. Australian) postcode, sector = first 3, district = first 2; any: exact only")
+    missing_markers: list[str] = Field(default_factory=lambda: ["NFA", "NK", "UNKNOWN", "N/A", "ZZ99 3VZ"])
+
+
+class Identifiers(StrictModel):
+    """Which raw column holds which identifier. Only given_name/surname/date_of_birth are usual minimums."""
+
+    given_name: NameField | None = None
+    middle_names: NameField | None = None
+    surname: NameField | None = None
+    former_surnames: MultiColumnField | None = None
+    date_of_birth: DateOfBirthField | None = None
+    sex: SexField | None = None
+    postcode: PostcodeField | None = None
+    upn: ColumnField | None = None
+    nhs_number: ColumnField | None = None
+
+    def columns(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name in IDENTIFIER_FIELDS:
+            spec = getattr(self, name)
+            if spec is None:
+                continue
+            out[name] = list(spec.columns) if isinstance(spec, MultiColumnField) else [spec.column]
+        return out
+
+
+class PayloadColumn(StrictModel):
+    column: str
+    type: Literal["string", "int", "float", "bool", "date", "datetime"] = "string"
+    formats: list[str] = Field(default_factory=list, description="strptime formats for date/datetime")
+    required: bool = Field(False, description="reject the row when this column is empty")
+
+
+class BloomSettings(StrictModel):
+    fields: list[Literal["given_name", "surname"]] = Field(default_factory=lambda: ["given_name", "surname"])
+    bits: int = Field(512, ge=64, le=4096, multiple_of=64)
+    hashes: int = Field(15, ge=1, le=64, description="bit positions set per n-gram")
+    ngram: int = Field(2, ge=1, le=4)
+
+
+class Encodings(StrictModel):
+    name_variants: list[Literal["exact", "phonetic", "initial", "del1"]] = Field(
+        default_factory=lambda: ["exact", "phonetic", "initial", "del1"])
+    shared_name_tokens: bool = Field(True, description="tokens under one name key, to detect name swaps")
+    dob_variants: list[Literal["exact", "swap", "ym", "year", "md"]] = Field(
+        default_factory=lambda: ["exact", "swap", "ym", "year", "md"])
+    postcode_variants: list[Literal["exact", "sector", "district", "del1"]] = Field(
+        default_factory=lambda: ["exact", "sector", "district"])
+    bloom: BloomSettings | None = Field(default_factory=BloomSettings)
+
+
+class PartnerConfig(StrictModel):
+    """Everything ``linkage hash`` needs to know about one partner's extract."""
+
+    project_id: str = Field(min_length=1, description="scopes every key: tokens of two projects never match")
+    source: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
+    input: InputFormat = Field(default_factory=InputFormat)
+    local_id: str = Field(description="column holding the partner's own person/record id")
+    one_person_per_id: bool = Field(
+        False, description="each local id is one person (education UPN, social-care child id); "
+                           "carried in the manifest so linkage can apply one-to-one constraints")
+    unique_local_id: bool = Field(False, description="the extract has one row per local id; repeats are rejected")
+    identifiers: Identifiers
+    payload: list[PayloadColumn] = Field(default_factory=list)
+    encodings: Encodings = Field(default_factory=Encodings)
+    chunk_rows: int = Field(200_000, ge=1000, description="rows read per chunk (bounds memory)")
+
+    @model_validator(mode="after")
+    def _payload_is_not_identifier(self) -> PartnerConfig:
+        identifier_columns = {c for cols in self.identifiers.columns().values() for c in cols}
+        for p in self.payload:
+            if p.column in identifier_columns:
+                raise ValueError(f"payload column '{p.column}' is also a mapped identifier; "
+                                 "identifiers must never travel in the payload")
+        if not self.identifiers.columns():
+            raise ValueError("no identifier columns are mapped")
+        return self
+
+
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {"partner-config": PartnerConfig}
+
+
+def load_yaml_model(path: str | Path, model: type[M]) -> M:
+    """Load a YAML file and validate it, turning every failure into one clear line."""
+    path = Path(path)
+    if not path.is_file():
+        raise LinkageConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise LinkageConfigError(f"{path}: not valid YAML ({type(exc).__name__})") from None
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise LinkageConfigError(f"{path}: {loc}: {first['msg']}{more}") from None
+
+
+def load_partner_config(path: str | Path) -> PartnerConfig:
+    return load_yaml_model(path, PartnerConfig)
+
+
+def export_schemas(out_dir: str | Path) -> list[Path]:
+    """Write one JSON Schema per registered model; returns the written paths."""
+    # Import the stages so their models register themselves.
+    import importlib
+
+    for module in ("linkage.encode.manifest", "linkage.link.config", "linkage.cohort.config"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError:
+            continue
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, model in sorted(SCHEMA_MODELS.items()):
+        path = out / f"{name}.schema.json"
+        path.write_text(json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    return written
