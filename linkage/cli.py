@@ -67,6 +67,27 @@ def keycheck(keyfile: Annotated[Path, typer.Argument(help="key file")]) -> None:
     typer.echo(kcv)
 
 
+@app.command("hash")
+def hash_extract(
+    config: Annotated[Path, typer.Option("--config", help="partner config YAML")],
+    key: Annotated[Path, typer.Option("--key", help="key file from `linkage keygen`")],
+    input: Annotated[Path, typer.Option("--input", help="raw extract (CSV, Parquet or .xlsx)")],
+    out: Annotated[Path, typer.Option("--out", help="new folder for the encoded extract")],
+    source: Annotated[str | None, typer.Option("--source", help="override the config's source name")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+) -> None:
+    """Partner step: clean and encode an extract with the shared key."""
+    from linkage.encode import encode_extract
+
+    manifest = run_safely(lambda: encode_extract(config, keys.read_key_file(key), input, out,
+                                                 source=source, quiet=quiet))
+    c = manifest["counts"]
+    typer.echo(f"{manifest['source']}: read {c['rows_read']} rows, accepted {c['rows_accepted']}, "
+               f"rejected {c['rows_rejected']} (see {out / 'rejected.csv'}); {c['records']} records, "
+               f"{c['identities']} identifier sets; KCV {manifest['kcv']}; "
+               f"{manifest['elapsed_seconds']:.1f}s")
+
+
 @app.command()
 def schemas(out: Annotated[Path, typer.Option("--out")] = Path("schemas")) -> None:
     """Export the JSON Schemas of every config and manifest to a folder."""

@@ -39,8 +39,14 @@ class InputFormat(StrictModel):
     sheet: str | None = Field(None, description="Worksheet name for .xlsx (default: the first sheet)")
 
 
+OnInvalid = Literal["reject", "blank"]
+_ON_INVALID = Field("reject", description="a present but unusable value: reject the row (listed in "
+                    "rejected.csv), or blank the field and keep the row (listed as 'blanked')")
+
+
 class ColumnField(StrictModel):
     column: str
+    on_invalid: OnInvalid = _ON_INVALID
 
 
 class NameField(StrictModel):
@@ -57,6 +63,7 @@ class MultiColumnField(StrictModel):
 
 class DateOfBirthField(StrictModel):
     column: str
+    on_invalid: OnInvalid = _ON_INVALID
     formats: list[str] = Field(["%Y-%m-%d"], min_length=1, description="strptime formats, tried in order")
     min: dt.date = Field(dt.date(1900, 1, 1), description="earliest plausible date of birth")
     max: dt.date | None = Field(None, description="latest plausible date of birth (default: today)")
@@ -68,6 +75,7 @@ class DateOfBirthField(StrictModel):
 
 class SexField(StrictModel):
     column: str
+    on_invalid: OnInvalid = _ON_INVALID
     codes: dict[str, Literal["M", "F"] | None] = Field(
         default_factory=lambda: {"M": "M", "MALE": "M", "1": "M", "F": "F", "FEMALE": "F", "2": "F",
                                  "U": None, "0": None, "9": None, "X": None, "UNKNOWN": None},
@@ -77,6 +85,7 @@ class SexField(StrictModel):
 
 class PostcodeField(StrictModel):
     column: str
+    on_invalid: OnInvalid = _ON_INVALID
     format: Literal["uk", "digits4", "any"] = Field(
         "uk", description="uk: validated UK postcode split into sector/district; digits4: 4-digit "
                           "(e.g. Australian) postcode, sector = first 3, district = first 2; any: exact only")
@@ -116,7 +125,7 @@ class PayloadColumn(StrictModel):
 class BloomSettings(StrictModel):
     fields: list[Literal["given_name", "surname"]] = Field(default_factory=lambda: ["given_name", "surname"])
     bits: int = Field(512, ge=64, le=4096, multiple_of=64)
-    hashes: int = Field(15, ge=1, le=64, description="bit positions set per n-gram")
+    hashes: int = Field(15, ge=1, le=32, description="bit positions set per n-gram")
     ngram: int = Field(2, ge=1, le=4)
 
 

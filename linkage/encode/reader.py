@@ -1,0 +1,141 @@
+"""Streaming readers for raw partner extracts (CSV, Parquet, Excel), in chunks of bounded size.
+
+Every reader yields DataFrames of strings (missing = ""), whatever the input format, so the encoder has
+one code path. File-level problems (missing file, undecodable text, wrong delimiter, absent columns)
+raise :class:`LinkageInputError` naming the file and, where known, the row and column.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from linkage.config import InputFormat
+from linkage.errors import LinkageInputError
+
+
+def _check_columns(path: Path, header: list[str], needed: list[str], cfg: InputFormat) -> None:
+    missing = [c for c in needed if c not in header]
+    if not missing:
+        return
+    if cfg.format == "csv" and len(header) == 1:
+        other = next((d for d in (";", "\t", "|", ",") if d != cfg.delimiter and d in header[0]), None)
+        if other is not None:
+            raise LinkageInputError(
+                f"the header has one column but contains {other!r}: wrong delimiter? "
+                f"(config says {cfg.delimiter!r})", file=str(path), row=0)
+    raise LinkageInputError(f"mapped column is absent from the header (found {len(header)} columns)",
+                            file=str(path), row=0, field=missing[0])
+
+
+def _csv_encoding(cfg: InputFormat) -> str:
+    # A UTF-8 byte-order mark is common in files saved by Excel; utf-8-sig reads both with and without.
+    name = codecs.lookup(cfg.encoding).name
+    return "utf-8-sig" if name == "utf-8" else cfg.encoding
+
+
+def _iter_csv(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    encoding = _csv_encoding(cfg)
+    try:
+        with open(path, encoding=encoding, newline="") as handle:
+            header_line = handle.readline()
+    except UnicodeDecodeError:
+        raise LinkageInputError(f"header is not valid {cfg.encoding} text; set input.encoding "
+                                "(e.g. cp1252 for Windows files)", file=str(path), row=0) from None
+    if not header_line.strip():
+        raise LinkageInputError("file is empty (no header row)", file=str(path), row=0)
+    header = [h.strip() for h in _split_header(header_line, cfg.delimiter)]
+    _check_columns(path, header, needed, cfg)
+    rows_done = 0
+    try:
+        reader = pd.read_csv(path, sep=cfg.delimiter, dtype=str, keep_default_na=False, na_filter=False,
+                             encoding=encoding, chunksize=chunk_rows, skipinitialspace=True,
+                             engine="c", encoding_errors="strict")
+        for chunk in reader:
+            chunk.columns = [str(c).strip() for c in chunk.columns]
+            rows_done += len(chunk)
+            yield chunk
+    except UnicodeDecodeError:
+        raise LinkageInputError(
+            f"text is not valid {cfg.encoding} after data row {rows_done}; set input.encoding "
+            "(e.g. cp1252 for Windows files)", file=str(path), row=rows_done + 1) from None
+    except pd.errors.ParserError as exc:
+        found = re.search(r"line (\d+)", str(exc))
+        row = int(found.group(1)) - 1 if found else None
+        raise LinkageInputError("row has a different number of fields from the header",
+                                file=str(path), row=row) from None
+
+
+def _split_header(line: str, delimiter: str) -> list[str]:
+    import csv
+
+    return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter))
+
+
+def _iter_parquet(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception:
+        raise LinkageInputError("not a readable Parquet file", file=str(path)) from None
+    _check_columns(path, parquet.schema_arrow.names, needed, cfg)
+    for batch in parquet.iter_batches(batch_size=chunk_rows):
+        frame = batch.to_pandas()
+        yield frame.astype("string").fillna("").astype(object)
+
+
+def _iter_xlsx(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception:
+        raise LinkageInputError("not a readable .xlsx workbook", file=str(path)) from None
+    try:
+        if cfg.sheet is not None and cfg.sheet not in book.sheetnames:
+            raise LinkageInputError(f"worksheet {cfg.sheet!r} not found", file=str(path))
+        sheet = book[cfg.sheet] if cfg.sheet else book.worksheets[0]
+        rows = sheet.iter_rows(values_only=True)
+        first = next(rows, None)
+        if first is None:
+            raise LinkageInputError("worksheet is empty (no header row)", file=str(path), row=0)
+        header = ["" if v is None else str(v).strip() for v in first]
+        _check_columns(path, header, needed, cfg)
+        buffer: list[list[str]] = []
+        for values in rows:
+            buffer.append([_cell_text(v) for v in values])
+            if len(buffer) >= chunk_rows:
+                yield pd.DataFrame(buffer, columns=header, dtype=object)
+                buffer = []
+        if buffer:
+            yield pd.DataFrame(buffer, columns=header, dtype=object)
+    finally:
+        book.close()
+
+
+def _cell_text(value: object) -> str:
+    import datetime as dt
+
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        # Excel stores dates as numbers; openpyxl returns datetimes. ISO text parses with %Y-%m-%d.
+        return value.strftime("%Y-%m-%d") if value.time() == dt.time() else value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def iter_chunks(path: str | Path, cfg: InputFormat, needed: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Yield the extract in chunks of at most ``chunk_rows`` rows, all values as strings."""
+    path = Path(path)
+    if not path.is_file():
+        raise LinkageInputError("input file not found", file=str(path))
+    if path.stat().st_size == 0:
+        raise LinkageInputError("input file is empty", file=str(path), row=0)
+    readers = {"csv": _iter_csv, "parquet": _iter_parquet, "xlsx": _iter_xlsx}
+    yield from readers[cfg.format](path, cfg, needed, chunk_rows)
