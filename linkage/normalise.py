@@ -102,7 +102,8 @@ def swapped_day_month(value: dt.date) -> dt.date | None:
 _UK_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
 
 
-def postcode_parts(raw: str | None, fmt: str = "uk", missing_markers: Iterable[str] = ()) -> tuple[str, str, str] | None:
+def postcode_parts(raw: str | None, fmt: str = "uk",
+                   missing_markers: Iterable[str] = ()) -> tuple[str, str, str] | None:
     """Normalise a postcode to (full, sector, district), or None if missing.
 
     ``uk``: ``"le2 1ab"`` → ``("LE2 1AB", "LE2 1", "LE2")``. ``digits4``: ``"2119"`` → ``("2119", "211", "21")``.

@@ -235,7 +235,8 @@ class IdentifierEncoder:
 
             def all_parts(v: str) -> list[str] | None:
                 given, middle, surname, former = v.split("|", 3)
-                parts = [p for chunk in (given, middle, surname, former.replace("|", " ")) for p in chunk.split(" ") if p]
+                text = " ".join((given, middle, surname, former.replace("|", " ")))
+                parts = [p for p in text.split(" ") if p]
                 if " " in surname:
                     parts.append(surname.replace(" ", ""))
                 for alt in former.split("|"):
