@@ -1,0 +1,133 @@
+"""Risk-factor cohorts: from the crosswalk and partner payloads to de-identified researcher tables.
+
+``build_cohort`` is the whole stage. The person-level frame it works on (index offence, factor flags,
+prior offences, linked sources) stays inside the VRN: it is returned to the caller, never written to
+the output folder, which receives only tables that passed disclosure control.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from linkage.cohort.config import load_cohort_config
+from linkage.cohort.disclosure import round_to_base
+from linkage.cohort.inputs import read_inputs
+from linkage.cohort.offences import OffenceClassifier
+from linkage.cohort.report import DESCRIPTIONS, build_report, write_tables
+from linkage.cohort.risk_factors import add_derived_police_columns, factor_sources, person_factors
+from linkage.cohort.selection import police_history, school_year_age, select_cohort, to_band
+from linkage.cohort.tables import TableBuilder, ethnic_group
+from linkage.errors import LinkageInputError
+from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, sha256_file, write_json
+
+__all__ = ["build_cohort", "build_person_frame"]
+
+
+def build_person_frame(loaded, inputs) -> pd.DataFrame:
+    """VRN-internal: one row per cohort member with index offence, flags, counts and linked sources."""
+    cfg = loaded.cohort
+    police = inputs.payloads.get(cfg.police.source)
+    if police is None:
+        raise LinkageInputError(f"no encoded extract for the index source '{cfg.police.source}'")
+    police = add_derived_police_columns(police, cfg)
+    inputs.payloads[cfg.police.source] = police
+    classifier = OffenceClassifier(loaded.offences, police[cfg.police.ho_class],
+                                   police[cfg.police.description]) if cfg.police.ho_class in police else None
+    if classifier is None:
+        raise LinkageInputError("payload column needed by the cohort config is missing",
+                                file=f"{cfg.police.source} payload.parquet", field=cfg.police.ho_class)
+    cohort = select_cohort(police, cfg, classifier)
+    if cohort["age"].isna().all():
+        estimate = school_year_age(cohort, inputs.payloads.get(
+            cfg.age.school_year_estimate.source if cfg.age.school_year_estimate else ""), cfg)
+        cohort["age"] = estimate.to_numpy()
+        cohort["age_source"] = pd.Series(["school_year"] * len(cohort), dtype="string").where(
+            cohort["age"].notna().to_numpy())
+    age = pd.to_numeric(cohort["age"], errors="coerce")
+    keep = pd.Series(True, index=cohort.index)
+    if cfg.age.min is not None:
+        keep &= ~(age < cfg.age.min).fillna(False)
+    if cfg.age.max is not None:
+        keep &= ~(age > cfg.age.max).fillna(False)
+    cohort = cohort[keep].reset_index(drop=True)
+    if cohort.empty:
+        raise LinkageInputError("no one in the linked data meets the cohort definition", file=loaded.paths["cohort"])
+    history = police_history(cohort, police, cfg)
+    flags = person_factors(cohort, inputs.payloads, loaded.risk_factors, cfg, classifier)
+    persons = cohort.merge(history, on="person_id").merge(flags, on="person_id")
+    linked = inputs.sources_of()
+    for src in inputs.payloads:
+        col = linked[src] if src in linked else pd.Series(dtype=bool)
+        persons[f"linked_{src}"] = persons["person_id"].map(col).fillna(False).astype(bool)
+    persons["ethnic_group"] = ethnic_group(persons["ethnicity"])
+    persons["age_band"] = to_band(persons["age"], cfg.age.bands)
+    return persons
+
+
+def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: list[str | Path],
+                 out_dir: str | Path, *, quiet: bool = False) -> dict[str, Any]:
+    """Build a cohort release in ``out_dir`` (atomically) and return a summary.
+
+    The returned dict holds rounded headline figures, the output paths and, under ``"persons"``, the
+    VRN-internal person frame (for checks and for the lead's demo); that frame is never written out.
+    """
+    timer = PhaseTimer(echo=not quiet)
+    check_output_dir(out_dir)
+    loaded = load_cohort_config(config_path)
+    cfg = loaded.cohort
+    with timer.phase("read crosswalk and payloads"):
+        inputs = read_inputs(link_dir, list(encoded_dirs))
+    with timer.phase("select cohort and code risk factors"):
+        persons = build_person_frame(loaded, inputs)
+    with timer.phase("build tables under disclosure control"):
+        builder = TableBuilder(persons, cfg, loaded.risk_factors, sorted(inputs.payloads),
+                               factor_sources(loaded.risk_factors))
+        release = builder.build()
+    base = cfg.disclosure.rounding_base
+    age_sources = sorted(set(persons["age_source"].dropna()))
+    notes = [f"Cohort: {cfg.label}. Index offence = each person's most recent qualifying offence as "
+             f"{' or '.join(cfg.police.offender_roles).lower()}; factors count only when dated before the "
+             "index day.",
+             "Age: " + (f"from {', '.join(age_sources)} records (school-year estimates may be one year low)."
+                        if age_sources else "not available (no partner supplies an age; payloads carry no "
+                                            "date of birth), so no age filter or age band was applied.")]
+    with timer.phase("write release"), atomic_output_dir(out_dir) as tmp:
+        files = write_tables(release, tmp, cfg.disclosure.symbol)
+        build_report(release, f"{cfg.label}: risk-factor profile", notes, cfg.disclosure.symbol).write(
+            tmp / "report.html")
+        files.append("report.html")
+        manifest = {
+            "kind": "cohort-release",
+            "tool_version": _version(),
+            "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "cohort": cfg.name,
+            "inputs": {"sha256": inputs.checksums,
+                       "payload_records_missing_from_crosswalk": {
+                           s: _safe_count(n, cfg) for s, n in inputs.unlinked_records.items()}},
+            "config": loaded.as_manifest(),
+            "tables": {name: DESCRIPTIONS.get(name, "") for name in release.tables},
+            "disclosure": {"settings": cfg.disclosure.model_dump(mode="json"),
+                           "log": release.log.entries, "summary": release.log.summary()},
+            "outputs": {f: sha256_file(tmp / f) for f in files},
+            "timings": timer.timings,
+        }
+        write_json(tmp / "manifest.json", manifest)
+    people = len(persons)
+    return {"out_dir": str(out_dir), "files": files + ["manifest.json"],
+            "people_rounded": round_to_base(people, base), "subgroups": builder.subgroups,
+            "disclosure_summary": release.log.summary(), "persons": persons}
+
+
+def _safe_count(n: int, cfg) -> int | str:
+    d = cfg.disclosure
+    return d.symbol if d.suppress_min <= n <= d.suppress_max else round_to_base(n, d.rounding_base)
+
+
+def _version() -> str:
+    from linkage import __version__
+
+    return __version__
