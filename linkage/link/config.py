@@ -1,0 +1,92 @@
+"""The link config (``configs/linkage.yaml``): model, training, clustering and output settings as data.
+
+Anything left empty here is generated from the encodings the input manifests declare (see
+``linkage.link.model``), so one config serves extracts with different column sets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from linkage.config import SCHEMA_MODELS, StrictModel, load_yaml_model
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "configs" / "linkage.yaml"
+
+# A blocking rule is a list of columns that must be equal on both sides, or one SQL condition on l./r.
+BlockingRule = list[str] | str
+
+
+class ComparisonSettings(StrictModel):
+    """Which comparisons to build and where their fuzzy levels cut."""
+
+    fields: list[Literal["given_name", "surname", "dob", "postcode", "sex", "upn", "nhs_number"]] = Field(
+        default_factory=lambda: ["given_name", "surname", "dob", "postcode", "sex", "upn", "nhs_number"],
+        description="fields to compare when the extracts carry them; others are ignored")
+    bloom_dice_thresholds: list[float] = Field(
+        default_factory=lambda: [0.8, 0.6], description="Dice cut-offs for Bloom-filter name levels, descending")
+    term_frequency_adjustments: list[str] = Field(
+        default_factory=lambda: ["given_name", "surname", "postcode"],
+        description="fields whose exact level is adjusted for how common the token is")
+    use_name_parts: bool = Field(True, description="level for a name found among the other side's name parts")
+
+
+class TrainingSettings(StrictModel):
+    seed: int = Field(42, description="seed of u sampling (fixed so reruns are identical)")
+    u_max_pairs: float = Field(5e6, gt=0, description="random pairs sampled to estimate u")
+    prior_rules: list[BlockingRule] = Field(
+        default_factory=lambda: [["given_name__exact", "surname__exact", "dob__exact"]],
+        description="deterministic rules whose matches estimate the prior match probability")
+    prior_recall: float = Field(0.7, gt=0, le=1, description="assumed recall of prior_rules")
+    em_rules: list[BlockingRule] = Field(
+        default_factory=lambda: [["dob__exact"], ["given_name__exact", "surname__exact"]],
+        description="blocking rules of the EM sessions that estimate m (each fixes the fields it uses)")
+    em_max_pairs: float | None = Field(2e6, description="cap on pairs per EM session (deterministic sample)")
+    unobserved_level_m: Literal["neutral", "fixed"] = Field(
+        "neutral", description="levels never seen in EM: 'neutral' sets m = u (weight 0); 'fixed' uses "
+                               "unobserved_fixed_m. Never Splink's default, which can add ~10 bits of false evidence")
+    unobserved_fixed_m: float = Field(1e-3, gt=0, lt=1)
+    m_from_trusted_identifier: str | None = Field(
+        None, description="token column (e.g. upn__exact) whose equal values label true matches; m is then "
+                          "estimated from those pairs too. Off by default")
+
+
+class ClusterSettings(StrictModel):
+    threshold_match_probability: float = Field(0.5, gt=0, lt=1, description="pairs at or above this are linked")
+    method: Literal["auto", "connected_components"] = Field(
+        "auto", description="auto: one-to-one between sources declaring one person per id, connected "
+                            "components for the rest")
+    max_cluster_size: int = Field(12, ge=2, description="clusters above this size are flagged as possible chains")
+    trusted_identifiers: list[str] = Field(
+        default_factory=lambda: ["upn__exact", "nhs_number__exact"],
+        description="token columns that should never differ within a person; clusters where they do are flagged")
+
+
+class LinkConfig(StrictModel):
+    """Everything ``linkage link`` needs beyond the encoded extracts."""
+
+    comparisons: ComparisonSettings = Field(default_factory=ComparisonSettings)
+    blocking_rules: list[BlockingRule] | None = Field(
+        None, description="prediction blocking rules; null = generated from the encodings present")
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    clustering: ClusterSettings = Field(default_factory=ClusterSettings)
+    pairs_min_match_probability: float = Field(
+        0.01, ge=0, lt=1, description="scored pairs below this are not kept in pairs.parquet")
+    dedupe_sources: list[str] = Field(
+        default_factory=list, description="deduplicate these sources even if their manifest declares one "
+                                          "person per id (a single input is always deduplicated)")
+    duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: all cores)")
+    duckdb_memory_limit: str | None = Field(None, description="e.g. '8GB'")
+    waterfall_samples: int = Field(8, ge=0, le=50, description="sample pairs shown in the report's waterfall")
+
+
+SCHEMA_MODELS["link-config"] = LinkConfig
+
+
+def load_link_config(path: str | Path | None = None) -> LinkConfig:
+    """Load a link config; ``None`` means the shipped ``configs/linkage.yaml`` (or built-in defaults)."""
+    if path is None:
+        return load_yaml_model(DEFAULT_CONFIG_PATH, LinkConfig) if DEFAULT_CONFIG_PATH.is_file() else LinkConfig()
+    return load_yaml_model(path, LinkConfig)

@@ -1,0 +1,213 @@
+"""The Splink model built from the encodings the manifests declare: comparisons, blocking, training.
+
+Every level compares tokens only (equality, list overlap, Bloom-filter Dice); the VRN never sees a value.
+Levels follow the order of evidence strength, so a pair lands in the first level it satisfies.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import Linker, SettingsCreator, block_on
+
+from linkage.link.config import BlockingRule, LinkConfig
+
+log = logging.getLogger(__name__)
+
+BLOOM_POPCOUNT_SUFFIX = "_pc"  # precomputed bit_count of each Bloom column, so Dice needs one popcount
+
+
+def _dice(col: str, threshold: float) -> cll.CustomLevel:
+    pc = col + BLOOM_POPCOUNT_SUFFIX
+    sql = f"2.0 * bit_count({col}_l & {col}_r) / ({pc}_l + {pc}_r) >= {threshold}"
+    return cll.CustomLevel(sql, label_for_charts=f"Bloom Dice >= {threshold}")
+
+
+def _overlap(col: str) -> cll.CustomLevel:
+    # list_has_any stops at the first shared element; cheaper than building the intersection.
+    return cll.CustomLevel(f"list_has_any({col}_l, {col}_r)",
+                           label_for_charts="one edit apart (deletion neighbourhood)")
+
+
+def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.CustomComparison | None:
+    opts = config.comparisons
+    exact = f"{field}__exact"
+    if exact not in cols:
+        return None
+    tf = field in opts.term_frequency_adjustments
+    levels: list[Any] = [cll.NullLevel(exact), cll.ExactMatchLevel(exact, term_frequency_adjustments=tf)]
+    own, other = (("name__given_shared", "name__surname_shared") if field == "given_name"
+                  else ("name__surname_shared", "name__given_shared"))
+    if own in cols and other in cols:
+        # Given and family name recorded the other way round (shared name key makes them comparable).
+        levels.append(cll.CustomLevel(f"{own}_l = {other}_r OR {other}_l = {own}_r",
+                                      label_for_charts="matches the other name (order swapped)"))
+    if opts.use_name_parts and own in cols and "name__parts" in cols:
+        # A former / preferred surname or a middle name used as the first name.
+        levels.append(cll.CustomLevel(
+            f"list_contains(name__parts_r, {own}_l) OR list_contains(name__parts_l, {own}_r)",
+            label_for_charts="found among the other side's name parts"))
+    if f"{field}__del1" in cols:
+        levels.append(_overlap(f"{field}__del1"))
+    if f"{field}__bloom" in cols:
+        levels.extend(_dice(f"{field}__bloom", t) for t in sorted(opts.bloom_dice_thresholds, reverse=True))
+    for enc in ("phonetic", "initial"):
+        if f"{field}__{enc}" in cols:
+            levels.append(cll.ExactMatchLevel(f"{field}__{enc}").configure(label_for_charts=f"{enc} match"))
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(comparison_levels=levels, output_column_name=field)
+
+
+def _dob_comparison(cols: set[str]) -> cl.CustomComparison | None:
+    if "dob__exact" not in cols:
+        return None
+    levels: list[Any] = [cll.NullLevel("dob__exact"), cll.ExactMatchLevel("dob__exact")]
+    if "dob__swap" in cols:
+        levels.append(cll.CustomLevel("dob__swap_l = dob__exact_r OR dob__exact_l = dob__swap_r",
+                                      label_for_charts="day and month swapped"))
+    for enc, label in (("ym", "same year and month"), ("md", "same month and day"), ("year", "same year")):
+        if f"dob__{enc}" in cols:
+            levels.append(cll.ExactMatchLevel(f"dob__{enc}").configure(label_for_charts=label))
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(comparison_levels=levels, output_column_name="dob")
+
+
+def _postcode_comparison(cols: set[str], config: LinkConfig) -> cl.CustomComparison | None:
+    if "postcode__exact" not in cols:
+        return None
+    tf = "postcode" in config.comparisons.term_frequency_adjustments
+    levels: list[Any] = [cll.NullLevel("postcode__exact"),
+                         cll.ExactMatchLevel("postcode__exact", term_frequency_adjustments=tf)]
+    if "postcode__del1" in cols:
+        levels.append(_overlap("postcode__del1"))
+    for enc in ("sector", "district"):
+        if f"postcode__{enc}" in cols:
+            levels.append(cll.ExactMatchLevel(f"postcode__{enc}").configure(label_for_charts=f"same {enc}"))
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(comparison_levels=levels, output_column_name="postcode")
+
+
+def _exact_comparison(field: str, cols: set[str]) -> cl.CustomComparison | None:
+    col = f"{field}__exact"
+    if col not in cols:
+        return None
+    return cl.CustomComparison(comparison_levels=[cll.NullLevel(col), cll.ExactMatchLevel(col), cll.ElseLevel()],
+                               output_column_name=field)
+
+
+def build_comparisons(cols: set[str], config: LinkConfig) -> list[cl.CustomComparison]:
+    out = []
+    for field in config.comparisons.fields:
+        if field in ("given_name", "surname"):
+            comp = _name_comparison(field, cols, config)
+        elif field == "dob":
+            comp = _dob_comparison(cols)
+        elif field == "postcode":
+            comp = _postcode_comparison(cols, config)
+        else:
+            comp = _exact_comparison(field, cols)
+        if comp is not None:
+            out.append(comp)
+    return out
+
+
+DEFAULT_BLOCKING: list[BlockingRule] = [
+    ["given_name__exact", "surname__exact"],
+    ["surname__exact", "dob__exact"],
+    ["given_name__exact", "dob__exact"],
+    ["dob__exact", "postcode__exact"],
+    ["given_name__exact", "postcode__exact"],
+    ["surname__exact", "postcode__exact"],
+    ["dob__exact", "given_name__initial", "surname__initial"],
+    ["given_name__phonetic", "surname__phonetic", "dob__year"],
+    "l.name__given_shared = r.name__surname_shared AND l.name__surname_shared = r.name__given_shared",
+    "l.dob__swap = r.dob__exact AND l.surname__exact = r.surname__exact",
+    ["upn__exact"],
+    ["nhs_number__exact"],
+]
+
+
+def _rule_columns(rule: BlockingRule) -> set[str]:
+    if isinstance(rule, list):
+        return set(rule)
+    import re
+
+    return set(re.findall(r"\b[lr]\.([A-Za-z0-9_]+)", rule))
+
+
+def usable_rules(rules: list[BlockingRule], cols: set[str]) -> list[BlockingRule]:
+    """Rules whose columns all exist (a rule on an absent encoding is skipped, not an error)."""
+    return [r for r in rules if _rule_columns(r) <= cols]
+
+
+def to_splink_rule(rule: BlockingRule, extra_sql: str = "") -> Any:
+    if isinstance(rule, list):
+        sql = " AND ".join(f"l.{c} = r.{c}" for c in rule)
+    else:
+        sql = rule
+    return f"({sql}){extra_sql}" if extra_sql else (block_on(*rule) if isinstance(rule, list) else sql)
+
+
+def build_settings(cols: set[str], config: LinkConfig, link_type: str, pair_filter_sql: str) -> SettingsCreator:
+    comparisons = build_comparisons(cols, config)
+    rules = usable_rules(config.blocking_rules or DEFAULT_BLOCKING, cols)
+    return SettingsCreator(
+        link_type=link_type,
+        unique_id_column_name="identity_id",
+        comparisons=comparisons,
+        blocking_rules_to_generate_predictions=[to_splink_rule(r, pair_filter_sql) for r in rules],
+        additional_columns_to_retain=["record_id"],
+        retain_matching_columns=False,
+        retain_intermediate_calculation_columns=True,  # gamma/bf columns feed the waterfall chart and QA
+    )
+
+
+def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
+    """Prior, u by random sampling (fixed seed), m by EM over several rules; fix untrained levels."""
+    t = config.training
+    prior_rules = [to_splink_rule(r) for r in usable_rules(t.prior_rules, cols)]
+    if prior_rules:
+        linker.training.estimate_probability_two_random_records_match(prior_rules, recall=t.prior_recall)
+    linker.training.estimate_u_using_random_sampling(max_pairs=t.u_max_pairs, seed=t.seed)
+    if t.m_from_trusted_identifier and t.m_from_trusted_identifier in cols:
+        linker.training.estimate_m_from_label_column(t.m_from_trusted_identifier)
+    em_rules = usable_rules(t.em_rules, cols)
+    for rule in em_rules:
+        kwargs = {"max_pairs": t.em_max_pairs} if t.em_max_pairs else {}
+        linker.training.estimate_parameters_using_expectation_maximisation(to_splink_rule(rule), **kwargs)
+    fixed = fix_untrained_levels(linker, config)
+    return {"em_rules": [str(r) for r in em_rules], "untrained_levels_fixed": fixed}
+
+
+def fix_untrained_levels(linker: Linker, config: LinkConfig) -> list[str]:
+    """Give every level EM never observed a safe m, instead of Splink's default (see splink-notes Gotcha 6)."""
+    fixed = []
+    for comparison in linker._settings_obj.comparisons:
+        for level in comparison.comparison_levels:
+            if level.is_null_level or level._m_is_trained:
+                continue
+            u = level.u_probability if level._u_is_trained else None
+            if config.training.unobserved_level_m == "neutral" and u is not None:
+                level.m_probability = u
+            else:
+                level.m_probability = config.training.unobserved_fixed_m
+                if u is None:
+                    level.u_probability = config.training.unobserved_fixed_m
+            fixed.append(f"{comparison.output_column_name}: {level.label_for_charts}")
+    # Round parameters so parallel float sums cannot change the last bits, and so a rerun is identical.
+    for comparison in linker._settings_obj.comparisons:
+        for level in comparison.comparison_levels:
+            if level.is_null_level:
+                continue
+            for attr in ("m_probability", "u_probability"):
+                value = getattr(level, attr)
+                if isinstance(value, float) and value > 0:
+                    setattr(level, attr, float(f"{value:.9g}"))
+    prior = linker._settings_obj._probability_two_random_records_match
+    if isinstance(prior, float) and math.isfinite(prior):
+        linker._settings_obj._probability_two_random_records_match = float(f"{prior:.9g}")
+    return fixed

@@ -1,0 +1,191 @@
+"""``link_extracts``: check, load, model, score, cluster and write a link folder, phase by phase.
+
+All work happens in one in-process DuckDB database so tokens are read once; Bloom filters are turned
+into BIT values once at load (with their popcount), so Dice never casts per comparison.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import platform
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import splink
+from splink import Linker
+from splink.internals.duckdb.database_api import DuckDBAPI
+
+import linkage
+from linkage.errors import LinkageConfigError
+from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, write_json
+from linkage.link.checks import Extract, check_extracts
+from linkage.link.cluster import assign_person_ids, build_record_graph, chain_guards, cluster_records, run_sql
+from linkage.link.config import LinkConfig, load_link_config
+from linkage.link.model import BLOOM_POPCOUNT_SUFFIX, build_settings, train
+from linkage.link.report import build_report, linkage_summary
+
+_SQL_TYPES = {"token": "VARCHAR", "token_list": "VARCHAR[]", "bloom": "BIT"}
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _column_types(extracts: list[Extract]) -> dict[str, str]:
+    types: dict[str, str] = {}
+    for ex in extracts:
+        for col, spec in ex.columns.items():
+            types.setdefault(col, spec.get("type", "token"))
+    return dict(sorted(types.items()))
+
+
+def load_tokens(con: duckdb.DuckDBPyConnection, extracts: list[Extract], types: dict[str, str]) -> list[str]:
+    """One table per extract with the union of columns (absent ones NULL); returns the table names."""
+    tables = []
+    for i, ex in enumerate(extracts):
+        select = ["record_id::VARCHAR AS record_id", "identity_id::VARCHAR AS identity_id",
+                  f"{_sql_str(ex.source)} AS source"]
+        for col, kind in types.items():
+            sql_type = _SQL_TYPES.get(kind, "VARCHAR")
+            if col not in ex.columns:
+                select.append(f"NULL::{sql_type} AS {col}")
+            elif kind == "bloom":
+                select.append(f"{col}::BLOB::BIT AS {col}")
+            else:
+                select.append(f"{col}::{sql_type} AS {col}")
+            if kind == "bloom":
+                select.append(f"bit_count({col}::BLOB::BIT)::INTEGER AS {col}{BLOOM_POPCOUNT_SUFFIX}"
+                              if col in ex.columns else f"NULL::INTEGER AS {col}{BLOOM_POPCOUNT_SUFFIX}")
+        path = _sql_str(str(ex.tokens_path))
+        table = f"tok_{i}"
+        run_sql(con, f"CREATE TABLE {table} AS SELECT {', '.join(select)} FROM read_parquet({path}) "
+                    "ORDER BY identity_id")
+        tables.append(table)
+    return tables
+
+
+def _plan(extracts: list[Extract], config: LinkConfig) -> tuple[str, list[str], list[str]]:
+    """Splink link type, sources to deduplicate, and sources promised duplicate-free."""
+    sources = [ex.source for ex in extracts]
+    unknown = set(config.dedupe_sources) - set(sources)
+    if unknown:
+        raise LinkageConfigError(f"dedupe_sources names a source that is not an input: {sorted(unknown)[0]}")
+    if len(extracts) == 1:
+        return "dedupe_only", sources, []
+    dedupe = [ex.source for ex in extracts if not ex.one_person_per_id or ex.source in config.dedupe_sources]
+    duplicate_free = [s for s in sources if s not in dedupe]
+    return ("link_and_dedupe" if dedupe else "link_only"), dedupe, duplicate_free
+
+
+def _pair_filter(link_type: str, dedupe: list[str]) -> str:
+    if link_type == "link_only":
+        return ""
+    sql = " AND l.record_id <> r.record_id"  # identity rows of one record are the same person by definition
+    if link_type == "link_and_dedupe":
+        allowed = ", ".join(_sql_str(s) for s in dedupe)
+        sql += f" AND (l.source_dataset <> r.source_dataset OR l.source_dataset IN ({allowed}))"
+    return sql
+
+
+def _write_outputs(tmp: Path, con: duckdb.DuckDBPyConnection, linker: Linker, predictions: Any,
+                   cfg: LinkConfig) -> None:
+    run_sql(con, f"COPY (SELECT person_id, source, record_id FROM _crosswalk ORDER BY person_id, source, "
+                f"record_id) TO {_sql_str(str(tmp / 'crosswalk.parquet'))} (FORMAT parquet)")
+    run_sql(con, f"COPY (SELECT * FROM _pairs ORDER BY identity_id_l, identity_id_r) "
+                f"TO {_sql_str(str(tmp / 'pairs.parquet'))} (FORMAT parquet)")
+    linker.misc.save_model_to_json(str(tmp / "model.json"), overwrite=True)
+
+
+def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: LinkConfig | str | Path | None = None,
+                  backend: str = "duckdb", *, quiet: bool = False) -> dict[str, Any]:
+    """Link encoded extracts into persons; write the link folder atomically and return its manifest."""
+    if backend != "duckdb":
+        raise LinkageConfigError(f"backend '{backend}' is not supported (only duckdb)")
+    cfg = config if isinstance(config, LinkConfig) else load_link_config(config)
+    check_output_dir(out_dir)
+    logging.getLogger("splink").setLevel(logging.WARNING)
+    timer = PhaseTimer(echo=not quiet)
+    counts: dict[str, Any] = {}
+
+    with timer.phase("check extracts"):
+        extracts = check_extracts(encoded_dirs)
+    link_type, dedupe, duplicate_free = _plan(extracts, cfg)
+
+    con = duckdb.connect()
+    if cfg.duckdb_threads:
+        run_sql(con, f"SET threads = {cfg.duckdb_threads}")
+    if cfg.duckdb_memory_limit:
+        run_sql(con, f"SET memory_limit = {_sql_str(cfg.duckdb_memory_limit)}")
+    types = _column_types(extracts)
+    with timer.phase("load tokens"):
+        tables = load_tokens(con, extracts, types)
+        union = " UNION ALL BY NAME ".join(f"SELECT * FROM {t}" for t in tables)
+        run_sql(con, f"CREATE TABLE _identities AS {union}")
+        run_sql(con, "CREATE TABLE _records AS SELECT DISTINCT record_id, source FROM _identities ORDER BY record_id")
+        counts["identities"] = {ex.source: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+                                for ex, t in zip(extracts, tables, strict=True)}
+        counts["records"] = dict(con.execute("SELECT source, count(*) FROM _records GROUP BY source ORDER BY source")
+                                 .fetchall())
+    cols = set(types)
+
+    db_api = DuckDBAPI(connection=con)
+    inputs = [db_api.register(t, dataset_display_name=ex.source) for ex, t in zip(extracts, tables, strict=True)]
+    settings = build_settings(cols, cfg, link_type, _pair_filter(link_type, dedupe))
+    linker = Linker(inputs, settings, log_level=logging.WARNING)
+
+    with timer.phase("train model"):
+        training = train(linker, cols, cfg)
+    with timer.phase("score pairs"):
+        predictions = linker.inference.predict(threshold_match_probability=cfg.pairs_min_match_probability)
+        pred_cols = {c[0] for c in con.execute(f"DESCRIBE {predictions.physical_name}").fetchall()}
+        if "source_dataset_l" in pred_cols:
+            sources_sql = "* EXCLUDE (source_dataset_l, source_dataset_r), source_dataset_l AS source_l, " \
+                          "source_dataset_r AS source_r"
+        else:  # dedupe_only: one source, Splink adds no source column
+            sources_sql = f"*, {_sql_str(extracts[0].source)} AS source_l, {_sql_str(extracts[0].source)} AS source_r"
+        run_sql(con, f"CREATE TABLE _pairs AS SELECT {sources_sql} FROM {predictions.physical_name} "
+                    "ORDER BY identity_id_l, identity_id_r")
+        counts["pairs_scored"] = con.execute("SELECT count(*) FROM _pairs").fetchall()[0][0]
+        counts["pairs_at_threshold"] = con.execute(
+            "SELECT count(*) FROM _pairs WHERE match_probability >= ?",
+            [cfg.clustering.threshold_match_probability]).fetchall()[0][0]
+    with timer.phase("cluster into persons"):
+        aliases = {ex.source: f"s{i}" for i, ex in enumerate(extracts)}
+        build_record_graph(con, "_pairs", "_records", aliases)
+        counts["record_edges"] = con.execute("SELECT count(*) FROM _edges").fetchall()[0][0]
+        cluster_records(con, db_api, cfg.clustering, [aliases[s] for s in duplicate_free])
+        assign_person_ids(con, "_records")
+        guards = chain_guards(con, "_identities", cfg.clustering, cols)
+        summary = linkage_summary(con, [ex.source for ex in extracts])
+        counts.update(summary["counts"])
+
+    with atomic_output_dir(out_dir) as tmp:
+        with timer.phase("write outputs"):
+            _write_outputs(tmp, con, linker, predictions, cfg)
+        manifest = {
+            "schema_version": 1,
+            "kind": "link",
+            "tool_version": linkage.__version__,
+            "versions": {"splink": splink.__version__, "duckdb": duckdb.__version__,
+                         "python": platform.python_version()},
+            "project_id": extracts[0].manifest["project_id"],
+            "kcv": extracts[0].manifest["kcv"],
+            "inputs": [{"path": str(ex.path), "source": ex.source, "files": ex.manifest["files"],
+                        "one_person_per_id": ex.one_person_per_id, "counts": ex.manifest["counts"]}
+                       for ex in extracts],
+            "link_type": link_type, "deduplicated_sources": dedupe, "one_to_one_sources": duplicate_free,
+            "config": cfg.model_dump(mode="json"),
+            "training": training,
+            "counts": counts,
+            "chain_guards": guards,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        with timer.phase("report"):
+            build_report(linker, predictions, con, manifest, summary, cfg).write(tmp / "report.html")
+        manifest["timings_seconds"] = {**timer.timings, "total": timer.total}
+        write_json(tmp / "manifest.json", manifest)
+    manifest["timings_seconds"] = {**timer.timings, "total": timer.total}
+    con.close()
+    return manifest
