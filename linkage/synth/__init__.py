@@ -1,0 +1,108 @@
+"""Synthetic multi-agency extracts for Leicester, Leicestershire and Rutland (``linkage synth``).
+
+``generate_extracts(people, seed, out_dir)`` writes police.csv, education.csv and social_care.csv in the
+raw layouts of docs/data-contracts.md §1, plus truth.csv (source, local_id, person_id), people.csv (true
+identities, synthetic only) and manifest.json. The same people count and seed give byte-identical files.
+Generation runs in batches of households so memory stays bounded; see docs/synthetic-data.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from linkage.io import PhaseTimer, atomic_output_dir, progress, write_json
+from linkage.synth.params import SynthParams
+
+__all__ = ["SynthParams", "generate_extracts"]
+
+_SOURCES = ("police", "education", "social_care")
+
+
+class _CrimeRefs:
+    """``LC-YYYYMMDD-NNNNN`` / ``MP-…`` references, numbered per day across the whole run."""
+
+    def __init__(self) -> None:
+        self.base = (dt.date(1990, 1, 1) - dt.date(1970, 1, 1)).days
+        self.next = {"LC": np.zeros(60 * 366, np.int64), "MP": np.zeros(60 * 366, np.int64)}
+
+    def assign(self, occ: np.ndarray, day: np.ndarray, missing: np.ndarray) -> np.ndarray:
+        from linkage.synth.timeutil import iso
+
+        uniq, first, inverse = np.unique(occ, return_index=True, return_inverse=True)
+        o_day, o_mp = day[first], missing[first]
+        number = np.zeros(len(uniq), np.int64)
+        for prefix, mask in (("LC", ~o_mp), ("MP", o_mp)):
+            idx = np.flatnonzero(mask)
+            idx = idx[np.lexsort((uniq[idx], o_day[idx]))]
+            d = o_day[idx] - self.base
+            start = np.searchsorted(d, d, side="left")
+            rank = np.arange(len(d)) - start
+            counter = self.next[prefix]
+            number[idx] = counter[d] + rank + 1
+            np.add.at(counter, d, 1)
+        dates = np.char.replace(iso(o_day).astype(str), "-", "")
+        refs = np.array([f"{'MP' if m else 'LC'}-{s}-{n:05d}" for m, s, n in
+                         zip(o_mp.tolist(), dates.tolist(), number.tolist(), strict=True)], dtype=object)
+        return refs[inverse]
+
+
+def generate_extracts(people: int, seed: int, out_dir: str | Path, *, params: SynthParams | dict | None = None,
+                      quiet: bool = False, **overrides: Any) -> dict[str, Any]:
+    """Write synthetic extracts for ``people`` people (each in at least one extract) into ``out_dir``.
+
+    ``params`` (or keyword ``overrides`` of its fields) set error rates and population settings.
+    Returns a summary: row and id counts per source, people, high-harm count and timings.
+    """
+    from linkage.synth.batch import generate_batch
+    from linkage.synth.writers import (EDUCATION_COLUMNS, PEOPLE_COLUMNS, POLICE_COLUMNS, SOCIAL_CARE_COLUMNS,
+                                       TRUTH_COLUMNS)
+    from linkage.synth.ids import IdFactory
+
+    if people < 1:
+        raise ValueError("people must be at least 1")
+    base = params.model_dump() if isinstance(params, SynthParams) else dict(params or {})
+    p = SynthParams.model_validate({**base, **overrides})
+    timer = PhaseTimer(echo=not quiet)
+    columns = {"police": POLICE_COLUMNS, "education": EDUCATION_COLUMNS, "social_care": SOCIAL_CARE_COLUMNS,
+               "truth": TRUTH_COLUMNS, "people": PEOPLE_COLUMNS}
+    counts = {name: 0 for name in columns}
+    ids, refs = IdFactory(seed), _CrimeRefs()
+    summary: dict[str, Any] = {"seed": seed, "people": people, "batches": 0, "high_harm_people": 0}
+    with atomic_output_dir(out_dir) as tmp, timer.phase("generate and write extracts"):
+        handles = {name: open(tmp / f"{name}.csv", "w", encoding="utf-8", newline="") for name in columns}
+        try:
+            for name, cols in columns.items():
+                pd.DataFrame(columns=cols).to_csv(handles[name], index=False)
+            remaining, batch, person_offset, hh_offset = people, 0, 0, 0
+            with progress(total=people, desc="synth", unit="people", quiet=quiet) as bar:
+                while remaining > 0:
+                    # small runs draw only as many households as they need (about 2.5 people each)
+                    n_households = min(p.households_per_batch, max(20, int(remaining / 2.0) + 10))
+                    rng = np.random.default_rng([seed, batch])
+                    frames, kept, n_hh, n_hh_people = generate_batch(
+                        rng, n_households, remaining, p, ids, refs, person_offset, hh_offset)
+                    for name, frame in frames.items():
+                        frame.to_csv(handles[name], index=False, header=False, lineterminator="\n")
+                        counts[name] += len(frame)
+                    summary["high_harm_people"] += int(frames["people"].attrs.get("high_harm", 0))
+                    remaining -= kept
+                    person_offset += n_hh_people
+                    hh_offset += n_hh
+                    batch += 1
+                    bar.update(kept)
+        finally:
+            for handle in handles.values():
+                handle.close()
+        summary["batches"] = batch
+        summary["rows"] = {name: counts[name] for name in _SOURCES}
+        summary["truth_rows"] = counts["truth"]
+        # no timings in the manifest: it must be byte-identical for the same people count and seed
+        write_json(tmp / "manifest.json", {"generator": "linkage synth", "summary": summary,
+                                           "params": p.model_dump(mode="json")})
+    summary["timings"] = timer.timings
+    return summary

@@ -1,0 +1,74 @@
+"""One generation batch: households -> traits -> histories -> identifiers -> frames for every file.
+
+The population is the set of people with at least one record; a batch keeps at most ``remaining`` of
+them (in person order, so whole households stay together except at the very end of a run).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from linkage.synth import writers as wr
+from linkage.synth.education import education_history
+from linkage.synth.histories import take
+from linkage.synth.ids import IdFactory
+from linkage.synth.params import SynthParams
+from linkage.synth.police import SV_INDEX, police_history
+from linkage.synth.population import make_batch
+from linkage.synth.social_care import social_care_history
+from linkage.synth.histories import draw_traits
+
+
+def generate_batch(rng: np.random.Generator, n_households: int, remaining: int, params: SynthParams,
+                   ids: IdFactory, refs, person_offset: int, hh_offset: int
+                   ) -> tuple[dict[str, pd.DataFrame], int, int, int]:
+    hh, people = make_batch(rng, n_households, params)
+    traits = draw_traits(rng, people, hh)
+    csc, missing = social_care_history(rng, people, hh, traits, params)
+    edu = education_history(rng, people, hh, traits, params)
+    pol = police_history(rng, people, hh, traits, missing, params)
+
+    present = np.zeros(len(people), bool)
+    for rows in (csc, edu, pol):
+        if rows:
+            present[rows["person"]] = True
+    members = np.flatnonzero(present)[:remaining]
+    keep = np.zeros(len(people), bool)
+    keep[members] = True
+    csc, edu, pol = (take(rows, keep[rows["person"]]) if rows else rows for rows in (csc, edu, pol))
+
+    person_ids = np.array([f"P{person_offset + i:08d}" for i in range(len(people))], dtype=object)
+    household_ids = np.array([f"H{hh_offset + i:07d}" for i in range(len(hh.area))], dtype=object)
+    frames: dict[str, pd.DataFrame] = {}
+    truth = []
+    upn_of: dict[int, str] = {}
+    if edu:
+        frames["education"], pairs, upn_of = wr.education_frame(rng, edu, people, hh, params, ids)
+        truth.append(("education", pairs))
+    else:
+        frames["education"] = pd.DataFrame(columns=wr.EDUCATION_COLUMNS)
+    if csc:
+        frames["social_care"], pairs = wr.social_care_frame(rng, csc, people, hh, params, ids, upn_of)
+        truth.append(("social_care", pairs))
+    else:
+        frames["social_care"] = pd.DataFrame(columns=wr.SOCIAL_CARE_COLUMNS)
+    has_alias = np.zeros(len(people), bool)
+    high_harm = 0
+    if pol:
+        order = np.lexsort((pol["person"], pol["occ"], pol["day"]))
+        pol = {k: v[order] for k, v in pol.items()}
+        crime_refs = refs.assign(pol["occ"], pol["day"], pol["offence"] < 0)
+        frames["police"], pairs, has_alias = wr.police_frame(rng, pol, people, hh, traits, params, ids, crime_refs)
+        truth.append(("police", pairs))
+        sv = np.isin(pol["offence"], SV_INDEX) & np.isin(pol["role"], ["SUSPECT", "OFFENDER"])
+        high_harm = len(np.unique(pol["person"][sv]))
+    else:
+        frames["police"] = pd.DataFrame(columns=wr.POLICE_COLUMNS)
+    frames["truth"] = pd.DataFrame(
+        [(src, local, person_ids[int(p)]) for src, pairs in truth for local, p in pairs.tolist()],
+        columns=wr.TRUTH_COLUMNS)
+    frames["people"] = wr.people_frame(people, person_ids, household_ids, keep, has_alias)
+    frames["people"].attrs["high_harm"] = high_harm
+    # drop the education ``unit`` bookkeeping order so files read naturally: by local id, then date
+    return frames, len(members), len(hh.area), len(people)

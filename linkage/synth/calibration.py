@@ -1,0 +1,110 @@
+"""Check the generated data against its calibration targets using the truth file (perfect linkage).
+
+``high_harm_profile(out_dir)`` finds the high-harm cohort (suspects/offenders in GBH with intent, s20
+GBH, attempted murder or murder), takes each person's most recent such offence as the index date and
+counts, strictly before it, their prior offences, prior victimisation and individual/close-relationship
+risk factors (domain notes §3). It is a yardstick for the generator, not the project's cohort engine:
+it reads clear identifiers' truth mapping, which the real pipeline never has.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+VIOLENCE_CLASSES = {"1", "2", "5D", "8N", "105A", "34B", "3B", "8P", "5E"}
+DRUG_CLASSES = {"92A", "92C", "92D", "92E"}
+FACTORS = ("exposure_to_violence", "witnessing_violence", "family_conflict", "lack_of_nurturing", "aces",
+           "gang_involvement", "delinquent_peers", "economic_stress", "low_income", "unemployment",
+           "low_educational_achievement", "neurodevelopmental", "mental_health", "substance_use",
+           "previous_victim", "missing", "exploitation")
+
+
+def _load(out_dir: Path, name: str, truth: pd.DataFrame, id_col: str) -> pd.DataFrame:
+    df = pd.read_csv(out_dir / f"{name}.csv", dtype=str, keep_default_na=False)
+    t = truth[truth["source"] == name][["local_id", "person_id"]]
+    return df.merge(t, left_on=id_col, right_on="local_id", how="left")
+
+
+def is_index_offence(police: pd.DataFrame) -> pd.Series:
+    gbh_s20 = (police["ho_class"] == "8N") & police["offence_description"].str.contains(
+        "grievous bodily harm", case=False)
+    return (police["ho_class"].isin(["1", "2", "5D"]) | gbh_s20) & police["role"].isin(["SUSPECT", "OFFENDER"])
+
+
+def high_harm_profile(out_dir: str | Path) -> dict:
+    out_dir = Path(out_dir)
+    truth = pd.read_csv(out_dir / "truth.csv", dtype=str, keep_default_na=False)
+    pol = _load(out_dir, "police", truth, "nominal_id")
+    edu = _load(out_dir, "education", truth, "upn")
+    csc = _load(out_dir, "social_care", truth, "child_id")
+    pol["when"] = pd.to_datetime(pol["committed_from"], format="%Y-%m-%d %H:%M")
+    edu["when"] = pd.to_datetime(edu["event_date"], format="%Y-%m-%d")
+    csc["when"] = pd.to_datetime(csc["start_date"], format="%d/%m/%Y")
+
+    idx_rows = pol[is_index_offence(pol)]
+    index = idx_rows.groupby("person_id")["when"].max().rename("index_when")
+    index_refs = set(idx_rows.loc[idx_rows["when"] == idx_rows["person_id"].map(index), "crime_ref"])
+    if index.empty:
+        return {"n": 0}
+
+    def before(df: pd.DataFrame) -> pd.DataFrame:
+        d = df.merge(index, left_on="person_id", right_index=True)
+        return d[d["when"] < d["index_when"]]
+
+    p, e, c = before(pol), before(edu), before(csc)
+    p = p[~p["crime_ref"].isin(index_refs)]
+    sus = p[p["role"].isin(["SUSPECT", "OFFENDER"])]
+    flags: dict[str, set] = {}
+    factors = c["assessment_factors"].str.split(";")
+    has = lambda codes: set(c.loc[factors.apply(lambda f: bool(set(f) & codes)), "person_id"])  # noqa: E731
+    violent = p["ho_class"].isin(VIOLENCE_CLASSES) | (p["da_flag"] == "Y")
+    flags["exposure_to_violence"] = (has({"3A", "3B", "3C", "18B", "18C"})
+                                     | set(c.loc[c["cp_category"] == "PHY", "person_id"])
+                                     | set(p.loc[(p["da_flag"] == "Y") & p["role"].isin(["VICTIM", "WITNESS"]),
+                                                 "person_id"]))
+    flags["witnessing_violence"] = set(p.loc[violent & (p["role"] == "WITNESS"), "person_id"])
+    flags["family_conflict"] = (set(c.loc[c["primary_need"].isin(["N4", "N5"]), "person_id"])
+                                | set(sus.loc[sus["da_flag"] == "Y", "person_id"]))
+    cla = c[(c["record_type"] == "CLA_EPISODE") & ~c["legal_status"].str.startswith("J")]
+    flags["lack_of_nurturing"] = (set(cla["person_id"]) | set(c.loc[c["primary_need"] == "N8", "person_id"])
+                                  | has({"16A", "17A"}) | set(c.loc[c["cp_category"].isin(["NEG", "EMO"]),
+                                                                    "person_id"]))
+    flags["aces"] = (set(c.loc[c["record_type"] == "CP_PLAN", "person_id"])
+                     | has({"16A", "17A", "18B", "18C", "19B", "19C", "1B", "2B", "4B"}))
+    flags["gang_involvement"] = has({"13A", "24A"}) | set(p.loc[(p["gang_flag"] == "Y") | (p["cce_flag"] == "Y"),
+                                                                "person_id"])
+    co = pol[pol["role"].isin(["SUSPECT", "OFFENDER"])].groupby("crime_ref")["person_id"].nunique()
+    flags["delinquent_peers"] = set(sus.loc[sus["crime_ref"].map(co) >= 2, "person_id"])
+    flags["economic_stress"] = set(c.loc[c["primary_need"] == "N7", "person_id"])
+    flags["low_income"] = set(e.loc[e["fsm_eligible"] == "1", "person_id"])
+    flags["unemployment"] = set(e.loc[e["record_type"] == "NEET", "person_id"])
+    census = e[e["record_type"] == "CENSUS"]
+    absent = census["sessions_missed"].astype(float) >= 0.1 * census["sessions_possible"].astype(float)
+    flags["low_educational_achievement"] = (set(e.loc[e["record_type"] == "EXCLUSION", "person_id"])
+                                            | set(census.loc[absent | (census["ap_placement"] == "1"),
+                                                             "person_id"]))
+    flags["neurodevelopmental"] = (set(e.loc[e["sen_primary_need"].isin(["ASD", "SLCN", "SPLD", "MLD", "SLD",
+                                                                         "PMLD"]), "person_id"]) | has({"5A"}))
+    flags["mental_health"] = (has({"4A", "15A"}) | set(e.loc[e["sen_primary_need"] == "SEMH", "person_id"])
+                              | set(p.loc[p["markers"].str.contains("MH|SELF_HARM"), "person_id"]))
+    flags["substance_use"] = (has({"1A", "2A"}) | set(c.loc[c["substance_misuse"] == "1", "person_id"])
+                              | set(e.loc[e["exclusion_reason"] == "DA", "person_id"])
+                              | set(sus.loc[sus["ho_class"].isin(DRUG_CLASSES), "person_id"]))
+    flags["previous_victim"] = set(p.loc[p["role"] == "VICTIM", "person_id"])
+    flags["missing"] = (has({"10A"}) | set(c.loc[c["record_type"] == "MISSING", "person_id"])
+                        | set(p.loc[p["role"] == "MISSING_PERSON", "person_id"]))
+    flags["exploitation"] = has({"11A", "12A", "24A"}) | set(p.loc[(p["cse_flag"] == "Y") | (p["cce_flag"] == "Y"),
+                                                                   "person_id"])
+    people = index.index
+    table = pd.DataFrame({f: people.isin(list(flags[f])) for f in FACTORS}, index=people)
+    priors = sus.groupby("person_id")["crime_ref"].nunique().reindex(people, fill_value=0)
+    return {
+        "n": int(len(people)),
+        "mean_factors": float(table.sum(axis=1).mean()),
+        "mean_prior_offences": float(priors.mean()),
+        "median_prior_offences": float(priors.median()),
+        "share_prior_victim": float(table["previous_victim"].mean()),
+        "factor_prevalence": {f: round(float(table[f].mean()), 3) for f in FACTORS},
+    }

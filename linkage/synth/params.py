@@ -1,0 +1,105 @@
+"""Parameters of the synthetic-data generator: error rates per partner and population settings.
+
+Defaults follow the proposed per-record rates of the domain notes (§2); everything else is invented and
+documented in docs/synthetic-data.md. A YAML file with any subset of these fields can be passed to
+``linkage synth --params``; its schema is exported by ``linkage schemas`` as ``synth-params``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import Field, model_validator
+
+from linkage.config import SCHEMA_MODELS, StrictModel
+
+Rate = float
+
+
+def _rate(default: float, description: str) -> float:
+    return Field(default, ge=0.0, le=1.0, description=description)
+
+
+class SourceErrorRates(StrictModel):
+    """Identifier error rates of one partner, per *identity unit*.
+
+    The unit is a row for police (each occurrence records the person afresh) and a local id for
+    education and social care (the case-management record holds one set of identifiers). The three name
+    errors are mutually exclusive per unit, so each rate is the share of units showing that error.
+    """
+
+    forename_variant: Rate = _rate(0.05, "forename recorded as a transliteration, spelling variant or nickname")
+    surname_change: Rate = _rate(0.04, "surname recorded differently: hyphenation, other parent's surname, "
+                                       "Singh/Kaur in place of the family name or the reverse")
+    name_swap: Rate = _rate(0.01, "given and family names swapped")
+    dob_error: Rate = _rate(0.005, "date of birth wrong (kind chosen by dob_error_mix)")
+    postcode_defect: Rate = _rate(0.05, "postcode missing, NFA or stale (kind chosen by postcode_defect_mix)")
+    duplicate_id: Rate = _rate(0.02, "share of people (with 2+ records in this source) holding a second "
+                                     "local id: duplicate nominal, temporary UPN, second LA child id")
+    missing_dob: Rate = _rate(0.0, "date of birth left empty")
+    missing_sex: Rate = _rate(0.0, "sex recorded as unknown")
+
+
+class DobErrorMix(StrictModel):
+    """How a wrong date of birth is wrong (shares, normalised)."""
+
+    day_month_swap: float = Field(0.3, ge=0)
+    digit_typo: float = Field(0.3, ge=0)
+    year_off_by_one: float = Field(0.2, ge=0)
+    placeholder: float = Field(0.1, ge=0, description="01/01/1900 (police), 1 January (education), "
+                                                      "15th of the month (social care)")
+    event_date: float = Field(0.1, ge=0, description="the event date typed into the DOB field")
+
+
+class PostcodeDefectMix(StrictModel):
+    missing: float = Field(0.4, ge=0)
+    nfa: float = Field(0.2, ge=0, description="'NFA' (no fixed abode); police only, else treated as missing")
+    stale: float = Field(0.4, ge=0, description="an earlier address, or an unconfirmed nearby postcode")
+
+
+class SynthParams(StrictModel):
+    """All generator settings. Defaults give the documented 'LLR-like, enriched for at-risk youth' data."""
+
+    police: SourceErrorRates = Field(default_factory=lambda: SourceErrorRates(
+        forename_variant=0.12, surname_change=0.10, name_swap=0.04, dob_error=0.04, postcode_defect=0.25,
+        duplicate_id=0.08, missing_dob=0.03, missing_sex=0.02))
+    education: SourceErrorRates = Field(default_factory=lambda: SourceErrorRates(
+        forename_variant=0.05, surname_change=0.04, name_swap=0.01, dob_error=0.005, postcode_defect=0.05,
+        duplicate_id=0.02))
+    social_care: SourceErrorRates = Field(default_factory=lambda: SourceErrorRates(
+        forename_variant=0.06, surname_change=0.08, name_swap=0.02, dob_error=0.015, postcode_defect=0.15,
+        duplicate_id=0.03, missing_sex=0.01))
+    dob_error_mix: DobErrorMix = Field(default_factory=DobErrorMix)
+    postcode_defect_mix: PostcodeDefectMix = Field(default_factory=PostcodeDefectMix)
+    minority_name_error_multiplier: float = Field(
+        1.5, ge=1.0, le=4.0, description="name error rates are multiplied by this for people not White "
+                                          "British (errors cluster by ethnicity), capped so the three sum <= 0.9")
+    police_alias_rate: Rate = _rate(0.30, "share of suspects/offenders with alias identities")
+    police_alias_row_share: Rate = _rate(0.35, "share of an aliased person's police rows recorded under the alias")
+    police_missing_ethnicity: Rate = _rate(0.06, "police ethnicity left empty")
+    csc_upn_known: Rate = _rate(0.70, "social-care record carries the child's UPN")
+    csc_upn_typo: Rate = _rate(0.05, "share of carried UPNs copied with a one-character typo")
+    csc_nhs_known: Rate = _rate(0.75, "social-care record carries an NHS number")
+    no_school_record: Rate = _rate(0.03, "children never in an LLR state school (independent, home-educated)")
+    risk_shift: float = Field(0.0, ge=-2.0, le=2.0, description="shift of household adversity (0 = default "
+                                                                "enrichment for at-risk youth)")
+    high_harm_scale: float = Field(1.0, ge=0.0, le=10.0, description="multiplier on the chance that a "
+                                                                     "prolific young offender commits GBH+")
+    birth_year_min: int = Field(1995, ge=1980, le=2015)
+    birth_year_max: int = Field(2012, ge=1980, le=2018)
+    education_start: dt.date = Field(dt.date(2006, 9, 1), description="first academic year in the extract")
+    social_care_start: dt.date = Field(dt.date(2008, 4, 1), description="CIN census coverage start")
+    police_start: dt.date = Field(dt.date(2010, 1, 1))
+    extract_date: dt.date = Field(dt.date(2025, 3, 31), description="end of coverage of all three extracts")
+    households_per_batch: int = Field(4000, ge=10, le=200_000, description="generation batch (bounds memory)")
+
+    @model_validator(mode="after")
+    def _check_years(self) -> SynthParams:
+        if self.birth_year_min > self.birth_year_max:
+            raise ValueError("birth_year_min is after birth_year_max")
+        if not self.education_start < self.extract_date:
+            raise ValueError("education_start must be before extract_date")
+        return self
+
+
+SCHEMA_MODELS["synth-params"] = SynthParams
