@@ -108,6 +108,9 @@ def determined_cells(values: dict[Key, int], constraints: list[tuple[Key, list[K
         sub = sub[np.abs(sub).sum(axis=1) > 0]
         if not len(sub):
             continue
+        if len(cols) == 1:  # one unknown in an equation with known cells: solvable
+            determined.add(order[cols[0]])
+            continue
         _, s, vt = np.linalg.svd(sub)
         rank = int((s > 1e-9).sum())
         null = vt[rank:].T  # columns span the null space
@@ -126,6 +129,7 @@ class CellRegistry:
     hidden: set[Key] = field(default_factory=set)
     constraints: list[tuple[Key, list[Key]]] = field(default_factory=list)
     suppressed: dict[Key, str] = field(default_factory=dict)  # key -> rule that withheld it
+    keep_if_possible: set[Key] = field(default_factory=set)  # e.g. group sizes: withheld only as a last resort
 
     def add(self, key: Key, value: int, hidden: bool = False) -> Key:
         value = int(value)
@@ -160,25 +164,53 @@ class CellRegistry:
         for i, (total, parts) in enumerate(self.constraints):
             for k in [total, *parts]:
                 members.setdefault(k, []).append(i)
+        self._add_complements(members)
+        self._prune_complements()
+
+    def _exposed(self) -> list[Key]:
+        determined = determined_cells(self.values, self.constraints, self.unknown())
+        return sorted((k for k in determined if self.sensitive(k) or k in self.suppressed), key=repr)
+
+    def _prune_complements(self) -> None:
+        """Greedy choices over-suppress: release each complementary cell again (largest first, group
+        sizes before others) whenever the table stays protected without it."""
+        order = sorted((k for k, rule in self.suppressed.items() if rule == "secondary_complementary"),
+                       key=lambda k: (k not in self.keep_if_possible, -self.values[k], repr(k)))
+        for key in order:
+            rule = self.suppressed.pop(key)
+            if self._exposed():
+                self.suppressed[key] = rule
+
+    def _add_complements(self, members: dict[Key, list[int]]) -> None:
         while True:
-            exposed = sorted((k for k in determined_cells(self.values, self.constraints, self.unknown())
-                              if self.sensitive(k)), key=repr)
+            determined = determined_cells(self.values, self.constraints, self.unknown())
+            # A withheld cell must not be solvable either (else its "c" says nothing and it cannot shield
+            # a small cell); a hidden cell only matters when it is itself small.
+            exposed = sorted((k for k in determined if self.sensitive(k) or k in self.suppressed), key=repr)
             if not exposed:
                 return
-            target = exposed[0]
-            best: tuple[Any, Key] | None = None
-            for ci in members.get(target, []):
+            # Withhold the best-placed cell next to any exposed cell; if their own constraints are
+            # exhausted, next to any other solvable withheld cell (that is how they are pinned down).
+            pick = self._complement_for(exposed, members)
+            if pick is None:
+                pick = self._complement_for(sorted(determined, key=repr), members)
+            if pick is None:
+                raise RuntimeError(f"cannot protect cell {exposed[0]!r}")  # pragma: no cover
+            self.withhold(pick, "secondary_complementary")
+
+    def _complement_for(self, cells: list[Key], members: dict[Key, list[int]]) -> Key | None:
+        best: tuple[Any, Key] | None = None
+        for cell in cells:
+            for ci in members.get(cell, []):
                 total, parts = self.constraints[ci]
                 for k in [total, *parts]:
                     if k in self.suppressed or k in self.hidden:
                         continue
                     # Prefer withholding a part to a total, a non-zero cell to a zero, and small cells.
-                    rank = (k == total, self.values[k] == 0, self.values[k], repr(k))
+                    rank = (k in self.keep_if_possible, k == total, self.values[k] == 0, self.values[k], repr(k))
                     if best is None or rank < best[0]:
                         best = (rank, k)
-            if best is None:  # nothing left to withhold around it: withhold the whole neighbourhood
-                raise RuntimeError(f"cannot protect cell {target!r}")  # pragma: no cover
-            self.withhold(best[1], "secondary_complementary")
+        return None if best is None else best[1]
 
     def released(self, key: Key) -> int | None:
         """The released (rounded) value, or None when withheld or hidden."""

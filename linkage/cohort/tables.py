@@ -99,6 +99,7 @@ class TableBuilder:
 
     def register(self) -> None:
         self._register_by_group(("people",), len)
+        self.reg.keep_if_possible |= {("people", g) for g in self.groups}
         for src in self.sources:
             if src != self.cfg.police.source:
                 self._register_split(("linked", src), ("people",), self.linked_mask([src]))
