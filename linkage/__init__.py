@@ -12,3 +12,13 @@ __version__ = "0.1.0"
 from linkage.keys import generate_key, key_check_value, read_key_file, record_id, write_key_file
 
 __all__ = ["__version__", "generate_key", "key_check_value", "read_key_file", "record_id", "write_key_file"]
+
+
+def build_cohort(*args, **kwargs):
+    """Re-export of :func:`linkage.cohort.build_cohort`, imported on first use to keep this module cheap."""
+    from linkage.cohort import build_cohort as _build_cohort
+
+    return _build_cohort(*args, **kwargs)
+
+
+__all__.append("build_cohort")

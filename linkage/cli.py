@@ -97,5 +97,23 @@ def schemas(out: Annotated[Path, typer.Option("--out")] = Path("schemas")) -> No
         typer.echo(f"wrote {path}")
 
 
+# --- cohort ----------------------------------------------------------------------------------------
+
+@app.command()
+def cohort(
+    encoded: Annotated[list[Path], typer.Argument(help="encoded extract folders (payload.parquet + manifest.json)")],
+    config: Annotated[Path, typer.Option("--config", help="cohort config, e.g. configs/cohorts/high_harm.yaml")],
+    link: Annotated[Path, typer.Option("--link", help="link output folder holding crosswalk.parquet")],
+    out: Annotated[Path, typer.Option("--out", help="release folder to create (must be new or empty)")],
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
+) -> None:
+    """Build de-identified risk-factor tables for a cohort under disclosure control."""
+    from linkage.cohort import build_cohort
+
+    result = run_safely(build_cohort, config, link, encoded, out, quiet=quiet)
+    typer.echo(f"wrote {len(result['files'])} files to {out} (cohort of about {result['people_rounded']} "
+               f"people; disclosure rules fired: {sum(result['disclosure_summary'].values())} cells)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

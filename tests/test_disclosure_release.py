@@ -82,7 +82,8 @@ def generate(root: Path, n_people: int = 160, seed: int = 7) -> tuple[Path, list
                             "sen_primary_need": rng.choice([None, None, "SEMH", "ASD", "MLD"]),
                             "fsm_eligible": rng.choice([0, 1]), "sessions_possible": 300,
                             "sessions_missed": rng.choice([0, 10, 40]), "ap_placement": rng.choice([0, 0, 1]),
-                            "exclusion_category": rng.choice(["SUSP", "PERM"]), "exclusion_reason": rng.choice(["PA", "DA"])})
+                            "exclusion_category": rng.choice(["SUSP", "PERM"]),
+                            "exclusion_reason": rng.choice(["PA", "DA"])})
         if rng.random() < 0.4:
             crec = rid(f"csc-{i}")
             cw.append((pid, "social_care", crec))
