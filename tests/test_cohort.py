@@ -292,3 +292,46 @@ def test_errors_are_one_line_and_name_the_problem(tmp_path):
         build_cohort(write_config(tmp_path, exact=True, qualifying_groups=["unknown_group"]), link, dirs,
                      tmp_path / "o2", quiet=True)
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+def test_offence_taxonomy_tells_gbh_from_abh_within_8n():
+    from linkage.cohort.config import load_cohort_config
+    from linkage.cohort.offences import OffenceClassifier
+
+    loaded = load_cohort_config(REPO / "configs/cohorts/high_harm.yaml")
+    ho = pd.Series(["8N", "8n", "08N", "8N", "5D", "1", "2", "92C", "4/1", None])
+    desc = pd.Series([GBH20, "GBH s.20", ABH, "Assault with injury", "Wounding with intent", "Murder",
+                      "Attempted murder", "Possession", "Manslaughter", None])
+    cls = OffenceClassifier(loaded.offences, ho, desc)
+    assert cls.mask("gbh_without_intent").tolist() == [True, True] + [False] * 8
+    assert cls.mask("high_harm").tolist() == [True, True, False, False, True, True, True, False, False, False]
+    assert cls.mask("serious_violence").tolist() == [True] * 7 + [False, True, False]
+    assert cls.mask("drugs").tolist() == [False] * 7 + [True, False, False]
+    assert cls.first_group(["murder_attempt", "gbh"]).fillna("-").tolist() == [
+        "gbh", "gbh", "-", "-", "gbh", "murder_attempt", "murder_attempt", "-", "-", "-"]
+
+
+def test_shipped_configs_load_and_register_schemas():
+    from linkage.cohort.config import load_cohort_config
+    from linkage.config import SCHEMA_MODELS
+
+    loaded = load_cohort_config(REPO / "configs/cohorts/high_harm.yaml")
+    domains = {f.domain for f in loaded.risk_factors.factors}
+    assert domains == {"individual", "close_relationships", "community"}
+    assert {"cohort-config", "offence-taxonomy", "risk-factor-catalogue"} <= set(SCHEMA_MODELS)
+    no_data = [f.id for f in loaded.risk_factors.factors if not f.indicators and f.domain != "community"]
+    assert set(no_data) == {"brain_injury", "low_self_esteem", "social_isolation"}
+
+
+def test_indicator_naming_an_unknown_offence_group_is_a_config_error(tmp_path):
+    catalogue = yaml.safe_load((REPO / "configs/risk_factors.yaml").read_text())
+    catalogue["factors"][0]["indicators"][0]["when"].append(
+        {"column": "ho_class", "op": "offence_group", "group": "no_such_group"})
+    (tmp_path / "rf.yaml").write_text(yaml.safe_dump(catalogue))
+    cfg = yaml.safe_load((REPO / "configs/cohorts/high_harm.yaml").read_text())
+    cfg.update(offences=str(REPO / "configs/offences.yaml"), risk_factors=str(tmp_path / "rf.yaml"))
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    from linkage.cohort.config import load_cohort_config
+
+    with pytest.raises(LinkageConfigError, match="no_such_group"):
+        load_cohort_config(tmp_path / "c.yaml")
