@@ -62,9 +62,14 @@ def education_history(rng: np.random.Generator, people: People, hh: Households, 
     sen_from = rng.integers(0, 8, size=P)
     sen_now = (traits.sen_need[person] != "") & (nc >= sen_from[person])
     sen_prov = np.where(sen_now, np.where(traits.ehcp[person], "E", "K"), "N")
-    fsm = hh.low_income[people.hh[person]] ^ (rng.random(len(person)) < 0.1)
+    # eligibility lapses in some years; a few others qualify briefly (a parent's job loss)
+    low = hh.low_income[people.hh[person]]
+    u = rng.random(len(person))
+    fsm = (low & (u >= 0.15)) | (~low & (u < 0.02))
     possible = rng.integers(300, 335, size=len(person))
-    absence_rate = np.clip(rng.beta(1.2, 20, size=len(person)) + 0.05 * np.clip(pr, 0, None) * (nc >= 7)
+    # absence is mostly a habit of the child (drawn once), plus a little year-to-year noise
+    habit = rng.beta(1.5, 30, size=P)
+    absence_rate = np.clip(habit[person] + rng.normal(0, 0.01, size=len(person)) + 0.04 * np.clip(pr, 0, None) * (nc >= 7)
                            + 0.08 * traits.mh[person] + 0.15 * ap, 0, 0.9)
     missed = np.round(possible * absence_rate).astype(np.int64)
     nc_text = np.where(nc == 0, "R", nc.astype(str))

@@ -44,11 +44,11 @@ def draw_traits(rng: np.random.Generator, people: People, hh: Households) -> Tra
 
     mh = trait(-2.6 + 0.7 * r + 0.5 * hh.parental_mh[people.hh])
     self_harm = mh & (rng.random(P) < np.where(male, 0.2, 0.4))
-    substance = trait(-3.0 + 0.85 * r + 0.5 * hh.parental_substance[people.hh])
-    gang = trait(-4.6 + 1.1 * r + 0.5 * male)
+    substance = trait(-3.3 + 0.85 * r + 0.5 * hh.parental_substance[people.hh])
+    gang = trait(-5.0 + 1.1 * r + 0.5 * male)
     cce = trait(-4.6 + 1.0 * r + 0.4 * male) | (gang & (rng.random(P) < 0.3))
     cse = trait(-4.2 + 0.8 * r - 1.2 * male)
-    missing = trait(-3.0 + 0.8 * r) | ((cse | cce) & (rng.random(P) < 0.5))
+    missing = trait(-3.4 + 0.8 * r) | ((cse | cce) & (rng.random(P) < 0.5))
     has_sen = trait(-1.9 + 0.45 * r)
     # SEMH and ASD/SLCN are more common among higher-risk children; sensory needs are not
     base = np.array([8, 12, 2, 0.5, 18, 18, 14, 2, 1, 0.3, 2, 4])
@@ -60,8 +60,10 @@ def draw_traits(rng: np.random.Generator, people: People, hh: Households) -> Tra
     need = SEN_NEEDS[(p.cumsum(axis=1) > rng.random((P, 1))).argmax(axis=1)]
     sen_need = np.where(has_sen, need, "").astype(object)
     ehcp = has_sen & (rng.random(P) < np.where(np.isin(sen_need, ["SLD", "PMLD", "ASD", "MSI"]), 0.5, 0.15))
-    offending = np.where(child, r + 0.55 * rng.normal(size=P) + 0.6 * gang + 0.3 * substance, -9.0)
-    co_offends = child & (gang | (rng.random(P) < sigmoid(-1.2 + 0.5 * r)))
+    # offending shares the latent risk but has a large individual part, so high-harm young people carry
+    # several risk factors without carrying all of them
+    offending = np.where(child, 0.6 * r + 0.9 * rng.normal(size=P) + 0.5 * gang + 0.3 * substance, -9.0)
+    co_offends = child & (gang | (rng.random(P) < sigmoid(-2.2 + 0.5 * r)))
     return Traits(mh, self_harm, substance, gang, cce, cse, missing, sen_need, ehcp, offending, co_offends)
 
 

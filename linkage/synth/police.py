@@ -63,8 +63,8 @@ def _mix(n: int, **weights: float) -> np.ndarray:
 
 
 _YOUTH = dict(common_assault=14, abh=14, shoplifting=12, damage=8, robbery=6, blade=5, harassment=6,
-              malicious_comms=4, burglary=5, theft=5, public_order=4, threats_to_kill=1, cannabis=7,
-              drug_possession=3, drug_supply=4)
+              malicious_comms=4, burglary=5, theft=5, public_order=4, threats_to_kill=1, cannabis=4,
+              drug_possession=2, drug_supply=3)
 
 
 class _Occurrences:
@@ -122,15 +122,16 @@ def police_history(rng: np.random.Generator, people: People, hh: Households, tra
         return address_at(people, hh, person, d)[1]
 
     # --- young people's offending ------------------------------------------------------------------
-    rate = np.where(child, np.clip(np.exp(-2.8 + 1.55 * traits.offending), 0, 28), 0.0)
+    rate = np.where(child, np.clip(np.exp(-3.2 + 2.1 * traits.offending), 0, 40), 0.0)
     n_off = rng.poisson(rate)
     who = np.repeat(np.arange(P), n_off)
     d = add_years(people.dob[who], 10 + rng.gamma(3.0, 2.0, size=len(who)))
     ok = (d >= lo) & (d <= hi)
     who, d = who[ok], d[ok]
     mix = _mix(len(who), **_YOUTH)
-    no_drugs = ~(traits.substance[who] | traits.gang[who] | traits.cce[who])
-    mix[np.ix_(no_drugs, DRUGS)] = 0
+    no_drugs = ~traits.substance[who]
+    mix[np.ix_(no_drugs, DRUGS[1:])] = 0
+    mix[~(traits.cce[who] | traits.gang[who]), DRUGS[0]] = 0
     mix[:, K["drug_supply"]] *= 1 + 4 * traits.cce[who]
     offence = categorical(rng, mix)
     age = (d - people.dob[who]) / 365.25
@@ -142,19 +143,19 @@ def police_history(rng: np.random.Generator, people: People, hh: Households, tra
     ids = occ.add(d, _minutes(rng, _HOURS_U25, n), offence, loc, home_area(who, d), knife=knife,
                   alcohol=(age >= 16) & (u[:, 1] < 0.12), gang=traits.gang[who] & (u[:, 2] < 0.5),
                   cce=traits.cce[who] & np.isin(offence, [K["drug_supply"], K["robbery"], K["blade"]])
-                  & (u[:, 3] < 0.6), da=(loc == "DWELLING") & PERSON_VICTIM[offence] & (u[:, 4] < 0.15))
+                  & (u[:, 3] < 0.6), da=(loc == "DWELLING") & PERSON_VICTIM[offence] & (u[:, 4] < 0.08))
     occ.involve(ids, who, np.where(u[:, 5] < 0.45, "OFFENDER", "SUSPECT"))
     offenders = np.unique(who)
     _co_offenders(rng, occ, ids, who, d, people, traits, offenders)
     _victims(rng, occ, ids[PERSON_VICTIM[offence]], d[PERSON_VICTIM[offence]], who[PERSON_VICTIM[offence]],
              people, victim_w, min_age=8)
-    violent = np.isin(offence, [K["abh"], K["common_assault"], K["robbery"]]) & (rng.random(n) < 0.15)
+    violent = np.isin(offence, [K["abh"], K["common_assault"], K["robbery"]]) & (rng.random(n) < 0.06)
     _witnesses(rng, occ, ids[violent], d[violent], people, victim_w)
 
     # --- serious-violence index offences ----------------------------------------------------------
     counts = np.bincount(who, minlength=P)
     # superlinear in the offence count: the index offence ends a prolific career
-    p_hh = np.clip(params.high_harm_scale * 0.006 * counts ** 1.5, 0, 0.6)
+    p_hh = np.clip(params.high_harm_scale * 0.012 * counts ** 1.3, 0, 0.6)
     hh_people = np.flatnonzero(rng.random(P) < p_hh)
     _serious_violence(rng, occ, hh_people, who, d, people, traits, victim_w, offenders, lo, hi, home_area)
 
@@ -201,7 +202,7 @@ def _youth_location(rng, offence: np.ndarray, age: np.ndarray) -> np.ndarray:
 
 def _co_offenders(rng, occ: _Occurrences, ids, who, d, people: People, traits: Traits, offenders) -> None:
     """Joint offences: a co-offending young person brings one or two others from the batch."""
-    joint = traits.co_offends[who] & (rng.random(len(who)) < 0.35)
+    joint = traits.co_offends[who] & (rng.random(len(who)) < 0.25)
     if not joint.any() or len(offenders) < 2:
         return
     for _ in range(2):
@@ -224,7 +225,7 @@ def _witnesses(rng, occ: _Occurrences, ids, d, people: People, weights) -> None:
 
 
 def _serious_violence(rng, occ, hh_people, who, d, people, traits, victim_w, offenders, lo, hi, home_area):
-    """The index offence sits near the end of a prolific offending career (about 90% of it before)."""
+    """The index offence sits near the end of a prolific offending career (about 80% of it before)."""
     if not len(hh_people):
         return
     order = np.lexsort((d, who))
@@ -234,7 +235,7 @@ def _serious_violence(rng, occ, hh_people, who, d, people, traits, victim_w, off
     days = []
     for s, e, p in zip(start.tolist(), stop.tolist(), hh_people.tolist(), strict=True):
         if e > s:
-            k = s + int(np.floor(0.9 * (e - s)))
+            k = s + int(np.floor(0.8 * (e - s)))
             base = d_s[min(k, e - 1)]
             days.append(min(base + int(rng.integers(1, 60)), hi))
         else:
@@ -284,7 +285,7 @@ def _domestic_abuse(rng, occ: _Occurrences, people: People, hh: Households, lo, 
     present = (age >= 0) & (age < 18) & (d[oi] < people.change_day[c])
     u = rng.random(len(oi))
     occ.involve(ids[oi][present & (u < 0.08)], c[present & (u < 0.08)], "VICTIM")
-    wit = present & (u >= 0.08) & (u < 0.55) & (age >= 3)
+    wit = present & (u >= 0.08) & (u < 0.38) & (age >= 3)
     occ.involve(ids[oi][wit], c[wit], "WITNESS")
 
 

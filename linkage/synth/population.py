@@ -119,10 +119,10 @@ def make_batch(rng: np.random.Generator, n_households: int, params: SynthParams)
     eth_p = geo.ethnicity_matrix()[geo.areas().profile[area[:, 0]]]
     hh_eth = (eth_p.cumsum(axis=1) > rng.random((H, 1))).argmax(axis=1)
     adversity = rng.normal(size=H) + 1.6 * (deprivation - 0.5) + params.risk_shift
-    parental_da = rng.random(H) < sigmoid(-2.0 + 1.3 * adversity)
-    parental_substance = rng.random(H) < sigmoid(-2.6 + 1.2 * adversity)
-    parental_mh = rng.random(H) < sigmoid(-2.0 + 0.9 * adversity)
-    low_income = rng.random(H) < sigmoid(-0.7 + 1.3 * adversity)
+    parental_da = rng.random(H) < sigmoid(-2.4 + 1.2 * adversity)
+    parental_substance = rng.random(H) < sigmoid(-2.9 + 1.2 * adversity)
+    parental_mh = rng.random(H) < sigmoid(-2.4 + 0.9 * adversity)
+    low_income = rng.random(H) < sigmoid(-1.0 + 1.1 * adversity)
     father_present = parental_da | (rng.random(H) < sigmoid(0.9 - 0.7 * adversity))
 
     # children: first birth uniform over the target years, siblings 1.2-5 years apart

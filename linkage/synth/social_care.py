@@ -73,8 +73,8 @@ def social_care_history(rng: np.random.Generator, people: People, hh: Households
         1.0 + 2.5 * da[person] + 1.0 * sub[person],                  # N1 abuse or neglect
         0.3 + 2.0 * traits.ehcp[person],                             # N2 child's disability
         0.2 + 1.0 * pmh[person],                                     # N3 parental illness/disability
-        0.8 + 0.5 * sub[person],                                     # N4 family in acute stress
-        0.8 + 0.8 * da[person],                                      # N5 family dysfunction
+        0.5 + 0.4 * sub[person],                                     # N4 family in acute stress
+        0.5 + 0.6 * da[person],                                      # N5 family dysfunction
         np.where(age >= 11, 0.3 + 1.2 * np.clip(r[person], 0, None), 0.0),  # N6 socially unacceptable
         0.15 + 0.3 * hh.low_income[h][person],                       # N7 low income
         0.3 * one,                                                   # N8 absent parenting
@@ -93,7 +93,7 @@ def social_care_history(rng: np.random.Generator, people: People, hh: Households
     as_rows = _rows(a_person, a_day, np.full(len(a_idx), -1), "ASSESSMENT", assessment_factors=factors)
 
     # child protection plans
-    cp = (need == "N1") & (rng.random(len(person)) < 0.4)
+    cp = (need == "N1") & (rng.random(len(person)) < 0.3)
     cp_start = np.minimum(ep_start[cp] + rng.integers(20, 60, size=int(cp.sum())), end)
     cp_end = cp_start + rng.integers(90, 600, size=len(cp_start))
     cp_w = np.stack([np.full(len(cp_start), 3.5), np.full(len(cp_start), 1.0), np.full(len(cp_start), 0.3),
@@ -146,7 +146,7 @@ def _looked_after(rng, people: People, traits: Traits, ep_person, ep_start, da, 
     first = np.unique(ep_person, return_index=True)
     person, first_start = first[0], ep_start[first[1]]
     r = people.risk[person]
-    lac = rng.random(len(person)) < sigmoid(-2.6 + 0.7 * r + 0.7 * da[person] + 0.8 * sub[person])
+    lac = rng.random(len(person)) < sigmoid(-3.1 + 0.7 * r + 0.7 * da[person] + 0.8 * sub[person])
     person, la_start = person[lac], np.minimum(first_start[lac] + rng.integers(0, 200, size=int(lac.sum())), end)
     age = (la_start - people.dob[person]) / 365.25
     adopted = (age < 4) & (rng.random(len(person)) < 0.35)
