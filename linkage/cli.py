@@ -115,5 +115,28 @@ def cohort(
                f"people; disclosure rules fired: {sum(result['disclosure_summary'].values())} cells)")
 
 
+# --- synthetic data --------------------------------------------------------------------------------
+
+@app.command()
+def synth(
+    people: Annotated[int, typer.Option("--people", min=1, help="people in the population (each in >= 1 extract)")],
+    seed: Annotated[int, typer.Option("--seed", help="random seed; same people + seed = identical files")],
+    out: Annotated[Path, typer.Option("--out", help="output folder to create (must not exist or be empty)")],
+    params: Annotated[Path | None, typer.Option("--params", help="YAML of generator settings (synth-params)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
+) -> None:
+    """Write synthetic police, education and social-care extracts with truth.csv for testing linkage."""
+    from linkage.synth import generate_extracts, load_params
+
+    def _do() -> dict:
+        settings = load_params(params) if params is not None else None
+        return generate_extracts(people, seed, out, params=settings, quiet=quiet)
+
+    summary = run_safely(_do)
+    rows = ", ".join(f"{name} {n:,}" for name, n in summary["rows"].items())
+    typer.echo(f"wrote {out}: {summary['people']:,} people; rows: {rows}; "
+               f"high-harm people: {summary['high_harm_people']}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -14,11 +14,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
+from linkage.errors import LinkageConfigError
 from linkage.io import PhaseTimer, atomic_output_dir, progress, write_json
 from linkage.synth.params import SynthParams
 
-__all__ = ["SynthParams", "generate_extracts"]
+__all__ = ["SynthParams", "generate_extracts", "load_params"]
+
+
+def load_params(path: str | Path) -> SynthParams:
+    """Read generator settings from YAML (any subset of :class:`SynthParams` fields)."""
+    from linkage.config import load_yaml_model
+
+    return load_yaml_model(path, SynthParams)
 
 _SOURCES = ("police", "education", "social_care")
 
@@ -59,14 +68,23 @@ def generate_extracts(people: int, seed: int, out_dir: str | Path, *, params: Sy
     Returns a summary: row and id counts per source, people, high-harm count and timings.
     """
     from linkage.synth.batch import generate_batch
-    from linkage.synth.writers import (EDUCATION_COLUMNS, PEOPLE_COLUMNS, POLICE_COLUMNS, SOCIAL_CARE_COLUMNS,
-                                       TRUTH_COLUMNS)
     from linkage.synth.ids import IdFactory
+    from linkage.synth.writers import (
+        EDUCATION_COLUMNS,
+        PEOPLE_COLUMNS,
+        POLICE_COLUMNS,
+        SOCIAL_CARE_COLUMNS,
+        TRUTH_COLUMNS,
+    )
 
     if people < 1:
-        raise ValueError("people must be at least 1")
+        raise LinkageConfigError("people must be at least 1")
     base = params.model_dump() if isinstance(params, SynthParams) else dict(params or {})
-    p = SynthParams.model_validate({**base, **overrides})
+    try:
+        p = SynthParams.model_validate({**base, **overrides})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise LinkageConfigError(f"synth params: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     timer = PhaseTimer(echo=not quiet)
     columns = {"police": POLICE_COLUMNS, "education": EDUCATION_COLUMNS, "social_care": SOCIAL_CARE_COLUMNS,
                "truth": TRUTH_COLUMNS, "people": PEOPLE_COLUMNS}

@@ -11,13 +11,12 @@ import pandas as pd
 
 from linkage.synth import writers as wr
 from linkage.synth.education import education_history
-from linkage.synth.histories import take
+from linkage.synth.histories import draw_traits, take
 from linkage.synth.ids import IdFactory
 from linkage.synth.params import SynthParams
 from linkage.synth.police import SV_INDEX, police_history
 from linkage.synth.population import make_batch
 from linkage.synth.social_care import social_care_history
-from linkage.synth.histories import draw_traits
 
 
 def generate_batch(rng: np.random.Generator, n_households: int, remaining: int, params: SynthParams,

@@ -69,7 +69,8 @@ def education_history(rng: np.random.Generator, people: People, hh: Households, 
     possible = rng.integers(300, 335, size=len(person))
     # absence is mostly a habit of the child (drawn once), plus a little year-to-year noise
     habit = rng.beta(1.5, 30, size=P)
-    absence_rate = np.clip(habit[person] + rng.normal(0, 0.01, size=len(person)) + 0.04 * np.clip(pr, 0, None) * (nc >= 7)
+    secondary_risk = 0.04 * np.clip(pr, 0, None) * (nc >= 7)
+    absence_rate = np.clip(habit[person] + rng.normal(0, 0.01, size=len(person)) + secondary_risk
                            + 0.08 * traits.mh[person] + 0.15 * ap, 0, 0.9)
     missed = np.round(possible * absence_rate).astype(np.int64)
     nc_text = np.where(nc == 0, "R", nc.astype(str))

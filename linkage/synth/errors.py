@@ -110,12 +110,13 @@ def dob_errors(rng: np.random.Generator, dob: np.ndarray, event_day: np.ndarray,
         dd = np.minimum(d[sel], days_in_month(yy, m[sel]))
         out[sel] = ymd_to_days(yy, m[sel], dd)
     sel = kind == 3
+    ones = np.ones(int(sel.sum()), dtype=np.int64)
     if placeholder == "unknown":
-        out[sel] = ymd_to_days(np.full(int(sel.sum()), 1900), np.ones(int(sel.sum()), int), np.ones(int(sel.sum()), int))
+        out[sel] = ymd_to_days(1900 * ones, ones, ones)
     elif placeholder == "jan1":
-        out[sel] = ymd_to_days(y[sel], np.ones(int(sel.sum()), int), np.ones(int(sel.sum()), int))
+        out[sel] = ymd_to_days(y[sel], ones, ones)
     else:
-        out[sel] = ymd_to_days(y[sel], m[sel], np.full(int(sel.sum()), 15))
+        out[sel] = ymd_to_days(y[sel], m[sel], 15 * ones)
     sel = kind == 4
     out[sel] = event_day[sel]
     return out

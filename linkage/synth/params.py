@@ -40,6 +40,42 @@ class SourceErrorRates(StrictModel):
     missing_sex: Rate = _rate(0.0, "sex recorded as unknown")
 
 
+class PoliceErrorRates(SourceErrorRates):
+    """Police defaults (domain notes §2): victims' and suspects' identifiers are often incomplete."""
+
+    forename_variant: Rate = _rate(0.12, "see SourceErrorRates")
+    surname_change: Rate = _rate(0.10, "see SourceErrorRates")
+    name_swap: Rate = _rate(0.04, "see SourceErrorRates")
+    dob_error: Rate = _rate(0.04, "see SourceErrorRates")
+    postcode_defect: Rate = _rate(0.25, "see SourceErrorRates")
+    duplicate_id: Rate = _rate(0.08, "duplicate nominals")
+    missing_dob: Rate = _rate(0.03, "see SourceErrorRates")
+    missing_sex: Rate = _rate(0.02, "gender recorded as U")
+
+
+class EducationErrorRates(SourceErrorRates):
+    """Education defaults: the school census is the cleanest source."""
+
+    forename_variant: Rate = _rate(0.05, "see SourceErrorRates")
+    surname_change: Rate = _rate(0.04, "see SourceErrorRates")
+    name_swap: Rate = _rate(0.01, "see SourceErrorRates")
+    dob_error: Rate = _rate(0.005, "see SourceErrorRates")
+    postcode_defect: Rate = _rate(0.05, "see SourceErrorRates")
+    duplicate_id: Rate = _rate(0.02, "temporary UPN before the permanent one")
+
+
+class SocialCareErrorRates(SourceErrorRates):
+    """Social-care defaults."""
+
+    forename_variant: Rate = _rate(0.06, "see SourceErrorRates")
+    surname_change: Rate = _rate(0.08, "see SourceErrorRates")
+    name_swap: Rate = _rate(0.02, "see SourceErrorRates")
+    dob_error: Rate = _rate(0.015, "see SourceErrorRates")
+    postcode_defect: Rate = _rate(0.15, "see SourceErrorRates")
+    duplicate_id: Rate = _rate(0.03, "second LA child id for a later episode")
+    missing_sex: Rate = _rate(0.01, "sex recorded as 0 (not known)")
+
+
 class DobErrorMix(StrictModel):
     """How a wrong date of birth is wrong (shares, normalised)."""
 
@@ -60,15 +96,9 @@ class PostcodeDefectMix(StrictModel):
 class SynthParams(StrictModel):
     """All generator settings. Defaults give the documented 'LLR-like, enriched for at-risk youth' data."""
 
-    police: SourceErrorRates = Field(default_factory=lambda: SourceErrorRates(
-        forename_variant=0.12, surname_change=0.10, name_swap=0.04, dob_error=0.04, postcode_defect=0.25,
-        duplicate_id=0.08, missing_dob=0.03, missing_sex=0.02))
-    education: SourceErrorRates = Field(default_factory=lambda: SourceErrorRates(
-        forename_variant=0.05, surname_change=0.04, name_swap=0.01, dob_error=0.005, postcode_defect=0.05,
-        duplicate_id=0.02))
-    social_care: SourceErrorRates = Field(default_factory=lambda: SourceErrorRates(
-        forename_variant=0.06, surname_change=0.08, name_swap=0.02, dob_error=0.015, postcode_defect=0.15,
-        duplicate_id=0.03, missing_sex=0.01))
+    police: PoliceErrorRates = Field(default_factory=PoliceErrorRates)
+    education: EducationErrorRates = Field(default_factory=EducationErrorRates)
+    social_care: SocialCareErrorRates = Field(default_factory=SocialCareErrorRates)
     dob_error_mix: DobErrorMix = Field(default_factory=DobErrorMix)
     postcode_defect_mix: PostcodeDefectMix = Field(default_factory=PostcodeDefectMix)
     minority_name_error_multiplier: float = Field(

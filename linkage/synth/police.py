@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from linkage.synth import geography as geo
-from linkage.synth.histories import Rows, Traits, categorical, concat_rows
+from linkage.synth.histories import Rows, Traits, categorical
 from linkage.synth.params import SynthParams
 from linkage.synth.population import Households, People, address_at
 from linkage.synth.timeutil import add_years, day, sigmoid
