@@ -10,151 +10,240 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hmac
+import multiprocessing as mp
+import os
+import secrets
 import shutil
 import time
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage import __version__
 from linkage.config import PartnerConfig, load_partner_config
-from linkage.encode.identifiers import IdentifierEncoder
+from linkage.encode.identifiers import IdentifierEncoder, map_distinct, row_hash, take
 from linkage.encode.manifest import ENCODED_FILES, EncodedManifest
 from linkage.encode.payload import parse_payload, payload_schema
 from linkage.encode.reader import iter_chunks
 from linkage.errors import LinkageInputError
 from linkage.io import atomic_output_dir, progress, sha256_file, write_json
-from linkage.keys import key_check_value, record_id
+from linkage.keys import derive_subkey, key_check_value
 
 PARQUET_OPTIONS = {"compression": "zstd", "write_statistics": False}
 
 
-def _record_ids(local_ids: pd.Series, key: bytes, project_id: str, source: str, cache: dict) -> np.ndarray:
-    codes, uniques = pd.factorize(local_ids, sort=False)
-    ids = np.empty(len(uniques), dtype=object)
-    for i, value in enumerate(uniques):
-        rid = cache.get(value)
-        if rid is None:
-            rid = record_id(key, project_id, source, value)
-            if len(cache) < 2_000_000:
-                cache[value] = rid
-        ids[i] = rid
-    return ids[codes]
+def _record_ids(local_ids: pa.Array, key: bytes, project_id: str, source: str) -> pa.Array:
+    """record_id for each row (see linkage.keys.record_id), computed once per distinct local id."""
+    subkey = derive_subkey(key, project_id, "record_id", "pseudonym")
+    prefix = f"{source}\x1f"
+    index, uniques = map_distinct(local_ids, lambda v: v, {})
+    ids = [hmac.digest(subkey, (prefix + v).encode(), "sha256").hex()[:32] for v in uniques]
+    return take(index, ids, pa.string())
+
+
+N_BUCKETS = 32  # token rows are spread over files by record id, so the final merge holds 1/32 at a time
+
+
+@dataclass
+class ChunkResult:
+    """What one encoded chunk hands back to the coordinating process (everything but token rows)."""
+
+    n_rows: int
+    n_accepted: int
+    placeholders: int
+    rejected_lines: list[tuple[int, str, str, str]]
+    payload: pa.Table | None
+
+
+class ChunkEncoder:
+    """Encodes one chunk: rejects, payload, and token rows written to bucket files in ``parts``.
+
+    One instance lives in each worker process; its caches of distinct values persist across chunks.
+    """
+
+    def __init__(self, cfg: PartnerConfig, key: bytes, parts: Path, hash_key: bytes, today: dt.date | None) -> None:
+        self.cfg, self.key, self.parts = cfg, key, parts
+        self.encoder = IdentifierEncoder(cfg, key, today=today)
+        self.hash_key = hash_key
+        self.pay_schema = payload_schema(cfg.payload)
+        self.token_types = self.encoder.arrow_types()
+        self.part_schema = pa.schema([pa.field("record_id", pa.string()), pa.field("_h", pa.uint64()),
+                                      pa.field("_first_row", pa.int64())]
+                                     + [pa.field(n, t) for n, t in self.token_types.items()])
+        ids = cfg.identifiers.columns()
+        self.order = {c: i for i, c in enumerate(dict.fromkeys(
+            [cfg.local_id] + [c for cols in ids.values() for c in cols] + [p.column for p in cfg.payload]))}
+
+    def process(self, n_part: int, chunk: pa.Table, first_row: int, duplicate_ids: np.ndarray) -> ChunkResult:
+        cfg, n = self.cfg, chunk.num_rows
+        row_numbers = np.arange(first_row, first_row + n, dtype=np.int64)
+        local = pc.utf8_trim_whitespace(chunk.column(cfg.local_id).combine_chunks())
+        problems: list[tuple[np.ndarray, str, str, str]] = [
+            (pc.equal(local, "").to_numpy(zero_copy_only=False), cfg.local_id, "missing local id", "reject"),
+            (duplicate_ids, cfg.local_id, "duplicate local id (config declares one row per id)", "reject")]
+        clean, id_problems = self.encoder.clean(chunk)
+        arrays, pay_problems = parse_payload(chunk, cfg.payload)
+        problems += id_problems + [(m, c, r, "reject") for m, c, r in pay_problems]
+        # The first problem in column order is the row's reported reason.
+        problems.sort(key=lambda p: self.order.get(p[1], len(self.order)))
+        reject_field = np.full(n, None, dtype=object)
+        reject_reason = np.full(n, None, dtype=object)
+        for mask, field, reason, action in problems:
+            if action == "reject":
+                hit = mask & (reject_field == None)  # noqa: E711 (elementwise)
+                reject_field[hit], reject_reason[hit] = field, reason
+        accepted = reject_field == None  # noqa: E711
+        lines = [(int(row_numbers[i]), reject_field[i], reject_reason[i], "rejected")
+                 for i in np.flatnonzero(~accepted)]
+        for mask, field, reason, action in problems:
+            if action == "blank":
+                lines += [(int(row_numbers[i]), field, reason, "blanked") for i in np.flatnonzero(mask & accepted)]
+        self.encoder.placeholder_dobs = 0
+        self.encoder.count_placeholders(accepted)
+        result = ChunkResult(n, int(accepted.sum()), self.encoder.placeholder_dobs, sorted(lines), None)
+        if not accepted.any():
+            return result
+        keep = pa.array(accepted)
+        rids = _record_ids(local.filter(keep), self.key, cfg.project_id, cfg.source)
+        payload = {"record_id": rids, "row_number": pa.array(row_numbers[accepted])}
+        payload.update({k: v.filter(keep) for k, v in arrays.items()})
+        result.payload = pa.table(payload, schema=self.pay_schema)
+
+        ident = {name: col.filter(keep) for name, col in clean.items()}
+        h = row_hash([rids] + list(ident.values()), self.hash_key)
+        # Keep the first row of each distinct (record, identifier set) in this chunk.
+        _, first_pos = np.unique(h, return_index=True)
+        first = np.zeros(len(h), dtype=bool)
+        first[first_pos] = True
+        take_first = pa.array(first)
+        ident = {name: col.filter(take_first) for name, col in ident.items()}
+        rids = rids.filter(take_first)
+        table = pa.table({"record_id": rids, "_h": pa.array(h[first], type=pa.uint64()),
+                          "_first_row": pa.array(row_numbers[accepted][first], type=pa.int64()),
+                          **self.encoder.encode(ident)}, schema=self.part_schema)
+        prefix = pc.utf8_slice_codeunits(rids, 0, 2).to_numpy(zero_copy_only=False)
+        bucket = (np.array([int(p, 16) for p in prefix]) * N_BUCKETS) >> 8 if len(prefix) else np.zeros(0, int)
+        for b in np.unique(bucket):
+            part = table.filter(pa.array(bucket == b))
+            with pa.OSFile(str(self.parts / f"b{b:03d}-{n_part:06d}.arrow"), "wb") as sink, \
+                    pa.ipc.new_file(sink, self.part_schema) as writer:
+                writer.write_table(part)
+        return result
+
+
+_worker: ChunkEncoder | None = None
+
+
+def _init_worker(cfg_json: str, key: bytes, parts: str, hash_key: bytes, today: dt.date | None) -> None:
+    global _worker
+    _worker = ChunkEncoder(PartnerConfig.model_validate_json(cfg_json), key, Path(parts), hash_key, today)
+
+
+def _work(args: tuple) -> ChunkResult:
+    assert _worker is not None
+    return _worker.process(*args)
 
 
 def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: str | Path,
                    out_dir: str | Path, *, source: str | None = None, quiet: bool = False,
-                   today: dt.date | None = None) -> dict:
+                   today: dt.date | None = None, workers: int | None = None) -> dict:
     """Encode one partner extract. Returns the manifest as a dict.
 
     ``source`` overrides the config's source name (two extracts of one layout, e.g. FEBRL 4a and 4b).
+    ``workers`` processes encode chunks in parallel (default: one per core, at most 4).
     """
     cfg = config if isinstance(config, PartnerConfig) else load_partner_config(config)
     if source is not None:
         cfg = cfg.model_copy(update={"source": source})
     started = time.perf_counter()
     input_path = Path(input_path)
-    encoder = IdentifierEncoder(cfg, key, today=today)
-    id_columns = cfg.identifiers.columns()
-    needed = list(dict.fromkeys([cfg.local_id] + [c for cols in id_columns.values() for c in cols]
+    needed = list(dict.fromkeys([cfg.local_id] + [c for cols in cfg.identifiers.columns().values() for c in cols]
                                 + [p.column for p in cfg.payload]))
+    if workers is None:  # processes cost a second to start: only worth it for large files
+        big = input_path.is_file() and input_path.stat().st_size > 32 * 1024 * 1024
+        workers = min(4, os.cpu_count() or 1) if big else 1
 
     with atomic_output_dir(out_dir) as tmp:
         parts = tmp / ".parts"
         parts.mkdir()
-        token_schema = encoder.arrow_schema()
-        pay_schema = payload_schema(cfg.payload)
-        payload_writer = pq.ParquetWriter(tmp / "payload.parquet", pay_schema, **PARQUET_OPTIONS)
+        hash_key = secrets.token_bytes(16)
+        local_encoder = ChunkEncoder(cfg, key, parts, hash_key, today)
+        payload_writer = pq.ParquetWriter(tmp / "payload.parquet", local_encoder.pay_schema, **PARQUET_OPTIONS)
         rejected_file = open(tmp / "rejected.csv", "w", newline="", encoding="utf-8")
         rejected_csv = csv.writer(rejected_file)
         rejected_csv.writerow(["row_number", "field", "reason", "action"])
-        rows_read = rows_accepted = 0
+        totals = Counter()
         reasons: Counter[str] = Counter()
         blanked: Counter[str] = Counter()
-        rid_cache: dict[str, str] = {}
         seen_ids: set[str] = set()
         bar = progress(desc=f"hash {cfg.source}", quiet=quiet)
-        try:
+
+        def collect(result: ChunkResult) -> None:
+            totals.update(rows=result.n_rows, accepted=result.n_accepted, placeholders=result.placeholders)
+            for row, field, reason, action in result.rejected_lines:
+                rejected_csv.writerow([row, field, reason, action])
+                (reasons if action == "rejected" else blanked)[f"{field}: {reason}"] += 1
+            if result.payload is not None:
+                payload_writer.write_table(result.payload)
+            bar.update(result.n_rows)
+
+        def jobs():
+            first_row = 1
             for n_part, chunk in enumerate(iter_chunks(input_path, cfg.input, needed, cfg.chunk_rows)):
-                n = len(chunk)
-                row_numbers = np.arange(rows_read + 1, rows_read + n + 1, dtype=np.int64)
-                rows_read += n
-                problems: list[tuple[np.ndarray, str, str, str]] = []
-                local = chunk[cfg.local_id].astype(str).str.strip()
-                problems.append(((local == "").to_numpy(), cfg.local_id, "missing local id", "reject"))
-                if cfg.unique_local_id:
-                    dup_in_chunk = local.duplicated().to_numpy()
-                    dup_before = local.isin(seen_ids).to_numpy()
-                    problems.append((dup_in_chunk | dup_before, cfg.local_id,
-                                     "duplicate local id (config declares one row per id)", "reject"))
-                    seen_ids.update(local[~(dup_in_chunk | dup_before)])
-                clean, id_problems = encoder.clean(chunk)
-                arrays, pay_problems = parse_payload(chunk, cfg.payload)
-                problems += id_problems + [(m, c, r, "reject") for m, c, r in pay_problems]
+                duplicates = np.zeros(chunk.num_rows, dtype=bool)
+                if cfg.unique_local_id:  # needs every earlier chunk, so it is checked here, in order
+                    local = pc.utf8_trim_whitespace(chunk.column(cfg.local_id)).to_pylist()
+                    for i, value in enumerate(local):
+                        if value in seen_ids:
+                            duplicates[i] = True
+                        else:
+                            seen_ids.add(value)
+                yield n_part, chunk, first_row, duplicates
+                first_row += chunk.num_rows
 
-                # First problem in column order decides the row's reported reason.
-                order = {c: i for i, c in enumerate(needed)}
-                problems.sort(key=lambda p: order.get(p[1], len(order)))
-                reject_field = np.full(n, None, dtype=object)
-                reject_reason = np.full(n, None, dtype=object)
-                for mask, field, reason, action in problems:
-                    if action == "reject":
-                        take = mask & (reject_field == None)  # noqa: E711 (elementwise)
-                        reject_field[take] = field
-                        reject_reason[take] = reason
-                rejected = reject_field != None  # noqa: E711
-                for i in np.flatnonzero(rejected):
-                    rejected_csv.writerow([int(row_numbers[i]), reject_field[i], reject_reason[i], "rejected"])
-                    reasons[f"{reject_field[i]}: {reject_reason[i]}"] += 1
-                accepted = ~rejected
-                for mask, field, reason, action in problems:
-                    if action == "blank":
-                        for i in np.flatnonzero(mask & accepted):
-                            rejected_csv.writerow([int(row_numbers[i]), field, reason, "blanked"])
-                        blanked[f"{field}: {reason}"] += int((mask & accepted).sum())
-                rows_accepted += int(accepted.sum())
-                encoder.count_placeholders(accepted)
-                if accepted.any():
-                    rids = _record_ids(local[accepted], key, cfg.project_id, cfg.source, rid_cache)
-                    pay = {"record_id": pa.array(rids, type=pa.string()),
-                           "row_number": pa.array(row_numbers[accepted])}
-                    pay.update({k: v.filter(pa.array(accepted)) for k, v in arrays.items()})
-                    payload_writer.write_table(pa.table(pay, schema=pay_schema))
-
-                    ident = clean[accepted].copy()
-                    ident.insert(0, "record_id", rids)
-                    ident["_first_row"] = row_numbers[accepted]
-                    ident = ident.drop_duplicates(subset=[c for c in ident.columns if c != "_first_row"])
-                    encoded = encoder.encode(ident)
-                    table = {"record_id": pa.array(ident["record_id"].to_numpy(), type=pa.string()),
-                             "_first_row": pa.array(ident["_first_row"].to_numpy(), type=pa.int64())}
-                    for name, field in zip(token_schema.names[2:], token_schema.types[2:], strict=True):
-                        table[name] = pa.array(encoded[name], type=field)
-                    pq.write_table(pa.table(table, schema=token_schema), parts / f"{n_part:06d}.parquet")
-                bar.update(n)
+        pool = None
+        try:
+            if workers > 1:
+                pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                           initargs=(cfg.model_dump_json(), key, str(parts), hash_key, today))
+                pending: deque = deque()
+                for job in jobs():
+                    pending.append(pool.submit(_work, job))
+                    while len(pending) > workers:  # bounded: at most workers + 1 chunks in memory
+                        collect(pending.popleft().result())
+                while pending:
+                    collect(pending.popleft().result())
+            else:
+                for job in jobs():
+                    collect(local_encoder.process(*job))
         finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
             bar.close()
             payload_writer.close()
             rejected_file.close()
+        rows_read, rows_accepted = totals["rows"], totals["accepted"]
         if rows_read == 0:
             raise LinkageInputError("file has a header but no data rows", file=str(input_path), row=1)
 
-        n_records, n_identities = _merge_token_parts(parts, tmp / "tokens.parquet", token_schema)
+        n_records, n_identities = _merge_token_parts(parts, tmp / "tokens.parquet", local_encoder.token_types)
         shutil.rmtree(parts)
         manifest = EncodedManifest(
             tool_version=__version__, source=cfg.source, project_id=cfg.project_id, kcv=key_check_value(key),
             one_person_per_id=cfg.one_person_per_id,
             payload_columns={p.column: p.type for p in cfg.payload},
-            encodings={"columns": encoder.columns,
+            encodings={"columns": local_encoder.encoder.columns,
                        "bloom": cfg.encodings.bloom.model_dump() if cfg.encodings.bloom else None},
             counts={"rows_read": rows_read, "rows_accepted": rows_accepted,
                     "rows_rejected": rows_read - rows_accepted, "records": n_records,
-                    "identities": n_identities, "placeholder_dobs": encoder.placeholder_dobs,
+                    "identities": n_identities, "placeholder_dobs": totals["placeholders"],
                     "rejected_by_reason": dict(sorted(reasons.items())),
                     "blanked_by_reason": dict(sorted(blanked.items()))},
             files={name: sha256_file(tmp / name) for name in ENCODED_FILES},
@@ -165,39 +254,32 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
     return manifest
 
 
-def _merge_token_parts(parts: Path, out: Path, schema: pa.Schema) -> tuple[int, int]:
-    """De-duplicate identity rows across chunks and number them per record, in a fixed order."""
-    token_cols = [n for n in schema.names if n not in ("record_id", "_first_row")]
-    final_schema = pa.schema([pa.field("record_id", pa.string()), pa.field("identity_id", pa.string())]
-                             + [schema.field(n) for n in token_cols])
-    files = sorted(parts.glob("*.parquet"))
-    if not files:
-        pq.write_table(final_schema.empty_table(), out, **PARQUET_OPTIONS)
-        return 0, 0
-    con = duckdb.connect()
-    con.execute("SET memory_limit = '2GB'; SET preserve_insertion_order = true")
-    con.execute(f"SET temp_directory = '{parts / 'spill'}'")
-    cols = ", ".join(f'"{c}"' for c in token_cols)
-    file_list = ", ".join(f"'{f}'" for f in files)
-    query = f"""
-        WITH distinct_ids AS (
-            SELECT record_id, {cols}, min(_first_row) AS first_row
-            FROM read_parquet([{file_list}]) GROUP BY ALL
-        )
-        SELECT record_id,
-               record_id || '-' || CAST(row_number() OVER (PARTITION BY record_id ORDER BY first_row) - 1
-                                        AS VARCHAR) AS identity_id,
-               {cols}
-        FROM distinct_ids ORDER BY record_id, first_row
+def _merge_token_parts(parts: Path, out: Path, token_types: dict[str, pa.DataType]) -> tuple[int, int]:
+    """De-duplicate identifier sets across chunks and number them per record; write in record-id order.
+
+    Bucket by bucket (each holds the records whose id falls in 1/N_BUCKETS of the id space), so memory
+    is bounded by one bucket rather than the whole extract.
     """
-    reader = con.sql(query).to_arrow_reader(batch_size=100_000)
-    n_identities = 0
+    final_schema = pa.schema([pa.field("record_id", pa.string()), pa.field("identity_id", pa.string())]
+                             + [pa.field(n, t) for n, t in token_types.items()])
+    n_records = n_identities = 0
     with pq.ParquetWriter(out, final_schema, **PARQUET_OPTIONS) as writer:
-        for batch in reader:
-            n_identities += batch.num_rows
-            columns = [batch.column(i).cast(final_schema.field(i).type) for i in range(batch.num_columns)]
-            table = pa.Table.from_arrays(columns, schema=final_schema)
-            writer.write_table(table)
-    (n_records,) = con.execute(f"SELECT count(DISTINCT record_id) FROM read_parquet([{file_list}])").fetchone()
-    con.close()
-    return int(n_records), n_identities
+        for b in range(N_BUCKETS):
+            files = sorted(parts.glob(f"b{b:03d}-*.arrow"))
+            if not files:
+                continue
+            table = pa.concat_tables(pa.ipc.open_file(pa.memory_map(str(f))).read_all() for f in files)
+            firsts = table.group_by(["record_id", "_h"], use_threads=False).aggregate([("_first_row", "min")])
+            table = table.filter(pc.is_in(table["_first_row"], firsts["_first_row_min"]))
+            table = table.sort_by([("record_id", "ascending"), ("_first_row", "ascending")])
+            rids = table["record_id"].to_numpy(zero_copy_only=False)
+            new = np.ones(len(rids), dtype=bool)
+            new[1:] = rids[1:] != rids[:-1]
+            starts = np.flatnonzero(new)
+            ordinal = np.arange(len(rids)) - np.repeat(starts, np.diff(np.append(starts, len(rids))))
+            identity = pc.binary_join_element_wise(table["record_id"], pa.array(ordinal.astype(str)), "-")
+            columns = [table["record_id"], identity] + [table[n] for n in token_types]
+            writer.write_table(pa.Table.from_arrays(columns, schema=final_schema), row_group_size=100_000)
+            n_records += len(starts)
+            n_identities += len(rids)
+    return n_records, n_identities

@@ -2,58 +2,96 @@
 
 Two steps, both vectorised over *distinct* values: :meth:`IdentifierEncoder.clean` normalises each
 distinct raw value once (and reports the rows whose value is unusable); :meth:`IdentifierEncoder.encode`
-turns each distinct clean value into tokens, deletion neighbourhoods and Bloom filters. The column names
-and meanings are the contract in docs/data-contracts.md §2.
+turns each distinct clean value into tokens, deletion neighbourhoods and Bloom filters. Python code runs
+once per distinct value, never once per row: names, dates and postcodes repeat a great deal, which is what
+makes the encoder fast. The column names and meanings are the contract in docs/data-contracts.md §2.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
 import jellyfish
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkage import normalise as nz
-from linkage.config import MultiColumnField, PartnerConfig
+from linkage.config import PartnerConfig
 from linkage.encode.bloom import BloomEncoder
 from linkage.encode.tokens import Tokeniser
 
-ERROR = object()  # marks an unusable value in a per-value cache
-
-# clean column -> identifier field it comes from
-CLEAN_COLUMNS = {
-    "given": "given_name", "middle": "middle_names", "surname": "surname", "former": "former_surnames",
-    "dob": "date_of_birth", "sex": "sex", "pc_full": "postcode", "pc_sector": "postcode",
-    "pc_district": "postcode", "upn": "upn", "nhs": "nhs_number",
-}
+_CACHE_LIMIT = 1_000_000
 
 
-def _map_distinct(values: pd.Series, func: Callable[[str], Any], cache: dict) -> np.ndarray:
-    """Apply ``func`` once per distinct value (memoised across chunks); return an object array."""
-    codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
-    results = np.empty(len(uniques) + 1, dtype=object)
-    for i, raw in enumerate(uniques):
-        if raw in cache:
-            results[i] = cache[raw]
-        else:
+class _Invalid:
+    """Result slot for a present but unusable value; carries the reason, never the value."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def map_distinct(values: pa.Array | pa.ChunkedArray, func: Callable[[Any], Any],
+                 cache: dict) -> tuple[np.ndarray, list[Any]]:
+    """Apply ``func`` once per distinct non-null value, memoised across chunks.
+
+    Returns (index per row into the results, with nulls pointing one past the end; results per distinct
+    value). :func:`take` turns the pair back into an Arrow column.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = pc.dictionary_encode(values)
+    uniques = encoded.dictionary.to_pylist()
+    index = encoded.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False).astype(np.int64)
+    results: list[Any] = []
+    for raw in uniques:
+        out = cache.get(raw, cache)
+        if out is cache:
             try:
                 out = func(raw)
             except nz.InvalidValue as exc:
-                out = (ERROR, str(exc))
-            if len(cache) < 1_000_000:
+                out = _Invalid(str(exc))
+            if len(cache) < _CACHE_LIMIT:
                 cache[raw] = out
-            results[i] = out
-    results[-1] = None  # NA sentinel (-1) picks the last slot
-    return results[codes]
+        results.append(out)
+    return index, results
 
 
-def _blank_to_none(text: str) -> str | None:
-    text = text.strip()
-    return text or None
+def take(index: np.ndarray, results: list[Any], type: pa.DataType) -> pa.Array:
+    """Per-row Arrow column from :func:`map_distinct`'s output (converts only the distinct values)."""
+    return pa.array(results + [None], type=type).take(pa.array(index))
+
+
+def row_hash(columns: list[pa.Array], hash_key: bytes) -> np.ndarray:
+    """A keyed 64-bit hash per row of several string columns (BLAKE2b of each distinct value, combined).
+
+    Used only to spot repeated identifier sets within one run (the key is random per run); never
+    written to any output.
+    """
+    h = np.zeros(len(columns[0]) if columns else 0, dtype=np.uint64)
+    for col in columns:
+        index, uniques = map_distinct(col, lambda v: v, {})
+        hashes = np.array([int.from_bytes(hashlib.blake2b(v.encode(), key=hash_key, digest_size=8).digest(), "big")
+                           for v in uniques] + [0x9E3779B97F4A7C15], dtype=np.uint64)
+        h = (h * np.uint64(1_000_003)) ^ hashes[index]
+    return h
+
+
+def merge_token_lists(arrays: list[pa.ListArray]) -> pa.ListArray:
+    """Row-wise union of several list<string> columns, each row sorted and de-duplicated (vectorised)."""
+    n = len(arrays[0])
+    parents = pa.concat_arrays([pc.list_parent_indices(a).cast(pa.int64()) for a in arrays])
+    flat = pa.concat_arrays([pc.list_flatten(a) for a in arrays])
+    table = pa.table({"p": parents, "v": flat}).group_by(["p", "v"]).aggregate([])
+    table = table.sort_by([("p", "ascending"), ("v", "ascending")])
+    counts = np.bincount(table["p"].to_numpy(), minlength=n)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+    return pa.ListArray.from_arrays(offsets, table["v"].combine_chunks(), mask=pa.array(counts == 0))
 
 
 class IdentifierEncoder:
@@ -69,86 +107,83 @@ class IdentifierEncoder:
         self._toks: dict[tuple[str, str], Tokeniser] = {}
         self._blooms: dict[str, BloomEncoder] = {}
         self.placeholder_dobs = 0
+        self._placeholder_mask = np.zeros(0, dtype=bool)
         self.columns = self._describe_columns()
 
     # -- clean ------------------------------------------------------------------------------------
 
-    def clean(self, chunk: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[np.ndarray, str, str, str]]]:
+    def clean(self, chunk: pa.Table) -> tuple[dict[str, pa.Array], list[tuple[np.ndarray, str, str, str]]]:
         """Clean identifier columns.
 
         Returns (clean frame, [(bad-row mask, column, reason, action), …]) where action is the field's
         ``on_invalid`` setting: "reject" (drop the row) or "blank" (keep the row, field missing).
+        Clean columns: given, middle, surname, former_0…, dob (YYYYMMDD), sex, pc_full, pc_sector,
+        pc_district, upn, nhs — each a string or None.
         """
-        out: dict[str, np.ndarray] = {}
+        out: dict[str, pa.Array] = {}
         problems: list[tuple[np.ndarray, str, str, str]] = []
+        ids = self.ids
 
-        def run(name: str, column: str, func: Callable[[str], Any]) -> np.ndarray:
-            action = getattr(getattr(self.ids, name), "on_invalid", "reject")
-            values = _map_distinct(chunk[column], lambda raw: func(raw) if raw.strip() else None,
-                                   self._caches.setdefault(name, {}))
-            bad = np.fromiter((isinstance(v, tuple) and v and v[0] is ERROR for v in values),
-                              dtype=bool, count=len(values))
-            if bad.any():
-                for reason in sorted({values[i][1] for i in np.flatnonzero(bad)}):
-                    mask = bad & np.fromiter((isinstance(v, tuple) and v[1] == reason for v in values),
-                                             dtype=bool, count=len(values))
-                    problems.append((mask, column, reason, action))
-                values = values.copy()
-                values[bad] = None
-            return values
+        def run(name: str, column: str, func: Callable[[str], Any]) -> pa.Array:
+            action = getattr(getattr(ids, name), "on_invalid", "reject")
+            index, results = map_distinct(chunk.column(column), lambda v: func(v) if v.strip() else None,
+                                          self._caches.setdefault(f"clean:{name}", {}))
+            reasons = np.array([r.reason if isinstance(r, _Invalid) else "" for r in results] + [""], dtype=object)
+            for reason in sorted(set(reasons) - {""}):
+                problems.append((reasons[index] == reason, column, reason, action))
+            return take(index, [None if isinstance(r, _Invalid) else r for r in results], pa.string())
 
         def joined_parts(raw: str) -> str | None:
             return " ".join(nz.name_parts(raw)) or None
 
-        ids = self.ids
-        for name in ("given_name", "middle_names", "surname"):
+        for name, clean_name in (("given_name", "given"), ("middle_names", "middle"), ("surname", "surname")):
             spec = getattr(ids, name)
             if spec is not None:
-                out[{"given_name": "given", "middle_names": "middle", "surname": "surname"}[name]] = run(
-                    name, spec.column, joined_parts)
-        if isinstance(ids.former_surnames, MultiColumnField):
-            cols = [run("former_surnames", c, joined_parts) for c in ids.former_surnames.columns]
-            out["former"] = np.array(["|".join(v for v in vals if v) or None for vals in zip(*cols, strict=True)],
-                                     dtype=object)
+                out[clean_name] = run(name, spec.column, joined_parts)
+        if ids.former_surnames is not None:
+            for i, column in enumerate(ids.former_surnames.columns):
+                out[f"former_{i}"] = run("former_surnames", column, joined_parts)
         if ids.date_of_birth is not None:
             spec = ids.date_of_birth
             latest = spec.max or self.today
 
-            def dob(raw: str) -> Any:
+            def dob(raw: str) -> str:
                 parsed, placeholder = nz.check_dob(nz.parse_date(raw, spec.formats), spec.min, latest,
                                                    spec.placeholders)
                 return "PLACEHOLDER" if placeholder else parsed.strftime("%Y%m%d")
 
             values = run("date_of_birth", spec.column, dob)
-            placeholder = values == "PLACEHOLDER"
-            self._placeholder_mask = placeholder
-            values[placeholder] = None
-            out["dob"] = values
+            placeholder = pc.fill_null(pc.equal(values, "PLACEHOLDER"), False)
+            self._placeholder_mask = placeholder.to_numpy(zero_copy_only=False)
+            out["dob"] = pc.if_else(placeholder, pa.scalar(None, pa.string()), values)
         if ids.sex is not None:
             out["sex"] = run("sex", ids.sex.column, lambda raw: nz.sex_code(raw, ids.sex.codes))
         if ids.postcode is not None:
             spec = ids.postcode
-            parts = run("postcode", spec.column,
-                        lambda raw: nz.postcode_parts(raw, spec.format, spec.missing_markers))
+
+            def postcode(raw: str) -> str | None:
+                found = nz.postcode_parts(raw, spec.format, spec.missing_markers)
+                return "|".join(found) if found else None
+
+            index, results = map_distinct(run("postcode", spec.column, postcode), lambda v: v.split("|"), {})
             for i, col in enumerate(("pc_full", "pc_sector", "pc_district")):
-                out[col] = np.array([p[i] if p else None for p in parts], dtype=object)
+                out[col] = take(index, [r[i] for r in results], pa.string())
         if ids.upn is not None:
             out["upn"] = run("upn", ids.upn.column, nz.upn)
         if ids.nhs_number is not None:
             out["nhs"] = run("nhs_number", ids.nhs_number.column, nz.nhs_number)
-        return pd.DataFrame(out, index=chunk.index), problems
+        return out, problems
 
     def count_placeholders(self, accepted: np.ndarray) -> None:
-        if self.ids.date_of_birth is not None:
+        if len(self._placeholder_mask):
             self.placeholder_dobs += int((self._placeholder_mask & accepted).sum())
 
     # -- encode -----------------------------------------------------------------------------------
 
     def _tok(self, field: str, purpose: str) -> Tokeniser:
-        key = (field, purpose)
-        if key not in self._toks:
-            self._toks[key] = Tokeniser(self.key, self.cfg.project_id, field, purpose)
-        return self._toks[key]
+        if (field, purpose) not in self._toks:
+            self._toks[(field, purpose)] = Tokeniser(self.key, self.cfg.project_id, field, purpose)
+        return self._toks[(field, purpose)]
 
     def _bloom(self, field: str) -> BloomEncoder:
         if field not in self._blooms:
@@ -192,88 +227,70 @@ class IdentifierEncoder:
             add("nhs_number__exact", "nhs_number", "exact", "token")
         return cols
 
-    def arrow_schema(self) -> pa.Schema:
-        fields = [pa.field("record_id", pa.string()), pa.field("_first_row", pa.int64())]
+    def arrow_types(self) -> dict[str, pa.DataType]:
         n_bytes = self.enc.bloom.bits // 8 if self.enc.bloom else 0
         kinds = {"token": pa.string(), "token_list": pa.list_(pa.string()), "bloom": pa.binary(n_bytes)}
-        fields += [pa.field(name, kinds[spec["type"]]) for name, spec in self.columns.items()]
-        return pa.schema(fields)
+        return {name: kinds[spec["type"]] for name, spec in self.columns.items()}
 
-    def encode(self, clean: pd.DataFrame) -> dict[str, np.ndarray]:
+    def encode(self, clean: dict[str, pa.Array]) -> dict[str, pa.Array]:
         """Encodings for each row of a (deduplicated) clean frame, keyed by output column."""
-        out: dict[str, np.ndarray] = {}
-        cols = self.columns
-        cache = self._caches
+        types = self.arrow_types()
+        out: dict[str, pa.Array] = {}
 
         def per_value(column: str, name: str, func: Callable[[str], Any]) -> None:
-            if name in cols:
-                out[name] = _map_distinct(clean[column], func, cache.setdefault(f"enc:{name}", {}))
+            if name in types and column in clean:
+                index, results = map_distinct(clean[column], func, self._caches.setdefault(f"enc:{name}", {}))
+                out[name] = take(index, results, types[name])
 
         for field, column in (("given_name", "given"), ("surname", "surname")):
-            if column not in clean:
-                continue
-            # Given name: the first part (middle names join name__parts). Surname: all parts joined,
-            # so "Smith-Jones", "Smith Jones" and "Smithjones" agree.
-            def value_of(v: str, field: str = field) -> str:
+            # Given name: the first part (middle names go to name__parts). Surname: all parts joined, so
+            # "Smith-Jones", "Smith Jones" and "Smithjones" agree.
+            def core(v: str, field: str = field) -> str:
                 return v.split(" ")[0] if field == "given_name" else v.replace(" ", "")
 
-            exact, phon, init = self._tok(field, "exact"), self._tok(field, "phonetic"), self._tok(field, "initial")
-            dele = self._tok(field, "del1")
-            per_value(column, f"{field}__exact", lambda v, f=value_of, t=exact: t.token(f(v)))
-            per_value(column, f"{field}__phonetic",
-                      lambda v, f=value_of, t=phon: t.token(jellyfish.metaphone(f(v)) or None))
-            per_value(column, f"{field}__initial", lambda v, f=value_of, t=init: t.token(f(v)[0]))
-            per_value(column, f"{field}__del1", lambda v, f=value_of, t=dele: t.tokens(nz.deletion_neighbourhood(f(v))))
-            if f"{field}__bloom" in cols:
+            exact, phon, init, dele = (self._tok(field, p) for p in ("exact", "phonetic", "initial", "del1"))
+            per_value(column, f"{field}__exact", lambda v, c=core, t=exact: t.token(c(v)))
+            per_value(column, f"{field}__phonetic", lambda v, c=core, t=phon: t.token(jellyfish.metaphone(c(v))))
+            per_value(column, f"{field}__initial", lambda v, c=core, t=init: t.token(c(v)[0]))
+            per_value(column, f"{field}__del1", lambda v, c=core, t=dele: t.tokens(nz.deletion_neighbourhood(c(v))))
+            if f"{field}__bloom" in types:
                 bloom = self._bloom(field)
-                per_value(column, f"{field}__bloom", lambda v, f=value_of, b=bloom: b.encode(f(v)))
+                per_value(column, f"{field}__bloom", lambda v, c=core, b=bloom: b.encode(c(v)))
 
-        if "name__parts" in cols:
+        if "name__parts" in types:
             shared = self._tok("name", "shared")
-            frame = clean.reindex(columns=["given", "middle", "surname", "former"])
-            combined = frame.fillna("").agg("|".join, axis=1) if len(frame) else pd.Series([], dtype=object)
 
-            def all_parts(v: str) -> list[str] | None:
-                given, middle, surname, former = v.split("|", 3)
-                text = " ".join((given, middle, surname, former.replace("|", " ")))
-                parts = [p for p in text.split(" ") if p]
-                if " " in surname:
-                    parts.append(surname.replace(" ", ""))
-                for alt in former.split("|"):
-                    if " " in alt:
-                        parts.append(alt.replace(" ", ""))
+            def parts_of(v: str) -> list[str] | None:
+                parts = v.split(" ")
+                if len(parts) > 1:
+                    parts.append("".join(parts))  # multi-part surnames also match their joined form
                 return shared.tokens(parts)
 
-            out["name__parts"] = _map_distinct(combined.replace("|||", np.nan) if len(combined) else combined,
-                                               all_parts, cache.setdefault("enc:name__parts", {}))
+            name_columns = [c for c in clean if c in ("given", "middle", "surname") or c.startswith("former_")]
+            lists = [take(*map_distinct(clean[c], parts_of, self._caches.setdefault("enc:parts", {})),
+                          pa.list_(pa.string())) for c in name_columns]
+            out["name__parts"] = merge_token_lists(lists)
             per_value("given", "name__given_shared", lambda v: shared.token(v.split(" ")[0]))
             per_value("surname", "name__surname_shared", lambda v: shared.token(v.replace(" ", "")))
 
-        if "dob" in clean:
-            exact = self._tok("date_of_birth", "exact")
+        exact = self._tok("date_of_birth", "exact")
 
-            def swap(v: str) -> str | None:
-                date = dt.date(int(v[:4]), int(v[4:6]), int(v[6:]))
-                other = nz.swapped_day_month(date)
-                return exact.token(other.strftime("%Y%m%d")) if other else None
+        def swap(v: str) -> str | None:
+            other = nz.swapped_day_month(dt.date(int(v[:4]), int(v[4:6]), int(v[6:])))
+            return exact.token(other.strftime("%Y%m%d")) if other else None
 
-            per_value("dob", "dob__exact", exact.token)
-            per_value("dob", "dob__swap", swap)
-            ym, year, md = (self._tok("date_of_birth", p) for p in ("ym", "year", "md"))
-            per_value("dob", "dob__ym", lambda v: ym.token(v[:6]))
-            per_value("dob", "dob__year", lambda v: year.token(v[:4]))
-            per_value("dob", "dob__md", lambda v: md.token(v[4:]))
-        if "sex" in clean:
-            per_value("sex", "sex__exact", self._tok("sex", "exact").token)
-        if "pc_full" in clean:
-            per_value("pc_full", "postcode__exact", self._tok("postcode", "exact").token)
-            per_value("pc_sector", "postcode__sector", self._tok("postcode", "sector").token)
-            per_value("pc_district", "postcode__district", self._tok("postcode", "district").token)
-            pdel = self._tok("postcode", "del1")
-            per_value("pc_full", "postcode__del1",
-                      lambda v: pdel.tokens(nz.deletion_neighbourhood(v.replace(" ", ""))))
-        if "upn" in clean:
-            per_value("upn", "upn__exact", self._tok("upn", "exact").token)
-        if "nhs" in clean:
-            per_value("nhs", "nhs_number__exact", self._tok("nhs_number", "exact").token)
-        return out
+        ym, year, md = (self._tok("date_of_birth", p) for p in ("ym", "year", "md"))
+        per_value("dob", "dob__exact", exact.token)
+        per_value("dob", "dob__swap", swap)
+        per_value("dob", "dob__ym", lambda v: ym.token(v[:6]))
+        per_value("dob", "dob__year", lambda v: year.token(v[:4]))
+        per_value("dob", "dob__md", lambda v: md.token(v[4:]))
+        per_value("sex", "sex__exact", self._tok("sex", "exact").token)
+        per_value("pc_full", "postcode__exact", self._tok("postcode", "exact").token)
+        per_value("pc_sector", "postcode__sector", self._tok("postcode", "sector").token)
+        per_value("pc_district", "postcode__district", self._tok("postcode", "district").token)
+        pdel = self._tok("postcode", "del1")
+        per_value("pc_full", "postcode__del1", lambda v: pdel.tokens(nz.deletion_neighbourhood(v.replace(" ", ""))))
+        per_value("upn", "upn__exact", self._tok("upn", "exact").token)
+        per_value("nhs", "nhs_number__exact", self._tok("nhs_number", "exact").token)
+        return {name: out[name] for name in types}

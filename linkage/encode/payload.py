@@ -1,17 +1,27 @@
-"""Typed parsing of payload (attribute) columns: the data that travels without identifiers."""
+"""Typed parsing of payload (attribute) columns: the data that travels without identifiers.
+
+Values are parsed once per distinct value (dates and codes repeat), with Python's strict ``strptime`` so
+that impossible dates such as 31/02/2010 are caught rather than rolled over into March.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkage.config import PayloadColumn
+from linkage.encode.identifiers import map_distinct, take
+from linkage.normalise import InvalidValue
 
 ARROW_TYPES = {"string": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
                "date": pa.date32(), "datetime": pa.timestamp("s")}
-_TRUE = {"Y", "YES", "TRUE", "T", "1"}
-_FALSE = {"N", "NO", "FALSE", "F", "0"}
+_BOOLS = {"Y": True, "YES": True, "TRUE": True, "T": True, "1": True,
+          "N": False, "NO": False, "FALSE": False, "F": False, "0": False}
+_REASONS = {"int": "not a valid integer", "float": "not a valid number", "bool": "not a yes/no value",
+            "date": "impossible or unparseable date", "datetime": "impossible or unparseable date"}
 
 
 def payload_schema(columns: list[PayloadColumn]) -> pa.Schema:
@@ -19,59 +29,60 @@ def payload_schema(columns: list[PayloadColumn]) -> pa.Schema:
                      + [pa.field(c.column, ARROW_TYPES[c.type]) for c in columns])
 
 
-def _parse_dates(text: pd.Series, formats: list[str], with_time: bool) -> pd.Series:
-    result = pd.Series(pd.NaT, index=text.index, dtype="datetime64[s]")
-    for fmt in formats or (["%Y-%m-%d %H:%M"] if with_time else ["%Y-%m-%d"]):
-        todo = result.isna() & (text != "")
-        if not todo.any():
-            break
-        result[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-    return result
+def _parser(col: PayloadColumn):
+    if col.type == "int":
+        def parse(v: str) -> int:
+            number = float(v)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        return parse
+    if col.type == "float":
+        return float
+    if col.type == "bool":
+        return lambda v: _BOOLS[v.upper()]
+    formats = col.formats or (["%Y-%m-%d %H:%M"] if col.type == "datetime" else ["%Y-%m-%d"])
+
+    def parse_date(v: str) -> dt.date | dt.datetime:
+        for fmt in formats:
+            try:
+                parsed = dt.datetime.strptime(v, fmt)
+            except ValueError:
+                continue
+            return parsed.date() if col.type == "date" else parsed
+        raise ValueError
+    return parse_date
 
 
-def parse_payload(chunk: pd.DataFrame, columns: list[PayloadColumn]
+def parse_payload(chunk: pa.Table, columns: list[PayloadColumn]
                   ) -> tuple[dict[str, pa.Array], list[tuple[np.ndarray, str, str]]]:
-    """Typed arrow arrays per payload column, and [(bad-row mask, column, reason)] for unusable values."""
+    """Typed Arrow arrays per payload column, and [(bad-row mask, column, reason)] for unusable values."""
     arrays: dict[str, pa.Array] = {}
     problems: list[tuple[np.ndarray, str, str]] = []
     for col in columns:
-        text = chunk[col.column].astype(str).str.strip()
-        empty = (text == "").to_numpy()
+        text = pc.utf8_trim_whitespace(chunk.column(col.column).combine_chunks())
+        empty = pc.equal(text, "").to_numpy(zero_copy_only=False)
         if col.required and empty.any():
             problems.append((empty, col.column, "required value missing"))
         if col.type == "string":
-            arrays[col.column] = pa.array(text.where(~empty, None), type=pa.string())
+            arrays[col.column] = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), text)
             continue
-        if col.type in ("int", "float"):
-            numbers = pd.to_numeric(text.where(~empty, None), errors="coerce")
-            bad = numbers.isna().to_numpy() & ~empty
-            if col.type == "int":
-                bad |= (numbers.notna() & (numbers != numbers.round())).to_numpy()
-            if bad.any():
-                problems.append((bad, col.column, f"not a valid {'integer' if col.type == 'int' else 'number'}"))
-            numbers = numbers.where(~bad)
-            arrays[col.column] = pa.array(numbers.to_numpy(dtype=float), mask=numbers.isna().to_numpy(),
-                                          type=pa.float64()).cast(ARROW_TYPES[col.type], safe=False)
-            continue
-        if col.type == "bool":
-            upper = text.str.upper()
-            value = upper.isin(_TRUE)
-            bad = ~empty & ~value.to_numpy() & ~upper.isin(_FALSE).to_numpy()
-            if bad.any():
-                problems.append((bad, col.column, "not a yes/no value"))
-            arrays[col.column] = pa.array(value.to_numpy(), mask=empty | bad, type=pa.bool_())
-            continue
-        parsed = _parse_dates(text, col.formats, with_time=col.type == "datetime")
-        bad = parsed.isna().to_numpy() & ~empty
+        parse = _parser(col)
+
+        def checked(v: str, parse=parse, reason=_REASONS[col.type]):
+            if not v:
+                return None
+            try:
+                return parse(v)
+            except (ValueError, KeyError):
+                raise InvalidValue(reason) from None
+
+        index, results = map_distinct(text, checked, {})
+        bad_unique = np.array([not isinstance(r, (int, float, bool, dt.date)) and r is not None for r in results]
+                              + [False])
+        bad = bad_unique[index]
         if bad.any():
-            problems.append((bad, col.column, "impossible or unparseable date"))
-        if col.type == "date":
-            values = [d.date() if not pd.isna(d) else None for d in parsed]
-            arrays[col.column] = pa.array(values, type=pa.date32())
-        else:
-            arrays[col.column] = pa.array(parsed.to_numpy(), mask=parsed.isna().to_numpy(),
-                                          type=pa.timestamp("s"))
+            problems.append((bad, col.column, _REASONS[col.type]))
+        clean = [r if isinstance(r, (int, float, bool, dt.date)) else None for r in results]
+        arrays[col.column] = take(index, clean, ARROW_TYPES[col.type])
     return arrays, problems
-
-
-__all__ = ["ARROW_TYPES", "parse_payload", "payload_schema"]

@@ -8,11 +8,12 @@ raise :class:`LinkageInputError` naming the file and, where known, the row and c
 from __future__ import annotations
 
 import codecs
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from linkage.config import InputFormat
@@ -39,7 +40,7 @@ def _csv_encoding(cfg: InputFormat) -> str:
     return "utf-8-sig" if name == "utf-8" else cfg.encoding
 
 
-def _iter_csv(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _iter_csv(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) -> Iterator[pa.Table]:
     encoding = _csv_encoding(cfg)
     try:
         with open(path, encoding=encoding, newline="") as handle:
@@ -51,24 +52,49 @@ def _iter_csv(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) 
         raise LinkageInputError("file is empty (no header row)", file=str(path), row=0)
     header = [h.strip() for h in _split_header(header_line, cfg.delimiter)]
     _check_columns(path, header, needed, cfg)
+    # Arrow's multi-threaded CSV reader; every column read as text so no value is silently re-typed.
+    read = pacsv.ReadOptions(encoding="utf8" if encoding == "utf-8-sig" else encoding,
+                             block_size=max(1 << 20, chunk_rows * 128), use_threads=True,
+                             skip_rows=1, column_names=header)
+    parse = pacsv.ParseOptions(delimiter=cfg.delimiter, newlines_in_values=False)
+    convert = pacsv.ConvertOptions(column_types={h: pa.string() for h in header}, strings_can_be_null=False,
+                                   include_columns=[h for h in dict.fromkeys(needed)])
     rows_done = 0
     try:
-        reader = pd.read_csv(path, sep=cfg.delimiter, dtype=str, keep_default_na=False, na_filter=False,
-                             encoding=encoding, chunksize=chunk_rows, skipinitialspace=True,
-                             engine="c", encoding_errors="strict")
-        for chunk in reader:
-            chunk.columns = [str(c).strip() for c in chunk.columns]
-            rows_done += len(chunk)
-            yield chunk
+        with pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as reader:
+            for batch in reader:
+                rows_done += batch.num_rows
+                yield pa.Table.from_batches([batch])
+    except pa.ArrowInvalid as exc:
+        text = str(exc)
+        if "UTF8" in text.upper() or "decode" in text.lower():
+            raise LinkageInputError(f"text is not valid {cfg.encoding}; set input.encoding "
+                                    "(e.g. cp1252 for Windows files)", file=str(path),
+                                    row=_first_bad_row(path, cfg, encoding)) from None
+        raise LinkageInputError("row has a different number of fields from the header", file=str(path),
+                                row=_first_bad_row(path, cfg, encoding)) from None
+
+
+def _first_bad_row(path: Path, cfg: InputFormat, encoding: str) -> int | None:
+    """Find the data row that breaks the file (slow path, only after an error)."""
+    import csv
+
+    try:
+        with open(path, encoding=encoding, newline="") as handle:
+            rows = csv.reader(handle, delimiter=cfg.delimiter)
+            width = len(next(rows))
+            for number, row in enumerate(rows, start=1):
+                if len(row) != width:
+                    return number
     except UnicodeDecodeError:
-        raise LinkageInputError(
-            f"text is not valid {cfg.encoding} after data row {rows_done}; set input.encoding "
-            "(e.g. cp1252 for Windows files)", file=str(path), row=rows_done + 1) from None
-    except pd.errors.ParserError as exc:
-        found = re.search(r"line (\d+)", str(exc))
-        row = int(found.group(1)) - 1 if found else None
-        raise LinkageInputError("row has a different number of fields from the header",
-                                file=str(path), row=row) from None
+        # Count complete lines that decode, to name the row holding the bad byte.
+        with open(path, "rb") as handle:
+            for number, line in enumerate(handle):
+                try:
+                    line.decode(encoding)
+                except UnicodeDecodeError:
+                    return number
+    return None
 
 
 def _split_header(line: str, delimiter: str) -> list[str]:
@@ -77,18 +103,17 @@ def _split_header(line: str, delimiter: str) -> list[str]:
     return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter))
 
 
-def _iter_parquet(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _iter_parquet(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) -> Iterator[pa.Table]:
     try:
         parquet = pq.ParquetFile(path)
     except Exception:
         raise LinkageInputError("not a readable Parquet file", file=str(path)) from None
     _check_columns(path, parquet.schema_arrow.names, needed, cfg)
-    for batch in parquet.iter_batches(batch_size=chunk_rows):
-        frame = batch.to_pandas()
-        yield frame.astype("string").fillna("").astype(object)
+    for batch in parquet.iter_batches(batch_size=chunk_rows, columns=list(dict.fromkeys(needed))):
+        yield pa.table({name: pc.fill_null(batch.column(name).cast(pa.string()), "") for name in batch.schema.names})
 
 
-def _iter_xlsx(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _iter_xlsx(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) -> Iterator[pa.Table]:
     import openpyxl
 
     try:
@@ -109,12 +134,19 @@ def _iter_xlsx(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int)
         for values in rows:
             buffer.append([_cell_text(v) for v in values])
             if len(buffer) >= chunk_rows:
-                yield pd.DataFrame(buffer, columns=header, dtype=object)
+                yield _rows_to_table(buffer, header, needed)
                 buffer = []
         if buffer:
-            yield pd.DataFrame(buffer, columns=header, dtype=object)
+            yield _rows_to_table(buffer, header, needed)
     finally:
         book.close()
+
+
+def _rows_to_table(rows: list[list[str]], header: list[str], needed: list[str]) -> pa.Table:
+    wanted = list(dict.fromkeys(needed))
+    where = {name: header.index(name) for name in wanted}
+    return pa.table({name: pa.array([r[i] if i < len(r) else "" for r in rows], type=pa.string())
+                     for name, i in where.items()})
 
 
 def _cell_text(value: object) -> str:
@@ -130,8 +162,8 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
-def iter_chunks(path: str | Path, cfg: InputFormat, needed: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Yield the extract in chunks of at most ``chunk_rows`` rows, all values as strings."""
+def iter_chunks(path: str | Path, cfg: InputFormat, needed: list[str], chunk_rows: int) -> Iterator[pa.Table]:
+    """Yield the needed columns of the extract in chunks (Arrow tables of strings; missing = "")."""
     path = Path(path)
     if not path.is_file():
         raise LinkageInputError("input file not found", file=str(path))
