@@ -118,6 +118,7 @@ def release(tmp_path_factory):
     link, dirs, dates = generate(root)
     cfg = yaml.safe_load((REPO / "configs/cohorts/high_harm.yaml").read_text())
     cfg["offences"], cfg["risk_factors"] = str(REPO / "configs/offences.yaml"), str(REPO / "configs/risk_factors.yaml")
+    cfg["person_level"]["enabled"] = True
     cfg_path = root / "cohort.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     result = build_cohort(cfg_path, link, dirs, root / "out", quiet=True)
