@@ -103,9 +103,10 @@ def social_care_history(rng: np.random.Generator, people: People, hh: Households
 
     cla_rows, adopted = _looked_after(rng, people, traits, person, ep_start, da, sub, end)
     missing_rows, missing_all = _missing(rng, people, traits, cin, window_hi, end)
-    rows = concat_rows([cin_rows, as_rows, cp_rows, cla_rows, missing_rows])
-    rows["unit"] = np.zeros(len(rows["person"]), dtype=np.int64)
     _adopt(rng, people, hh, adopted)
+    post = _post_adoption(rng, people, end)
+    rows = concat_rows([cin_rows, as_rows, cp_rows, cla_rows, missing_rows, post])
+    rows["unit"] = np.zeros(len(rows["person"]), dtype=np.int64)
     rows["unit"][rows["day"] >= people.change_day[rows["person"]]] = 2
     rows["unit"][~people.adopted[rows["person"]]] = 0
     _second_ids(rng, rows, params.social_care.duplicate_id)
@@ -184,6 +185,19 @@ def _adopt(rng, people: People, hh: Households, adopt_day: dict[int, int]) -> No
     people.new_surname[idx] = values[rng.choice(len(values), size=len(idx), p=p)]
     people.new_hh[idx] = homes
     people.adopted[idx] = True
+
+
+def _post_adoption(rng, people: People, end: int) -> Rows:
+    """The new record opened for an adopted child: a post-adoption support episode and assessment."""
+    who = np.flatnonzero(people.adopted)
+    start = np.minimum(people.change_day[who] + rng.integers(1, 1500, size=len(who)), end)
+    close = start + rng.integers(60, 400, size=len(who))
+    need = NEEDS[categorical(rng, np.tile([0.2, 0.1, 0.2, 0.0, 0.4, 0.1, 0.0, 0.0, 0.0], (len(who), 1)))]
+    episode = _rows(who, start, np.where(close > end, -1, close), "CIN_EPISODE", primary_need=need)
+    assessed = np.minimum(start + rng.integers(7, 45, size=len(who)), end)
+    assessment = _rows(who, assessed, np.full(len(who), -1), "ASSESSMENT",
+                       assessment_factors=np.full(len(who), "21", dtype=object))
+    return concat_rows([episode, assessment]) or _rows(who, start, start, "CIN_EPISODE")
 
 
 def _missing(rng, people: People, traits: Traits, cin, window_hi, end):
