@@ -26,6 +26,9 @@ from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, sha256_f
 
 __all__ = ["build_cohort", "build_person_frame"]
 
+AGE_SOURCES = {"police": "the police age at occurrence",
+               "school_year": "school years of linked education records (may be one year low)"}
+
 
 def build_person_frame(loaded, inputs) -> pd.DataFrame:
     """VRN-internal: one row per cohort member with index offence, flags, counts and linked sources."""
@@ -92,7 +95,7 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
     notes = [f"Cohort: {cfg.label}. Index offence = each person's most recent qualifying offence as "
              f"{' or '.join(cfg.police.offender_roles).lower()}; factors count only when dated before the "
              "index day.",
-             "Age: " + (f"from {', '.join(age_sources)} records (school-year estimates may be one year low)."
+             "Age: " + (f"from {' and '.join(AGE_SOURCES.get(a, a) for a in age_sources)}."
                         if age_sources else "not available (no partner supplies an age; payloads carry no "
                                             "date of birth), so no age filter or age band was applied.")]
     with timer.phase("write release"), atomic_output_dir(out_dir) as tmp:

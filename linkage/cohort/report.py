@@ -93,8 +93,13 @@ def build_report(release: Release, title: str, notes: list[str], symbol: str) ->
                                 "People by number of risk factors"))
     rep.add_table(csv_frame(release.tables["factor_count_distribution"], symbol))
     sub = _numeric_rows([r for r in prev if r["group"] != ALL], "pct")
-    if not sub.empty:
+    means = _numeric_rows(release.tables["cohort_summary"], "mean_factors")
+    if not sub.empty or len(means) > 1:
         rep.add_heading("Sub-group comparison")
+    if len(means) > 1:
+        rep.add_chart(bar_chart(means[["group_label", "mean_factors"]], "group_label", "mean_factors",
+                                "Mean number of risk factors per person"))
+    if not sub.empty:
         spec = bar_chart(sub[["label", "group_label", "pct"]], "label", "pct",
                          "Risk-factor prevalence by sub-group (%)", color="group_label")
         spec["encoding"]["xOffset"] = {"field": "group_label"}

@@ -7,8 +7,6 @@ including the index occurrence, never count.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pandas as pd
 
 from linkage.cohort.config import CohortConfig
@@ -135,7 +133,3 @@ def to_band(values: pd.Series, bands: list[tuple[int, int]], unknown: str = "unk
 def quarter_label(days: pd.Series) -> pd.Series:
     d = pd.to_datetime(days)
     return (d.dt.year.astype("string") + "-Q" + d.dt.quarter.astype("string")).astype("string")
-
-
-def today() -> dt.date:
-    return dt.date.today()
