@@ -237,6 +237,10 @@ def test_manifest_records_inputs_and_disclosure_log(release):
     rules = {e["rule"] for e in manifest["disclosure"]["log"]}
     assert {"primary_small_count", "secondary_complementary", "rounded_to_nearest_5"} <= rules
     assert set(manifest["outputs"]) >= {"report.html", "factor_prevalence.csv", "factor_prevalence.parquet"}
+    logged_tables = {e["table"] for e in manifest["disclosure"]["log"]}
+    for path in out.glob("*.csv"):  # every table showing a withheld cell says why in the log
+        if (pd.read_csv(path, dtype=str, keep_default_na=False) == "c").any().any():
+            assert path.stem in logged_tables, path.name
     summary = _csv(out, "cohort_summary").set_index("group")
     for g, row in summary.iterrows():  # a released mean implies at least 10 contributors
         if row["mean_factors"] != "c":

@@ -221,12 +221,13 @@ class CellRegistry:
     def is_withheld(self, key: Key) -> bool:
         return key in self.suppressed or key in self.hidden
 
-    def log_to(self, log: DisclosureLog, table: str = "all tables") -> None:
-        rules = Counter(self.suppressed.values())
+    def log_to(self, log: DisclosureLog, table: str, keys: set[Key]) -> None:
+        """Log the rules that withheld or rounded any of ``keys`` (the cells one table shows)."""
+        rules = Counter(self.suppressed[k] for k in keys if k in self.suppressed)
         for rule, n in sorted(rules.items()):
             log.add(table, rule, n)
-        rounded = sum(1 for k, v in self.values.items() if not self.is_withheld(k)
-                      and round_to_base(v, self.settings.rounding_base) != v)
+        rounded = sum(1 for k in keys if not self.is_withheld(k)
+                      and round_to_base(self.values[k], self.settings.rounding_base) != self.values[k])
         log.add(table, f"rounded_to_nearest_{self.settings.rounding_base}", rounded)
 
 

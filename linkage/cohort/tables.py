@@ -152,6 +152,7 @@ class TableBuilder:
 
     # --- reading back ----------------------------------------------------------------------------
     def count(self, key: tuple) -> Any:
+        self.used.setdefault(self.table, set()).add(key)
         v = self.reg.released(key)
         return WITHHELD if v is None else v
 
@@ -159,6 +160,7 @@ class TableBuilder:
         """(pct, ci_low, ci_high) or WITHHELD when any disclosure rule forbids it."""
         n, den = self.reg.values[key], self.reg.values[den_key]
         if self.reg.is_withheld(key) or self.reg.is_withheld(den_key) or not percentage_allowed(n, den, self.s):
+            self.pct_withheld[self.table] = self.pct_withheld.get(self.table, 0) + 1
             return WITHHELD, WITHHELD, WITHHELD
         lo, hi = wilson_interval(n, den)
         return _pct(n, den), round(100 * lo, 1), round(100 * hi, 1)
@@ -182,28 +184,32 @@ class TableBuilder:
         self.register()
         self.reg.protect()
         rel = Release()
-        self.reg.log_to(rel.log, "count tables")
+        self.used: dict[str, set] = {}
+        self.pct_withheld: dict[str, int] = {}
         self.stat_secondary = 0
-        rel.tables["cohort_summary"] = self.summary_rows()
-        rel.tables["factor_prevalence"] = self.prevalence_rows()
-        for name, kind, bands in (("factor_count_distribution", "count_band", self.cfg.factor_count_bands),
-                                  ("prior_offence_distribution", "prior_band", self.cfg.prior_offence_bands)):
-            rel.tables[name] = [{"group": g, "group_label": self.labels[g], "band": band_label(lo, hi),
-                                 "people": self.count((kind, band_label(lo, hi), g))}
-                                for g in self.groups for lo, hi in bands]
-        rel.tables["linkage_coverage"] = self.coverage_rows()
-        rel.tables["coverage_by_characteristic"] = self.characteristic_rows()
-        withheld_stats = sum(1 for t in ("cohort_summary",) for r in rel.tables[t] for k, v in r.items()
+        builders = {"cohort_summary": self.summary_rows, "factor_prevalence": self.prevalence_rows,
+                    "factor_count_distribution": lambda: self.band_rows("count_band", self.cfg.factor_count_bands),
+                    "prior_offence_distribution": lambda: self.band_rows("prior_band", self.cfg.prior_offence_bands),
+                    "linkage_coverage": self.coverage_rows, "coverage_by_characteristic": self.characteristic_rows}
+        for name, make in builders.items():
+            self.table = name
+            rel.tables[name] = make()
+            # Each table's log names the rules that touched the counts it shows.
+            self.reg.log_to(rel.log, name, self.used.get(name, set()))
+            rel.log.add(name, f"pct_withheld(numerator_or_complement_below_{self.s.pct_min}_or_count_withheld)",
+                        self.pct_withheld.get(name, 0))
+        withheld_stats = sum(1 for r in rel.tables["cohort_summary"] for k, v in r.items()
                              if v is WITHHELD and (k.startswith("mean") or k.startswith("median")))
-        rel.log.add("cohort_summary", f"stat_needs_{self.s.stat_min_contributors}_contributors",
+        rel.log.add("cohort_summary", f"stat_withheld(fewer_than_{self.s.stat_min_contributors}_contributors)",
                     withheld_stats - self.stat_secondary)
-        rel.log.add("cohort_summary", "stat_secondary", self.stat_secondary)
-        n_pct = sum(1 for rows in rel.tables.values() for r in rows for k, v in r.items()
-                    if v is WITHHELD and k.startswith("pct"))
-        rel.log.add("all tables", "pct_numerator_or_complement_small_or_withheld", n_pct)
+        rel.log.add("cohort_summary", "stat_withheld(secondary)", self.stat_secondary)
         if self.cfg.person_level.enabled:
             rel.tables["person_level"] = self.person_rows(rel.log)
         return rel
+
+    def band_rows(self, kind: str, bands: list[tuple[int, int]]) -> list[dict[str, Any]]:
+        return [{"group": g, "group_label": self.labels[g], "band": band_label(lo, hi),
+                 "people": self.count((kind, band_label(lo, hi), g))} for g in self.groups for lo, hi in bands]
 
     def summary_rows(self) -> list[dict[str, Any]]:
         stats = {(c, how): self._stats_by_group(c, how)
