@@ -127,6 +127,26 @@ class BloomSettings(StrictModel):
     bits: int = Field(512, ge=64, le=4096, multiple_of=64)
     hashes: int = Field(15, ge=1, le=32, description="bit positions set per n-gram")
     ngram: int = Field(2, ge=1, le=4)
+    # Hardening options (docs/threat-model.md). Defaults leave the filters exactly as before.
+    salt: Literal["dob_year"] | None = Field(
+        None, description="mix the year of birth into every n-gram's positions: the same name gives "
+                          "unrelated filters in different birth years (no year: the name alone)")
+    xor_fold: bool = Field(False, description="XOR the filter's two halves together (half the length)")
+    balanced: bool = Field(False, description="append the complement and permute with the key "
+                                              "(twice the length; every filter has the same bit count)")
+    blip: float = Field(0.0, ge=0.0, le=0.25, description="flip each bit with this probability; the flips "
+                        "are keyed and seeded by the whole identifier set, so reruns stay byte-identical")
+
+    def output_bits(self) -> int:
+        """Length of the stored filter after folding and balancing."""
+        return (self.bits // 2 if self.xor_fold else self.bits) * (2 if self.balanced else 1)
+
+    def hardening_label(self) -> str:
+        """Suffix naming the hardening in the manifest's encoding (empty when there is none)."""
+        parts = (["fold"] if self.xor_fold else []) + (["balanced"] if self.balanced else [])
+        parts += [f"blip{self.blip:g}"] if self.blip else []
+        parts += [f"salt-{self.salt}"] if self.salt else []
+        return "".join(f"+{p}" for p in parts)
 
 
 class Encodings(StrictModel):
@@ -138,6 +158,10 @@ class Encodings(StrictModel):
     postcode_variants: list[Literal["exact", "sector", "district", "del1"]] = Field(
         default_factory=lambda: ["exact", "sector", "district"])
     bloom: BloomSettings | None = Field(default_factory=BloomSettings)
+    name_token_salt: Literal["dob_year"] | None = Field(
+        None, description="hardening: every name token (exact, phonetic, initial, del1, shared) becomes a "
+                          "composite token of the name and the year of birth, so name frequencies no longer "
+                          "show; names still agree only within the same birth year")
 
 
 class PartnerConfig(StrictModel):

@@ -189,7 +189,8 @@ class IdentifierEncoder:
         if field not in self._blooms:
             b = self.enc.bloom
             assert b is not None
-            self._blooms[field] = BloomEncoder(self.key, self.cfg.project_id, field, b.bits, b.hashes, b.ngram)
+            self._blooms[field] = BloomEncoder(self.key, self.cfg.project_id, field, b.bits, b.hashes, b.ngram,
+                                               xor_fold=b.xor_fold, balanced=b.balanced, blip=b.blip)
         return self._blooms[field]
 
     def _describe_columns(self) -> dict[str, dict[str, Any]]:
@@ -200,19 +201,23 @@ class IdentifierEncoder:
             cols[name] = {"field": field, "encoding": encoding, "type": kind}
 
         bloom_fields = set(self.enc.bloom.fields) if self.enc.bloom else set()
+        bloom_label = "bloom" + (self.enc.bloom.hardening_label() if self.enc.bloom else "")
+        # Hardened encodings carry their hardening in the name, so the linker refuses to compare a
+        # hardened column with a plain one (they would never agree).
+        salt = f"+{self.enc.name_token_salt}" if self.enc.name_token_salt else ""
         for field in ("given_name", "surname"):
             if getattr(self.ids, field) is None:
                 continue
             for variant in self.enc.name_variants:
-                add(f"{field}__{variant}", field, variant, "token_list" if variant == "del1" else "token")
+                add(f"{field}__{variant}", field, variant + salt, "token_list" if variant == "del1" else "token")
             if field in bloom_fields:
-                add(f"{field}__bloom", field, "bloom", "bloom")
+                add(f"{field}__bloom", field, bloom_label, "bloom")
         if self.enc.shared_name_tokens and (self.ids.given_name or self.ids.surname):
-            add("name__parts", "name", "parts", "token_list")
+            add("name__parts", "name", "parts" + salt, "token_list")
             if self.ids.given_name:
-                add("name__given_shared", "name", "given_shared", "token")
+                add("name__given_shared", "name", "given_shared" + salt, "token")
             if self.ids.surname:
-                add("name__surname_shared", "name", "surname_shared", "token")
+                add("name__surname_shared", "name", "surname_shared" + salt, "token")
         if self.ids.date_of_birth is not None:
             for variant in self.enc.dob_variants:
                 add(f"dob__{variant}", "date_of_birth", variant, "token")
@@ -227,14 +232,25 @@ class IdentifierEncoder:
             add("nhs_number__exact", "nhs_number", "exact", "token")
         return cols
 
+    @staticmethod
+    def _nulls(clean: dict[str, pa.Array]) -> pa.Array:
+        return pa.nulls(len(next(iter(clean.values()))), pa.string())
+
+    def _year(self, clean: dict[str, pa.Array]) -> pa.Array:
+        """Year of birth per row (the salt of hardened encodings); null when unknown."""
+        if "dob" not in clean:
+            return self._nulls(clean)
+        return pc.utf8_slice_codeunits(clean["dob"], 0, 4)
+
     def arrow_types(self) -> dict[str, pa.DataType]:
-        n_bytes = self.enc.bloom.bits // 8 if self.enc.bloom else 0
+        n_bytes = self.enc.bloom.output_bits() // 8 if self.enc.bloom else 0
         kinds = {"token": pa.string(), "token_list": pa.list_(pa.string()), "bloom": pa.binary(n_bytes)}
         return {name: kinds[spec["type"]] for name, spec in self.columns.items()}
 
     def encode(self, clean: dict[str, pa.Array]) -> dict[str, pa.Array]:
         """Encodings for each row of a (deduplicated) clean frame, keyed by output column."""
         types = self.arrow_types()
+        clean = dict(clean)  # helper columns are added below; the caller's frame stays as it was
         out: dict[str, pa.Array] = {}
 
         def per_value(column: str, name: str, func: Callable[[str], Any]) -> None:
@@ -242,36 +258,81 @@ class IdentifierEncoder:
                 index, results = map_distinct(clean[column], func, self._caches.setdefault(f"enc:{name}", {}))
                 out[name] = take(index, results, types[name])
 
+        # Hardening: name values travel joined (by \x1f) with the clean values they are salted or seeded
+        # with; without hardening the plain clean column goes in, so the output is unchanged.
+        name_salted = self.enc.name_token_salt is not None
+        bloom_cfg = self.enc.bloom
+        bloom_context = bloom_cfg is not None and (bloom_cfg.salt is not None or bloom_cfg.blip > 0)
+
+        def named(column: str, with_context: bool) -> pa.Array:
+            parts = [clean[column], self._year(clean)]
+            if with_context:
+                parts += [clean.get(c, self._nulls(clean)) for c in ("dob", "sex", "pc_full")]
+            joined = pc.binary_join_element_wise(*parts, "\x1f", null_handling="replace", null_replacement="")
+            return pc.if_else(pc.is_null(clean[column]), pa.scalar(None, pa.string()), joined)
+
+        def salt_of(v: str) -> tuple[str, str]:
+            """(name, suffix appended to every clear value before tokenising)."""
+            name, _, rest = v.partition("\x1f")
+            return (name, "\x1f" + rest.split("\x1f")[0]) if name_salted else (v, "")
+
         for field, column in (("given_name", "given"), ("surname", "surname")):
+            if column not in clean:
+                continue
             # Given name: the first part (middle names go to name__parts). Surname: all parts joined, so
             # "Smith-Jones", "Smith Jones" and "Smithjones" agree.
             def core(v: str, field: str = field) -> str:
                 return v.split(" ")[0] if field == "given_name" else v.replace(" ", "")
 
+            source = named(column, False) if name_salted else clean[column]
+            clean[f"_tok_{column}"] = source
             exact, phon, init, dele = (self._tok(field, p) for p in ("exact", "phonetic", "initial", "del1"))
-            per_value(column, f"{field}__exact", lambda v, c=core, t=exact: t.token(c(v)))
-            per_value(column, f"{field}__phonetic", lambda v, c=core, t=phon: t.token(jellyfish.metaphone(c(v))))
-            per_value(column, f"{field}__initial", lambda v, c=core, t=init: t.token(c(v)[0]))
-            per_value(column, f"{field}__del1", lambda v, c=core, t=dele: t.tokens(nz.deletion_neighbourhood(c(v))))
+
+            def tok(t: Tokeniser, f: Callable[[str], str], c: Callable[[str], str] = core) -> Callable:
+                def run(v: str) -> str | None:
+                    name, suffix = salt_of(v)
+                    return t.token(f(c(name)) + suffix)
+                return run
+
+            def neighbours(v: str, c: Callable[[str], str] = core, t: Tokeniser = dele) -> list[str] | None:
+                name, suffix = salt_of(v)
+                return t.tokens([n + suffix for n in nz.deletion_neighbourhood(c(name))])
+
+            per_value(f"_tok_{column}", f"{field}__exact", tok(exact, lambda x: x))
+            per_value(f"_tok_{column}", f"{field}__phonetic", tok(phon, jellyfish.metaphone))
+            per_value(f"_tok_{column}", f"{field}__initial", tok(init, lambda x: x[0]))
+            per_value(f"_tok_{column}", f"{field}__del1", neighbours)
             if f"{field}__bloom" in types:
                 bloom = self._bloom(field)
-                per_value(column, f"{field}__bloom", lambda v, c=core, b=bloom: b.encode(c(v)))
+                if bloom_context:
+                    assert bloom_cfg is not None
+                    clean[f"_bloom_{column}"] = named(column, True)
+
+                    def filt(v: str, c: Callable[[str], str] = core, b: BloomEncoder = bloom) -> bytes | None:
+                        name, year, *rest = v.split("\x1f")
+                        return b.encode(c(name), salt=year if bloom_cfg.salt else None, context="\x1f".join(rest))
+
+                    per_value(f"_bloom_{column}", f"{field}__bloom", filt)
+                else:
+                    per_value(column, f"{field}__bloom", lambda v, c=core, b=bloom: b.encode(c(v)))
 
         if "name__parts" in types:
             shared = self._tok("name", "shared")
 
             def parts_of(v: str) -> list[str] | None:
-                parts = v.split(" ")
+                name, suffix = salt_of(v)
+                parts = name.split(" ")
                 if len(parts) > 1:
                     parts.append("".join(parts))  # multi-part surnames also match their joined form
-                return shared.tokens(parts)
+                return shared.tokens([p + suffix for p in parts])
 
             name_columns = [c for c in clean if c in ("given", "middle", "surname") or c.startswith("former_")]
-            lists = [take(*map_distinct(clean[c], parts_of, self._caches.setdefault("enc:parts", {})),
+            lists = [take(*map_distinct(named(c, False) if name_salted else clean[c], parts_of,
+                                        self._caches.setdefault("enc:parts", {})),
                           pa.list_(pa.string())) for c in name_columns]
             out["name__parts"] = merge_token_lists(lists)
-            per_value("given", "name__given_shared", lambda v: shared.token(v.split(" ")[0]))
-            per_value("surname", "name__surname_shared", lambda v: shared.token(v.replace(" ", "")))
+            per_value("_tok_given", "name__given_shared", tok(shared, lambda x: x, lambda v: v.split(" ")[0]))
+            per_value("_tok_surname", "name__surname_shared", tok(shared, lambda x: x, lambda v: v.replace(" ", "")))
 
         exact = self._tok("date_of_birth", "exact")
 
