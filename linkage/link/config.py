@@ -35,7 +35,7 @@ class ComparisonSettings(StrictModel):
 
 class TrainingSettings(StrictModel):
     seed: int = Field(42, description="seed of u sampling (fixed so reruns are identical)")
-    u_max_pairs: float = Field(5e6, gt=0, description="random pairs sampled to estimate u")
+    u_max_pairs: float = Field(1e6, gt=0, description="random pairs sampled to estimate u")
     prior_rules: list[BlockingRule] = Field(
         default_factory=lambda: [["given_name__exact", "surname__exact", "dob__exact"]],
         description="deterministic rules whose matches estimate the prior match probability")
@@ -48,6 +48,8 @@ class TrainingSettings(StrictModel):
         "neutral", description="levels never seen in EM: 'neutral' sets m = u (weight 0); 'fixed' uses "
                                "unobserved_fixed_m. Never Splink's default, which can add ~10 bits of false evidence")
     unobserved_fixed_m: float = Field(1e-3, gt=0, lt=1)
+    m_floor: float = Field(1e-3, ge=0, lt=1, description="smallest m after training, so no single "
+                                                            "disagreement becomes a veto (~-10 bits at most)")
     m_from_trusted_identifier: str | None = Field(
         None, description="token column (e.g. upn__exact) whose equal values label true matches; m is then "
                           "estimated from those pairs too. Off by default")

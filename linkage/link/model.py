@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any
 
 import splink.comparison_level_library as cll
@@ -43,8 +44,10 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
     own, other = (("name__given_shared", "name__surname_shared") if field == "given_name"
                   else ("name__surname_shared", "name__given_shared"))
     if own in cols and other in cols:
-        # Given and family name recorded the other way round (shared name key makes them comparable).
-        levels.append(cll.CustomLevel(f"{own}_l = {other}_r OR {other}_l = {own}_r",
+        # Given and family name recorded the other way round (shared name key makes them comparable). Both
+        # must cross-match: one cross-match alone is a common coincidence (Ali Khan / Khan Ahmed) and would
+        # fire in both name comparisons at once.
+        levels.append(cll.CustomLevel(f"{own}_l = {other}_r AND {other}_l = {own}_r",
                                       label_for_charts="matches the other name (order swapped)"))
     if opts.use_name_parts and own in cols and "name__parts" in cols:
         # A former / preferred surname or a middle name used as the first name.
@@ -115,6 +118,8 @@ def build_comparisons(cols: set[str], config: LinkConfig) -> list[cl.CustomCompa
     return out
 
 
+# Each rule pairs records agreeing on a few tokens; together they should catch nearly every true match
+# while keeping the pair count near-linear in the records (no rule on one common token alone).
 DEFAULT_BLOCKING: list[BlockingRule] = [
     ["given_name__exact", "surname__exact"],
     ["surname__exact", "dob__exact"],
@@ -122,9 +127,14 @@ DEFAULT_BLOCKING: list[BlockingRule] = [
     ["dob__exact", "postcode__exact"],
     ["given_name__exact", "postcode__exact"],
     ["surname__exact", "postcode__exact"],
-    ["dob__exact", "given_name__initial", "surname__initial"],
+    ["dob__exact", "given_name__initial"],
+    ["dob__exact", "surname__initial"],
+    ["postcode__exact", "given_name__initial"],
+    ["postcode__exact", "surname__initial"],
+    ["postcode__exact", "dob__year"],
     ["given_name__phonetic", "surname__phonetic", "dob__year"],
-    "l.name__given_shared = r.name__surname_shared AND l.name__surname_shared = r.name__given_shared",
+    "l.name__given_shared = r.name__surname_shared AND l.dob__exact = r.dob__exact",
+    "l.name__given_shared = r.name__surname_shared AND l.postcode__exact = r.postcode__exact",
     "l.dob__swap = r.dob__exact AND l.surname__exact = r.surname__exact",
     ["upn__exact"],
     ["nhs_number__exact"],
@@ -169,23 +179,36 @@ def build_settings(cols: set[str], config: LinkConfig, link_type: str, pair_filt
 def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
     """Prior, u by random sampling (fixed seed), m by EM over several rules; fix untrained levels."""
     t = config.training
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        timings[name] = round(time.perf_counter() - clock, 3)
+        clock = time.perf_counter()
+
     prior_rules = [to_splink_rule(r) for r in usable_rules(t.prior_rules, cols)]
     if prior_rules:
         linker.training.estimate_probability_two_random_records_match(prior_rules, recall=t.prior_recall)
+    lap("prior")
     linker.training.estimate_u_using_random_sampling(max_pairs=t.u_max_pairs, seed=t.seed)
+    lap("u_random_sampling")
     if t.m_from_trusted_identifier and t.m_from_trusted_identifier in cols:
         linker.training.estimate_m_from_label_column(t.m_from_trusted_identifier)
+        lap("m_from_trusted_identifier")
     em_rules = usable_rules(t.em_rules, cols)
-    for rule in em_rules:
+    for i, rule in enumerate(em_rules):
         kwargs = {"max_pairs": t.em_max_pairs} if t.em_max_pairs else {}
         linker.training.estimate_parameters_using_expectation_maximisation(to_splink_rule(rule), **kwargs)
+        lap(f"em_{i + 1}")
     fixed = fix_untrained_levels(linker, config)
-    return {"em_rules": [str(r) for r in em_rules], "untrained_levels_fixed": fixed}
+    return {"em_rules": [str(r) for r in em_rules], "untrained_levels_fixed": fixed, "timings_seconds": timings}
 
 
 def fix_untrained_levels(linker: Linker, config: LinkConfig) -> list[str]:
     """Give every level EM never observed a safe m, instead of Splink's default (see splink-notes Gotcha 6)."""
     fixed = []
+    floor = config.training.m_floor
     for comparison in linker._settings_obj.comparisons:
         for level in comparison.comparison_levels:
             if level.is_null_level or level._m_is_trained:
@@ -203,6 +226,10 @@ def fix_untrained_levels(linker: Linker, config: LinkConfig) -> list[str]:
         for level in comparison.comparison_levels:
             if level.is_null_level:
                 continue
+            # EM can drive m to ~0 (no disagreeing match seen), which makes one disagreement a veto of 20+
+            # bits; a floor keeps every single field overridable by the rest of the evidence.
+            if isinstance(level.m_probability, float) and level.m_probability < floor:
+                level.m_probability = floor
             for attr in ("m_probability", "u_probability"):
                 value = getattr(level, attr)
                 if isinstance(value, float) and value > 0:

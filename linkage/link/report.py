@@ -85,9 +85,10 @@ def build_report(linker: Linker, predictions: Any, con: duckdb.DuckDBPyConnectio
     report = HtmlReport(title="Linkage report")
     counts, guards = manifest["counts"], manifest["chain_guards"]
     report.add_heading("Job")
+    one_to_one = ", ".join(manifest["one_to_one_sources"]) or "none"
+    deduplicated = ", ".join(manifest["deduplicated_sources"]) or "none"
     report.add_text(f"Project {manifest['project_id']}, key check value {manifest['kcv']}, link type "
-                    f"{manifest['link_type']}; one-to-one sources: {', '.join(manifest['one_to_one_sources']) or 'none'}; "
-                    f"deduplicated sources: {', '.join(manifest['deduplicated_sources']) or 'none'}.")
+                    f"{manifest['link_type']}; one-to-one sources: {one_to_one}; deduplicated sources: {deduplicated}.")
     inputs = pd.DataFrame([{"source": i["source"], "records": counts["records"].get(i["source"], 0),
                             "identity rows": counts["identities"].get(i["source"], 0),
                             "one person per id": i["one_person_per_id"]} for i in manifest["inputs"]])

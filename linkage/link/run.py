@@ -26,7 +26,18 @@ from linkage.link.config import LinkConfig, load_link_config
 from linkage.link.model import BLOOM_POPCOUNT_SUFFIX, build_settings, train
 from linkage.link.report import build_report, linkage_summary
 
-_SQL_TYPES = {"token": "VARCHAR", "token_list": "VARCHAR[]", "bloom": "BIT"}
+# Tokens are 128-bit MACs in hex. Equality needs far fewer bits: the first 64 make a chance collision
+# ~1e-19 per pair, and integers compare (and sit in lists) much faster than 32-character strings.
+_TOKEN_SQL = "('0x' || substr({x}, 1, 16))::UBIGINT"
+_SQL_TYPES = {"token": "UBIGINT", "token_list": "UBIGINT[]", "bloom": "BIT"}
+
+
+def _load_expr(col: str, kind: str) -> str:
+    if kind == "bloom":
+        return f"{col}::BLOB::BIT"
+    if kind == "token_list":
+        return f"list_transform({col}, lambda t: {_TOKEN_SQL.format(x='t')})"
+    return _TOKEN_SQL.format(x=col)
 
 
 def _sql_str(value: str) -> str:
@@ -51,10 +62,8 @@ def load_tokens(con: duckdb.DuckDBPyConnection, extracts: list[Extract], types: 
             sql_type = _SQL_TYPES.get(kind, "VARCHAR")
             if col not in ex.columns:
                 select.append(f"NULL::{sql_type} AS {col}")
-            elif kind == "bloom":
-                select.append(f"{col}::BLOB::BIT AS {col}")
             else:
-                select.append(f"{col}::{sql_type} AS {col}")
+                select.append(f"{_load_expr(col, kind)} AS {col}")
             if kind == "bloom":
                 select.append(f"bit_count({col}::BLOB::BIT)::INTEGER AS {col}{BLOOM_POPCOUNT_SUFFIX}"
                               if col in ex.columns else f"NULL::INTEGER AS {col}{BLOOM_POPCOUNT_SUFFIX}")
@@ -85,7 +94,7 @@ def _pair_filter(link_type: str, dedupe: list[str]) -> str:
     sql = " AND l.record_id <> r.record_id"  # identity rows of one record are the same person by definition
     if link_type == "link_and_dedupe":
         allowed = ", ".join(_sql_str(s) for s in dedupe)
-        sql += f" AND (l.source_dataset <> r.source_dataset OR l.source_dataset IN ({allowed}))"
+        sql += f" AND (l.source <> r.source OR l.source IN ({allowed}))"
     return sql
 
 
