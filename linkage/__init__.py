@@ -22,3 +22,20 @@ def build_cohort(*args, **kwargs):
 
 
 __all__.append("build_cohort")
+
+
+def link_extracts(*args, **kwargs):
+    """Re-export of :func:`linkage.link.run.link_extracts`, imported on first use."""
+    from linkage.link.run import link_extracts as _link_extracts
+
+    return _link_extracts(*args, **kwargs)
+
+
+def evaluate_link(*args, **kwargs):
+    """Re-export of :func:`linkage.link.evaluate.evaluate_link`, imported on first use."""
+    from linkage.link.evaluate import evaluate_link as _evaluate_link
+
+    return _evaluate_link(*args, **kwargs)
+
+
+__all__ += ["evaluate_link", "link_extracts"]
