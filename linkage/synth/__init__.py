@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from pydantic import ValidationError
 
 from linkage.errors import LinkageConfigError
@@ -75,6 +74,7 @@ def generate_extracts(people: int, seed: int, out_dir: str | Path, *, params: Sy
         POLICE_COLUMNS,
         SOCIAL_CARE_COLUMNS,
         TRUTH_COLUMNS,
+        write_table,
     )
 
     if people < 1:
@@ -95,19 +95,18 @@ def generate_extracts(people: int, seed: int, out_dir: str | Path, *, params: Sy
         handles = {name: open(tmp / f"{name}.csv", "w", encoding="utf-8", newline="") for name in columns}
         try:
             for name, cols in columns.items():
-                pd.DataFrame(columns=cols).to_csv(handles[name], index=False)
+                handles[name].write(",".join(cols) + "\n")
             remaining, batch, person_offset, hh_offset = people, 0, 0, 0
             with progress(total=people, desc="synth", unit="people", quiet=quiet) as bar:
                 while remaining > 0:
                     # small runs draw only as many households as they need (about 2.5 people each)
                     n_households = min(p.households_per_batch, max(20, int(remaining / 2.0) + 10))
                     rng = np.random.default_rng([seed, batch])
-                    frames, kept, n_hh, n_hh_people = generate_batch(
+                    frames, kept, n_hh, n_hh_people, high_harm = generate_batch(
                         rng, n_households, remaining, p, ids, refs, person_offset, hh_offset)
-                    for name, frame in frames.items():
-                        frame.to_csv(handles[name], index=False, header=False, lineterminator="\n")
-                        counts[name] += len(frame)
-                    summary["high_harm_people"] += int(frames["people"].attrs.get("high_harm", 0))
+                    for name, table in frames.items():
+                        counts[name] += write_table(handles[name], table)
+                    summary["high_harm_people"] += high_harm
                     remaining -= kept
                     person_offset += n_hh_people
                     hh_offset += n_hh

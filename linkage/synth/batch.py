@@ -7,7 +7,6 @@ them (in person order, so whole households stay together except at the very end 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from linkage.synth import writers as wr
 from linkage.synth.education import education_history
@@ -21,7 +20,7 @@ from linkage.synth.social_care import social_care_history
 
 def generate_batch(rng: np.random.Generator, n_households: int, remaining: int, params: SynthParams,
                    ids: IdFactory, refs, person_offset: int, hh_offset: int
-                   ) -> tuple[dict[str, pd.DataFrame], int, int, int]:
+                   ) -> tuple[dict[str, wr.Table], int, int, int, int]:
     hh, people = make_batch(rng, n_households, params)
     traits = draw_traits(rng, people, hh)
     csc, missing = social_care_history(rng, people, hh, traits, params)
@@ -39,19 +38,19 @@ def generate_batch(rng: np.random.Generator, n_households: int, remaining: int, 
 
     person_ids = np.array([f"P{person_offset + i:08d}" for i in range(len(people))], dtype=object)
     household_ids = np.array([f"H{hh_offset + i:07d}" for i in range(len(hh.area))], dtype=object)
-    frames: dict[str, pd.DataFrame] = {}
+    frames: dict[str, wr.Table] = {}
     truth = []
     upn_of: dict[int, str] = {}
     if edu:
         frames["education"], pairs, upn_of = wr.education_frame(rng, edu, people, hh, params, ids)
         truth.append(("education", pairs))
     else:
-        frames["education"] = pd.DataFrame(columns=wr.EDUCATION_COLUMNS)
+        frames["education"] = wr.empty_table(wr.EDUCATION_COLUMNS)
     if csc:
         frames["social_care"], pairs = wr.social_care_frame(rng, csc, people, hh, params, ids, upn_of)
         truth.append(("social_care", pairs))
     else:
-        frames["social_care"] = pd.DataFrame(columns=wr.SOCIAL_CARE_COLUMNS)
+        frames["social_care"] = wr.empty_table(wr.SOCIAL_CARE_COLUMNS)
     has_alias = np.zeros(len(people), bool)
     high_harm = 0
     if pol:
@@ -63,11 +62,12 @@ def generate_batch(rng: np.random.Generator, n_households: int, remaining: int, 
         sv = np.isin(pol["offence"], SV_INDEX) & np.isin(pol["role"], ["SUSPECT", "OFFENDER"])
         high_harm = len(np.unique(pol["person"][sv]))
     else:
-        frames["police"] = pd.DataFrame(columns=wr.POLICE_COLUMNS)
-    frames["truth"] = pd.DataFrame(
-        [(src, local, person_ids[int(p)]) for src, pairs in truth for local, p in pairs.tolist()],
-        columns=wr.TRUTH_COLUMNS)
+        frames["police"] = wr.empty_table(wr.POLICE_COLUMNS)
+    frames["truth"] = {
+        "source": np.array([src for src, pairs in truth for _ in range(len(pairs))], dtype=object),
+        "local_id": np.concatenate([pairs[:, 0] for _, pairs in truth]) if truth else np.array([], object),
+        "person_id": (person_ids[np.concatenate([pairs[:, 1] for _, pairs in truth]).astype(np.int64)]
+                      if truth else np.array([], object)),
+    }
     frames["people"] = wr.people_frame(people, person_ids, household_ids, keep, has_alias)
-    frames["people"].attrs["high_harm"] = high_harm
-    # drop the education ``unit`` bookkeeping order so files read naturally: by local id, then date
-    return frames, len(members), len(hh.area), len(people)
+    return frames, len(members), len(hh.area), len(people), high_harm

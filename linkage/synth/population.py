@@ -100,13 +100,15 @@ def _addresses(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray
     table = geo.areas()
     area = np.empty((n, 3), dtype=np.int64)
     area[:, 0] = rng.choice(len(table), size=n, p=table.weight)
+    # areas grouped by Neighbourhood Policing Area: a move mostly stays within the NPA
+    by_npa = np.argsort(table.npa, kind="stable")
+    npa_sorted = table.npa[by_npa]
+    group_start = np.searchsorted(npa_sorted, table.npa, side="left")
+    group_size = np.searchsorted(npa_sorted, table.npa, side="right") - group_start
     for k in (1, 2):
-        # most moves stay within the Neighbourhood Policing Area
         far = rng.choice(len(table), size=n, p=table.weight)
-        near = area[:, k - 1].copy()
-        for i in np.flatnonzero(rng.random(n) < _SAME_NPA_MOVE):
-            members = np.flatnonzero(table.npa == table.npa[area[i, k - 1]])
-            near[i] = members[rng.integers(len(members))]
+        prev = area[:, k - 1]
+        near = by_npa[group_start[prev] + (rng.random(n) * group_size[prev]).astype(np.int64)]
         area[:, k] = np.where(rng.random(n) < _SAME_NPA_MOVE, near, far)
     postcode = np.stack([geo.random_postcodes(rng, area[:, k]) for k in range(3)], axis=1)
     return area, postcode, table.deprivation[area[:, 0]]

@@ -6,8 +6,9 @@ every column exactly as the partner configs in ``configs/partners/`` read them.
 
 from __future__ import annotations
 
+from typing import TextIO
+
 import numpy as np
-import pandas as pd
 
 from linkage.synth import errors as er
 from linkage.synth import geography as geo
@@ -17,7 +18,7 @@ from linkage.synth.ids import IdFactory
 from linkage.synth.params import SynthParams
 from linkage.synth.police import DESCRIPTION, HO_CLASS
 from linkage.synth.population import Households, People, address_at, previous_postcode, surname_at
-from linkage.synth.timeutil import NEVER, dmy, iso, iso_minutes
+from linkage.synth.timeutil import NEVER, days_to_ymd, dmy, iso, iso_minutes
 
 POLICE_COLUMNS = ["nominal_id", "forename", "surname", "date_of_birth", "gender", "ethnicity", "postcode",
                   "crime_ref", "ho_class", "offence_description", "committed_from", "role", "da_flag",
@@ -34,6 +35,32 @@ TRUTH_COLUMNS = ["source", "local_id", "person_id"]
 PEOPLE_COLUMNS = ["person_id", "household_id", "is_child", "forename", "middle_names", "surname", "dob", "sex",
                   "ethnicity", "surname_changed_to", "surname_change_date", "adopted", "police_alias"]
 _CODES = np.array(geo.ETHNICITY_CODES, dtype=object)
+Table = dict[str, np.ndarray]   # column name -> values, in file order
+
+
+def _ordered(table: dict, columns: list[str]) -> Table:
+    return {c: np.asarray(table[c]) for c in columns}
+
+
+def empty_table(columns: list[str]) -> Table:
+    return {c: np.array([], dtype=object) for c in columns}
+
+
+def write_table(handle: TextIO, table: Table) -> int:
+    """Append rows as CSV (minimal quoting, ``\n`` line ends); returns the number of rows written."""
+    columns = []
+    for values in table.values():
+        texts = [str(v) for v in values.tolist()]
+        joined = "\x1f".join(texts)
+        if "," in joined or '"' in joined or "\n" in joined:
+            texts = [f'"{t.replace(chr(34), chr(34) * 2)}"' if ("," in t or '"' in t or "\n" in t) else t
+                     for t in texts]
+        columns.append(texts)
+    n = len(columns[0]) if columns else 0
+    if n:
+        handle.write("\n".join(map(",".join, zip(*columns, strict=True))))
+        handle.write("\n")
+    return n
 _DFE = np.array([geo.DFE_ETHNICITY[c] for c in geo.ETHNICITY_CODES], dtype=object)
 
 
@@ -82,7 +109,7 @@ def _unit_identity(rng, rows: Rows, people: People, hh: Households, rates, param
 
 
 def education_frame(rng, rows: Rows, people: People, hh: Households, params: SynthParams,
-                    ids: IdFactory) -> tuple[pd.DataFrame, np.ndarray, dict[int, str]]:
+                    ids: IdFactory) -> tuple[Table, np.ndarray, dict[int, str]]:
     order = np.lexsort((rows["day"], rows["person"]))
     rows = {k: v[order] for k, v in rows.items()}
     uniq, first, inv, forename, surname, dob, dob_missing, _, changed = _unit_identity(
@@ -93,12 +120,12 @@ def education_frame(rng, rows: Rows, people: People, hh: Households, params: Syn
     temp = uniq % 3 == 1
     upn = np.empty(len(uniq), dtype=object)
     upn[temp] = ids.temporary_upn(la[temp])
-    years = pd.DatetimeIndex(iso(rows["day"][first][~temp])).year.to_numpy()
+    years = days_to_ymd(rows["day"][first][~temp])[0]
     upn[~temp] = ids.upn(la[~temp], years)
     former_flag = rng.random(len(uniq)) < 0.7
     preferred = np.where(rng.random(len(uniq)) < 0.03, nm.surnames("british")[0][
         rng.integers(0, 20, size=len(uniq))], "")
-    df = pd.DataFrame({
+    df = {
         "upn": upn[inv], "forename": forename, "middle_names": people.middle[p], "surname": surname,
         "former_surname": np.where(changed & former_flag[inv], people.surname[p], ""),
         "preferred_surname": preferred[inv],
@@ -106,15 +133,14 @@ def education_frame(rng, rows: Rows, people: People, hh: Households, params: Syn
         "ethnicity": _DFE[people.ethnicity[p]],
         "postcode": _postcodes(rng, people, hh, p, d, params.education, params, allow_nfa=False),
         "record_type": rows["record_type"], "event_date": iso(d),
-    })
-    for col in EDUCATION_COLUMNS[12:]:
-        df[col] = rows[col]
+    }
+    df.update({col: rows[col] for col in EDUCATION_COLUMNS[12:]})
     upn_of = {int(k): u for k, u in zip(uniq[~temp].tolist(), upn[~temp].tolist(), strict=True)}
-    return df[EDUCATION_COLUMNS], np.stack([upn, uniq // 3], axis=1), upn_of
+    return _ordered(df, EDUCATION_COLUMNS), np.stack([upn, uniq // 3], axis=1), upn_of
 
 
 def social_care_frame(rng, rows: Rows, people: People, hh: Households, params: SynthParams, ids: IdFactory,
-                      upn_of: dict[int, str]) -> tuple[pd.DataFrame, np.ndarray]:
+                      upn_of: dict[int, str]) -> tuple[Table, np.ndarray]:
     order = np.lexsort((rows["day"], rows["person"]))
     rows = {k: v[order] for k, v in rows.items()}
     uniq, first, inv, forename, surname, dob, dob_missing, sex_missing, _ = _unit_identity(
@@ -141,21 +167,20 @@ def social_care_frame(rng, rows: Rows, people: People, hh: Households, params: S
             nhs[i] = nhs[base_idx[k // 3]]
     nhs[rng.random(len(uniq)) >= params.csc_nhs_known] = ""
     sex = np.where(sex_missing, "0", np.where(people.male[p], "1", "2"))
-    df = pd.DataFrame({
+    df = {
         "child_id": child_id[inv], "forename": forename, "surname": surname,
         "dob": np.where(dob_missing, "", dmy(dob)), "sex": sex, "ethnicity": _DFE[people.ethnicity[p]],
         "nhs_number": nhs[inv], "upn": upn[inv],
         "postcode": _postcodes(rng, people, hh, p, d, params.social_care, params, allow_nfa=False),
         "record_type": rows["record_type"], "start_date": dmy(rows["start"]),
         "end_date": np.where(rows["end"] < 0, "", dmy(np.maximum(rows["end"], 0))),
-    })
-    for col in SOCIAL_CARE_COLUMNS[12:]:
-        df[col] = rows[col]
-    return df[SOCIAL_CARE_COLUMNS], np.stack([child_id, uniq // 3], axis=1)
+    }
+    df.update({col: rows[col] for col in SOCIAL_CARE_COLUMNS[12:]})
+    return _ordered(df, SOCIAL_CARE_COLUMNS), np.stack([child_id, uniq // 3], axis=1)
 
 
 def police_frame(rng, rows: Rows, people: People, hh: Households, traits: Traits, params: SynthParams,
-                 ids: IdFactory, crime_refs: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+                 ids: IdFactory, crime_refs: np.ndarray) -> tuple[Table, np.ndarray, np.ndarray]:
     """Returns (frame, truth pairs, persons with an alias identity)."""
     n = len(rows["person"])
     p, d = rows["person"], rows["day"]
@@ -197,7 +222,7 @@ def police_frame(rng, rows: Rows, people: People, hh: Households, traits: Traits
     eth[rng.random(n) < params.police_missing_ethnicity] = ""
     offence = rows["offence"]
     yn = {f: np.where(rows[f], "Y", "N") for f in ("da", "knife", "alcohol", "gang", "cse", "cce")}
-    df = pd.DataFrame({
+    df = {
         "nominal_id": nominal[inv], "forename": forename, "surname": surname,
         "date_of_birth": np.where(dob_missing, "", dmy(dob)), "gender": gender, "ethnicity": eth,
         "postcode": _postcodes(rng, people, hh, p, d, rates, params, allow_nfa=True),
@@ -207,8 +232,8 @@ def police_frame(rng, rows: Rows, people: People, hh: Households, traits: Traits
         "da_flag": yn["da"], "knife_flag": yn["knife"], "alcohol_flag": yn["alcohol"], "gang_flag": yn["gang"],
         "cse_flag": yn["cse"], "cce_flag": yn["cce"], "location_type": rows["location"], "npa": rows["npa"],
         "markers": rows["markers"],
-    })
-    return df[POLICE_COLUMNS], np.stack([nominal, uniq // 3], axis=1), has_alias
+    }
+    return _ordered(df, POLICE_COLUMNS), np.stack([nominal, uniq // 3], axis=1), has_alias
 
 
 def _alias_identities(rng, people: People, n: int):
@@ -232,10 +257,10 @@ def _alias_identities(rng, people: People, n: int):
 
 
 def people_frame(people: People, person_ids: np.ndarray, household_ids: np.ndarray, keep: np.ndarray,
-                 has_alias: np.ndarray) -> pd.DataFrame:
+                 has_alias: np.ndarray) -> Table:
     k = keep
     changed = people.change_day[k] != NEVER
-    return pd.DataFrame({
+    return _ordered({
         "person_id": person_ids[k], "household_id": household_ids[people.hh[k]],
         "is_child": people.is_child[k].astype(int), "forename": people.forename[k],
         "middle_names": people.middle[k], "surname": people.surname[k], "dob": iso(people.dob[k]),
@@ -243,4 +268,4 @@ def people_frame(people: People, person_ids: np.ndarray, household_ids: np.ndarr
         "surname_changed_to": np.where(changed, people.new_surname[k], ""),
         "surname_change_date": np.where(changed, iso(np.where(changed, people.change_day[k], 0)), ""),
         "adopted": people.adopted[k].astype(int), "police_alias": has_alias[k].astype(int),
-    })[PEOPLE_COLUMNS]
+    }, PEOPLE_COLUMNS)
