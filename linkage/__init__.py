@@ -39,3 +39,13 @@ def evaluate_link(*args, **kwargs):
 
 
 __all__ += ["evaluate_link", "link_extracts"]
+
+
+def generate_extracts(*args, **kwargs):
+    """Re-export of :func:`linkage.synth.generate_extracts` (synthetic test data), imported on first use."""
+    from linkage.synth import generate_extracts as _generate_extracts
+
+    return _generate_extracts(*args, **kwargs)
+
+
+__all__.append("generate_extracts")
