@@ -59,13 +59,15 @@ def build_person_frame(loaded, inputs) -> pd.DataFrame:
     cohort = cohort[keep].reset_index(drop=True)
     if cohort.empty:
         raise LinkageInputError("no one in the linked data meets the cohort definition", file=loaded.paths["cohort"])
-    history = police_history(cohort, police, cfg)
-    flags = person_factors(cohort, inputs.payloads, loaded.risk_factors, cfg, classifier)
+    # Only cohort members' rows can count; the rest were needed above (co-offending, index choice).
+    # Filtering keeps row labels, so the offence classifier built on the full police frame still aligns.
+    members = set(cohort["person_id"])
+    payloads = {s: df[df["person_id"].isin(members)] for s, df in inputs.payloads.items()}
+    history = police_history(cohort, payloads[cfg.police.source], cfg)
+    flags = person_factors(cohort, payloads, loaded.risk_factors, cfg, classifier)
     persons = cohort.merge(history, on="person_id").merge(flags, on="person_id")
-    linked = inputs.sources_of()
     for src in inputs.payloads:
-        col = linked[src] if src in linked else pd.Series(dtype=bool)
-        persons[f"linked_{src}"] = persons["person_id"].map(col).fillna(False).astype(bool)
+        persons[f"linked_{src}"] = persons["person_id"].isin(inputs.linked_to(src)).astype(bool)
     persons["ethnic_group"] = ethnic_group(persons["ethnicity"])
     persons["age_band"] = to_band(persons["age"], cfg.age.bands)
     return persons

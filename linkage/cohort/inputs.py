@@ -25,10 +25,9 @@ class CohortInputs:
     checksums: dict[str, str] = field(default_factory=dict)
     unlinked_records: dict[str, int] = field(default_factory=dict)
 
-    def sources_of(self) -> pd.DataFrame:
-        """person_id x source -> True when the person has a record in that source."""
-        cw = self.crosswalk[["person_id", "source"]].drop_duplicates()
-        return pd.crosstab(cw["person_id"], cw["source"]).astype(bool)
+    def linked_to(self, source: str) -> set[str]:
+        """person_ids with at least one record from ``source`` in the crosswalk."""
+        return set(self.crosswalk.loc[self.crosswalk["source"] == source, "person_id"].dropna())
 
 
 def _read_json(path: Path) -> dict[str, Any]:
