@@ -335,3 +335,25 @@ def test_indicator_naming_an_unknown_offence_group_is_a_config_error(tmp_path):
 
     with pytest.raises(LinkageConfigError, match="no_such_group"):
         load_cohort_config(tmp_path / "c.yaml")
+
+
+def test_uncovered_index_offences_form_an_other_subgroup(tmp_path):
+    link, dirs = write_fixture(tmp_path)
+    cfg = write_config(tmp_path, exact=True,
+                       subgroups={"murder_attempt": {"label": "Murder", "offence_groups": ["murder_attempt"]}})
+    result = build_cohort(cfg, link, dirs, tmp_path / "out", quiet=True)
+    assert result["persons"].set_index("person_id")["subgroup"].to_dict() == {
+        "P1": "murder_attempt", "P2": "murder_attempt", "P3": "other", "P4": "other", "P7": "other"}
+    summary = pd.read_parquet(tmp_path / "out/cohort_summary.parquet").set_index("group")
+    assert summary["people"].to_dict() == {"all": 5, "murder_attempt": 2, "other": 3}
+
+
+def test_police_age_at_occurrence_is_preferred_to_school_years(tmp_path):
+    link, dirs = write_fixture(tmp_path)
+    police = pq.read_table(dirs[0] / "payload.parquet").to_pandas()
+    police["age_at_occurrence"] = pd.array([17] * len(police), dtype="Int64")
+    pq.write_table(pa.Table.from_pandas(police, preserve_index=False), dirs[0] / "payload.parquet")
+    result = build_cohort(write_config(tmp_path, exact=True), link, dirs, tmp_path / "out", quiet=True)
+    persons = result["persons"]
+    assert (persons["age"] == 17).all() and (persons["age_source"] == "police").all()
+    assert (persons["age_band"] == "16-17").all()
