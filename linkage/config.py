@@ -178,7 +178,7 @@ class PartnerConfig(StrictModel):
     identifiers: Identifiers
     payload: list[PayloadColumn] = Field(default_factory=list)
     encodings: Encodings = Field(default_factory=Encodings)
-    chunk_rows: int = Field(200_000, ge=1000, description="rows read per chunk (bounds memory)")
+    chunk_rows: int = Field(100_000, ge=1000, description="rows read per chunk (bounds memory)")
 
     @model_validator(mode="after")
     def _payload_is_not_identifier(self) -> PartnerConfig:

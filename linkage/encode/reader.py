@@ -54,17 +54,14 @@ def _iter_csv(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) 
     _check_columns(path, header, needed, cfg)
     # Arrow's multi-threaded CSV reader; every column read as text so no value is silently re-typed.
     read = pacsv.ReadOptions(encoding="utf8" if encoding == "utf-8-sig" else encoding,
-                             block_size=max(1 << 20, chunk_rows * 128), use_threads=True,
+                             block_size=4 << 20, use_threads=True,
                              skip_rows=1, column_names=header)
     parse = pacsv.ParseOptions(delimiter=cfg.delimiter, newlines_in_values=False)
     convert = pacsv.ConvertOptions(column_types={h: pa.string() for h in header}, strings_can_be_null=False,
                                    include_columns=[h for h in dict.fromkeys(needed)])
-    rows_done = 0
     try:
         with pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as reader:
-            for batch in reader:
-                rows_done += batch.num_rows
-                yield pa.Table.from_batches([batch])
+            yield from _rechunk(reader, chunk_rows)
     except pa.ArrowInvalid as exc:
         text = str(exc)
         if "UTF8" in text.upper() or "decode" in text.lower():
@@ -73,6 +70,22 @@ def _iter_csv(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) 
                                     row=_first_bad_row(path, cfg, encoding)) from None
         raise LinkageInputError("row has a different number of fields from the header", file=str(path),
                                 row=_first_bad_row(path, cfg, encoding)) from None
+
+
+def _rechunk(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.Table]:
+    """Regroup reader batches (sized in bytes) into tables of exactly ``chunk_rows`` rows (last one fewer)."""
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= chunk_rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, chunk_rows).combine_chunks()
+            rest = table.slice(chunk_rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending).combine_chunks()
 
 
 def _first_bad_row(path: Path, cfg: InputFormat, encoding: str) -> int | None:
