@@ -160,7 +160,7 @@ def police_history(rng: np.random.Generator, people: People, hh: Households, tra
     _serious_violence(rng, occ, hh_people, who, d, people, traits, victim_w, offenders, lo, hi, home_area)
 
     # --- young people's victimisation (suspect unknown, or another young offender) --------------------
-    v_rate = np.where(child, np.clip(0.12 * np.exp(0.7 * np.clip(r, -3, 4)) * (1 + 0.08 * counts), 0, 8), 0)
+    v_rate = np.where(child, np.clip(0.12 * np.exp(0.7 * np.clip(r, -3, 4)) * (1 + 0.15 * counts), 0, 8), 0)
     vic = np.repeat(np.arange(P), rng.poisson(v_rate))
     vd = add_years(people.dob[vic], 8 + rng.gamma(2.5, 2.5, size=len(vic)))
     ok = (vd >= lo) & (vd <= hi)
@@ -254,7 +254,7 @@ def _serious_violence(rng, occ, hh_people, who, d, people, traits, victim_w, off
 def _domestic_abuse(rng, occ: _Occurrences, people: People, hh: Households, lo, hi, home_area) -> None:
     """Abuse between the adults at home; children present are witnesses, sometimes victims."""
     homes = np.flatnonzero(hh.parental_da[: len(hh.mother)] & (hh.father[: len(hh.mother)] >= 0))
-    k = 1 + rng.poisson(np.clip(1.5 + 0.5 * hh.adversity[homes], 0.5, 5))
+    k = 1 + rng.poisson(np.clip(2.5 + 0.5 * hh.adversity[homes], 0.5, 6))
     h = np.repeat(homes, k)
     d = rng.integers(lo, hi + 1, size=len(h))
     n = len(h)
