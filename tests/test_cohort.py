@@ -172,7 +172,7 @@ def write_config(root: Path, exact: bool, **overrides) -> Path:
 def exact_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("cohort_exact")
     link, dirs = write_fixture(root)
-    result = build_cohort(write_config(root, exact=True), link, dirs, root / "out", quiet=True)
+    result = build_cohort(write_config(root, exact=True), link, dirs, root / "out", quiet=True, keep_persons=True)
     return result, root / "out"
 
 
@@ -243,6 +243,7 @@ def test_prevalence_denominators_and_percentages(exact_run):
 
 
 def test_summary_means_medians_subgroups_and_coverage(exact_run):
+    assert json.loads(json.dumps(exact_run[0]["summary"]))[0]["mean_factors"] == 4.6  # JSON-ready summary
     summary = _table(exact_run[1], "cohort_summary").set_index("group")
     assert summary.loc["all", "people"] == 5
     assert summary.loc["all", "mean_factors"] == 4.6 and summary.loc["all", "median_factors"] == 6
@@ -262,7 +263,8 @@ def test_summary_means_medians_subgroups_and_coverage(exact_run):
 def test_date_window_moves_the_index_offence(tmp_path):
     link, dirs = write_fixture(tmp_path)
     cfg = write_config(tmp_path, exact=True, end="2019-12-31")
-    persons = build_cohort(cfg, link, dirs, tmp_path / "out", quiet=True)["persons"].set_index("person_id")
+    result = build_cohort(cfg, link, dirs, tmp_path / "out", quiet=True, keep_persons=True)
+    persons = result["persons"].set_index("person_id")
     # P1's murder (2020) is outside the window, so the 2018 s20 GBH becomes the index; P2, P3, P7 drop out.
     assert sorted(persons.index) == ["P1", "P4"]
     assert persons.loc["P1", "index_crime_ref"] == "LC-20180301-00002"
@@ -276,7 +278,7 @@ def test_date_window_moves_the_index_offence(tmp_path):
 def test_age_filter_keeps_unknown_ages(tmp_path):
     link, dirs = write_fixture(tmp_path)
     cfg = write_config(tmp_path, exact=True, age={"min": 10, "max": 17})
-    persons = build_cohort(cfg, link, dirs, tmp_path / "out", quiet=True)["persons"]
+    persons = build_cohort(cfg, link, dirs, tmp_path / "out", quiet=True, keep_persons=True)["persons"]
     assert sorted(persons["person_id"]) == ["P2", "P4", "P7"]  # P1 and P3 (21) are out; unknown ages stay
 
 
@@ -341,7 +343,7 @@ def test_uncovered_index_offences_form_an_other_subgroup(tmp_path):
     link, dirs = write_fixture(tmp_path)
     cfg = write_config(tmp_path, exact=True,
                        subgroups={"murder_attempt": {"label": "Murder", "offence_groups": ["murder_attempt"]}})
-    result = build_cohort(cfg, link, dirs, tmp_path / "out", quiet=True)
+    result = build_cohort(cfg, link, dirs, tmp_path / "out", quiet=True, keep_persons=True)
     assert result["persons"].set_index("person_id")["subgroup"].to_dict() == {
         "P1": "murder_attempt", "P2": "murder_attempt", "P3": "other", "P4": "other", "P7": "other"}
     summary = pd.read_parquet(tmp_path / "out/cohort_summary.parquet").set_index("group")
@@ -353,7 +355,8 @@ def test_police_age_at_occurrence_is_preferred_to_school_years(tmp_path):
     police = pq.read_table(dirs[0] / "payload.parquet").to_pandas()
     police["age_at_occurrence"] = pd.array([17] * len(police), dtype="Int64")
     pq.write_table(pa.Table.from_pandas(police, preserve_index=False), dirs[0] / "payload.parquet")
-    result = build_cohort(write_config(tmp_path, exact=True), link, dirs, tmp_path / "out", quiet=True)
+    result = build_cohort(write_config(tmp_path, exact=True), link, dirs, tmp_path / "out", quiet=True,
+                          keep_persons=True)
     persons = result["persons"]
     assert (persons["age"] == 17).all() and (persons["age_source"] == "police").all()
     assert (persons["age_band"] == "16-17").all()

@@ -121,7 +121,7 @@ def release(tmp_path_factory):
     cfg["person_level"]["enabled"] = True
     cfg_path = root / "cohort.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
-    result = build_cohort(cfg_path, link, dirs, root / "out", quiet=True)
+    result = build_cohort(cfg_path, link, dirs, root / "out", quiet=True, keep_persons=True)
     crosswalk = pd.read_parquet(link / "crosswalk.parquet")
     return result, root / "out", dates, crosswalk, cfg_path
 

@@ -20,7 +20,7 @@ from linkage.cohort.offences import OffenceClassifier
 from linkage.cohort.report import DESCRIPTIONS, build_report, write_tables
 from linkage.cohort.risk_factors import add_derived_police_columns, factor_sources, person_factors
 from linkage.cohort.selection import police_history, school_year_age, select_cohort, to_band
-from linkage.cohort.tables import TableBuilder, ethnic_group
+from linkage.cohort.tables import WITHHELD, TableBuilder, ethnic_group
 from linkage.errors import LinkageInputError
 from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, sha256_file, write_json
 
@@ -74,11 +74,12 @@ def build_person_frame(loaded, inputs) -> pd.DataFrame:
 
 
 def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: list[str | Path],
-                 out_dir: str | Path, *, quiet: bool = False) -> dict[str, Any]:
-    """Build a cohort release in ``out_dir`` (atomically) and return a summary.
+                 out_dir: str | Path, *, quiet: bool = False, keep_persons: bool = False) -> dict[str, Any]:
+    """Build a cohort release in ``out_dir`` (atomically) and return a JSON-ready summary.
 
-    The returned dict holds rounded headline figures, the output paths and, under ``"persons"``, the
-    VRN-internal person frame (for checks and for the lead's demo); that frame is never written out.
+    The summary holds the output files, the rounded cohort size, the released (disclosure-controlled)
+    ``cohort_summary`` rows and the disclosure-rule counts. With ``keep_persons`` it also holds, under
+    ``"persons"``, the VRN-internal person frame (a DataFrame, for checks); that frame is never written.
     """
     timer = PhaseTimer(echo=not quiet)
     check_output_dir(out_dir)
@@ -121,10 +122,16 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
             "timings": timer.timings,
         }
         write_json(tmp / "manifest.json", manifest)
-    people = len(persons)
-    return {"out_dir": str(out_dir), "files": files + ["manifest.json"],
-            "people_rounded": round_to_base(people, base), "subgroups": builder.subgroups,
-            "disclosure_summary": release.log.summary(), "persons": persons}
+    symbol = cfg.disclosure.symbol
+    summary_rows = [{k: (symbol if v is WITHHELD else v) for k, v in row.items()}
+                    for row in release.tables["cohort_summary"]]
+    result: dict[str, Any] = {
+        "out_dir": str(out_dir), "files": files + ["manifest.json"],
+        "people_rounded": round_to_base(len(persons), base), "subgroups": builder.subgroups,
+        "summary": summary_rows, "disclosure_summary": release.log.summary()}
+    if keep_persons:
+        result["persons"] = persons
+    return result
 
 
 def _safe_count(n: int, cfg) -> int | str:
