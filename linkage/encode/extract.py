@@ -39,16 +39,23 @@ from linkage.keys import derive_subkey, key_check_value
 PARQUET_OPTIONS = {"compression": "zstd", "write_statistics": False}
 
 
-def _record_ids(local_ids: pa.Array, key: bytes, project_id: str, source: str) -> pa.Array:
-    """record_id for each row (see linkage.keys.record_id), computed once per distinct local id."""
+def _record_ids(local_ids: pa.Array, key: bytes, project_id: str, source: str) -> tuple[pa.Array, np.ndarray]:
+    """record_id for each row (see linkage.keys.record_id), computed once per distinct local id.
+
+    Also returns the id's first 64 bits as an integer: already keyed and uniformly spread, it seeds the
+    identity hash and picks the merge bucket without hashing again.
+    """
     subkey = derive_subkey(key, project_id, "record_id", "pseudonym")
     prefix = f"{source}\x1f"
     index, uniques = map_distinct(local_ids, lambda v: v, {})
-    ids = [hmac.digest(subkey, (prefix + v).encode(), "sha256").hex()[:32] for v in uniques]
-    return take(index, ids, pa.string())
+    digests = [hmac.digest(subkey, (prefix + v).encode(), "sha256") for v in uniques]
+    ids = take(index, [d.hex()[:32] for d in digests], pa.string())
+    ints = np.array([int.from_bytes(d[:8], "big") for d in digests] + [0], dtype=np.uint64)[index]
+    return ids, ints
 
 
-N_BUCKETS = 32  # token rows are spread over files by record id, so the final merge holds 1/32 at a time
+N_BUCKET_BITS = 5  # token rows are spread over 32 files by record id: the final merge holds 1/32 at a time
+N_BUCKETS = 1 << N_BUCKET_BITS
 
 
 @dataclass
@@ -111,25 +118,24 @@ class ChunkEncoder:
         if not accepted.any():
             return result
         keep = pa.array(accepted)
-        rids = _record_ids(local.filter(keep), self.key, cfg.project_id, cfg.source)
+        rids, rid_ints = _record_ids(local.filter(keep), self.key, cfg.project_id, cfg.source)
         payload = {"record_id": rids, "row_number": pa.array(row_numbers[accepted])}
         payload.update({k: v.filter(keep) for k, v in arrays.items()})
         result.payload = pa.table(payload, schema=self.pay_schema)
 
         ident = {name: col.filter(keep) for name, col in clean.items()}
-        h = row_hash([rids] + list(ident.values()), self.hash_key)
+        h = row_hash(list(ident.values()), self.hash_key, seed=rid_ints)
         # Keep the first row of each distinct (record, identifier set) in this chunk.
         _, first_pos = np.unique(h, return_index=True)
         first = np.zeros(len(h), dtype=bool)
         first[first_pos] = True
         take_first = pa.array(first)
         ident = {name: col.filter(take_first) for name, col in ident.items()}
-        rids = rids.filter(take_first)
+        rids, rid_ints = rids.filter(take_first), rid_ints[first]
         table = pa.table({"record_id": rids, "_h": pa.array(h[first], type=pa.uint64()),
                           "_first_row": pa.array(row_numbers[accepted][first], type=pa.int64()),
                           **self.encoder.encode(ident)}, schema=self.part_schema)
-        prefix = pc.utf8_slice_codeunits(rids, 0, 2).to_numpy(zero_copy_only=False)
-        bucket = (np.array([int(p, 16) for p in prefix]) * N_BUCKETS) >> 8 if len(prefix) else np.zeros(0, int)
+        bucket = rid_ints >> np.uint64(64 - N_BUCKET_BITS)
         for b in np.unique(bucket):
             part = table.filter(pa.array(bucket == b))
             with pa.OSFile(str(self.parts / f"b{b:03d}-{n_part:06d}.arrow"), "wb") as sink, \

@@ -67,13 +67,13 @@ def take(index: np.ndarray, results: list[Any], type: pa.DataType) -> pa.Array:
     return pa.array(results + [None], type=type).take(pa.array(index))
 
 
-def row_hash(columns: list[pa.Array], hash_key: bytes) -> np.ndarray:
+def row_hash(columns: list[pa.Array], hash_key: bytes, seed: np.ndarray | None = None) -> np.ndarray:
     """A keyed 64-bit hash per row of several string columns (BLAKE2b of each distinct value, combined).
 
     Used only to spot repeated identifier sets within one run (the key is random per run); never
     written to any output.
     """
-    h = np.zeros(len(columns[0]) if columns else 0, dtype=np.uint64)
+    h = seed.copy() if seed is not None else np.zeros(len(columns[0]) if columns else 0, dtype=np.uint64)
     for col in columns:
         index, uniques = map_distinct(col, lambda v: v, {})
         hashes = np.array([int.from_bytes(hashlib.blake2b(v.encode(), key=hash_key, digest_size=8).digest(), "big")
