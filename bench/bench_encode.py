@@ -136,7 +136,8 @@ def main() -> None:
         if clk:
             ours = results["linkage"][-1]["records_per_s"]
             results["speedup_vs_clkhash"] = ours / clk["records_per_s"]
-            results["cpu_efficiency_vs_clkhash"] = results["linkage"][-1]["records_per_cpu_s"] / clk["records_per_cpu_s"]
+            ours_cpu = results["linkage"][-1]["records_per_cpu_s"]
+            results["cpu_efficiency_vs_clkhash"] = ours_cpu / clk["records_per_cpu_s"]
             print(f"clkhash       {clk['rows']:>9,} rows  {clk['records_per_s']:>9,.0f} rec/s  "
                   f"{clk['records_per_cpu_s']:>9,.0f} rec/CPU-s")
             print(f"linkage / clkhash: {results['speedup_vs_clkhash']:.1f}x wall-clock rate, "
