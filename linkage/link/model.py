@@ -54,7 +54,7 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
         levels.append(cll.CustomLevel(
             f"list_contains(name__parts_r, {own}_l) OR list_contains(name__parts_l, {own}_r)",
             label_for_charts="found among the other side's name parts"))
-    if f"{field}__del1" in cols:
+    if f"{field}__del1" in cols and field in opts.deletion_levels:
         levels.append(_overlap(f"{field}__del1"))
     if f"{field}__bloom" in cols:
         levels.extend(_dice(f"{field}__bloom", t) for t in sorted(opts.bloom_dice_thresholds, reverse=True))
@@ -85,7 +85,7 @@ def _postcode_comparison(cols: set[str], config: LinkConfig) -> cl.CustomCompari
     tf = "postcode" in config.comparisons.term_frequency_adjustments
     levels: list[Any] = [cll.NullLevel("postcode__exact"),
                          cll.ExactMatchLevel("postcode__exact", term_frequency_adjustments=tf)]
-    if "postcode__del1" in cols:
+    if "postcode__del1" in cols and "postcode" in config.comparisons.deletion_levels:
         levels.append(_overlap("postcode__del1"))
     for enc in ("sector", "district"):
         if f"postcode__{enc}" in cols:
