@@ -1,0 +1,62 @@
+"""Scoring the attacks at the partner: which encoded value stands for which clear value.
+
+Only the partner can do this (it holds the key, the config and the raw extract). The partner's encoder is
+run again over the raw extract in memory, and each encoded value of an audited column is mapped to the
+clear value it encodes (core name, Metaphone code, initial). The attacks never see these maps; they are
+used only to count how many of the attacker's guesses were right. Nothing here is written to disk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jellyfish
+import pyarrow as pa
+
+from linkage.config import load_partner_config
+from linkage.encode.identifiers import IdentifierEncoder
+from linkage.encode.reader import iter_chunks
+
+Oracle = dict[str, dict[object, str]]  # column -> encoded value (token str or filter bytes) -> clear value
+
+_CLEAN_COLUMN = {"given_name": "given", "surname": "surname"}
+
+
+def _core(value: str, field: str) -> str:
+    return value.split(" ")[0] if field == "given_name" else value.replace(" ", "")
+
+
+def _clear_of(field: str, encoding: str, core: str) -> str:
+    if encoding == "phonetic":
+        return jellyfish.metaphone(core)
+    if encoding == "initial":
+        return core[0]
+    return core
+
+
+def build_oracle(config_path: str | Path, key: bytes, input_path: str | Path, columns: list[str]) -> Oracle:
+    """Map each encoded value of the given name columns to its clear value, from the raw extract."""
+    cfg = load_partner_config(config_path)
+    encoder = IdentifierEncoder(cfg, key)
+    needed = list(dict.fromkeys(c for cols in cfg.identifiers.columns().values() for c in cols))
+    oracle: Oracle = {c: {} for c in columns}
+    plan = []
+    for col in columns:
+        field, _, encoding = col.partition("__")
+        if field == "name" and encoding in ("given_shared", "surname_shared"):
+            field, encoding = ("given_name" if encoding == "given_shared" else "surname"), "exact"
+        if field in _CLEAN_COLUMN:
+            plan.append((col, field, encoding.split("+")[0]))
+    for chunk in iter_chunks(input_path, cfg.input, needed, cfg.chunk_rows):
+        clean, _ = encoder.clean(chunk)
+        encoded = encoder.encode(clean)
+        for col, field, encoding in plan:
+            if col not in encoded or _CLEAN_COLUMN[field] not in clean:
+                continue
+            names = clean[_CLEAN_COLUMN[field]].to_pylist()
+            values = encoded[col].to_pylist() if isinstance(encoded[col], pa.Array) else list(encoded[col])
+            target = oracle[col]
+            for name, value in zip(names, values, strict=True):
+                if name and value is not None and value not in target:
+                    target[value] = _clear_of(field, encoding, _core(name, field))
+    return oracle
