@@ -202,5 +202,41 @@ def demo(
     typer.echo(f"Researcher tables: {Path(summary['reports']['cohort']).parent}")
 
 
+# --- privacy audit ---------------------------------------------------------------------------------
+
+@app.command()
+def audit(
+    encoded: Annotated[Path, typer.Argument(help="encoded extract folder from `linkage hash`")],
+    reference: Annotated[Path | None, typer.Option("--reference", help="frequency CSV field,value,weight "
+                                                   "(default: the shipped UK name list)")] = None,
+    max_risk: Annotated[float | None, typer.Option("--max-risk", min=0.0, max=1.0, help="fail (exit 4) when "
+                                                   "any column's verified re-identified share exceeds this")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="report folder to create (audit.md/.html/.json)")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="partner config (to verify the attacks)")] = None,
+    key: Annotated[Path | None, typer.Option("--key", help="key file (to verify the attacks)")] = None,
+    input: Annotated[Path | None, typer.Option("--input", help="raw extract (to verify the attacks)")] = None,
+    worst_case: Annotated[bool, typer.Option("--worst-case", help="attacker's reference = this extract's own "
+                                             "name frequencies (needs --config and --input)")] = False,
+) -> None:
+    """Partner step before release: attack the encoded extract without the key and report the risk."""
+    from linkage.audit import audit_extract
+
+    def _do() -> dict:
+        secret = keys.read_key_file(key) if key is not None else None
+        return audit_extract(encoded, reference, max_risk, config=config, key=secret, clear_input=input,
+                             worst_case_reference=worst_case, out_dir=out)
+
+    result = run_safely(_do)
+    for row in result["columns"]:
+        share = row["records_reidentified_share"]
+        shown = "not verified" if share is None else f"{100 * share:.1f}% of records re-identified"
+        typer.echo(f"{row['column']:24s} {row['attack']}: {shown}")
+    from linkage.audit.report import verdict
+
+    typer.echo(verdict(result) + (f" Report: {out}" if out else ""))
+    if not result["passed"]:
+        raise typer.Exit(4)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

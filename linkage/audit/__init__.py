@@ -9,6 +9,7 @@ into a release gate. See docs/threat-model.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from linkage.audit.bloom_attack import bloom_attack
-from linkage.audit.frequency import Reference, column_field, frequency_attack, load_reference, transformed_reference
+from linkage.audit.frequency import (
+    ENCODING_TRANSFORMS,
+    Reference,
+    column_field,
+    frequency_attack,
+    load_reference,
+    transformed_reference,
+)
 from linkage.audit.uniqueness import uniqueness
 from linkage.errors import LinkageInputError
 
@@ -44,15 +52,28 @@ def _score(values: pd.Series, guesses: dict, truth: dict | None) -> dict[str, An
     return row
 
 
+def propagate(tokens: pd.Series, names: pd.Series, transform: Callable[[str], str]) -> dict:
+    """Token -> most common name decoded from the same rows' Bloom filters (a cross-column attack)."""
+    pairs = pd.DataFrame({"token": tokens, "name": names}).dropna()
+    if pairs.empty:
+        return {}
+    pairs["name"] = pairs["name"].map(transform)
+    top = pairs.groupby(["token", "name"]).size().reset_index(name="n").sort_values(["token", "n", "name"],
+                                                                                    ascending=[True, False, True])
+    return dict(top.drop_duplicates("token")[["token", "name"]].itertuples(index=False, name=None))
+
+
 def audit_extract(encoded_dir: str | Path, reference: str | Path | Reference | None = None,
                   max_risk: float | None = None, *, config: str | Path | None = None, key: bytes | None = None,
-                  clear_input: str | Path | None = None, out_dir: str | Path | None = None) -> dict[str, Any]:
+                  clear_input: str | Path | None = None, worst_case_reference: bool = False,
+                  out_dir: str | Path | None = None) -> dict[str, Any]:
     """Attack one encoded extract and report per-column risk; optionally write the report to ``out_dir``.
 
     ``reference``: a ``field,value,weight`` CSV, a ready :data:`Reference`, or None for the shipped list.
     ``config``, ``key`` and ``clear_input`` (the raw extract) together verify the guesses; without them
-    only exposure figures are reported. ``max_risk`` (0-1) sets ``passed`` to False when any column's
-    verified re-identification share exceeds it.
+    only exposure figures are reported. ``worst_case_reference`` replaces the reference by the name
+    frequencies of ``clear_input`` itself (an attacker with perfect public figures). ``max_risk`` (0-1)
+    sets ``passed`` to False when any column's verified re-identification share exceeds it.
     """
     from linkage.encode.manifest import read_manifest
 
@@ -63,6 +84,12 @@ def audit_extract(encoded_dir: str | Path, reference: str | Path | Reference | N
         raise LinkageInputError("verifying the attacks needs all of --config, --key and --input")
     if max_risk is not None and config is None:
         raise LinkageInputError("--max-risk needs --config, --key and --input: the gate uses verified rates")
+    if worst_case_reference:
+        from linkage.audit.verify import reference_from_input
+
+        if config is None or clear_input is None:
+            raise LinkageInputError("the worst-case reference needs --config and --input")
+        reference = reference_from_input(config, clear_input)
     ref = reference if isinstance(reference, dict) else load_reference(reference)
     columns = manifest["encodings"]["columns"]
     bloom = manifest["encodings"].get("bloom") or {}
@@ -83,21 +110,30 @@ def audit_extract(encoded_dir: str | Path, reference: str | Path | Reference | N
         assert key is not None and clear_input is not None
         oracle = build_oracle(config, key, clear_input, [c for c, _, _ in plan])
 
+    # Bloom columns first: names decoded from a row's filter also give away that row's tokens.
+    plan.sort(key=lambda item: columns[item[0]]["type"] != "bloom")
+    decoded: dict[str, pd.Series] = {}
     rows = []
     for col, attack, field in plan:
         base = column_field(col)[1].split("+")[0]
         if columns[col]["type"] == "bloom":
             guesses = bloom_attack(records[col], transformed_reference(ref, field, "exact"),
                                    int(bloom.get("ngram", 2)), int(bloom.get("hashes", 15)))
+            decoded[field] = records[col].map(lambda f, g=guesses: g.get(f) if f is not None else None)
         else:
             guesses = frequency_attack(records[col], transformed_reference(ref, field, base))
+            if field in decoded:
+                guesses.update(propagate(records[col], decoded[field], ENCODING_TRANSFORMS[base]))
+                attack += " + Bloom decoding of the same rows"
         rows.append({"column": col, "encoding": columns[col]["encoding"], "attack": attack,
                      **_score(records[col], guesses, oracle.get(col) if oracle else None)})
+    rows.sort(key=lambda r: r["column"])
     risks = [r["records_reidentified_share"] for r in rows if r["records_reidentified_share"] is not None]
     risk = max(risks) if risks else None
     result: dict[str, Any] = {
         "source": manifest["source"], "records": int(len(records)), "verified": oracle is not None,
-        "reference": "shipped UK name list" if reference is None else
+        "reference": "worst case: the extract's own name frequencies" if worst_case_reference else
+                     "shipped UK name list" if reference is None else
                      ("supplied frequencies" if isinstance(reference, dict) else Path(reference).name),
         "columns": rows, "uniqueness": uniqueness(records), "risk": risk, "max_risk": max_risk,
         "passed": max_risk is None or risk is None or risk <= max_risk,

@@ -60,3 +60,22 @@ def build_oracle(config_path: str | Path, key: bytes, input_path: str | Path, co
                 if name and value is not None and value not in target:
                     target[value] = _clear_of(field, encoding, _core(name, field))
     return oracle
+
+
+def reference_from_input(config_path: str | Path, input_path: str | Path) -> dict[str, dict[str, float]]:
+    """Worst-case reference: the name frequencies of the extract itself, one count per local id.
+
+    Stands for an attacker whose public figures match this population exactly; the attack still sees
+    only frequencies, never which record holds which name.
+    """
+    import pandas as pd
+
+    from linkage.audit.frequency import reference_from_clear
+
+    cfg = load_partner_config(config_path)
+    names = {f: getattr(cfg.identifiers, f).column for f in ("given_name", "surname")
+             if getattr(cfg.identifiers, f) is not None}
+    frames = [chunk.to_pandas() for chunk in iter_chunks(input_path, cfg.input, [cfg.local_id, *names.values()],
+                                                          cfg.chunk_rows)]
+    frame = pd.concat(frames).drop_duplicates(cfg.local_id) if frames else pd.DataFrame(columns=list(names.values()))
+    return reference_from_clear(frame, names)
