@@ -46,8 +46,10 @@ class TrainingSettings(StrictModel):
         description="deterministic rules whose matches estimate the prior match probability")
     prior_recall: float = Field(0.7, gt=0, le=1, description="assumed recall of prior_rules")
     em_rules: list[BlockingRule] = Field(
-        default_factory=lambda: [["dob__exact"], ["given_name__exact", "surname__exact"]],
-        description="blocking rules of the EM sessions that estimate m (each fixes the fields it uses)")
+        default_factory=lambda: [["dob__exact"], ["given_name__exact", "surname__exact", "postcode__exact"]],
+        description="blocking rules of the EM sessions that estimate m (each fixes the fields it uses). The "
+                    "second needs the postcode: on names alone, same-name relatives at other addresses pass as "
+                    "matches and EM learns that a different date of birth is common among matches")
     em_max_pairs: float | None = Field(2e6, description="cap on pairs per EM session (deterministic sample)")
     unobserved_level_m: Literal["neutral", "fixed"] = Field(
         "neutral", description="levels never seen in EM: 'neutral' sets m = u (weight 0); 'fixed' uses "
@@ -61,7 +63,10 @@ class TrainingSettings(StrictModel):
 
 
 class ClusterSettings(StrictModel):
-    threshold_match_probability: float = Field(0.5, gt=0, lt=1, description="pairs at or above this are linked")
+    threshold_match_probability: float = Field(
+        0.99, gt=0, lt=1, description="record pairs at or above this are linked. The prior falls as the population "
+                                      "grows, so large multi-agency links need a high threshold; FEBRL-sized "
+                                      "benchmarks do best near 0.5")
     method: Literal["auto", "connected_components"] = Field(
         "auto", description="auto: one-to-one between sources declaring one person per id, connected "
                             "components for the rest")
