@@ -170,6 +170,14 @@ def test_relationship_level_events_exist(data):
     assert csc["assessment_factors"].str.contains(r"(?:^|;)2B").sum() >= 5
 
 
+def test_people_move_house_and_records_follow_them(data):
+    census = data["education"]
+    census = census[(census["record_type"] == "CENSUS") & (census["postcode"] != "")]
+    homes = census.groupby("upn")["postcode"].nunique()
+    moved = (homes >= 2).mean()
+    assert 0.2 < moved < 0.8, moved   # moves, plus a few stale postcodes
+
+
 def test_adopted_children_have_two_child_ids_in_truth(tmp_path):
     out = tmp_path / "x"
     generate_extracts(6000, 2, out, quiet=True)

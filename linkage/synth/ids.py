@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from linkage.errors import LinkageConfigError
+
 UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
 _MULT = 7919  # prime, coprime with 10: k -> (k * _MULT + offset) mod 10^digits is a bijection
 
@@ -37,7 +39,8 @@ class IdFactory:
     def _next(self, kind: str, n: int, digits: int) -> np.ndarray:
         start = self.counters[kind]
         if start + n > 10**digits:
-            raise OverflowError(f"too many {kind} ids for {digits} digits")
+            raise LinkageConfigError(f"too many people for the {digits}-digit {kind} id format; "
+                                     "generate fewer people per run")
         self.counters[kind] = start + n
         k = np.arange(start, start + n, dtype=np.int64)
         return (k * _MULT + self.offsets[kind]) % (10**digits)
