@@ -192,11 +192,10 @@ def demo(
     from linkage.demo import run_demo
 
     summary = run_safely(run_demo, out, people=people, seed=seed)
-    summary.pop("_persons")
     typer.echo(f"\nDemo finished in {summary['elapsed_seconds']:.0f}s.")
-    typer.echo(f"High-harm cohort (rounded): {summary['cohort_people_rounded']} people")
-    for line in summary.get("headline", []):
-        typer.echo(f"  {line}")
+    typer.echo(f"High-harm cohort (rounded, as released to researchers): {summary['cohort_people_rounded']} people")
+    for row in summary.get("cohort_summary") or []:
+        typer.echo("  " + ", ".join(f"{k}: {v}" for k, v in row.items()))
     typer.echo(f"Linkage report:  {summary['reports']['link']}")
     typer.echo(f"Cohort report:   {summary['reports']['cohort']}")
     typer.echo(f"Researcher tables: {Path(summary['reports']['cohort']).parent}")

@@ -97,14 +97,13 @@ def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet
                           out / "researcher" / "cohort", quiet=True)
     step("cohort", t0)
 
-    persons = cohort.pop("persons")
     summary = {
         "people": people, "seed": seed, "synthetic_high_harm_people": synth.get("high_harm_people"),
         "encoded": encoded, "link_counts": link_manifest.get("counts"), "evaluation": pairwise,
-        "cohort_people_rounded": cohort["people_rounded"], "timings": timings,
+        "cohort_people_rounded": cohort["people_rounded"], "cohort_summary": cohort.get("summary"),
+        "timings": timings,
         "elapsed_seconds": round(time.perf_counter() - started, 1),
         "reports": {"link": str(link_dir / "report.html"),
                     "cohort": str(out / "researcher" / "cohort" / "report.html")},
-        "_persons": persons,  # VRN-internal: for the summary line only, never written
     }
     return summary
