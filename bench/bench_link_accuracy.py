@@ -229,7 +229,7 @@ def run(work: Path, people: int, seed: int, wanted: list[str]) -> list[dict]:
         truth = pd.read_csv(ds["truth"], dtype=str)
         truth_label = pd.Series(truth.person_id.values, index=truth.source + "|" + truth.local_id)
         # (a) plain Splink on clear values
-        frames = [clear_frame(cfg, raw, src) for cfg, raw, src in ds["inputs"]]
+        frames = [clear_frame(partner_cfg, raw, src) for partner_cfg, raw, src in ds["inputs"]]
         cfg = dataset_config(ds["config"])
         labels, a_seconds = plain_link(frames, ds["duplicate_free"], cfg)
         common = labels.index.intersection(truth_label.index)
@@ -237,10 +237,10 @@ def run(work: Path, people: int, seed: int, wanted: list[str]) -> list[dict]:
         # (b) this project on encoded extracts
         t0 = time.perf_counter()
         enc_dirs = []
-        for cfg, raw, src in ds["inputs"]:
+        for partner_cfg, raw, src in ds["inputs"]:
             d = work / f"enc_{src}"
             shutil.rmtree(d, ignore_errors=True)
-            encode_extract(cfg, key, raw, d, source=src, quiet=True)
+            encode_extract(partner_cfg, key, raw, d, source=src, quiet=True)
             enc_dirs.append(d)
         encode_seconds = time.perf_counter() - t0
         link_dir = work / f"link_{ds['name'].split()[0].lower()}"
