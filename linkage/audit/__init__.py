@@ -52,6 +52,11 @@ def _score(values: pd.Series, guesses: dict, truth: dict | None) -> dict[str, An
     return row
 
 
+def encoding_parts(column_spec_encoding: str) -> list[str]:
+    """Hardening steps named in a manifest encoding, e.g. 'bloom+fold+blip0.02' -> ['fold', 'blip0.02']."""
+    return column_spec_encoding.split("+")[1:]
+
+
 def propagate(tokens: pd.Series, names: pd.Series, transform: Callable[[str], str]) -> dict:
     """Token -> most common name decoded from the same rows' Bloom filters (a cross-column attack)."""
     pairs = pd.DataFrame({"token": tokens, "name": names}).dropna()
@@ -117,8 +122,10 @@ def audit_extract(encoded_dir: str | Path, reference: str | Path | Reference | N
     for col, attack, field in plan:
         base = column_field(col)[1].split("+")[0]
         if columns[col]["type"] == "bloom":
+            hardening = set(encoding_parts(columns[col]["encoding"]))
             guesses = bloom_attack(records[col], transformed_reference(ref, field, "exact"),
-                                   int(bloom.get("ngram", 2)), int(bloom.get("hashes", 15)))
+                                   int(bloom.get("ngram", 2)), int(bloom.get("hashes", 15)),
+                                   structured=not ({"fold", "balanced"} & hardening))
             decoded[field] = records[col].map(lambda f, g=guesses: g.get(f) if f is not None else None)
         else:
             guesses = frequency_attack(records[col], transformed_reference(ref, field, base))

@@ -16,6 +16,8 @@ from functools import lru_cache
 
 import pandas as pd
 
+from linkage.audit.frequency import align
+
 ANCHORS = 60       # identical-filter ranks trusted as anchors for pattern mining
 MIN_SCORE = 0.6    # a decoded name's patterns must lie this far inside the filter (see decode)
 MARGIN = 0.1       # ...and beat the runner-up by this much
@@ -144,14 +146,19 @@ def decode(bits: int, positions: dict[str, int], candidates: dict[str, list[str]
 
 
 def bloom_attack(filters: pd.Series, reference: Counter, ngram: int, hashes: int = 15,
-                 anchors: int = ANCHORS) -> dict[bytes, str]:
+                 anchors: int = ANCHORS, structured: bool = True) -> dict[bytes, str]:
     """Guess the name behind each distinct filter; returns {filter bytes: guessed core name}.
 
     ``filters`` holds one filter per record (bytes or None); ``reference`` maps core names to weights.
+    ``structured`` is False for folded or balanced filters: only identical-filter alignment applies.
     """
     counts = Counter(f for f in filters.dropna().tolist())
     if not counts:
         return {}
+    if not structured:
+        # Folded or balanced filters no longer show an n-gram's bits directly (the manifest says which
+        # hardening was used), but a deterministic filter still repeats as often as its name does.
+        return align(counts, reference)
     n_bits = 8 * len(next(iter(counts)))
     guesses = length_aware_align(counts, reference, ngram, n_bits, hashes, anchors)
     guesses = consistent_anchors(guesses, reference, ngram, n_bits, hashes)
