@@ -49,3 +49,13 @@ def generate_extracts(*args, **kwargs):
 
 
 __all__.append("generate_extracts")
+
+
+def audit_extract(*args, **kwargs):
+    """Re-export of :func:`linkage.audit.audit_extract` (privacy audit before release), imported on first use."""
+    from linkage.audit import audit_extract as _audit_extract
+
+    return _audit_extract(*args, **kwargs)
+
+
+__all__.append("audit_extract")
