@@ -170,7 +170,10 @@ def make_batch(rng: np.random.Generator, n_households: int, params: SynthParams)
     double = british & (rng.random(H) < 0.03)
     family[double] = [f"{a}-{b}" for a, b in zip(family[double], _surnames(rng, hh_culture[double]),
                                                     strict=True)]
-    culture = _person_culture(rng, eth)
+    # a family shares its naming culture; only mixed-heritage households draw it person by person
+    drawn = _person_culture(rng, eth)
+    mixed_home = np.char.startswith(np.array(geo.ETHNICITY_CODES)[hh_eth[hh]].astype(str), "M")
+    culture = np.where(mixed_home, drawn, hh_culture[hh]).astype(object)
     forename = _sample_forenames(rng, culture, male, ~is_child)
     middle = np.where(rng.random(P) < np.where(np.isin(culture, ["british", "irish"]), 0.65, 0.15),
                       _sample_forenames(rng, culture, male, ~is_child), "").astype(object)
