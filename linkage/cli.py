@@ -185,7 +185,7 @@ def evaluate(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="new folder for everything the demo writes")] = Path("demo-out"),
-    people: Annotated[int, typer.Option("--people", help="synthetic population size")] = 5000,
+    people: Annotated[int, typer.Option("--people", help="synthetic population size")] = 10000,
     seed: Annotated[int, typer.Option("--seed")] = 2024,
 ) -> None:
     """Run the whole job end to end on built-in synthetic data: synth → keygen → hash → link → cohort."""

@@ -222,7 +222,7 @@ def export_schemas(out_dir: str | Path) -> list[Path]:
     # Import the stages so their models register themselves.
     import importlib
 
-    for module in ("linkage.encode.manifest", "linkage.link.config", "linkage.cohort.config"):
+    for module in ("linkage.encode.manifest", "linkage.link.config", "linkage.cohort.config", "linkage.synth.params"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError:
