@@ -1,0 +1,63 @@
+"""The model's safety nets: untrained levels get a neutral m, no level's m falls below the floor."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+from splink import DuckDBAPI, Linker
+
+from linkage.link.config import LinkConfig
+from linkage.link.model import build_settings, fix_untrained_levels, usable_rules
+
+COLS = {"dob__exact", "dob__swap", "dob__ym", "dob__year", "sex__exact"}
+
+
+def _linker() -> Linker:
+    df = pd.DataFrame({"identity_id": ["a-0", "b-0"], "record_id": ["a", "b"], "source": ["x", "x"],
+                       "dob__exact": ["1", "2"], "dob__swap": [None, None], "dob__ym": ["1", "2"],
+                       "dob__year": ["1", "1"], "sex__exact": ["m", "f"]})
+    db = DuckDBAPI()
+    return Linker([db.register(df)], build_settings(COLS, LinkConfig(), "dedupe_only", ""),
+                  log_level=logging.ERROR)
+
+
+def _levels(linker: Linker, name: str) -> dict[str, object]:
+    comparison = next(c for c in linker._settings_obj.comparisons if c.output_column_name == name)
+    return {lvl.label_for_charts: lvl for lvl in comparison.comparison_levels if not lvl.is_null_level}
+
+
+def test_unobserved_level_gets_weight_zero_not_splinks_default():
+    linker = _linker()
+    dob = _levels(linker, "dob")
+    for label, level in dob.items():
+        level.u_probability = 0.2 if label != "day and month swapped" else 3e-5
+        if label != "day and month swapped":  # EM "never saw" the swap level
+            level.m_probability = 0.25
+    for level in _levels(linker, "sex").values():
+        level.m_probability = level.u_probability = 0.5
+    fixed = fix_untrained_levels(linker, LinkConfig())
+    assert fixed == ["dob: day and month swapped"]
+    swap = dob["day and month swapped"]
+    assert swap.m_probability == swap.u_probability == 3e-5  # log2(m/u) = 0 bits of evidence
+
+
+def test_fixed_policy_and_m_floor():
+    linker = _linker()
+    cfg = LinkConfig()
+    cfg.training.unobserved_level_m = "fixed"
+    sex = _levels(linker, "sex")
+    exact, other = sex.values()
+    exact.u_probability, other.u_probability = 0.5, 0.5
+    exact.m_probability, other.m_probability = 1.0, 1e-9  # EM saw no disagreeing match: a 29-bit veto
+    for level in _levels(linker, "dob").values():
+        level.u_probability = 0.1
+    fixed = fix_untrained_levels(linker, cfg)
+    assert len(fixed) == len(_levels(linker, "dob"))  # none of the dob levels had an m
+    assert all(level.m_probability == cfg.training.unobserved_fixed_m for level in _levels(linker, "dob").values())
+    assert other.m_probability == cfg.training.m_floor
+
+
+def test_rules_on_absent_columns_are_skipped():
+    rules = [["dob__exact"], ["upn__exact"], "l.dob__swap = r.dob__exact AND l.surname__exact = r.surname__exact"]
+    assert usable_rules(rules, COLS) == [["dob__exact"]]
