@@ -228,8 +228,11 @@ def fix_untrained_levels(linker: Linker, config: LinkConfig) -> list[str]:
                 continue
             # EM can drive m to ~0 (no disagreeing match seen), which makes one disagreement a veto of 20+
             # bits; a floor keeps every single field overridable by the rest of the evidence.
-            if isinstance(level.m_probability, float) and level.m_probability < floor:
-                level.m_probability = floor
+            # Never above u: a floor must not turn a rare level into positive evidence.
+            u = level.u_probability if level._u_is_trained else None
+            level_floor = min(floor, u) if isinstance(u, float) else floor
+            if isinstance(level.m_probability, float) and level.m_probability < level_floor:
+                level.m_probability = level_floor
             for attr in ("m_probability", "u_probability"):
                 value = getattr(level, attr)
                 if isinstance(value, float) and value > 0:
