@@ -320,11 +320,11 @@ def link_extracts_spark(encoded_dirs: list[str | Path], out_dir: str | Path,
             from splink.backends.spark import SparkAPI
 
             resolved_master = spark.sparkContext.master
-            # Locally, Splink's intermediate tables are cached (memory, spilling to disk) rather than
-            # written to Parquet and read back; on a cluster, Parquet checkpoints keep lineage short.
-            db_api = SparkAPI(spark_session=spark, break_lineage_method=lineage or (
-                "persist" if _local_cores(resolved_master) else "parquet"),
-                num_partitions_on_repartition=int(spark.conf.get("spark.sql.shuffle.partitions")))
+            # Splink breaks lineage by writing intermediate tables to Parquet under the checkpoint folder
+            # (its default). "persist" was tried locally: cached tables piled up in a 2 GB driver and
+            # Spark's cleaner timed out, so it is only an opt-in.
+            db_api = SparkAPI(spark_session=spark, break_lineage_method=lineage or "parquet",
+                              num_partitions_on_repartition=int(spark.conf.get("spark.sql.shuffle.partitions")))
             with timer.phase("load tokens"):
                 frames = [f.persist() for f in load_tokens_spark(spark, extracts, types, sizes)]
                 counts["identities"] = {ex.source: f.count() for ex, f in zip(extracts, frames, strict=True)}
