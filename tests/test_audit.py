@@ -29,7 +29,8 @@ def world(tmp_path_factory) -> dict:
     """One synthetic population, encoded under the shipped (weak) and hardened police configs."""
     root = tmp_path_factory.mktemp("audit")
     generate_extracts(2500, 11, root / "raw", quiet=True)
-    key = keys.generate_key()
+    # A fixed key keeps the attack's tie-breaks, and so the measured rates, the same on every run.
+    key = bytes(range(32))
     keys.write_key_file(root / "k.key", key)
     out = {"root": root, "key": key, "raw": root / "raw" / "police.csv", "key_file": root / "k.key"}
     for name, cfg in (("weak", WEAK), ("hardened", HARDENED)):
@@ -65,10 +66,13 @@ def test_hardened_profile_cuts_success(world):
     assert hard["risk"] < 0.05 < weak["risk"]
 
 
-def test_shipped_public_reference_still_finds_common_names(world):
+def test_shipped_public_reference_is_weaker_than_worst_case(world):
     result = audit_extract(world["root"] / "weak", config=WEAK, key=world["key"], clear_input=world["raw"])
-    assert result["reference"] == "shipped UK name list"
-    assert share(result, "surname__exact") > 0.05  # Smith, Patel, Jones… rank alike everywhere
+    assert result["reference"] == "shipped UK name list" and result["verified"]
+    for column in ("surname__exact", "surname__bloom"):
+        assert share(result, column) < share(world["weak"], column)
+    # Still not harmless: the very common names rank alike in any UK list.
+    assert max(share(result, c) for c in NAME_COLUMNS) > 0.0
 
 
 def test_gate_and_report_without_clear_names(world, tmp_path):
