@@ -137,6 +137,13 @@ class BloomSettings(StrictModel):
     blip: float = Field(0.0, ge=0.0, le=0.25, description="flip each bit with this probability; the flips "
                         "are keyed and seeded by the whole identifier set, so reruns stay byte-identical")
 
+    @model_validator(mode="after")
+    def _folded_length(self) -> BloomSettings:
+        # Folded filters must still be whole 64-bit words (the linker counts bits word by word).
+        if self.xor_fold and self.bits % 128:
+            raise ValueError("xor_fold needs bits to be a multiple of 128 (the folded half stays whole 64-bit words)")
+        return self
+
     def output_bits(self) -> int:
         """Length of the stored filter after folding and balancing."""
         return (self.bits // 2 if self.xor_fold else self.bits) * (2 if self.balanced else 1)
