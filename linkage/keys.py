@@ -87,4 +87,4 @@ def derive_subkey(key: bytes, project_id: str, field: str, purpose: str) -> byte
 def record_id(key: bytes, project_id: str, source: str, local_id: str) -> str:
     """Keyed pseudonym of a partner's local record id: stable across runs, meaningless without the key."""
     subkey = derive_subkey(key, project_id, "record_id", "pseudonym")
-    return hmac.new(subkey, f"{source}\x1f{local_id}".encode(), hashlib.sha256).hexdigest()[:32]
+    return hashlib.blake2b(f"{source}\x1f{local_id}".encode(), key=subkey, digest_size=16).hexdigest()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hmac
+import hashlib
 import multiprocessing as mp
 import os
 import secrets
@@ -48,7 +48,7 @@ def _record_ids(local_ids: pa.Array, key: bytes, project_id: str, source: str) -
     subkey = derive_subkey(key, project_id, "record_id", "pseudonym")
     prefix = f"{source}\x1f"
     index, uniques = map_distinct(local_ids, lambda v: v, {})
-    digests = [hmac.digest(subkey, (prefix + v).encode(), "sha256") for v in uniques]
+    digests = [hashlib.blake2b((prefix + v).encode(), key=subkey, digest_size=16).digest() for v in uniques]
     ids = take(index, [d.hex()[:32] for d in digests], pa.string())
     ints = np.array([int.from_bytes(d[:8], "big") for d in digests] + [0], dtype=np.uint64)[index]
     return ids, ints
@@ -136,8 +136,14 @@ class ChunkEncoder:
                           "_first_row": pa.array(row_numbers[accepted][first], type=pa.int64()),
                           **self.encoder.encode(ident)}, schema=self.part_schema)
         bucket = rid_ints >> np.uint64(64 - N_BUCKET_BITS)
-        for b in np.unique(bucket):
-            part = table.filter(pa.array(bucket == b))
+        # One stable reorder by bucket, then zero-copy slices (32 filters of a wide table cost far more).
+        order = np.argsort(bucket, kind="stable")
+        table, bucket = table.take(pa.array(order)), bucket[order]
+        starts = np.searchsorted(bucket, np.arange(N_BUCKETS + 1, dtype=np.uint64))
+        for b in range(N_BUCKETS):
+            if starts[b] == starts[b + 1]:
+                continue
+            part = table.slice(int(starts[b]), int(starts[b + 1] - starts[b]))
             with pa.OSFile(str(self.parts / f"b{b:03d}-{n_part:06d}.arrow"), "wb") as sink, \
                     pa.ipc.new_file(sink, self.part_schema) as writer:
                 writer.write_table(part)

@@ -1,4 +1,7 @@
-"""Keyed exact tokens: HMAC-SHA256 truncated to 128 bits, one HKDF subkey per field and purpose.
+"""Keyed exact tokens: keyed BLAKE2b with a 128-bit output, one HKDF subkey per field and purpose.
+
+Keyed BLAKE2b is a MAC in its own right (no HMAC construction needed) and about twice as fast as
+HMAC-SHA256 in CPython, which matters at a million rows.
 
 A :class:`Tokeniser` caches tokens per distinct value: in real extracts names, dates and postcodes repeat
 thousands of times, so caching turns the per-row cost into a dictionary look-up.
@@ -6,7 +9,7 @@ thousands of times, so caching turns the per-row cost into a dictionary look-up.
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 
 from linkage.keys import derive_subkey
 
@@ -25,7 +28,7 @@ class Tokeniser:
             return None
         cached = self._cache.get(value)
         if cached is None:
-            cached = hmac.digest(self._subkey, value.encode("utf-8"), "sha256").hex()[:TOKEN_HEX_CHARS]
+            cached = hashlib.blake2b(value.encode("utf-8"), key=self._subkey, digest_size=16).hexdigest()
             if len(self._cache) < 2_000_000:  # bound memory on pathological inputs
                 self._cache[value] = cached
         return cached
