@@ -142,7 +142,8 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
     db_api = DuckDBAPI(connection=con)
     inputs = [db_api.register(t, dataset_display_name=ex.source) for ex, t in zip(extracts, tables, strict=True)]
     settings = build_settings(cols, cfg, link_type, _pair_filter(link_type, dedupe))
-    linker = Linker(inputs, settings, log_level=logging.WARNING)
+    # Splink's own warnings (untrained levels, EM sampling) are handled and reported by this module.
+    linker = Linker(inputs, settings, log_level=logging.ERROR)
 
     with timer.phase("train model"):
         training = train(linker, cols, cfg)
