@@ -144,22 +144,24 @@ def test_spark_and_duckdb_agree(encoded: list[Path], tmp_path: Path) -> None:
     assert spark["counts"]["records"] == duck["counts"]["records"]
     assert spark["counts"]["identities"] == duck["counts"]["identities"]
 
-    # Same partition into persons. Both backends see every pair here (u sampling's budget exceeds all
-    # pairs, EM's cap exceeds the blocked pairs), so parameters differ only by floating-point summation
-    # order; a pair whose probability sits within that noise of the threshold could flip, and each
-    # flip moves at most a few co-clustered record pairs. Allow 1% of them.
+    # Same partition into persons. EM sees the same blocked pairs on both backends, but u comes from
+    # Splink's chunked random sampling, which stops once every level has enough pairs, and the chunks
+    # differ (each backend's own random function), so u differs by a few thousandths (measured: at most
+    # 0.005 at 200 people). A pair whose probability sits that close to the threshold could flip and
+    # move a few co-clustered record pairs: allow 1% of them (measured: none).
     a, b = _co_clustered(tmp_path / "duck"), _co_clustered(tmp_path / "spark")
     assert len(a) > 50, "fixture too small to compare partitions"
     assert len(a ^ b) <= max(2, 0.01 * len(a)), f"{len(a ^ b)} co-clustered pairs differ of {len(a)}"
     assert abs(spark["counts"]["persons"] - duck["counts"]["persons"]) <= max(1, 0.01 * duck["counts"]["persons"])
 
-    # Same trained parameters: m and u within 0.005 absolute, prior within 1% relative.
+    # Same trained parameters: m within 0.01 (measured: 2e-4), u within 0.02 (measured: 0.005, see
+    # above), prior within 1% relative (same deterministic rules on both: measured identical).
     pd_, ps = _parameters(tmp_path / "duck"), _parameters(tmp_path / "spark")
     assert pd_.keys() == ps.keys()
     for level, (m_d, u_d) in pd_.items():
         m_s, u_s = ps[level]
-        assert m_s == pytest.approx(m_d, abs=5e-3), f"m of {level}"
-        assert u_s == pytest.approx(u_d, abs=5e-3), f"u of {level}"
+        assert m_s == pytest.approx(m_d, abs=0.01), f"m of {level}"
+        assert u_s == pytest.approx(u_d, abs=0.02), f"u of {level}"
     prior_d = json.loads((tmp_path / "duck" / "model.json").read_text())["probability_two_random_records_match"]
     prior_s = json.loads((tmp_path / "spark" / "model.json").read_text())["probability_two_random_records_match"]
     assert prior_s == pytest.approx(prior_d, rel=0.01)

@@ -81,6 +81,9 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None,
     e.g. executor memory or a shared checkpoint folder on a cluster (``spark.checkpoint.dir``).
     """
     check_spark_available()
+    # pyspark warns that pandas 3 is not yet fully supported; the conversions this job makes (a few small
+    # chart tables) work, and the warning would otherwise print on every toPandas call.
+    warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*")
     from pyspark.sql import SparkSession
     from splink.backends.spark import similarity_jar_location
 
@@ -102,8 +105,17 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None,
         # Spark falls back anyway. Per-expression code generation avoids both and measured faster here.
         "spark.sql.codegen.wholeStage": "false",
     }
+    # Spark's start-up chatter (log4j banner, WARN lines) goes to the terminal before setLogLevel can act;
+    # a log4j2 file keeps the driver at ERROR from the first line.
+    log_config = scratch / "log4j2.properties"
+    log_config.write_text("rootLogger.level = error\nrootLogger.appenderRef.stderr.ref = console\n"
+                          "appender.console.type = Console\nappender.console.name = console\n"
+                          "appender.console.target = SYSTEM_ERR\nappender.console.layout.type = PatternLayout\n"
+                          "appender.console.layout.pattern = spark %p %c{1}: %m%n\n")
+    settings["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile=file:{log_config}"
     cores = _local_cores(master)
     if cores:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # else a WARN about the hostname's address
         settings.update({
             "spark.driver.bindAddress": "127.0.0.1",
             "spark.driver.host": "127.0.0.1",
@@ -298,9 +310,6 @@ def link_extracts_spark(encoded_dirs: list[str | Path], out_dir: str | Path,
     check_output_dir(out_dir)
     logging.getLogger("splink").setLevel(logging.WARNING)
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    # pyspark warns that pandas 3 is not yet fully supported; the conversions this job makes (a few small
-    # chart tables) work, and the warning would otherwise print on every toPandas call.
-    warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*")
     timer = PhaseTimer(echo=not quiet)
     counts: dict[str, Any] = {}
 
@@ -345,13 +354,13 @@ def link_extracts_spark(encoded_dirs: list[str | Path], out_dir: str | Path,
             with timer.phase("score pairs"):
                 predictions = linker.inference.predict(threshold_match_probability=cfg.pairs_min_match_probability)
                 pairs = predictions.as_spark_dataframe()
+                # Sources last, as on DuckDB, so pairs.parquet has one column order whatever the backend.
+                kept = [f"`{c}`" for c in pairs.columns if c not in ("source_dataset_l", "source_dataset_r")]
                 if "source_dataset_l" in pairs.columns:
-                    pairs = pairs.withColumnRenamed("source_dataset_l", "source_l") \
-                                 .withColumnRenamed("source_dataset_r", "source_r")
+                    pairs = pairs.selectExpr(*kept, "source_dataset_l AS source_l", "source_dataset_r AS source_r")
                 else:  # dedupe_only: one source, Splink adds no source column
-                    from pyspark.sql.functions import lit
-                    pairs = pairs.withColumn("source_l", lit(extracts[0].source)) \
-                                 .withColumn("source_r", lit(extracts[0].source))
+                    lit = _spark_str(extracts[0].source)
+                    pairs = pairs.selectExpr(*kept, f"{lit} AS source_l", f"{lit} AS source_r")
                 pairs_glob = _stage(pairs, staging / "pairs")
                 pairs = spark.read.parquet(str(staging / "pairs"))
             with timer.phase("cluster into persons"):

@@ -1,0 +1,91 @@
+"""Time ``linkage link`` on DuckDB and on local Spark over synthetic extracts of growing size.
+
+Each size: synthesise N people, encode the three partner extracts with one key, link on DuckDB, then on
+Spark (``--master``), and record wall time per phase, pairs scored and whether the two partitions agree.
+Results go to ``bench/results/spark.json`` (one entry per size); docs/scaling.md quotes them.
+
+    python bench/bench_spark.py --sizes 500 2000 8000 --master 'local[2]'
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from linkage import keys
+from linkage.encode import encode_extract
+from linkage.link import link_extracts
+from linkage.link.spark import link_extracts_spark
+from linkage.synth import generate_extracts
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = ("police", "education", "social_care")
+
+
+def _co_clustered(link_dir: Path) -> set[tuple[str, str]]:
+    xw = pq.read_table(link_dir / "crosswalk.parquet").to_pandas()
+    pairs: set[tuple[str, str]] = set()
+    for _, group in xw.groupby("person_id"):
+        pairs.update(itertools.combinations(sorted(group.record_id), 2))
+    return pairs
+
+
+def bench_size(people: int, master: str, work: Path, seed: int) -> dict:
+    root = work / f"n{people}"
+    root.mkdir()
+    generate_extracts(people, seed, root / "raw", quiet=True)
+    key = keys.generate_key()
+    dirs = []
+    for source in SOURCES:
+        encode_extract(REPO / "configs" / "partners" / f"{source}.yaml", key, root / "raw" / f"{source}.csv",
+                       root / source, quiet=True)
+        dirs.append(root / source)
+    runs = {}
+    for backend in ("duckdb", "spark"):
+        started = time.perf_counter()
+        if backend == "spark":
+            manifest = link_extracts_spark(dirs, root / backend, master=master, quiet=True)
+        else:
+            manifest = link_extracts(dirs, root / backend, quiet=True)
+        runs[backend] = {"wall_seconds": round(time.perf_counter() - started, 1),
+                         "phases": manifest["timings_seconds"],
+                         "training": manifest["training"]["timings_seconds"],
+                         "pairs_scored": manifest["counts"]["pairs_scored"],
+                         "persons": manifest["counts"]["persons"]}
+        identities = sum(manifest["counts"]["identities"].values())
+        records = sum(manifest["counts"]["records"].values())
+    a, b = _co_clustered(root / "duckdb"), _co_clustered(root / "spark")
+    return {"people": people, "records": records, "identities": identities, "master": master,
+            "co_clustered_pairs_duckdb": len(a), "co_clustered_pairs_differing": len(a ^ b), **runs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 8000])
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "spark.json")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-spark-"))
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    try:
+        for people in args.sizes:
+            row = bench_size(people, args.master, work, args.seed)
+            results[str(people)] = row
+            print(json.dumps(row), flush=True)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=2) + "\n")  # after each size: partial runs count
+            shutil.rmtree(work / f"n{people}", ignore_errors=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
