@@ -24,6 +24,11 @@ def _pct(x: float | None) -> str:
     return "not verified" if x is None else f"{100 * x:.1f}%"
 
 
+COLUMN_NOTE = ("records re-identified: share of the records holding a value in that column whose value the "
+               "attack named correctly (checked with the key at the partner). Only rates are shown: no token, "
+               "filter or name.")
+
+
 def column_table(result: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame([{
         "column": r["column"], "encoding": r["encoding"], "attack": r["attack"],
@@ -52,7 +57,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [f"# Privacy audit: {result['source']}", "", verdict(result), "",
              f"{result['records']} records (one identifier set each); reference: {result['reference']}; "
              f"attacks verified with the key: {'yes' if result['verified'] else 'no'}.", "",
-             "## Attacks per column", "", md_table(column_table(result)), "",
+             "## Attacks per column", "", md_table(column_table(result)), "", COLUMN_NOTE, "",
              "## Uniqueness of token combinations", "",
              md_table(uniqueness_table(result)) if result["uniqueness"] else "(no combination)",
              ""]
@@ -68,7 +73,7 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> None:
         html.add_text(f"{result['records']} records; reference: {result['reference']}; attacks verified "
                       f"with the key: {'yes' if result['verified'] else 'no'}.")
         html.add_heading("Attacks per column")
-        html.add_table(column_table(result))
+        html.add_table(column_table(result), caption=COLUMN_NOTE)
         chart = pd.DataFrame([{"column": r["column"], "share": r["records_reidentified_share"] or 0.0}
                               for r in result["columns"]])
         if result["verified"] and len(chart):
