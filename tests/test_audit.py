@@ -115,3 +115,11 @@ def test_unverified_audit_reports_exposure_only(world):
     assert {u["combination"] for u in result["uniqueness"]} >= {"date of birth + sex + postcode district"}
     with pytest.raises(LinkageInputError, match="needs all of"):
         audit_extract(world["root"] / "weak", config=WEAK)
+
+
+def test_verification_refuses_what_does_not_reproduce_the_extract(world):
+    with pytest.raises(LinkageInputError, match="key check value"):
+        audit_extract(world["root"] / "weak", config=WEAK, key=bytes(32), clear_input=world["raw"])
+    # Right key, wrong config: the guesses could not be checked, so no rate is reported at all.
+    with pytest.raises(LinkageInputError, match="do not reproduce"):
+        audit_extract(world["root"] / "weak", config=HARDENED, key=world["key"], clear_input=world["raw"])

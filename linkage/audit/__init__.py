@@ -27,8 +27,11 @@ from linkage.audit.frequency import (
 )
 from linkage.audit.uniqueness import uniqueness
 from linkage.errors import LinkageInputError
+from linkage.keys import key_check_value
 
 __all__ = ["audit_extract", "load_reference"]
+
+MIN_REPRODUCED = 0.95  # share of an audited column's distinct values the verification must reproduce
 
 
 def _records(tokens: pd.DataFrame) -> pd.DataFrame:
@@ -113,7 +116,17 @@ def audit_extract(encoded_dir: str | Path, reference: str | Path | Reference | N
         from linkage.audit.verify import build_oracle
 
         assert key is not None and clear_input is not None
+        if key_check_value(key) != manifest["kcv"]:
+            raise LinkageInputError(f"key check value differs from the manifest's ({manifest['kcv']}): "
+                                    "not the key this extract was encoded with", file=str(folder))
         oracle = build_oracle(config, key, clear_input, [c for c, _, _ in plan])
+        for col, _, _ in plan:
+            # Guesses can only be checked if config, key, raw extract and encoder reproduce this extract.
+            distinct = set(records[col].dropna().tolist())
+            if distinct and len(distinct & oracle[col].keys()) < MIN_REPRODUCED * len(distinct):
+                raise LinkageInputError("the config and raw extract given do not reproduce this column "
+                                        "(other input, other config or an older encoder version)",
+                                        file=str(folder), field=col)
 
     # Bloom columns first: names decoded from a row's filter also give away that row's tokens.
     plan.sort(key=lambda item: columns[item[0]]["type"] != "bloom")
