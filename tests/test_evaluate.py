@@ -67,13 +67,12 @@ def test_perfect_crosswalk_scores_one_and_cli_writes_json(tmp_path):
     assert metrics["pairwise"]["f1"] == 1.0 and metrics["clusters"]["exactly_recovered"] == 3
 
 
-def test_wrong_key_leaves_nothing_to_evaluate(tmp_path):
+def test_wrong_key_is_refused_rather_than_scored_perfect(tmp_path):
     link, truth, _ = make_link(tmp_path, {"X": [("s1", "a1"), ("s2", "a2")]})
     other = tmp_path / "other.key"
     write_key_file(other, generate_key())
-    r = evaluate_link(link, truth, other)
-    assert r["coverage"]["evaluated_records"] == 0
-    assert r["coverage"]["truth_records_not_in_crosswalk"] == len(TRUTH)
+    with pytest.raises(LinkageInputError, match="no crosswalk record matches"):
+        evaluate_link(link, truth, other)
 
 
 def test_truth_without_required_column_is_refused(tmp_path):

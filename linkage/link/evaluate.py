@@ -92,6 +92,10 @@ def evaluate_link(link_dir: str | Path, truth_csv: str | Path, key_path: str | P
                                                                                strict=True)]
     merged = crosswalk.merge(truth[["record_id", "person_id"]].rename(columns={"person_id": "true_person"}),
                              on="record_id", how="inner").set_index("record_id")
+    if merged.empty:
+        # Perfect-looking scores over nothing would mislead: say what is wrong instead.
+        raise LinkageInputError("no crosswalk record matches the truth file; wrong key, wrong truth file, or "
+                                "extracts encoded by a different encoder version", file=str(truth_csv))
     result = pairwise_and_cluster_metrics(merged.person_id, merged.true_person)
     result["coverage"] = {"crosswalk_records": int(len(crosswalk)), "truth_records": int(len(truth)),
                           "evaluated_records": int(len(merged)),
