@@ -2,9 +2,12 @@
 
 Each size: synthesise N people, encode the three partner extracts with one key, link on DuckDB, then on
 Spark (``--master``), and record wall time per phase, pairs scored and whether the two partitions agree.
-Results go to ``bench/results/spark.json`` (one entry per size); docs/scaling.md quotes them.
+With ``--blocking-only``, count instead the pairs each prediction blocking rule generates (DuckDB only,
+fast), to see how the scoring workload grows towards a national run. Results go to
+``bench/results/spark.json`` (one entry per size); docs/scaling.md quotes them.
 
-    python bench/bench_spark.py --sizes 500 2000 8000 --master 'local[2]'
+    python bench/bench_spark.py --sizes 1000 4000 16000 --master 'local[2]'
+    python bench/bench_spark.py --blocking-only --sizes 4000 16000 64000 100000
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def _co_clustered(link_dir: Path) -> set[tuple[str, str]]:
     return pairs
 
 
-def bench_size(people: int, master: str, work: Path, seed: int) -> dict:
+def _encoded(people: int, work: Path, seed: int) -> tuple[Path, list[Path]]:
     root = work / f"n{people}"
     root.mkdir()
     generate_extracts(people, seed, root / "raw", quiet=True)
@@ -47,6 +50,50 @@ def bench_size(people: int, master: str, work: Path, seed: int) -> dict:
         encode_extract(REPO / "configs" / "partners" / f"{source}.yaml", key, root / "raw" / f"{source}.csv",
                        root / source, quiet=True)
         dirs.append(root / source)
+    return root, dirs
+
+
+def blocked_pairs(dirs: list[Path]) -> dict:
+    """Exact pairs each prediction blocking rule adds (after the rules before it), counted on DuckDB.
+
+    Scoring cost is proportional to these pairs, so their growth with size is what a national run must
+    budget for.
+    """
+    import duckdb
+    from splink.blocking_analysis import count_comparisons_from_blocking_rules
+    from splink.internals.duckdb.database_api import DuckDBAPI
+
+    from linkage.link.checks import check_extracts
+    from linkage.link.config import load_link_config
+    from linkage.link.model import DEFAULT_BLOCKING, to_splink_rule, usable_rules
+    from linkage.link.run import _column_types, _pair_filter, _plan, load_tokens
+
+    extracts = check_extracts(dirs)
+    cfg = load_link_config()
+    types = _column_types(extracts)
+    link_type, dedupe, _ = _plan(extracts, cfg)
+    con = duckdb.connect()
+    tables = load_tokens(con, extracts, types)
+    db_api = DuckDBAPI(connection=con)
+    inputs = [db_api.register(t, dataset_display_name=ex.source) for ex, t in zip(extracts, tables, strict=True)]
+    rules = usable_rules(cfg.blocking_rules or DEFAULT_BLOCKING, set(types))
+    counted = count_comparisons_from_blocking_rules(
+        inputs, blocking_rules=[to_splink_rule(r, _pair_filter(link_type, dedupe)) for r in rules],
+        link_type=link_type, unique_id_column_name="identity_id", record_sample_proportion=1.0)
+    con.close()
+    return {"total": int(counted[-1]["cumulative_comparison_count"]) if counted else 0,
+            "per_rule": {str(r): int(c["marginal_comparison_count"]) for r, c in zip(rules, counted, strict=True)}}
+
+
+def bench_blocking(people: int, work: Path, seed: int) -> dict:
+    root, dirs = _encoded(people, work, seed)
+    identities = sum(json.loads((d / "manifest.json").read_text())["counts"]["identities"] for d in dirs)
+    records = sum(json.loads((d / "manifest.json").read_text())["counts"]["records"] for d in dirs)
+    return {"people": people, "records": records, "identities": identities, "blocked_pairs": blocked_pairs(dirs)}
+
+
+def bench_size(people: int, master: str, work: Path, seed: int) -> dict:
+    root, dirs = _encoded(people, work, seed)
     runs = {}
     for backend in ("duckdb", "spark"):
         started = time.perf_counter()
@@ -72,13 +119,19 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "spark.json")
+    parser.add_argument("--blocking-only", action="store_true",
+                        help="only count blocked pairs per rule (DuckDB, no Spark); results keyed 'blocking:N'")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-spark-"))
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     try:
         for people in args.sizes:
-            row = bench_size(people, args.master, work, args.seed)
-            results[str(people)] = row
+            if args.blocking_only:
+                row = bench_blocking(people, work, args.seed)
+                results[f"blocking:{people}"] = row
+            else:
+                row = bench_size(people, args.master, work, args.seed)
+                results[str(people)] = row
             print(json.dumps(row), flush=True)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=2) + "\n")  # after each size: partial runs count

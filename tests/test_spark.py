@@ -84,6 +84,37 @@ def test_missing_java_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_pa
         check_spark_available()
 
 
+def test_cli_without_pyspark_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from linkage.cli import app
+
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    result = CliRunner().invoke(app, ["link", str(tmp_path / "enc"), "--out", str(tmp_path / "out"),
+                                      "--backend", "spark"])
+    assert result.exit_code == 2
+    assert "pip install 'linkage[spark]'" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+def test_cli_rejects_malformed_spark_conf(tmp_path: Path) -> None:
+    pytest.importorskip("pyspark")
+    from typer.testing import CliRunner
+
+    from linkage.cli import app
+
+    result = CliRunner().invoke(app, ["link", str(tmp_path / "enc"), "--out", str(tmp_path / "out"),
+                                      "--backend", "spark", "--spark-conf", "executor.memory"])
+    assert result.exit_code == 2 and "KEY=VALUE" in result.output
+
+
+def test_unknown_backend_is_refused(tmp_path: Path) -> None:
+    from linkage.link import link_extracts
+
+    with pytest.raises(LinkageConfigError, match="flink"):
+        link_extracts([tmp_path], tmp_path / "out", backend="flink")
+
+
 def test_duckdb_path_never_imports_pyspark() -> None:
     code = ("import sys, linkage.link.run, linkage.cli; "
             "sys.exit(1 if any(m.split('.')[0] in ('pyspark', 'py4j') for m in sys.modules) else 0)")

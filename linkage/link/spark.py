@@ -21,7 +21,7 @@ import re
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +71,23 @@ def _local_cores(master: str) -> int:
     return (os.cpu_count() or 2) if m.group(1) == "*" else int(m.group(1))
 
 
+def parse_spark_conf(conf: Mapping[str, str] | Sequence[str] | None) -> dict[str, str]:
+    """Spark settings as a dict, from a mapping or from ``KEY=VALUE`` strings (the CLI's --spark-conf)."""
+    if conf is None:
+        return {}
+    if isinstance(conf, Mapping):
+        return {str(k): str(v) for k, v in conf.items()}
+    out = {}
+    for item in conf:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip().startswith("spark."):
+            raise LinkageConfigError(f"--spark-conf expects KEY=VALUE with a spark.* key, got '{key.strip()}'")
+        out[key.strip()] = value.strip()
+    return out
+
+
 @contextlib.contextmanager
-def spark_session(master: str | None = None, conf: dict[str, str] | None = None,
+def spark_session(master: str | None = None, conf: Mapping[str, str] | Sequence[str] | None = None,
                   app_name: str = "linkage-link") -> Iterator[Any]:
     """A Spark session for one job, stopped afterwards, with its scratch folders removed.
 
@@ -88,7 +103,7 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None,
     from splink.backends.spark import similarity_jar_location
 
     master = master or os.environ.get("LINKAGE_SPARK_MASTER") or DEFAULT_LOCAL_MASTER
-    conf = dict(conf or {})
+    conf = parse_spark_conf(conf)
     scratch = Path(tempfile.mkdtemp(prefix="linkage-spark-"))
     settings = {
         # Splink's string-similarity functions live in a jar shipped in its wheel; it must be on the
@@ -296,7 +311,7 @@ def _stage(df: Any, folder: Path) -> str:
 
 def link_extracts_spark(encoded_dirs: list[str | Path], out_dir: str | Path,
                         config: LinkConfig | str | Path | None = None, *, master: str | None = None,
-                        spark_conf: dict[str, str] | None = None, lineage: str | None = None,
+                        spark_conf: Mapping[str, str] | Sequence[str] | None = None, lineage: str | None = None,
                         quiet: bool = False) -> dict[str, Any]:
     """``link_extracts`` on Spark: same checks, model, clustering and output files as the DuckDB path.
 
@@ -306,6 +321,7 @@ def link_extracts_spark(encoded_dirs: list[str | Path], out_dir: str | Path,
     from linkage.link.run import _column_types, _pair_filter, _plan, _write_outputs
 
     check_spark_available()
+    spark_conf = parse_spark_conf(spark_conf)  # a malformed setting fails before any work
     cfg = config if isinstance(config, LinkConfig) else load_link_config(config)
     check_output_dir(out_dir)
     logging.getLogger("splink").setLevel(logging.WARNING)
