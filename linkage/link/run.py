@@ -192,6 +192,7 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
             "chain_guards": guards,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
+        manifest["timings_seconds"] = dict(timer.timings)  # phases so far, shown in the report
         with timer.phase("report"):
             build_report(linker, predictions, con, manifest, summary, cfg).write(tmp / "report.html")
         manifest["timings_seconds"] = {**timer.timings, "total": timer.total}
