@@ -36,8 +36,7 @@ MIN_REPRODUCED = 0.95  # share of an audited column's distinct values the verifi
 
 def _records(tokens: pd.DataFrame) -> pd.DataFrame:
     """One identifier set per record (its first), so a record with many aliases counts once."""
-    ordinal = tokens["identity_id"].str.rsplit("-", n=1).str[1].astype(int)
-    return tokens.assign(_ord=ordinal).sort_values(["record_id", "_ord"]).drop_duplicates("record_id")
+    return tokens.drop_duplicates("record_id")  # tokens.parquet lists identifier sets in order of first use
 
 
 def _score(values: pd.Series, guesses: dict, truth: dict | None) -> dict[str, Any]:

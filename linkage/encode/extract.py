@@ -2,8 +2,9 @@
 
 Streams the input in chunks (bounded memory), rejects unusable rows with a reason (never the value),
 keeps every accepted row's payload, and writes one token row per distinct identifier set of each local
-record. Token rows go to temporary part files first; DuckDB then merges and de-duplicates them with
-bounded memory, and the result is written in a fixed order so reruns are byte-identical.
+record, in order of first appearance, so reruns are byte-identical. Chunks are encoded in worker
+processes; the coordinating process writes them in input order and drops identifier sets already
+written (a set of 64-bit keyed hashes: the only state that grows with the extract).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import datetime as dt
 import hashlib
 import multiprocessing as mp
 import os
-import secrets
 import shutil
 import time
 from collections import Counter, deque
@@ -54,8 +54,6 @@ def _record_ids(local_ids: pa.Array, key: bytes, project_id: str, source: str) -
     return ids, ints
 
 
-N_BUCKET_BITS = 5  # token rows are spread over 32 files by record id: the final merge holds 1/32 at a time
-N_BUCKETS = 1 << N_BUCKET_BITS
 
 
 @dataclass
@@ -67,28 +65,54 @@ class ChunkResult:
     placeholders: int
     rejected_lines: list[tuple[int, str, str, str]]
     payload: pa.Table | None
+    tokens: pa.Table | None = None  # one row per distinct identifier set of a record within the chunk
+    identity_hash: np.ndarray | None = None  # keyed 64-bit hash per token row, for de-duplication across chunks
+    record_hash: np.ndarray | None = None  # first 64 bits of each token row's record id
+    spill: dict[str, str] | None = None  # from a worker: tables left in Arrow files rather than pickled
+
+    def spill_to(self, folder: Path, first_row: int) -> ChunkResult:
+        """Move the tables to memory-mappable Arrow files (much cheaper than pickling them to the parent)."""
+        self.spill = {}
+        for name in ("payload", "tokens"):
+            table = getattr(self, name)
+            if table is None:
+                continue
+            path = folder / f"{name}-{first_row:012d}.arrow"
+            with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+            self.spill[name] = str(path)
+            setattr(self, name, None)
+        return self
+
+    def unspill(self) -> ChunkResult:
+        for name, path in (self.spill or {}).items():
+            setattr(self, name, pa.ipc.open_file(pa.memory_map(path)).read_all())
+        return self
+
+    def remove_spill(self) -> None:
+        for path in (self.spill or {}).values():
+            Path(path).unlink(missing_ok=True)
 
 
 class ChunkEncoder:
-    """Encodes one chunk: rejects, payload, and token rows written to bucket files in ``parts``.
+    """Encodes one chunk: rejects, payload and token rows, handed back to the coordinating process.
 
     One instance lives in each worker process; its caches of distinct values persist across chunks.
     """
 
-    def __init__(self, cfg: PartnerConfig, key: bytes, parts: Path, hash_key: bytes, today: dt.date | None) -> None:
-        self.cfg, self.key, self.parts = cfg, key, parts
+    def __init__(self, cfg: PartnerConfig, key: bytes, today: dt.date | None) -> None:
+        self.cfg, self.key = cfg, key
         self.encoder = IdentifierEncoder(cfg, key, today=today)
-        self.hash_key = hash_key
+        # Keyed and stable, so identity ids are the same on every run and in every worker process.
+        self.hash_key = derive_subkey(key, cfg.project_id, "identity", "dedupe")[:16]
         self.pay_schema = payload_schema(cfg.payload)
         self.token_types = self.encoder.arrow_types()
-        self.part_schema = pa.schema([pa.field("record_id", pa.string()), pa.field("_h", pa.uint64()),
-                                      pa.field("_first_row", pa.int64())]
-                                     + [pa.field(n, t) for n, t in self.token_types.items()])
+        self.token_schema = token_schema(self.token_types)
         ids = cfg.identifiers.columns()
         self.order = {c: i for i, c in enumerate(dict.fromkeys(
             [cfg.local_id] + [c for cols in ids.values() for c in cols] + [p.column for p in cfg.payload]))}
 
-    def process(self, n_part: int, chunk: pa.Table, first_row: int, duplicate_ids: np.ndarray) -> ChunkResult:
+    def process(self, chunk: pa.Table, first_row: int, duplicate_ids: np.ndarray) -> ChunkResult:
         cfg, n = self.cfg, chunk.num_rows
         row_numbers = np.arange(first_row, first_row + n, dtype=np.int64)
         local = pc.utf8_trim_whitespace(chunk.column(cfg.local_id).combine_chunks())
@@ -132,35 +156,29 @@ class ChunkEncoder:
         take_first = pa.array(first)
         ident = {name: col.filter(take_first) for name, col in ident.items()}
         rids, rid_ints = rids.filter(take_first), rid_ints[first]
-        table = pa.table({"record_id": rids, "_h": pa.array(h[first], type=pa.uint64()),
-                          "_first_row": pa.array(row_numbers[accepted][first], type=pa.int64()),
-                          **self.encoder.encode(ident)}, schema=self.part_schema)
-        bucket = rid_ints >> np.uint64(64 - N_BUCKET_BITS)
-        # One stable reorder by bucket, then zero-copy slices (32 filters of a wide table cost far more).
-        order = np.argsort(bucket, kind="stable")
-        table, bucket = table.take(pa.array(order)), bucket[order]
-        starts = np.searchsorted(bucket, np.arange(N_BUCKETS + 1, dtype=np.uint64))
-        for b in range(N_BUCKETS):
-            if starts[b] == starts[b + 1]:
-                continue
-            part = table.slice(int(starts[b]), int(starts[b + 1] - starts[b]))
-            with pa.OSFile(str(self.parts / f"b{b:03d}-{n_part:06d}.arrow"), "wb") as sink, \
-                    pa.ipc.new_file(sink, self.part_schema) as writer:
-                writer.write_table(part)
+        h = h[first]
+        suffix = pa.array([f"{x:016x}" for x in h.tolist()], type=pa.string())
+        result.tokens = pa.table({"record_id": rids, "identity_id": pc.binary_join_element_wise(rids, suffix, "-"),
+                                  **self.encoder.encode(ident)}, schema=self.token_schema)
+        result.identity_hash, result.record_hash = h, rid_ints
         return result
 
 
 _worker: ChunkEncoder | None = None
 
 
-def _init_worker(cfg_json: str, key: bytes, parts: str, hash_key: bytes, today: dt.date | None) -> None:
-    global _worker
-    _worker = ChunkEncoder(PartnerConfig.model_validate_json(cfg_json), key, Path(parts), hash_key, today)
+_spill_folder: Path | None = None
+
+
+def _init_worker(cfg_json: str, key: bytes, today: dt.date | None, spill: str) -> None:
+    global _worker, _spill_folder
+    _worker = ChunkEncoder(PartnerConfig.model_validate_json(cfg_json), key, today)
+    _spill_folder = Path(spill)
 
 
 def _work(args: tuple) -> ChunkResult:
-    assert _worker is not None
-    return _worker.process(*args)
+    assert _worker is not None and _spill_folder is not None
+    return _worker.process(*args).spill_to(_spill_folder, args[1])
 
 
 def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: str | Path,
@@ -183,11 +201,12 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
         workers = min(4, os.cpu_count() or 1) if big else 1
 
     with atomic_output_dir(out_dir) as tmp:
-        parts = tmp / ".parts"
-        parts.mkdir()
-        hash_key = secrets.token_bytes(16)
-        local_encoder = ChunkEncoder(cfg, key, parts, hash_key, today)
+        local_encoder = ChunkEncoder(cfg, key, today)
+        spill = tmp / ".spill"  # removed before the folder is renamed into place
+        spill.mkdir()
         payload_writer = pq.ParquetWriter(tmp / "payload.parquet", local_encoder.pay_schema, **PARQUET_OPTIONS)
+        token_writer = pq.ParquetWriter(tmp / "tokens.parquet", local_encoder.token_schema, **PARQUET_OPTIONS)
+        seen_identities, seen_records = HashSet(), HashSet()
         rejected_file = open(tmp / "rejected.csv", "w", newline="", encoding="utf-8")
         rejected_csv = csv.writer(rejected_file)
         rejected_csv.writerow(["row_number", "field", "reason", "action"])
@@ -198,17 +217,25 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
         bar = progress(desc=f"hash {cfg.source}", quiet=quiet)
 
         def collect(result: ChunkResult) -> None:
+            result.unspill()
             totals.update(rows=result.n_rows, accepted=result.n_accepted, placeholders=result.placeholders)
             for row, field, reason, action in result.rejected_lines:
                 rejected_csv.writerow([row, field, reason, action])
                 (reasons if action == "rejected" else blanked)[f"{field}: {reason}"] += 1
             if result.payload is not None:
                 payload_writer.write_table(result.payload)
+            if result.tokens is not None:
+                # An identifier set already written from an earlier chunk is not written again.
+                new = seen_identities.add(result.identity_hash)
+                token_writer.write_table(result.tokens.filter(pa.array(new)))
+                seen_records.add(result.record_hash[new])
+            result.payload = result.tokens = None  # release the memory maps before deleting their files
+            result.remove_spill()
             bar.update(result.n_rows)
 
         def jobs():
             first_row = 1
-            for n_part, chunk in enumerate(iter_chunks(input_path, cfg.input, needed, cfg.chunk_rows)):
+            for chunk in iter_chunks(input_path, cfg.input, needed, cfg.chunk_rows):
                 duplicates = np.zeros(chunk.num_rows, dtype=bool)
                 if cfg.unique_local_id:  # needs every earlier chunk, so it is checked here, in order
                     local = pc.utf8_trim_whitespace(chunk.column(cfg.local_id)).to_pylist()
@@ -217,14 +244,14 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
                             duplicates[i] = True
                         else:
                             seen_ids.add(value)
-                yield n_part, chunk, first_row, duplicates
+                yield chunk, first_row, duplicates
                 first_row += chunk.num_rows
 
         pool = None
         try:
             if workers > 1:
                 pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                           initargs=(cfg.model_dump_json(), key, str(parts), hash_key, today))
+                                           initargs=(cfg.model_dump_json(), key, today, str(spill)))
                 pending: deque = deque()
                 for job in jobs():
                     pending.append(pool.submit(_work, job))
@@ -240,13 +267,14 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
                 pool.shutdown(cancel_futures=True)
             bar.close()
             payload_writer.close()
+            token_writer.close()
             rejected_file.close()
         rows_read, rows_accepted = totals["rows"], totals["accepted"]
         if rows_read == 0:
             raise LinkageInputError("file has a header but no data rows", file=str(input_path), row=1)
 
-        n_records, n_identities = _merge_token_parts(parts, tmp / "tokens.parquet", local_encoder.token_types)
-        shutil.rmtree(parts)
+        n_records, n_identities = len(seen_records), len(seen_identities)
+        shutil.rmtree(spill)
         manifest = EncodedManifest(
             tool_version=__version__, source=cfg.source, project_id=cfg.project_id, kcv=key_check_value(key),
             one_person_per_id=cfg.one_person_per_id,
@@ -266,32 +294,36 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
     return manifest
 
 
-def _merge_token_parts(parts: Path, out: Path, token_types: dict[str, pa.DataType]) -> tuple[int, int]:
-    """De-duplicate identifier sets across chunks and number them per record; write in record-id order.
+def token_schema(token_types: dict[str, pa.DataType]) -> pa.Schema:
+    return pa.schema([pa.field("record_id", pa.string()), pa.field("identity_id", pa.string())]
+                     + [pa.field(n, t) for n, t in token_types.items()])
 
-    Bucket by bucket (each holds the records whose id falls in 1/N_BUCKETS of the id space), so memory
-    is bounded by one bucket rather than the whole extract.
+
+class HashSet:
+    """A set of 64-bit hashes held as a few sorted NumPy runs: 8 bytes an entry, vectorised look-ups.
+
+    It is the only state that grows with the extract (one entry per distinct identifier set); everything
+    else is bounded by the chunk size.
     """
-    final_schema = pa.schema([pa.field("record_id", pa.string()), pa.field("identity_id", pa.string())]
-                             + [pa.field(n, t) for n, t in token_types.items()])
-    n_records = n_identities = 0
-    with pq.ParquetWriter(out, final_schema, **PARQUET_OPTIONS) as writer:
-        for b in range(N_BUCKETS):
-            files = sorted(parts.glob(f"b{b:03d}-*.arrow"))
-            if not files:
-                continue
-            table = pa.concat_tables(pa.ipc.open_file(pa.memory_map(str(f))).read_all() for f in files)
-            firsts = table.group_by(["record_id", "_h"], use_threads=False).aggregate([("_first_row", "min")])
-            table = table.filter(pc.is_in(table["_first_row"], firsts["_first_row_min"]))
-            table = table.sort_by([("record_id", "ascending"), ("_first_row", "ascending")])
-            rids = table["record_id"].to_numpy(zero_copy_only=False)
-            new = np.ones(len(rids), dtype=bool)
-            new[1:] = rids[1:] != rids[:-1]
-            starts = np.flatnonzero(new)
-            ordinal = np.arange(len(rids)) - np.repeat(starts, np.diff(np.append(starts, len(rids))))
-            identity = pc.binary_join_element_wise(table["record_id"], pa.array(ordinal.astype(str)), "-")
-            columns = [table["record_id"], identity] + [table[n] for n in token_types]
-            writer.write_table(pa.Table.from_arrays(columns, schema=final_schema), row_group_size=100_000)
-            n_records += len(starts)
-            n_identities += len(rids)
-    return n_records, n_identities
+
+    def __init__(self) -> None:
+        self._runs: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return sum(len(r) for r in self._runs)
+
+    def add(self, values: np.ndarray) -> np.ndarray:
+        """Add values; return a mask of those not present before (first occurrence within ``values`` wins)."""
+        values = np.asarray(values, dtype=np.uint64)
+        _, first = np.unique(values, return_index=True)
+        new = np.zeros(len(values), dtype=bool)
+        new[first] = True
+        for run in self._runs:
+            pos = np.searchsorted(run, values)
+            found = run[np.minimum(pos, len(run) - 1)] == values
+            new &= ~found
+        if new.any():
+            self._runs.append(np.sort(values[new]))
+            if len(self._runs) > 8:  # keep look-ups cheap: fold the runs into one
+                self._runs = [np.sort(np.concatenate(self._runs))]
+        return new
