@@ -7,7 +7,8 @@ fast), to see how the scoring workload grows towards a national run. Results go 
 ``bench/results/spark.json`` (one entry per size); docs/scaling.md quotes them.
 
     python bench/bench_spark.py --sizes 1000 4000 16000 --master 'local[2]'
-    python bench/bench_spark.py --blocking-only --sizes 4000 16000 64000 100000
+    python bench/bench_spark.py --backends duckdb --sizes 100000 --out bench/results/spark_duckdb_only.json
+    python bench/bench_spark.py --blocking-only --sizes 4000 16000 64000 --out bench/results/spark_blocking.json
 """
 
 from __future__ import annotations
@@ -92,10 +93,10 @@ def bench_blocking(people: int, work: Path, seed: int) -> dict:
     return {"people": people, "records": records, "identities": identities, "blocked_pairs": blocked_pairs(dirs)}
 
 
-def bench_size(people: int, master: str, work: Path, seed: int) -> dict:
+def bench_size(people: int, master: str, work: Path, seed: int, backends: list[str]) -> dict:
     root, dirs = _encoded(people, work, seed)
     runs = {}
-    for backend in ("duckdb", "spark"):
+    for backend in backends:
         started = time.perf_counter()
         if backend == "spark":
             manifest = link_extracts_spark(dirs, root / backend, master=master, quiet=True)
@@ -108,9 +109,11 @@ def bench_size(people: int, master: str, work: Path, seed: int) -> dict:
                          "persons": manifest["counts"]["persons"]}
         identities = sum(manifest["counts"]["identities"].values())
         records = sum(manifest["counts"]["records"].values())
-    a, b = _co_clustered(root / "duckdb"), _co_clustered(root / "spark")
-    return {"people": people, "records": records, "identities": identities, "master": master,
-            "co_clustered_pairs_duckdb": len(a), "co_clustered_pairs_differing": len(a ^ b), **runs}
+    row = {"people": people, "records": records, "identities": identities, "master": master, **runs}
+    if len(runs) == 2:
+        a, b = _co_clustered(root / "duckdb"), _co_clustered(root / "spark")
+        row.update({"co_clustered_pairs_duckdb": len(a), "co_clustered_pairs_differing": len(a ^ b)})
+    return row
 
 
 def main() -> None:
@@ -119,6 +122,7 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "spark.json")
+    parser.add_argument("--backends", nargs="+", choices=["duckdb", "spark"], default=["duckdb", "spark"])
     parser.add_argument("--blocking-only", action="store_true",
                         help="only count blocked pairs per rule (DuckDB, no Spark); results keyed 'blocking:N'")
     args = parser.parse_args()
@@ -130,8 +134,9 @@ def main() -> None:
                 row = bench_blocking(people, work, args.seed)
                 results[f"blocking:{people}"] = row
             else:
-                row = bench_size(people, args.master, work, args.seed)
-                results[str(people)] = row
+                row = bench_size(people, args.master, work, args.seed, args.backends)
+                key = str(people) if len(args.backends) == 2 else f"{args.backends[0]}:{people}"
+                results[key] = row
             print(json.dumps(row), flush=True)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(results, indent=2) + "\n")  # after each size: partial runs count

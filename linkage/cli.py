@@ -146,11 +146,18 @@ def link(
     out: Annotated[Path, typer.Option("--out", help="link folder to create (must be new or empty)")],
     config: Annotated[Path | None, typer.Option("--config", help="link config (default configs/linkage.yaml)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
+    backend: Annotated[str, typer.Option("--backend", help="duckdb (one machine) or spark (pip install "
+                                                            "'linkage[spark]', needs Java)")] = "duckdb",
+    spark_master: Annotated[str | None, typer.Option(
+        "--spark-master", help="Spark master URL, e.g. local[4] or spark://host:7077 (default local[*])")] = None,
+    spark_conf: Annotated[list[str] | None, typer.Option(
+        "--spark-conf", help="extra Spark setting KEY=VALUE, repeatable (see docs/scaling.md)")] = None,
 ) -> None:
     """VRN step: link encoded extracts into persons (crosswalk, scored pairs, model, report)."""
     from linkage.link import link_extracts
 
-    m = run_safely(link_extracts, encoded, out, config, quiet=quiet)
+    m = run_safely(link_extracts, encoded, out, config, backend, quiet=quiet, spark_master=spark_master,
+                   spark_conf=spark_conf)
     c, g = m["counts"], m["chain_guards"]
     typer.echo(f"wrote {out}: {sum(c['records'].values()):,} records -> {c['persons']:,} persons "
                f"({c['persons_in_two_or_more_sources']:,} in two or more sources); flagged: "

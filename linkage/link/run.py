@@ -108,10 +108,20 @@ def _write_outputs(tmp: Path, con: duckdb.DuckDBPyConnection, linker: Linker, pr
 
 
 def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: LinkConfig | str | Path | None = None,
-                  backend: str = "duckdb", *, quiet: bool = False) -> dict[str, Any]:
-    """Link encoded extracts into persons; write the link folder atomically and return its manifest."""
+                  backend: str = "duckdb", *, quiet: bool = False, spark_master: str | None = None,
+                  spark_conf: dict[str, str] | list[str] | None = None) -> dict[str, Any]:
+    """Link encoded extracts into persons; write the link folder atomically and return its manifest.
+
+    ``backend="spark"`` runs the same job on Apache Spark (``linkage.link.spark``; needs the ``spark``
+    extra and Java); ``spark_master`` and ``spark_conf`` are used only then.
+    """
+    if backend == "spark":
+        from linkage.link.spark import link_extracts_spark  # imported here: DuckDB runs need no pyspark
+
+        return link_extracts_spark(encoded_dirs, out_dir, config, master=spark_master, spark_conf=spark_conf,
+                                   quiet=quiet)
     if backend != "duckdb":
-        raise LinkageConfigError(f"backend '{backend}' is not supported (only duckdb)")
+        raise LinkageConfigError(f"backend '{backend}' is not supported (duckdb or spark)")
     cfg = config if isinstance(config, LinkConfig) else load_link_config(config)
     check_output_dir(out_dir)
     logging.getLogger("splink").setLevel(logging.WARNING)
