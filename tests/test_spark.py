@@ -196,3 +196,14 @@ def test_spark_and_duckdb_agree(encoded: list[Path], tmp_path: Path) -> None:
     prior_d = json.loads((tmp_path / "duck" / "model.json").read_text())["probability_two_random_records_match"]
     prior_s = json.loads((tmp_path / "spark" / "model.json").read_text())["probability_two_random_records_match"]
     assert prior_s == pytest.approx(prior_d, rel=0.01)
+
+
+@pytest.mark.spark
+def test_an_active_session_is_reused_and_left_running() -> None:
+    pytest.importorskip("pyspark")
+    from linkage.link.spark import spark_session
+
+    with spark_session("local[1]") as outer:
+        with spark_session("local[2]") as inner:
+            assert inner is outer
+        assert outer.sql("SELECT bit_count(CAST(-1 AS BIGINT)) AS n").collect()[0].n == 64

@@ -102,6 +102,14 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | Sequence[
     from pyspark.sql import SparkSession
     from splink.backends.spark import similarity_jar_location
 
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        # Called from a notebook or job that already has a session (e.g. under spark-submit): use it as
+        # configured, and leave it running. Splink's jar and a checkpoint folder are then the caller's.
+        if active.sparkContext.getCheckpointDir() is None:
+            active.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="linkage-spark-checkpoints-"))
+        yield active
+        return
     master = master or os.environ.get("LINKAGE_SPARK_MASTER") or DEFAULT_LOCAL_MASTER
     conf = parse_spark_conf(conf)
     scratch = Path(tempfile.mkdtemp(prefix="linkage-spark-"))
