@@ -13,7 +13,6 @@ import csv
 import datetime as dt
 import hashlib
 import multiprocessing as mp
-import os
 import shutil
 import time
 from collections import Counter, deque
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -183,11 +183,14 @@ def _work(args: tuple) -> ChunkResult:
 
 def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: str | Path,
                    out_dir: str | Path, *, source: str | None = None, quiet: bool = False,
-                   today: dt.date | None = None, workers: int | None = None) -> dict:
+                   today: dt.date | None = None, workers: int = 1) -> dict:
     """Encode one partner extract. Returns the manifest as a dict.
 
     ``source`` overrides the config's source name (two extracts of one layout, e.g. FEBRL 4a and 4b).
-    ``workers`` processes encode chunks in parallel (default: one per core, at most 4).
+    ``workers`` > 1 encodes chunks in that many worker processes. The default, one, is faster on a 2-core
+    machine (measured: 12.8 s vs 19–24 s for 1M rows): workers each warm their own caches of distinct
+    values and hand results back through files, while Arrow's threaded CSV reader and Parquet writer
+    already keep the second core busy.
     """
     cfg = config if isinstance(config, PartnerConfig) else load_partner_config(config)
     if source is not None:
@@ -196,9 +199,6 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
     input_path = Path(input_path)
     needed = list(dict.fromkeys([cfg.local_id] + [c for cols in cfg.identifiers.columns().values() for c in cols]
                                 + [p.column for p in cfg.payload]))
-    if workers is None:  # processes cost a second to start: only worth it for large files
-        big = input_path.is_file() and input_path.stat().st_size > 32 * 1024 * 1024
-        workers = min(4, os.cpu_count() or 1) if big else 1
 
     with atomic_output_dir(out_dir) as tmp:
         local_encoder = ChunkEncoder(cfg, key, today)
@@ -213,7 +213,7 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
         totals = Counter()
         reasons: Counter[str] = Counter()
         blanked: Counter[str] = Counter()
-        seen_ids: set[str] = set()
+        seen_ids = HashSet()
         bar = progress(desc=f"hash {cfg.source}", quiet=quiet)
 
         def collect(result: ChunkResult) -> None:
@@ -238,12 +238,9 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
             for chunk in iter_chunks(input_path, cfg.input, needed, cfg.chunk_rows):
                 duplicates = np.zeros(chunk.num_rows, dtype=bool)
                 if cfg.unique_local_id:  # needs every earlier chunk, so it is checked here, in order
-                    local = pc.utf8_trim_whitespace(chunk.column(cfg.local_id)).to_pylist()
-                    for i, value in enumerate(local):
-                        if value in seen_ids:
-                            duplicates[i] = True
-                        else:
-                            seen_ids.add(value)
+                    local = pc.utf8_trim_whitespace(chunk.column(cfg.local_id).combine_chunks())
+                    hashes = pd.util.hash_array(local.to_numpy(zero_copy_only=False).astype(object))
+                    duplicates = ~seen_ids.add(hashes)
                 yield chunk, first_row, duplicates
                 first_row += chunk.num_rows
 
@@ -315,15 +312,15 @@ class HashSet:
     def add(self, values: np.ndarray) -> np.ndarray:
         """Add values; return a mask of those not present before (first occurrence within ``values`` wins)."""
         values = np.asarray(values, dtype=np.uint64)
-        _, first = np.unique(values, return_index=True)
-        new = np.zeros(len(values), dtype=bool)
-        new[first] = True
+        uniques, first = np.unique(values, return_index=True)  # sorted needles search much faster
+        fresh = np.ones(len(uniques), dtype=bool)
         for run in self._runs:
-            pos = np.searchsorted(run, values)
-            found = run[np.minimum(pos, len(run) - 1)] == values
-            new &= ~found
-        if new.any():
-            self._runs.append(np.sort(values[new]))
+            pos = np.minimum(np.searchsorted(run, uniques), len(run) - 1)
+            fresh &= run[pos] != uniques
+        new = np.zeros(len(values), dtype=bool)
+        new[first[fresh]] = True
+        if fresh.any():
+            self._runs.append(uniques[fresh])
             if len(self._runs) > 8:  # keep look-ups cheap: fold the runs into one
                 self._runs = [np.sort(np.concatenate(self._runs))]
         return new
