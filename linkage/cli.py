@@ -75,12 +75,13 @@ def hash_extract(
     out: Annotated[Path, typer.Option("--out", help="new folder for the encoded extract")],
     source: Annotated[str | None, typer.Option("--source", help="override the config's source name")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="worker processes (more help only on 4+ cores)")] = 1,
 ) -> None:
     """Partner step: clean and encode an extract with the shared key."""
     from linkage.encode import encode_extract
 
     manifest = run_safely(lambda: encode_extract(config, keys.read_key_file(key), input, out,
-                                                 source=source, quiet=quiet))
+                                                 source=source, quiet=quiet, workers=workers))
     c = manifest["counts"]
     typer.echo(f"{manifest['source']}: read {c['rows_read']} rows, accepted {c['rows_accepted']}, "
                f"rejected {c['rows_rejected']} (see {out / 'rejected.csv'}); {c['records']} records, "
