@@ -118,7 +118,6 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | Sequence[
         # classpath before the JVM starts. Our model uses none, but Splink registers them at start-up.
         "spark.jars": similarity_jar_location(),
         "spark.sql.warehouse.dir": str(scratch / "warehouse"),
-        "spark.local.dir": str(scratch / "local"),
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
