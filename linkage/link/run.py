@@ -184,24 +184,8 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
     with atomic_output_dir(out_dir) as tmp:
         with timer.phase("write outputs"):
             _write_outputs(tmp, con, linker, predictions, cfg)
-        manifest = {
-            "schema_version": 1,
-            "kind": "link",
-            "tool_version": linkage.__version__,
-            "versions": {"splink": splink.__version__, "duckdb": duckdb.__version__,
-                         "python": platform.python_version()},
-            "project_id": extracts[0].manifest["project_id"],
-            "kcv": extracts[0].manifest["kcv"],
-            "inputs": [{"path": str(ex.path), "source": ex.source, "files": ex.manifest["files"],
-                        "one_person_per_id": ex.one_person_per_id, "counts": ex.manifest["counts"]}
-                       for ex in extracts],
-            "link_type": link_type, "deduplicated_sources": dedupe, "one_to_one_sources": duplicate_free,
-            "config": cfg.model_dump(mode="json"),
-            "training": training,
-            "counts": counts,
-            "chain_guards": guards,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }
+        manifest = link_manifest(extracts, cfg, link_type, dedupe, duplicate_free, training, counts, guards,
+                                 backend="duckdb")
         manifest["timings_seconds"] = dict(timer.timings)  # phases so far, shown in the report
         with timer.phase("report"):
             build_report(linker, predictions, con, manifest, summary, cfg).write(tmp / "report.html")
@@ -210,3 +194,29 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
     manifest["timings_seconds"] = {**timer.timings, "total": timer.total}
     con.close()
     return manifest
+
+
+def link_manifest(extracts: list[Extract], cfg: LinkConfig, link_type: str, dedupe: list[str],
+                  duplicate_free: list[str], training: dict[str, Any], counts: dict[str, Any],
+                  guards: dict[str, Any], *, backend: str, extra_versions: dict[str, str] | None = None,
+                  ) -> dict[str, Any]:
+    """The link folder's manifest.json: inputs by checksum and KCV, config, training, counts, guards."""
+    return {
+        "schema_version": 1,
+        "kind": "link",
+        "tool_version": linkage.__version__,
+        "backend": backend,
+        "versions": {"splink": splink.__version__, "duckdb": duckdb.__version__,
+                     "python": platform.python_version(), **(extra_versions or {})},
+        "project_id": extracts[0].manifest["project_id"],
+        "kcv": extracts[0].manifest["kcv"],
+        "inputs": [{"path": str(ex.path), "source": ex.source, "files": ex.manifest["files"],
+                    "one_person_per_id": ex.one_person_per_id, "counts": ex.manifest["counts"]}
+                   for ex in extracts],
+        "link_type": link_type, "deduplicated_sources": dedupe, "one_to_one_sources": duplicate_free,
+        "config": cfg.model_dump(mode="json"),
+        "training": training,
+        "counts": counts,
+        "chain_guards": guards,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }

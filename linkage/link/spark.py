@@ -12,11 +12,9 @@ Nothing here is imported on the DuckDB path: pyspark and Java are needed only wh
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import math
 import os
-import platform
 import re
 import shutil
 import tempfile
@@ -26,10 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import splink
 from splink import Linker
 
-import linkage
 from linkage.errors import LinkageConfigError
 from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, write_json
 from linkage.link.checks import Extract, check_extracts
@@ -325,7 +321,7 @@ def link_extracts_spark(encoded_dirs: list[str | Path], out_dir: str | Path,
     The output folder must be on a filesystem the driver and every executor can see (it is local in
     ``local[*]`` mode): Spark stages its results there before DuckDB sorts them into the final files.
     """
-    from linkage.link.run import _column_types, _pair_filter, _plan, _write_outputs
+    from linkage.link.run import _column_types, _pair_filter, _plan, _write_outputs, link_manifest
 
     check_spark_available()
     spark_conf = parse_spark_conf(spark_conf)  # a malformed setting fails before any work
@@ -405,8 +401,9 @@ def link_extracts_spark(encoded_dirs: list[str | Path], out_dir: str | Path,
                 guards = chain_guards(con, "_identities", cfg.clustering, cols)
                 summary = linkage_summary(con, [ex.source for ex in extracts])
                 counts.update(summary["counts"])
-                manifest = _manifest(extracts, cfg, link_type, dedupe, duplicate_free, training, counts, guards,
-                                     {"pyspark": pyspark_version, "spark_master": resolved_master})
+                manifest = link_manifest(extracts, cfg, link_type, dedupe, duplicate_free, training, counts, guards,
+                                         backend="spark", extra_versions={"pyspark": pyspark_version,
+                                                                          "spark_master": resolved_master})
                 report = build_report(linker, predictions, con, manifest, summary, report_cfg)
         # Spark is stopped here; the rest is single-node.
         with timer.phase("write outputs"):
@@ -437,25 +434,3 @@ def _qa_connection(extracts: list[Extract], types: dict[str, str], pairs_glob: s
     return con
 
 
-def _manifest(extracts: list[Extract], cfg: LinkConfig, link_type: str, dedupe: list[str],
-              duplicate_free: list[str], training: dict[str, Any], counts: dict[str, Any],
-              guards: dict[str, Any], spark_versions: dict[str, str]) -> dict[str, Any]:
-    return {
-        "schema_version": 1,
-        "kind": "link",
-        "tool_version": linkage.__version__,
-        "backend": "spark",
-        "versions": {"splink": splink.__version__, "duckdb": duckdb.__version__,
-                     "python": platform.python_version(), **spark_versions},
-        "project_id": extracts[0].manifest["project_id"],
-        "kcv": extracts[0].manifest["kcv"],
-        "inputs": [{"path": str(ex.path), "source": ex.source, "files": ex.manifest["files"],
-                    "one_person_per_id": ex.one_person_per_id, "counts": ex.manifest["counts"]}
-                   for ex in extracts],
-        "link_type": link_type, "deduplicated_sources": dedupe, "one_to_one_sources": duplicate_free,
-        "config": cfg.model_dump(mode="json"),
-        "training": training,
-        "counts": counts,
-        "chain_guards": guards,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
