@@ -136,9 +136,7 @@ class ChunkEncoder:
         for mask, field, reason, action in problems:
             if action == "blank":
                 lines += [(int(row_numbers[i]), field, reason, "blanked") for i in np.flatnonzero(mask & accepted)]
-        self.encoder.placeholder_dobs = 0
-        self.encoder.count_placeholders(accepted)
-        result = ChunkResult(n, int(accepted.sum()), self.encoder.placeholder_dobs, sorted(lines), None)
+        result = ChunkResult(n, int(accepted.sum()), self.encoder.count_placeholders(accepted), sorted(lines), None)
         if not accepted.any():
             return result
         keep = pa.array(accepted)

@@ -106,7 +106,6 @@ class IdentifierEncoder:
         self._caches: dict[str, dict] = {}
         self._toks: dict[tuple[str, str], Tokeniser] = {}
         self._blooms: dict[str, BloomEncoder] = {}
-        self.placeholder_dobs = 0
         self._placeholder_mask = np.zeros(0, dtype=bool)
         self.columns = self._describe_columns()
 
@@ -174,9 +173,9 @@ class IdentifierEncoder:
             out["nhs"] = run("nhs_number", ids.nhs_number.column, nz.nhs_number)
         return out, problems
 
-    def count_placeholders(self, accepted: np.ndarray) -> None:
-        if len(self._placeholder_mask):
-            self.placeholder_dobs += int((self._placeholder_mask & accepted).sum())
+    def count_placeholders(self, accepted: np.ndarray) -> int:
+        """Accepted rows of the last cleaned chunk whose date of birth was a known placeholder."""
+        return int((self._placeholder_mask & accepted).sum()) if len(self._placeholder_mask) else 0
 
     # -- encode -----------------------------------------------------------------------------------
 

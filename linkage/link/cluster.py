@@ -43,12 +43,13 @@ def build_record_graph(con: duckdb.DuckDBPyConnection, pairs_table: str, records
         GROUP BY p.a, p.b ORDER BY p.a, p.b""")
 
 
-def cluster_records(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, settings: ClusterSettings,
-                    duplicate_free: list[str]) -> str:
-    """Cluster ``_nodes``/``_edges``; returns the name of a table (node_id, cluster_id)."""
+def splink_clusters(nodes: Any, edges: Any, db_api: Any, settings: ClusterSettings, duplicate_free: list[str]) -> Any:
+    """Splink's one-to-one clustering between duplicate-free sources, else connected components.
+
+    ``nodes`` and ``edges`` are SplinkDataFrames registered with ``db_api`` (DuckDB or Spark); returns
+    Splink's result frame with node_id and cluster_id.
+    """
     threshold = settings.threshold_match_probability
-    nodes = db_api.register("_nodes", table_name="__link_nodes")
-    edges = db_api.register("_edges", table_name="__link_edges")
     if settings.method == "auto" and duplicate_free:
         result = one_to_one_clustering(
             nodes_table=nodes, edges_table=edges, node_id_column_name="node_id",
@@ -59,6 +60,15 @@ def cluster_records(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, settings:
         result = cluster_pairwise_predictions_at_threshold(
             nodes, edges, db_api=db_api, node_id_column_name="node_id", edge_id_column_name_left="node_id_l",
             edge_id_column_name_right="node_id_r", threshold_match_probability=threshold)
+    return result
+
+
+def cluster_records(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, settings: ClusterSettings,
+                    duplicate_free: list[str]) -> str:
+    """Cluster ``_nodes``/``_edges``; returns the name of a table (node_id, cluster_id)."""
+    nodes = db_api.register("_nodes", table_name="__link_nodes")
+    edges = db_api.register("_edges", table_name="__link_edges")
+    result = splink_clusters(nodes, edges, db_api, settings, duplicate_free)
     run_sql(con, f"CREATE OR REPLACE TABLE _clusters AS SELECT node_id, cluster_id FROM {result.physical_name}")
     return "_clusters"
 

@@ -29,7 +29,7 @@ from splink import Linker
 from linkage.errors import LinkageConfigError
 from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, write_json
 from linkage.link.checks import Extract, check_extracts
-from linkage.link.cluster import assign_person_ids, chain_guards, run_sql
+from linkage.link.cluster import assign_person_ids, chain_guards, run_sql, splink_clusters
 from linkage.link.config import ClusterSettings, LinkConfig, load_link_config
 from linkage.link.model import BLOOM_POPCOUNT_SUFFIX, build_settings, train
 from linkage.link.report import build_report, linkage_summary
@@ -272,8 +272,6 @@ def cluster_on_spark(spark: Any, db_api: Any, pairs: Any, records: Any, aliases:
 
     Returns a DataFrame (node_id, cluster_id) and the number of record edges.
     """
-    from splink.internals.clustering import cluster_pairwise_predictions_at_threshold
-    from splink.internals.one_to_one_clustering import one_to_one_clustering
 
     pairs.createOrReplaceTempView("__link_pairs")
     records.createOrReplaceTempView("__link_records")
@@ -290,17 +288,7 @@ def cluster_on_spark(spark: Any, db_api: Any, pairs: Any, records: Any, aliases:
     n_edges = edges.count()
     nodes_sdf = db_api.register(nodes, table_name="__link_nodes")
     edges_sdf = db_api.register(edges, table_name="__link_edges")
-    threshold = settings.threshold_match_probability
-    if settings.method == "auto" and duplicate_free:
-        result = one_to_one_clustering(
-            nodes_table=nodes_sdf, edges_table=edges_sdf, node_id_column_name="node_id",
-            source_dataset_column_name="source_dataset", edge_id_column_name_left="node_id_l",
-            edge_id_column_name_right="node_id_r", duplicate_free_datasets=sorted(duplicate_free),
-            ties_method="lowest_id", db_api=db_api, threshold_match_probability=threshold)
-    else:
-        result = cluster_pairwise_predictions_at_threshold(
-            nodes_sdf, edges_sdf, db_api=db_api, node_id_column_name="node_id", edge_id_column_name_left="node_id_l",
-            edge_id_column_name_right="node_id_r", threshold_match_probability=threshold)
+    result = splink_clusters(nodes_sdf, edges_sdf, db_api, settings, duplicate_free)
     return result.as_spark_dataframe().select("node_id", "cluster_id"), n_edges
 
 
