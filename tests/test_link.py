@@ -94,13 +94,16 @@ def test_manifest_records_inputs_counts_and_timings(world):
     assert m["counts"]["pairs_scored"] >= m["counts"]["pairs_at_threshold"] > 0
     assert {"check extracts", "train model", "score pairs", "cluster into persons"} <= set(m["timings_seconds"])
     assert m["config"]["training"]["seed"] == 42
+    # Every usable rule is listed with its estimate; at this size none is over the pair budget.
+    assert len(m["blocking"]) > 10 and all(p["used"] for p in m["blocking"])
+    assert any(p["rule"] == "given_name__exact + surname__exact" and p["estimated_pairs"] > 0 for p in m["blocking"])
 
 
 def test_report_holds_the_charts_and_no_identifiers(world):
     html = (world["link"] / "report.html").read_text()
     assert html.count("data-kind='vega-lite'") >= 7  # weights, m/u, histogram, waterfall, sizes, rates, unlinked
     for caption in ("Match weights per level", "m and u parameters", "Match-weight histogram", "Waterfall",
-                    "Records per person", "Unlinked share per source", "Timings"):
+                    "Records per person", "Unlinked share per source", "Timings", "Blocking rules"):
         assert caption in html
     crosswalk = pd.read_parquet(world["link"] / "crosswalk.parquet")
     tokens = pd.read_parquet(world["dirs"][0] / "tokens.parquet")

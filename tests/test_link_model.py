@@ -61,3 +61,38 @@ def test_fixed_policy_and_m_floor():
 def test_rules_on_absent_columns_are_skipped():
     rules = [["dob__exact"], ["upn__exact"], "l.dob__swap = r.dob__exact AND l.surname__exact = r.surname__exact"]
     assert usable_rules(rules, COLS) == [["dob__exact"]]
+
+
+def _crowded_names() -> pd.DataFrame:
+    """60 identity rows sharing one full name (a common name at a large population's density), each with
+    its own date of birth, plus 40 rows with distinct names."""
+    n = 100
+    return pd.DataFrame({"given_name__exact": ["mohammed"] * 60 + [f"g{i}" for i in range(40)],
+                         "surname__exact": ["khan"] * 60 + [f"s{i}" for i in range(40)],
+                         "dob__exact": [f"d{i}" for i in range(n)]})
+
+
+def test_blocking_budget_skips_a_rule_whose_pairs_grow_with_the_square_of_a_common_name():
+    import duckdb
+
+    from linkage.link.model import estimate_rule_pairs, plan_blocking
+
+    con = duckdb.connect()
+    con.register("ids", _crowded_names())
+    cols = {"given_name__exact", "surname__exact", "dob__exact"}
+    name_rule, dob_rule = ["given_name__exact", "surname__exact"], ["given_name__exact", "dob__exact"]
+    swap_rule = "l.given_name__exact = r.surname__exact AND l.dob__exact = r.dob__exact"
+    assert estimate_rule_pairs(con, "ids", name_rule) == 60 * 59 // 2
+    assert estimate_rule_pairs(con, "ids", dob_rule) == 0
+    assert estimate_rule_pairs(con, "ids", swap_rule) is None  # SQL rules are not counted, always run
+
+    cfg = LinkConfig(blocking_rules=[dob_rule, name_rule, swap_rule], blocking_budget_pairs_per_identity=4)
+    rules, plan = plan_blocking(con, "ids", cols, cfg)
+    assert rules == [dob_rule, swap_rule]  # 1,770 pairs > 4 x 100 rows
+    assert [p["used"] for p in plan] == [True, False, True]
+    assert plan[1]["estimated_pairs"] == 1770
+
+    roomy = cfg.model_copy(update={"blocking_budget_pairs_per_identity": 20})
+    assert plan_blocking(con, "ids", cols, roomy)[0] == [dob_rule, name_rule, swap_rule]
+    unlimited = cfg.model_copy(update={"blocking_budget_pairs_per_identity": None})
+    assert plan_blocking(con, "ids", cols, unlimited)[0] == [dob_rule, name_rule, swap_rule]

@@ -87,6 +87,10 @@ class LinkConfig(StrictModel):
     comparisons: ComparisonSettings = Field(default_factory=ComparisonSettings)
     blocking_rules: list[BlockingRule] | None = Field(
         None, description="prediction blocking rules; null = generated from the encodings present")
+    blocking_budget_pairs_per_identity: float | None = Field(
+        4.0, gt=0, description="skip an equality rule whose estimated pairs exceed this many per identity row "
+                               "(n(n-1)/2 per shared key value, counted before scoring). null: run every rule. "
+                               "At 1M people the full-name rule alone would add 177 per row")
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     clustering: ClusterSettings = Field(default_factory=ClusterSettings)
     pairs_min_match_probability: float = Field(

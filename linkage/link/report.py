@@ -14,41 +14,43 @@ from splink import Linker
 from splink.internals.charts import WaterfallChart
 from splink.internals.waterfall_chart import records_to_waterfall_data
 
+from linkage.link.cluster import run_sql
 from linkage.link.config import LinkConfig
 from linkage.report import HtmlReport, bar_chart
 
 
 def linkage_summary(con: duckdb.DuckDBPyConnection, sources: list[str]) -> dict[str, Any]:
-    """Cluster sizes, pairwise source linkage rates and unlinked shares from ``_crosswalk``."""
-    sizes = con.execute("""SELECT n_records, count(*) AS persons FROM
-        (SELECT person_id, count(*) AS n_records FROM _crosswalk GROUP BY person_id)
+    """Cluster sizes, pairwise source linkage rates and unlinked shares from ``_crosswalk``.
+
+    In SQL over one row per (person, source): a 1M-person crosswalk stays in DuckDB instead of pandas.
+    """
+    run_sql(con, """CREATE OR REPLACE TEMP TABLE _person_sources AS
+        SELECT person_id, source, count(*) AS n FROM _crosswalk GROUP BY person_id, source""")
+    run_sql(con, """CREATE OR REPLACE TEMP TABLE _person_sizes AS
+        SELECT person_id, sum(n)::BIGINT AS n_records, count(*) AS n_sources FROM _person_sources GROUP BY person_id""")
+    sizes = con.execute("""SELECT n_records, count(*) AS persons FROM _person_sizes
         GROUP BY n_records ORDER BY n_records""").df()
-    # For each record of source a: does its person also hold a record of source b?
-    person_sources = con.execute("SELECT DISTINCT person_id, source FROM _crosswalk").df()
-    per_record = con.execute("SELECT person_id, source FROM _crosswalk").df()
-    rates = []
+    # A record of source a is linked to source b when its person also holds a b record (for b = a: another
+    # record of the same source, i.e. a duplicate found).
+    linked = {(a, b): int(n) for a, b, n in con.execute("""
+        SELECT x.source, y.source, sum(x.n) FILTER (WHERE x.source <> y.source OR x.n > 1)
+        FROM _person_sources x JOIN _person_sources y USING (person_id) GROUP BY ALL""").fetchall() if n}
+    per_source = dict(con.execute("SELECT source, sum(n)::BIGINT FROM _person_sources GROUP BY source").fetchall())
+    alone = dict(con.execute("""SELECT ps.source, count(*) FROM _person_sources ps JOIN _person_sizes s
+        USING (person_id) WHERE s.n_records = 1 GROUP BY ps.source""").fetchall())
+    rates, unlinked = [], []
     for a in sources:
-        recs = per_record[per_record.source == a]
+        n_a = int(per_source.get(a, 0))
         for b in sources:
-            has_b = set(person_sources.loc[person_sources.source == b, "person_id"])
-            if a == b:
-                # within a source: records sharing their person with another record of the same source
-                dup = recs.groupby("person_id").size()
-                linked = int(dup[dup > 1].sum())
-            else:
-                linked = int(recs.person_id.isin(has_b).sum())
-            rates.append({"source": a, "linked_to": b, "records": len(recs), "linked": linked,
-                          "rate": round(linked / len(recs), 4) if len(recs) else 0.0})
-    sizes_by_person = per_record.groupby("person_id").size()
-    unlinked = []
-    for a in sources:
-        recs = per_record[per_record.source == a]
-        alone = int((sizes_by_person.loc[recs.person_id] == 1).sum()) if len(recs) else 0
-        unlinked.append({"source": a, "records": len(recs), "unlinked": alone,
-                         "unlinked_share": round(alone / len(recs), 4) if len(recs) else 0.0})
-    n_sources = person_sources.groupby("person_id").size()
-    counts = {"persons": int(per_record.person_id.nunique()),
-              "persons_in_two_or_more_sources": int((n_sources >= 2).sum()),
+            n = linked.get((a, b), 0)
+            rates.append({"source": a, "linked_to": b, "records": n_a, "linked": n,
+                          "rate": round(n / n_a, 4) if n_a else 0.0})
+        n_alone = int(alone.get(a, 0))
+        unlinked.append({"source": a, "records": n_a, "unlinked": n_alone,
+                         "unlinked_share": round(n_alone / n_a, 4) if n_a else 0.0})
+    persons, multi = con.execute("SELECT count(*), count(*) FILTER (WHERE n_sources >= 2) FROM _person_sizes"
+                                 ).fetchall()[0]
+    counts = {"persons": int(persons), "persons_in_two_or_more_sources": int(multi),
               "largest_cluster": int(sizes.n_records.max()) if len(sizes) else 0}
     return {"sizes": sizes, "rates": pd.DataFrame(rates), "unlinked": pd.DataFrame(unlinked), "counts": counts}
 
@@ -109,6 +111,13 @@ def build_report(linker: Linker, predictions: Any, con: duckdb.DuckDBPyConnectio
                     f"given a safe m ({config.training.unobserved_level_m}): {', '.join(fixed) or 'none'}.")
     report.add_chart(linker.visualisations.match_weights_chart().chart_dict, caption="Match weights per level")
     report.add_chart(linker.visualisations.m_u_parameters_chart().chart_dict, caption="m and u parameters")
+
+    if manifest.get("blocking"):
+        plan = pd.DataFrame(manifest["blocking"])
+        skipped = int((~plan.used).sum())
+        report.add_text(f"Prediction blocking: {int(plan.used.sum())} rules run, {skipped} skipped as over the "
+                        f"budget of {config.blocking_budget_pairs_per_identity} estimated pairs per identity row.")
+        report.add_table(plan, caption="Blocking rules: estimated pairs (upper bound) and whether each ran")
 
     report.add_heading("Scores")
     report.add_chart(linker.visualisations.match_weights_histogram(predictions).chart_dict,

@@ -23,7 +23,7 @@ from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, write_js
 from linkage.link.checks import Extract, check_extracts
 from linkage.link.cluster import assign_person_ids, build_record_graph, chain_guards, cluster_records, run_sql
 from linkage.link.config import LinkConfig, load_link_config
-from linkage.link.model import BLOOM_POPCOUNT_SUFFIX, build_settings, train
+from linkage.link.model import BLOOM_POPCOUNT_SUFFIX, build_settings, plan_blocking_on_files, train
 from linkage.link.report import build_report, linkage_summary
 
 # Tokens are 128-bit MACs in hex. Equality needs far fewer bits: the first 64 make a chance collision
@@ -151,7 +151,9 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
 
     db_api = DuckDBAPI(connection=con)
     inputs = [db_api.register(t, dataset_display_name=ex.source) for ex, t in zip(extracts, tables, strict=True)]
-    settings = build_settings(cols, cfg, link_type, _pair_filter(link_type, dedupe))
+    with timer.phase("plan blocking"):
+        rules, blocking_plan = plan_blocking_on_files([ex.tokens_path for ex in extracts], cols, cfg)
+    settings = build_settings(cols, cfg, link_type, _pair_filter(link_type, dedupe), rules)
     # Splink's own warnings (untrained levels, EM sampling) are handled and reported by this module.
     linker = Linker(inputs, settings, log_level=logging.ERROR)
 
@@ -186,6 +188,7 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
             _write_outputs(tmp, con, linker, predictions, cfg)
         manifest = link_manifest(extracts, cfg, link_type, dedupe, duplicate_free, training, counts, guards,
                                  backend="duckdb")
+        manifest["blocking"] = blocking_plan
         manifest["timings_seconds"] = dict(timer.timings)  # phases so far, shown in the report
         with timer.phase("report"):
             build_report(linker, predictions, con, manifest, summary, cfg).write(tmp / "report.html")

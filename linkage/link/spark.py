@@ -31,7 +31,7 @@ from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, write_js
 from linkage.link.checks import Extract, check_extracts
 from linkage.link.cluster import assign_person_ids, chain_guards, run_sql, splink_clusters
 from linkage.link.config import ClusterSettings, LinkConfig, load_link_config
-from linkage.link.model import BLOOM_POPCOUNT_SUFFIX, build_settings, train
+from linkage.link.model import BLOOM_POPCOUNT_SUFFIX, build_settings, plan_blocking_on_files, train
 from linkage.link.report import build_report, linkage_summary
 
 log = logging.getLogger(__name__)
@@ -353,7 +353,10 @@ def link_extracts_spark(encoded_dirs: list[str | Path], out_dir: str | Path,
                 counts["records"] = {r["source"]: r["n"] for r in
                                      records.groupBy("source").count().withColumnRenamed("count", "n")
                                      .orderBy("source").collect()}
-            settings = spark_settings(build_settings(cols, cfg, link_type, _pair_filter(link_type, dedupe)), sizes)
+            with timer.phase("plan blocking"):
+                rules, blocking_plan = plan_blocking_on_files([ex.tokens_path for ex in extracts], cols, cfg)
+            settings = spark_settings(build_settings(cols, cfg, link_type, _pair_filter(link_type, dedupe), rules),
+                                      sizes)
             linker = Linker(inputs, settings, log_level=logging.WARNING)
 
             with timer.phase("train model"):
@@ -392,6 +395,7 @@ def link_extracts_spark(encoded_dirs: list[str | Path], out_dir: str | Path,
                 manifest = link_manifest(extracts, cfg, link_type, dedupe, duplicate_free, training, counts, guards,
                                          backend="spark", extra_versions={"pyspark": pyspark_version,
                                                                           "spark_master": resolved_master})
+                manifest["blocking"] = blocking_plan
                 report = build_report(linker, predictions, con, manifest, summary, report_cfg)
         # Spark is stopped here; the rest is single-node.
         with timer.phase("write outputs"):
