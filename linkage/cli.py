@@ -42,6 +42,10 @@ def run_safely(func, *args, **kwargs):
     except Exception as exc:  # unexpected: still no traceback (it could carry data), but say what kind
         if _state["debug"]:
             raise
+        if "Out of Memory Error" in str(exc):  # DuckDB's, also when wrapped by Splink
+            print("error: DuckDB ran out of memory; raise duckdb_memory_limit in the link config (or leave it "
+                  "unset for 80% of RAM), or lower blocking_budget_pairs_per_identity", file=sys.stderr)
+            raise typer.Exit(1) from None
         print(f"error: unexpected {type(exc).__name__}; rerun with --debug for details", file=sys.stderr)
         raise typer.Exit(1) from None
 

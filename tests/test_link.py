@@ -182,3 +182,35 @@ def test_chain_guard_flags_clusters_with_two_upns(world, tmp_path):
     assert guards["clusters_with_conflicting_identifiers"] > 0
     assert guards["clusters_over_size_limit"] > 0
     assert m["counts"]["largest_cluster"] > 3
+
+
+def test_duckdb_spills_into_a_private_folder_that_is_removed(world, tmp_path, monkeypatch):
+    """Under a tight memory limit DuckDB spills; the files must not land in the working directory
+    (DuckDB's own default, '.tmp') nor outlive the run: they hold token columns."""
+    from linkage.link.run import duckdb_session
+
+    parent, cwd = tmp_path / "spill-parent", tmp_path / "cwd"
+    parent.mkdir()
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    cfg = fast_config(duckdb_memory_limit="1GB", duckdb_temp_directory=str(parent))
+    with duckdb_session(cfg) as con:
+        spill = Path(con.execute("SELECT current_setting('temp_directory')").fetchone()[0])
+        assert spill.parent == parent and spill.is_dir()
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0].startswith("953")  # 1GB = 953.6 MiB
+    assert not spill.exists()
+
+    link_extracts(world["dirs"], tmp_path / "out", cfg, quiet=True)
+    assert (tmp_path / "out" / "crosswalk.parquet").is_file()
+    assert list(parent.iterdir()) == [] and list(cwd.iterdir()) == []
+
+
+def test_out_of_memory_is_one_line_naming_the_setting(world, tmp_path):
+    cfg_path = tmp_path / "link.yaml"
+    cfg_path.write_text("duckdb_memory_limit: 20MB\ntraining: {u_max_pairs: 200000}\n")
+    result = CliRunner().invoke(app, ["link", "--config", str(cfg_path), *map(str, world["dirs"]),
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("error: DuckDB ran out of memory; raise duckdb_memory_limit")
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()

@@ -99,7 +99,11 @@ class LinkConfig(StrictModel):
         default_factory=list, description="deduplicate these sources even if their manifest declares one "
                                           "person per id (a single input is always deduplicated)")
     duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: all cores)")
-    duckdb_memory_limit: str | None = Field(None, description="e.g. '8GB'")
+    duckdb_memory_limit: str | None = Field(None, description="e.g. '8GB' (default: DuckDB's, 80% of RAM); "
+                                                              "beyond it DuckDB spills to disk")
+    duckdb_temp_directory: str | None = Field(
+        None, description="parent folder of the private spill folder (default: the system temp folder); the "
+                          "spill folder is removed when the link ends")
     waterfall_samples: int = Field(8, ge=0, le=50, description="sample pairs shown in the report's waterfall")
 
 
