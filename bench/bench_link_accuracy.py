@@ -162,7 +162,8 @@ def plain_link(frames: list[pd.DataFrame], duplicate_free: list[str], cfg: LinkC
     linker.training.estimate_probability_two_random_records_match(
         [to_splink_rule(r) for r in usable_rules(t.prior_rules, present)], recall=t.prior_recall)
     linker.training.estimate_u_using_random_sampling(
-        max_pairs=t.u_max_pairs, seed=t.seed, min_count_per_level=t.u_min_count_per_level)
+        max_pairs=t.u_max_pairs, seed=t.seed, min_count_per_level=t.u_min_count_per_level,
+        num_chunks=t.u_num_chunks)
     for rule in usable_rules(t.em_rules, present):
         linker.training.estimate_parameters_using_expectation_maximisation(to_splink_rule(rule),
                                                                            max_pairs=t.em_max_pairs)

@@ -258,7 +258,8 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
         linker.training.estimate_probability_two_random_records_match(prior_rules, recall=t.prior_recall)
     lap("prior")
     linker.training.estimate_u_using_random_sampling(
-        max_pairs=t.u_max_pairs, seed=t.seed, min_count_per_level=t.u_min_count_per_level)
+        max_pairs=t.u_max_pairs, seed=t.seed, min_count_per_level=t.u_min_count_per_level,
+        num_chunks=t.u_num_chunks)
     lap("u_random_sampling")
     if t.m_from_trusted_identifier and t.m_from_trusted_identifier in cols:
         linker.training.estimate_m_from_label_column(t.m_from_trusted_identifier)

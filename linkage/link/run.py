@@ -20,10 +20,11 @@ import duckdb
 import splink
 from splink import Linker
 from splink.internals.duckdb.database_api import DuckDBAPI
+from splink.internals.pipeline import CTEPipeline
 
 import linkage
 from linkage.errors import LinkageConfigError
-from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, write_json
+from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, progress, write_json
 from linkage.link.checks import Extract, check_extracts
 from linkage.link.cluster import assign_person_ids, build_record_graph, chain_guards, cluster_records, run_sql
 from linkage.link.config import LinkConfig, load_link_config
@@ -138,6 +139,24 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
         return _link_on_duckdb(con, extracts, cfg, out_dir, timer, link_type, dedupe, duplicate_free)
 
 
+def score_pairs(linker: Linker, db_api: DuckDBAPI, threshold: float, n_chunks: int, *, quiet: bool) -> Any:
+    """Splink's predict in ``n_chunks`` slices of the right-hand records, with progress; one result table."""
+    if n_chunks <= 1:
+        return linker.inference.predict(threshold_match_probability=threshold)
+    parts = []
+    with progress(total=n_chunks, desc="score pairs", unit="chunks", quiet=quiet) as bar:
+        for i in range(1, n_chunks + 1):
+            parts.append(linker.inference.predict_chunk(right_chunk=(i, n_chunks), left_chunk=(1, 1),
+                                                        threshold_match_probability=threshold, warning_mode="never"))
+            bar.update(1)
+    pipeline = CTEPipeline()
+    pipeline.enqueue_sql(" UNION ALL ".join(f"SELECT * FROM {p.physical_name}" for p in parts), "__splink__df_predict")
+    combined = db_api.sql_pipeline_to_splink_dataframe(pipeline)
+    for part in parts:
+        part.drop_table_from_database_and_remove_from_cache()
+    return combined
+
+
 @contextlib.contextmanager
 def duckdb_session(cfg: LinkConfig) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB whose spill files go to a private temporary folder, removed afterwards.
@@ -185,7 +204,9 @@ def _link_on_duckdb(con: duckdb.DuckDBPyConnection, extracts: list[Extract], cfg
     with timer.phase("train model"):
         training = train(linker, cols, cfg)
     with timer.phase("score pairs"):
-        predictions = linker.inference.predict(threshold_match_probability=cfg.pairs_min_match_probability)
+        predictions = score_pairs(linker, db_api, cfg.pairs_min_match_probability, cfg.score_chunks,
+                                  quiet=not timer.echo)
+        counts["score_chunks"] = cfg.score_chunks
         pred_cols = {c[0] for c in con.execute(f"DESCRIBE {predictions.physical_name}").fetchall()}
         if "source_dataset_l" in pred_cols:
             sources_sql = "* EXCLUDE (source_dataset_l, source_dataset_r), source_dataset_l AS source_l, " \
