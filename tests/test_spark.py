@@ -74,6 +74,7 @@ def test_missing_pyspark_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.spark  # needs pyspark installed, which CI does only for the spark run
 def test_missing_java_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     pytest.importorskip("pyspark")
     from linkage.link.spark import SparkUnavailableError, check_spark_available
@@ -97,6 +98,7 @@ def test_cli_without_pyspark_says_how_to_install(monkeypatch: pytest.MonkeyPatch
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
 
 
+@pytest.mark.spark  # needs pyspark installed, which CI does only for the spark run
 def test_cli_rejects_malformed_spark_conf(tmp_path: Path) -> None:
     pytest.importorskip("pyspark")
     from typer.testing import CliRunner
