@@ -350,3 +350,27 @@ def test_cli_error_messages_never_carry_values(tmp_path, key_file):
     assert "Uniquename" not in text and "31/02/2010" not in text and "bad date" not in text
     assert list(csv.reader(io.StringIO((tmp_path / "enc" / "rejected.csv").read_text())))[1][:2] == ["1",
                                                                                                     "date_of_birth"]
+
+
+def test_arrow_memo_computes_each_value_once_and_keeps_rows_in_place(monkeypatch):
+    import pyarrow as pa
+
+    from linkage.encode import identifiers
+    from linkage.encode.identifiers import ArrowMemo
+
+    calls: list[str] = []
+
+    def shout(v: str) -> str:
+        calls.append(v)
+        return v.upper()
+
+    memo = ArrowMemo(shout, pa.string())
+    assert memo.apply(pa.array(["a", "b", None, "a"])).to_pylist() == ["A", "B", None, "A"]
+    assert memo.apply(pa.chunked_array([["c", "a"], ["d", None, "c"]])).to_pylist() == ["C", "A", "D", None, "C"]
+    assert calls == ["a", "b", "c", "d"]  # a seen in the first chunk is not recomputed
+
+    monkeypatch.setattr(identifiers, "_CACHE_LIMIT", 0)  # full memo: still right, just recomputed
+    full = ArrowMemo(lambda v: [v, v.upper()], pa.list_(pa.string()))  # list-valued, as token lists are
+    assert full.apply(pa.array(["x", "y", "x"])).to_pylist() == [["x", "X"], ["y", "Y"], ["x", "X"]]
+    assert full.apply(pa.array(["y", None, "z"])).to_pylist() == [["y", "Y"], None, ["z", "Z"]]
+    assert len(full.keys) == 0

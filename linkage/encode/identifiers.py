@@ -62,6 +62,40 @@ def map_distinct(values: pa.Array | pa.ChunkedArray, func: Callable[[Any], Any],
     return index, results
 
 
+class ArrowMemo:
+    """Results of ``func`` per distinct value, kept as Arrow arrays across chunks.
+
+    A chunk's values are matched against the known ones in Arrow (``index_in``) and the column is built
+    with one ``take``, so only values never seen before cost Python work. On the 1M-row FEBRL-style
+    benchmark most distinct values of a chunk were already seen in an earlier one.
+    """
+
+    def __init__(self, func: Callable[[str], Any], type: pa.DataType) -> None:
+        self.func, self.type = func, type
+        self.keys = pa.array([], pa.string())
+        self.values = pa.array([], type)
+
+    def apply(self, column: pa.Array | pa.ChunkedArray) -> pa.Array:
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        encoded = pc.dictionary_encode(column)
+        uniques = encoded.dictionary
+        known = pc.index_in(uniques, value_set=self.keys)
+        new = pc.is_null(known)
+        values = self.values
+        if pc.any(new).as_py():
+            new_keys = uniques.filter(new)
+            new_values = pa.array([self.func(v) for v in new_keys.to_pylist()], type=self.type)
+            # New values go after the known ones; positions of the new uniques follow in order.
+            new_pos = pa.array(np.arange(len(values), len(values) + len(new_keys), dtype=np.int32))
+            values = pa.concat_arrays([values, new_values])
+            if len(self.keys) < _CACHE_LIMIT:
+                self.keys, self.values = pa.concat_arrays([self.keys, new_keys]), values
+            slots = np.cumsum(new.to_numpy(zero_copy_only=False)) - 1
+            known = pc.if_else(new, new_pos.take(pa.array(np.maximum(slots, 0))), known)
+        return values.take(known.take(encoded.indices))
+
+
 def take(index: np.ndarray, results: list[Any], type: pa.DataType) -> pa.Array:
     """Per-row Arrow column from :func:`map_distinct`'s output (converts only the distinct values)."""
     return pa.array(results + [None], type=type).take(pa.array(index))
@@ -104,6 +138,7 @@ class IdentifierEncoder:
         self.key = key
         self.today = today or dt.date.today()
         self._caches: dict[str, dict] = {}
+        self._memos: dict[str, ArrowMemo] = {}
         self._toks: dict[tuple[str, str], Tokeniser] = {}
         self._blooms: dict[str, BloomEncoder] = {}
         self._placeholder_mask = np.zeros(0, dtype=bool)
@@ -254,8 +289,10 @@ class IdentifierEncoder:
 
         def per_value(column: str, name: str, func: Callable[[str], Any]) -> None:
             if name in types and column in clean:
-                index, results = map_distinct(clean[column], func, self._caches.setdefault(f"enc:{name}", {}))
-                out[name] = take(index, results, types[name])
+                memo = self._memos.get(name)
+                if memo is None:
+                    memo = self._memos[name] = ArrowMemo(func, types[name])
+                out[name] = memo.apply(clean[column])
 
         # Hardening: name values travel joined (by \x1f) with the clean values they are salted or seeded
         # with; without hardening the plain clean column goes in, so the output is unchanged.
