@@ -14,31 +14,21 @@ fast), to see how the scoring workload grows towards a national run. Results go 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from linkage import keys
 from linkage.encode import encode_extract
 from linkage.link import link_extracts
+from linkage.link.evaluate import co_clustered_pairs
 from linkage.link.spark import link_extracts_spark
 from linkage.synth import generate_extracts
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("police", "education", "social_care")
-
-
-def _co_clustered(link_dir: Path) -> set[tuple[str, str]]:
-    xw = pq.read_table(link_dir / "crosswalk.parquet").to_pandas()
-    pairs: set[tuple[str, str]] = set()
-    for _, group in xw.groupby("person_id"):
-        pairs.update(itertools.combinations(sorted(group.record_id), 2))
-    return pairs
 
 
 def _encoded(people: int, work: Path, seed: int) -> tuple[Path, list[Path]]:
@@ -111,7 +101,7 @@ def bench_size(people: int, master: str, work: Path, seed: int, backends: list[s
         records = sum(manifest["counts"]["records"].values())
     row = {"people": people, "records": records, "identities": identities, "master": master, **runs}
     if len(runs) == 2:
-        a, b = _co_clustered(root / "duckdb"), _co_clustered(root / "spark")
+        a, b = co_clustered_pairs(root / "duckdb"), co_clustered_pairs(root / "spark")
         row.update({"co_clustered_pairs_duckdb": len(a), "co_clustered_pairs_differing": len(a ^ b)})
     return row
 

@@ -6,18 +6,17 @@ with ``pytest -m spark``). The translation and error tests are fast and need nei
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from linkage import keys
 from linkage.errors import LinkageConfigError
 from linkage.link.config import LinkConfig
+from linkage.link.evaluate import co_clustered_pairs
 from linkage.link.model import build_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -141,15 +140,6 @@ def encoded(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return dirs
 
 
-def _co_clustered(link_dir: Path) -> set[tuple[str, str]]:
-    """Every pair of records placed in the same person: a partition compared without its labels."""
-    xw = pq.read_table(link_dir / "crosswalk.parquet").to_pandas()
-    pairs: set[tuple[str, str]] = set()
-    for _, group in xw.groupby("person_id"):
-        pairs.update(itertools.combinations(sorted(group.record_id), 2))
-    return pairs
-
-
 def _parameters(link_dir: Path) -> dict[tuple[str, str], tuple[float, float]]:
     model = json.loads((link_dir / "model.json").read_text())
     out = {}
@@ -182,7 +172,7 @@ def test_spark_and_duckdb_agree(encoded: list[Path], tmp_path: Path) -> None:
     # models agree (measured: identical to 9 digits). Splink's early-stopping probe, used before, drew u
     # from ~1% of the right-hand records and moved u(sex) by 0.06 between backends. A pair whose
     # probability sits at the threshold could still flip: allow 1% of co-clustered pairs (measured: none).
-    a, b = _co_clustered(tmp_path / "duck"), _co_clustered(tmp_path / "spark")
+    a, b = co_clustered_pairs(tmp_path / "duck"), co_clustered_pairs(tmp_path / "spark")
     assert len(a) > 50, "fixture too small to compare partitions"
     assert len(a ^ b) <= max(2, 0.01 * len(a)), f"{len(a ^ b)} co-clustered pairs differ of {len(a)}"
     assert abs(spark["counts"]["persons"] - duck["counts"]["persons"]) <= max(1, 0.01 * duck["counts"]["persons"])

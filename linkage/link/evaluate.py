@@ -6,6 +6,7 @@ is needed to join them. That makes evaluation a partner-side or test-bench task,
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,16 @@ def pairwise_and_cluster_metrics(predicted: pd.Series, truth: pd.Series) -> dict
                      "merged_clusters": int((df.groupby("pred")["true"].nunique() > 1).sum()),
                      "bcubed_precision": round(b3_p, 6), "bcubed_recall": round(b3_r, 6)},
     }
+
+
+def co_clustered_pairs(link_dir: str | Path) -> set[tuple[str, str]]:
+    """Every pair of records a link folder places in one person: its partition, compared without labels
+    (person ids differ between runs and backends; the pairs do not)."""
+    crosswalk = pd.read_parquet(Path(link_dir) / "crosswalk.parquet", columns=["person_id", "record_id"])
+    pairs: set[tuple[str, str]] = set()
+    for _, group in crosswalk.groupby("person_id"):
+        pairs.update(itertools.combinations(sorted(group.record_id), 2))
+    return pairs
 
 
 def read_truth(truth_csv: str | Path) -> pd.DataFrame:
