@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from linkage.cli import app
 from linkage.encode import encode_extract
-from linkage.errors import LinkageInputError, ManifestMismatchError
+from linkage.errors import LinkageConfigError, LinkageInputError, ManifestMismatchError
 from linkage.io import sha256_file
 from linkage.keys import generate_key, write_key_file
 from linkage.link import link_extracts
@@ -226,3 +226,10 @@ def test_scoring_in_slices_gives_the_same_pairs_and_persons(world, tmp_path):
     parts = pd.read_parquet(tmp_path / "sliced" / "pairs.parquet", columns=cols)
     pd.testing.assert_frame_equal(whole, parts)
     assert sha256_file(tmp_path / "sliced" / "crosswalk.parquet") == sha256_file(world["link"] / "crosswalk.parquet")
+
+
+def test_missing_spill_folder_is_a_config_error(world, tmp_path):
+    with pytest.raises(LinkageConfigError, match="duckdb_temp_directory is not an existing folder"):
+        link_extracts(world["dirs"], tmp_path / "out", fast_config(duckdb_temp_directory=str(tmp_path / "nope")),
+                      quiet=True)
+    assert not (tmp_path / "out").exists()

@@ -164,7 +164,10 @@ def duckdb_session(cfg: LinkConfig) -> Iterator[duckdb.DuckDBPyConnection]:
     Without a set temp_directory DuckDB spills into ``.tmp`` under the current directory (measured: 5.6 GB
     there at 1M people with an 8 GB memory limit), and the files hold token columns.
     """
-    spill = Path(tempfile.mkdtemp(prefix="linkage-duckdb-", dir=cfg.duckdb_temp_directory))
+    parent = cfg.duckdb_temp_directory
+    if parent is not None and not Path(parent).is_dir():
+        raise LinkageConfigError(f"duckdb_temp_directory is not an existing folder: {parent}")
+    spill = Path(tempfile.mkdtemp(prefix="linkage-duckdb-", dir=parent))
     con = duckdb.connect()
     try:
         run_sql(con, f"SET temp_directory = {_sql_str(str(spill))}")
