@@ -1,53 +1,163 @@
 """The ``linkage`` command: a thin layer over the library API.
 
 Each command parses its arguments, calls one API function and prints a short summary. Errors of the
-``LinkageError`` family become one line on stderr and a non-zero exit; ``--debug`` shows the traceback.
+``LinkageError`` family become one line on stderr and a non-zero exit; ``--debug`` (before or after the
+command) adds a traceback scrubbed of every message that could quote a value.
 Typer (on Click) was chosen for argument parsing because its commands are plain typed functions.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import signal
 import sys
+import traceback
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
+import typer.core
 
 from linkage import keys
 from linkage.errors import LinkageError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+T = TypeVar("T")
+
+class _DebugAnywhere(typer.core.TyperGroup):
+    """Accept ``--debug`` before or after the subcommand (``linkage link --debug …`` too)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[:end]:
+            args = ["--debug"] + [a for a in args[:end] if a != "--debug"] + args[end:]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, cls=_DebugAnywhere,
                   help="Privacy-preserving record linkage for a Violence Reduction Network.")
 
 _state = {"debug": False}
 
 
 @app.callback()
-def _main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on error")] = False) -> None:
+def _main(debug: Annotated[bool, typer.Option("--debug", help="show a traceback (scrubbed of values) on error; "
+                                              "allowed before or after the command")] = False) -> None:
     _state["debug"] = debug
 
 
-def run_safely(func, *args, **kwargs):
-    """Call the API; turn expected failures into one line and exit code, never a traceback."""
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C so every temporary folder is removed on the way out."""
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def scrubbed_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` and its causes: frames (file, line, code) and exception types only.
+
+    Messages of exceptions raised outside this package are dropped: pyarrow, pandas, pydantic and the
+    standard library quote the offending value (a whole CSV row, a date, a name) in their messages.
+    Our own ``LinkageError`` messages are written never to carry a value, so they are kept.
+    """
+    lines: list[str] = []
+    seen: set[int] = set()
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for item in reversed(chain):
+        lines.append("Traceback (most recent call last, values scrubbed):")
+        for frame in traceback.extract_tb(item.__traceback__):
+            lines.append(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}')
+            if frame.line:
+                lines.append(f"    {frame.line.strip()}")
+        shown = str(item) if isinstance(item, LinkageError) else "(message withheld: it may quote data)"
+        lines.append(f"{type(item).__module__}.{type(item).__qualname__}: {shown}")
+    return "\n".join(lines)
+
+
+def describe_unexpected(exc: BaseException) -> tuple[str, int]:
+    """One actionable line (and exit code) for failures that are not ``LinkageError``; never a value."""
+    text = str(exc)
+    if "Out of Memory Error" in text:  # DuckDB's, also when wrapped by Splink
+        return ("DuckDB ran out of memory; raise duckdb_memory_limit in the link config (or leave it unset for "
+                "80% of RAM), or lower blocking_budget_pairs_per_identity"), 1
+    if isinstance(exc, MemoryError):
+        return "out of memory; lower chunk_rows in the config or free memory and rerun; no output was written", 1
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f" writing {exc.filename}" if getattr(exc, "filename", None) else ""
+        return f"disk full{where}; free space and rerun (no output was written)", 1
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied: {exc.filename or 'a file or folder'}; check its permissions", 1
+    if isinstance(exc, OSError) and exc.errno == errno.ENOENT:
+        return f"file or folder not found: {exc.filename or '(unnamed)'}", 1
+    if isinstance(exc, OSError):
+        return f"input/output error ({exc.strerror or type(exc).__name__}); no output was written", 1
+    if isinstance(exc, OverflowError):
+        return "a number is too large to store (over 64 bits); check the numeric columns of the input", 1
+    if isinstance(exc, UnicodeError):
+        return "text that is not valid in its declared encoding; set input.encoding in the config", 1
+    if isinstance(exc, RecursionError):
+        return "an input is nested too deeply to read (hostile or damaged file?)", 1
+    if type(exc).__name__ == "InterruptException":  # DuckDB's Ctrl-C, raised from inside a query
+        return "interrupted; no output was written", 130
+    if type(exc).__name__ == "EMTrainingException":
+        return ("the model could not be trained: too few comparable record pairs (are the extracts empty or "
+                "encoded with different settings?)"), 1
+    return f"unexpected {type(exc).__name__}; rerun with --debug for a traceback (values are not shown)", 1
+
+
+def run_safely(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call the API; turn failures into one line and an exit code. ``--debug`` adds a scrubbed traceback.
+
+    SIGTERM and SIGHUP are turned into an exception for the duration of the call, so atomic output
+    folders and spill folders are removed by the same clean-up paths as on any other error.
+    """
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            previous[sig] = signal.signal(sig, _on_signal)
+    show = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
         return func(*args, **kwargs)
     except LinkageError as exc:
-        if _state["debug"]:
-            raise
+        _debug_trace(exc)
         print(f"error: {exc}", file=sys.stderr)
         raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        _debug_trace(exc)
         print("error: interrupted; no output was written", file=sys.stderr)
         raise typer.Exit(130) from None
-    except Exception as exc:  # unexpected: still no traceback (it could carry data), but say what kind
-        if _state["debug"]:
-            raise
-        if "Out of Memory Error" in str(exc):  # DuckDB's, also when wrapped by Splink
-            print("error: DuckDB ran out of memory; raise duckdb_memory_limit in the link config (or leave it "
-                  "unset for 80% of RAM), or lower blocking_budget_pairs_per_identity", file=sys.stderr)
-            raise typer.Exit(1) from None
-        print(f"error: unexpected {type(exc).__name__}; rerun with --debug for details", file=sys.stderr)
-        raise typer.Exit(1) from None
+    except Terminated as exc:
+        _debug_trace(exc)
+        print("error: terminated by a signal; no output was written", file=sys.stderr)
+        raise typer.Exit(143) from None
+    except Exception as exc:  # unexpected: never the message (it could carry data), but say what to do
+        _debug_trace(exc)
+        message, code = describe_unexpected(exc)
+        print(f"error: {message}", file=sys.stderr)
+        raise typer.Exit(code) from None
+    finally:
+        warnings.showwarning = show
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _debug_trace(exc: BaseException) -> None:
+    if _state["debug"]:
+        print(scrubbed_traceback(exc), file=sys.stderr)
 
 
 # --- keys ------------------------------------------------------------------------------------------
@@ -178,7 +288,7 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the metrics as JSON")] = None,
 ) -> None:
     """Pairwise precision, recall and F1 plus cluster metrics of a link against known truth."""
-    from linkage.io import write_json
+    from linkage.io import write_json_atomic
     from linkage.link import evaluate_link
 
     r = run_safely(evaluate_link, link_dir, truth, key)
@@ -191,7 +301,7 @@ def evaluate(
                f"split persons {c['split_persons']:,}, merged clusters {c['merged_clusters']:,}; "
                f"B-cubed P {c['bcubed_precision']:.4f} R {c['bcubed_recall']:.4f}")
     if json_out is not None:
-        write_json(json_out, r)
+        run_safely(write_json_atomic, json_out, r)
 
 
 @app.command()

@@ -100,3 +100,35 @@ class PhaseTimer:
     @property
     def total(self) -> float:
         return round(time.perf_counter() - self._start, 3)
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    """Write JSON to a single file atomically; a missing folder is a one-line error, not a traceback."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; give a file name")
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8"))
+    return path
+
+
+def die_with_parent() -> None:
+    """Ask Linux to kill this (worker) process when its parent dies, even by ``kill -9``.
+
+    A worker holds the project key in memory; it must not outlive the command that started it. Elsewhere
+    (no prctl) this does nothing and the pool's own shutdown is the only guard.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)

@@ -8,10 +8,13 @@ two parties hold the same key without revealing anything about the key.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
+import stat
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,25 +33,55 @@ def generate_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
 
 
+class KeyFilePermissionWarning(UserWarning):
+    """A key file can be read by users other than its owner."""
+
+
 def write_key_file(path: str | Path, key: bytes) -> None:
-    """Write ``key`` to a new owner-read-only file; refuse to overwrite an existing one."""
+    """Write ``key`` to a new owner-read-only file, atomically; refuse to overwrite an existing one.
+
+    The key goes into a temporary file in the same folder, is flushed to disk, and is then hard-linked
+    to its name (which fails if the name exists). A full disk or a crash leaves no file under the key's
+    name, so a rerun is never blocked by a 0-byte key.
+    """
     path = Path(path)
     if len(key) != KEY_BYTES:
         raise KeyFileError(f"{path}: a key must be {KEY_BYTES} bytes")
-    if path.exists():
+    if path.exists() or path.is_symlink():
         raise KeyFileError(f"{path}: already exists; refusing to overwrite a key file")
-    if not path.parent.exists():
+    if not path.parent.is_dir():
         raise KeyFileError(f"{path}: folder {path.parent} does not exist")
     text = f"{KEY_FILE_HEADER}\n{key.hex()}\n".encode()
-    # O_EXCL makes creation atomic with the existence check; 0o400 = owner read only.
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.partial"
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)  # 0o400 = owner read only
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot create key file ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(tmp, path)  # atomic, and refuses an existing name (unlike rename)
     except FileExistsError:
         raise KeyFileError(f"{path}: already exists; refusing to overwrite a key file") from None
     except OSError as exc:
-        raise KeyFileError(f"{path}: cannot create key file ({exc.strerror})") from None
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(text)
+        raise KeyFileError(f"{path}: cannot write key file ({exc.strerror}); nothing was written") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def check_key_permissions(path: str | Path) -> None:
+    """Warn (once per call) when a key file is readable or writable by group or others."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        warnings.warn(f"{path}: key file is accessible to other users (mode {stat.S_IMODE(mode):04o}); "
+                      f"restrict it with: chmod 400 {path}", KeyFilePermissionWarning, stacklevel=2)
 
 
 def read_key_file(path: str | Path) -> bytes:
@@ -56,6 +89,7 @@ def read_key_file(path: str | Path) -> bytes:
     path = Path(path)
     if not path.is_file():
         raise KeyFileError(f"{path}: key file not found")
+    check_key_permissions(path)
     try:
         text = path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError):
