@@ -7,14 +7,17 @@ but use :func:`load_yaml_model` from here, and register with :data:`SCHEMA_MODEL
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import json
+import re
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from linkage.contracts.names import SOURCE_PATTERN
 from linkage.errors import LinkageConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -37,6 +40,17 @@ class InputFormat(StrictModel):
     encoding: str = Field("utf-8", description="Text encoding of a CSV, e.g. utf-8, utf-8-sig, cp1252")
     delimiter: str = Field(",", min_length=1, max_length=1)
     sheet: str | None = Field(None, description="Worksheet name for .xlsx (default: the first sheet)")
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, name: str) -> str:
+        try:
+            info = codecs.lookup(name)
+        except LookupError:
+            raise ValueError("unknown text encoding; use e.g. utf-8, utf-8-sig, cp1252 or latin-1") from None
+        if not getattr(info, "_is_text_encoding", True):
+            raise ValueError("not a text encoding; use e.g. utf-8, utf-8-sig, cp1252 or latin-1")
+        return name
 
 
 OnInvalid = Literal["reject", "blank"]
@@ -175,7 +189,7 @@ class PartnerConfig(StrictModel):
     """Everything ``linkage hash`` needs to know about one partner's extract."""
 
     project_id: str = Field(min_length=1, description="scopes every key: tokens of two projects never match")
-    source: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
+    source: str = Field(min_length=1, pattern=SOURCE_PATTERN, description="1-64 letters, digits, '_' or '-'")
     input: InputFormat = Field(default_factory=InputFormat)
     local_id: str = Field(description="column holding the partner's own person/record id")
     one_person_per_id: bool = Field(
@@ -186,6 +200,16 @@ class PartnerConfig(StrictModel):
     payload: list[PayloadColumn] = Field(default_factory=list)
     encodings: Encodings = Field(default_factory=Encodings)
     chunk_rows: int = Field(100_000, ge=1000, description="rows read per chunk (bounds memory)")
+    placeholders: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PLACEHOLDERS),
+        description="values (case-insensitive) that stand for 'unknown' in any identifier column: encoded "
+                    "as missing and counted per field in the manifest")
+    max_rejected_share: float = Field(
+        0.05, ge=0.0, le=1.0, description="fail the run when more than this share of rows is rejected (in "
+                                          "total or for one field); a run rejecting every row always fails")
+    max_blanked_share: float = Field(
+        0.05, ge=0.0, le=1.0, description="fail the run when more than this share of one identifier's values "
+                                          "is blanked as unusable (placeholders for 'unknown' do not count)")
 
     @model_validator(mode="after")
     def _payload_is_not_identifier(self) -> PartnerConfig:
@@ -194,12 +218,62 @@ class PartnerConfig(StrictModel):
             if p.column in identifier_columns:
                 raise ValueError(f"payload column '{p.column}' is also a mapped identifier; "
                                  "identifiers must never travel in the payload")
+            if p.column == self.local_id:
+                raise ValueError(f"payload column '{p.column}' is the local id; the attribute package carries "
+                                 "record_id, never the partner's own id")
+            if looks_like_identifier(p.column):
+                raise ValueError(f"payload column '{p.column}' is named like an identifier (name, date of "
+                                 "birth, postcode, NHS number, UPN, address); identifiers never travel in the "
+                                 "payload: map it under identifiers, or rename it if it is not one")
         if not self.identifiers.columns():
             raise ValueError("no identifier columns are mapped")
         return self
 
 
+DEFAULT_PLACEHOLDERS = ("UNKNOWN", "UNK", "N/A", "NULL", "NONE", "NOT KNOWN", "NOT STATED", "NOT RECORDED",
+                        "-", "--", "?", "TBC")
+#: Payload column names (letters and digits only, lower case) that are identifiers whatever the config says.
+IDENTIFIER_LIKE_NAMES = frozenset({
+    "name", "fullname", "forename", "forenames", "firstname", "givenname", "middlename", "middlenames",
+    "surname", "lastname", "familyname", "formersurname", "maidenname", "alias",
+    "dob", "dateofbirth", "birthdate", "birthdt", "dateofbirthdt",
+    "postcode", "postalcode", "zipcode", "address", "addressline1", "street",
+    "nhs", "nhsno", "nhsnumber", "upn", "uniquepupilnumber", "nino", "nationalinsurancenumber",
+})
+
+
+def looks_like_identifier(column: str) -> bool:
+    return re.sub(r"[^0-9a-z]", "", column.casefold()) in IDENTIFIER_LIKE_NAMES
+
+
+def with_source(cfg: PartnerConfig, source: str) -> PartnerConfig:
+    """The config with another source name (``hash --source``), validated like the config's own."""
+    if not isinstance(source, str) or not re.fullmatch(SOURCE_PATTERN, source):
+        raise LinkageConfigError(f"--source: a source name must be 1-64 letters, digits, '_' or '-' "
+                                 f"(got {len(source)} characters that do not match)")
+    return cfg.model_copy(update={"source": source})
+
+
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {"partner-config": PartnerConfig}
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML loader that refuses a mapping with a repeated key (YAML would keep only the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:  # type: ignore[override]
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise LinkageConfigError(f"line {key_node.start_mark.line + 1}: key '{key}' appears twice in one "
+                                         "mapping; YAML would silently keep only the last value")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml_text(text: str) -> Any:
+    """Parse YAML safely, refusing repeated keys."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 def load_yaml_model(path: str | Path, model: type[M]) -> M:
@@ -208,8 +282,10 @@ def load_yaml_model(path: str | Path, model: type[M]) -> M:
     if not path.is_file():
         raise LinkageConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        data = load_yaml_text(path.read_text(encoding="utf-8"))
+    except LinkageConfigError as exc:
+        raise LinkageConfigError(f"{path}: {exc}") from None
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
         raise LinkageConfigError(f"{path}: not valid YAML ({type(exc).__name__})") from None
     try:
         return model.model_validate(data or {})

@@ -89,7 +89,6 @@ def read_key_file(path: str | Path) -> bytes:
     path = Path(path)
     if not path.is_file():
         raise KeyFileError(f"{path}: key file not found")
-    check_key_permissions(path)
     try:
         text = path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError):
@@ -103,6 +102,7 @@ def read_key_file(path: str | Path) -> bytes:
         raise KeyFileError(f"{path}: key is not valid hexadecimal") from None
     if len(key) < KEY_BYTES:
         raise KeyFileError(f"{path}: key is too short ({len(key) * 8} bits; need {KEY_BYTES * 8})")
+    check_key_permissions(path)
     return key
 
 

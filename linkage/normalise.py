@@ -18,6 +18,22 @@ class InvalidValue(ValueError):
     """A present value that cannot be used. The message is a reason, never the value."""
 
 
+class BlankedValue(InvalidValue):
+    """A present value that means 'missing' (a placeholder) or leaves nothing usable after cleaning.
+
+    Never rejects the row: the field is blanked and the reason counted in the manifest.
+    """
+
+
+PLACEHOLDER_REASON = "placeholder for unknown"
+#: The form native date cells (Excel, Parquet date/timestamp columns) are given by the reader. No partner
+#: types it by hand, it is unambiguous, and it is accepted whatever date formats the config lists.
+NATIVE_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
+# Format characters (zero-width space/joiners, BOM, soft hyphen, bidi marks), control characters, and
+# symbols such as emoji carry no letters of a name; they are removed before transliteration.
+_DROPPED_CATEGORIES = frozenset({"Cf", "Cc", "Cs", "Co", "Cn", "So"})
+
+
 _TITLES = frozenset({
     "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "rev", "revd", "sir", "dame", "lady", "lord",
     "master", "mstr", "sr", "sra", "fr",
@@ -29,15 +45,54 @@ _APOSTROPHES = re.compile(r"['\u2019\u2018`\u00b4]")
 _SEPARATORS = re.compile(r"[^0-9a-z]+")
 
 
+def fold_text(text: str) -> str:
+    """Unicode text to plain ASCII, never silently losing letters.
+
+    Zero-width and other invisible characters and symbols (emoji) are removed; then every character is
+    transliterated with ``anyascii`` (ISC licence, maintained; Unidecode is GPL): accented Latin letters
+    lose their accents (Zoë → Zoe, Łukasz → Lukasz, ß → ss), and letters of other scripts are romanised
+    (Cyrillic, Greek, Arabic, Devanagari, CJK…). Look-alike letters from other scripts (Cyrillic о, Greek
+    ο in an otherwise Latin name) therefore fold to the Latin letter they imitate.
+    """
+    from anyascii import anyascii
+
+    text = unicodedata.normalize("NFKC", str(text))
+    kept = "".join(ch for ch in text if unicodedata.category(ch) not in _DROPPED_CATEGORIES)
+    if kept.isascii():
+        return kept
+    return anyascii(kept)
+
+
 def strip_accents(text: str) -> str:
-    """NFKD-decompose and drop combining marks: Zoë → Zoe, Łukasz → Lukasz (ł has no decomposition)."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return stripped.translate(_EXTRA_LATIN)
+    """Accents dropped and every non-ASCII letter transliterated (see :func:`fold_text`)."""
+    return fold_text(text)
 
 
-_EXTRA_LATIN = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ß": "ss",
-                              "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ı": "i"})
+def is_placeholder(raw: str, placeholders: Iterable[str]) -> bool:
+    """True when ``raw`` is one of the values that stand for 'unknown' (case and spacing ignored)."""
+    text = " ".join(str(raw).split()).upper()
+    return bool(text) and text in {" ".join(p.split()).upper() for p in placeholders}
+
+
+def clean_name(raw: str | None, placeholders: Iterable[str] = ()) -> str | None:
+    """A name field as space-joined clean parts, or ``None`` when empty.
+
+    A present value that yields no name raises :class:`BlankedValue` with the reason (placeholder, digits
+    only, a title only, symbols only), so every such blank is counted rather than silently dropped.
+    """
+    if raw is None or not str(raw).strip():
+        return None
+    if is_placeholder(raw, placeholders):
+        raise BlankedValue(PLACEHOLDER_REASON)
+    parts = name_parts(raw)
+    if parts:
+        return " ".join(parts)
+    folded = _SEPARATORS.sub(" ", _APOSTROPHES.sub("", fold_text(raw).casefold())).split()
+    if not folded:
+        raise BlankedValue("no letters (symbols, emoji or punctuation only)")
+    if all(p.isdigit() for p in folded):
+        raise BlankedValue("digits only, not a name")
+    raise BlankedValue("a title or suffix only, no name")
 
 
 def name_parts(raw: str | None, *, drop_titles: bool = True) -> list[str]:
@@ -61,19 +116,58 @@ def name_parts(raw: str | None, *, drop_titles: bool = True) -> list[str]:
     return [p for p in parts if not p.isdigit()]
 
 
-def parse_date(raw: str | None, formats: Sequence[str]) -> dt.date | None:
-    """Parse with the first matching strptime format. Impossible dates (31/02/2010) raise."""
+_DATE_SHAPES = (
+    (re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), "YYYY-MM-DD", "%Y-%m-%d"),
+    (re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}$"), "YYYY-MM-DD hh:mm:ss",
+     "%Y-%m-%d %H:%M:%S"),
+    (re.compile(r"^[0-9]{4}/[0-9]{2}/[0-9]{2}$"), "YYYY/MM/DD", "%Y/%m/%d"),
+    (re.compile(r"^[0-9]{8}$"), "YYYYMMDD", "%Y%m%d"),
+    (re.compile(r"^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}$"), "DD/MM/YYYY", "%d/%m/%Y"),
+    (re.compile(r"^[0-9]{1,2}-[0-9]{1,2}-[0-9]{4}$"), "DD-MM-YYYY", "%d-%m-%Y"),
+    (re.compile(r"^[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}$"), "DD.MM.YYYY", "%d.%m.%Y"),
+    (re.compile(r"^[0-9]{1,2}/[0-9]{1,2}/[0-9]{2}$"), "DD/MM/YY", "%d/%m/%y"),
+    (re.compile(r"^[0-9]{1,2} [A-Za-z]{3} [0-9]{4}$"), "DD Mon YYYY", "%d %b %Y"),
+    (re.compile(r"^[0-9]{1,2}-[A-Za-z]{3}-[0-9]{4}$"), "DD-Mon-YYYY", "%d-%b-%Y"),
+)
+
+
+def date_shape_hint(text: str, field: str = "date_of_birth") -> str:
+    """A hint naming the shape of an unparseable date and the format to add, e.g. for YYYY-MM-DD.
+
+    Only the shape is described (digits and separators), never the value.
+    """
+    for pattern, shape, fmt in _DATE_SHAPES:
+        if pattern.fullmatch(text):
+            return f"looks like {shape}; add '{fmt}' to {field}.formats"
+    return "matches no common date layout"
+
+
+def parse_date(raw: str | None, formats: Sequence[str], field: str = "date_of_birth") -> dt.date | None:
+    """Parse with the first matching strptime format. Impossible dates (31/02/2010) raise.
+
+    Native date cells (see :data:`NATIVE_DATE_FORMAT`) are accepted whatever ``formats`` says. The error
+    names the expected formats and, when the value has a recognisable layout, the format to add.
+    """
     if raw is None:
         return None
     text = str(raw).strip()
     if not text:
         return None
-    for fmt in formats:
+    for fmt in (*formats, NATIVE_DATE_FORMAT):
         try:
             return dt.datetime.strptime(text, fmt).date()
         except ValueError:
             continue
-    raise InvalidValue("impossible or unparseable date (expected " + " or ".join(formats) + ")")
+    shape = next((fmt for pattern, _, fmt in _DATE_SHAPES if pattern.fullmatch(text)), None)
+    if shape is not None and shape in formats:
+        raise InvalidValue("impossible date (day or month out of range)")
+    raise InvalidValue("unparseable date (expected " + " or ".join(formats) + "; " + date_shape_hint(text, field)
+                       + ")")
+
+
+def format_date(value: dt.date) -> str:
+    """YYYYMMDD with a zero-padded four-digit year (``strftime('%Y')`` does not pad years < 1000 on Linux)."""
+    return f"{value.year:04d}{value.month:02d}{value.day:02d}"
 
 
 def check_dob(value: dt.date | None, earliest: dt.date, latest: dt.date,
@@ -84,10 +178,14 @@ def check_dob(value: dt.date | None, earliest: dt.date, latest: dt.date,
     if value in set(placeholders):
         return None, True
     if value < earliest:
-        raise InvalidValue(f"date of birth before {earliest.isoformat()}")
+        raise InvalidValue(f"date of birth before {_iso(earliest)}")
     if value > latest:
-        raise InvalidValue(f"date of birth after {latest.isoformat()}")
+        raise InvalidValue(f"date of birth after {_iso(latest)}")
     return value, False
+
+
+def _iso(value: dt.date) -> str:
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
 
 
 def swapped_day_month(value: dt.date) -> dt.date | None:
@@ -112,8 +210,10 @@ def postcode_parts(raw: str | None, fmt: str = "uk",
     if raw is None:
         return None
     text = re.sub(r"\s+", "", str(raw)).upper()
-    if not text or text in {re.sub(r"\s+", "", m).upper() for m in missing_markers}:
+    if not text:
         return None
+    if text in {re.sub(r"\s+", "", m).upper() for m in missing_markers}:
+        raise BlankedValue(PLACEHOLDER_REASON)
     if fmt == "uk":
         match = _UK_POSTCODE.match(text)
         if not match:

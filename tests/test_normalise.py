@@ -69,11 +69,15 @@ def test_swapped_day_month():
     ("  le11  3tu ", ("LE11 3TU", "LE11 3", "LE11")),
     ("PE9 2AA", ("PE9 2AA", "PE9 2", "PE9")),
     ("EC1A 1BB", ("EC1A 1BB", "EC1A 1", "EC1A")),
-    ("NFA", None),
     ("", None),
 ])
 def test_uk_postcodes(raw, expected):
     assert nz.postcode_parts(raw, "uk", ["NFA"]) == expected
+
+
+def test_missing_marker_postcode_is_blanked_with_a_counted_reason():
+    with pytest.raises(nz.BlankedValue, match="placeholder"):
+        nz.postcode_parts(" nfa ", "uk", ["NFA"])
 
 
 @pytest.mark.parametrize("raw", ["LE2", "12345", "LE2 1A", "L2E 1AB!"])

@@ -21,7 +21,6 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from linkage.contracts.names import (
-    COLUMN_PATTERN,
     ENCODING_LABEL_PATTERN,
     FIELD_PATTERN,
     FILE_NAME_PATTERN,
@@ -212,7 +211,7 @@ def verify_files(package: IdentifierPackage) -> None:
         if not file.is_file():
             raise LinkageInputError("file listed in the manifest is missing", file=str(file))
         if sha256_file(file) != expected:
-            raise ManifestMismatchError(f"{file}: SHA-256 does not match the manifest (file truncated, "
+            raise ManifestMismatchError(f"{file}: checksum (SHA-256) does not match the manifest (file truncated, "
                                         "corrupted or changed after encoding); ask the partner to resend")
     tokens = package.tokens_path
     try:

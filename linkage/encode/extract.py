@@ -27,13 +27,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage import __version__
-from linkage.config import PartnerConfig, load_partner_config
+from linkage.config import PartnerConfig, load_partner_config, with_source
 from linkage.encode.identifiers import IdentifierEncoder, map_distinct, row_hash, take
+from linkage.encode.limits import check_loss
 from linkage.encode.manifest import ENCODED_FILES, EncodedManifest
 from linkage.encode.payload import parse_payload, payload_schema
 from linkage.encode.reader import iter_chunks
 from linkage.errors import LinkageInputError
-from linkage.io import atomic_output_dir, progress, sha256_file, write_json
+from linkage.io import atomic_output_dir, die_with_parent, progress, sha256_file, write_json
 from linkage.keys import derive_subkey, key_check_value
 
 PARQUET_OPTIONS = {"compression": "zstd", "write_statistics": False}
@@ -170,6 +171,7 @@ _spill_folder: Path | None = None
 
 def _init_worker(cfg_json: str, key: bytes, today: dt.date | None, spill: str) -> None:
     global _worker, _spill_folder
+    die_with_parent()  # a worker holds the key: it must not outlive a parent killed by kill -9
     _worker = ChunkEncoder(PartnerConfig.model_validate_json(cfg_json), key, today)
     _spill_folder = Path(spill)
 
@@ -192,7 +194,7 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
     """
     cfg = config if isinstance(config, PartnerConfig) else load_partner_config(config)
     if source is not None:
-        cfg = cfg.model_copy(update={"source": source})
+        cfg = with_source(cfg, source)
     started = time.perf_counter()
     input_path = Path(input_path)
     needed = list(dict.fromkeys([cfg.local_id] + [c for cols in cfg.identifiers.columns().values() for c in cols]
@@ -267,6 +269,7 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
         rows_read, rows_accepted = totals["rows"], totals["accepted"]
         if rows_read == 0:
             raise LinkageInputError("file has a header but no data rows", file=str(input_path), row=1)
+        check_loss(cfg, input_path, rows_read, rows_accepted, dict(reasons), dict(blanked))
 
         n_records, n_identities = len(seen_records), len(seen_identities)
         shutil.rmtree(spill)

@@ -28,12 +28,16 @@ _CACHE_LIMIT = 1_000_000
 
 
 class _Invalid:
-    """Result slot for a present but unusable value; carries the reason, never the value."""
+    """Result slot for a present but unusable value; carries the reason, never the value.
 
-    __slots__ = ("reason",)
+    ``blank`` is set for values that only ever blank the field (placeholders, names with no letters),
+    whatever the field's ``on_invalid`` says.
+    """
 
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
+    __slots__ = ("blank", "reason")
+
+    def __init__(self, reason: str, blank: bool = False) -> None:
+        self.reason, self.blank = reason, blank
 
 
 def map_distinct(values: pa.Array | pa.ChunkedArray, func: Callable[[Any], Any],
@@ -55,7 +59,7 @@ def map_distinct(values: pa.Array | pa.ChunkedArray, func: Callable[[Any], Any],
             try:
                 out = func(raw)
             except nz.InvalidValue as exc:
-                out = _Invalid(str(exc))
+                out = _Invalid(str(exc), isinstance(exc, nz.BlankedValue))
             if len(cache) < _CACHE_LIMIT:
                 cache[raw] = out
         results.append(out)
@@ -158,17 +162,31 @@ class IdentifierEncoder:
         problems: list[tuple[np.ndarray, str, str, str]] = []
         ids = self.ids
 
+        placeholders = tuple(self.cfg.placeholders)
+
+        def checked(func: Callable[[str], Any]) -> Callable[[str], Any]:
+            def clean_one(raw: str) -> Any:
+                if not raw.strip():
+                    return None
+                if nz.is_placeholder(raw, placeholders):
+                    raise nz.BlankedValue(nz.PLACEHOLDER_REASON)
+                return func(raw)
+            return clean_one
+
         def run(name: str, column: str, func: Callable[[str], Any]) -> pa.Array:
             action = getattr(getattr(ids, name), "on_invalid", "reject")
-            index, results = map_distinct(chunk.column(column), lambda v: func(v) if v.strip() else None,
+            index, results = map_distinct(chunk.column(column), checked(func),
                                           self._caches.setdefault(f"clean:{name}", {}))
-            reasons = np.array([r.reason if isinstance(r, _Invalid) else "" for r in results] + [""], dtype=object)
-            for reason in sorted(set(reasons) - {""}):
-                problems.append((reasons[index] == reason, column, reason, action))
+            # Each (reason, action) pair: blank-only reasons (placeholders, no letters) never reject a row.
+            kinds = np.array([f"{'blank' if r.blank else action}\x1f{r.reason}" if isinstance(r, _Invalid) else ""
+                              for r in results] + [""], dtype=object)
+            for kind in sorted(set(kinds) - {""}):
+                act, reason = kind.split("\x1f", 1)
+                problems.append((kinds[index] == kind, column, reason, act))
             return take(index, [None if isinstance(r, _Invalid) else r for r in results], pa.string())
 
         def joined_parts(raw: str) -> str | None:
-            return " ".join(nz.name_parts(raw)) or None
+            return nz.clean_name(raw)
 
         for name, clean_name in (("given_name", "given"), ("middle_names", "middle"), ("surname", "surname")):
             spec = getattr(ids, name)
@@ -184,7 +202,9 @@ class IdentifierEncoder:
             def dob(raw: str) -> str:
                 parsed, placeholder = nz.check_dob(nz.parse_date(raw, spec.formats), spec.min, latest,
                                                    spec.placeholders)
-                return "PLACEHOLDER" if placeholder else parsed.strftime("%Y%m%d")
+                if placeholder or parsed is None:
+                    return "PLACEHOLDER"
+                return nz.format_date(parsed)  # zero-padded year: later slices assume YYYYMMDD
 
             values = run("date_of_birth", spec.column, dob)
             placeholder = pc.fill_null(pc.equal(values, "PLACEHOLDER"), False)
@@ -374,7 +394,7 @@ class IdentifierEncoder:
 
         def swap(v: str) -> str | None:
             other = nz.swapped_day_month(dt.date(int(v[:4]), int(v[4:6]), int(v[6:])))
-            return exact.token(other.strftime("%Y%m%d")) if other else None
+            return exact.token(nz.format_date(other)) if other else None
 
         ym, year, md = (self._tok("date_of_birth", p) for p in ("ym", "year", "md"))
         per_value("dob", "dob__exact", exact.token)

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from linkage.config import PayloadColumn
 from linkage.encode.identifiers import map_distinct, take
-from linkage.normalise import InvalidValue
+from linkage.normalise import NATIVE_DATE_FORMAT, InvalidValue
 
 ARROW_TYPES = {"string": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
                "date": pa.date32(), "datetime": pa.timestamp("s")}
@@ -33,7 +33,7 @@ def _parser(col: PayloadColumn):
     if col.type == "int":
         def parse(v: str) -> int:
             number = float(v)
-            if not number.is_integer():
+            if not number.is_integer() or not -(2**63) <= number < 2**63:  # int64 column: no OverflowError
                 raise ValueError
             return int(number)
         return parse
@@ -44,7 +44,7 @@ def _parser(col: PayloadColumn):
     formats = col.formats or (["%Y-%m-%d %H:%M"] if col.type == "datetime" else ["%Y-%m-%d"])
 
     def parse_date(v: str) -> dt.date | dt.datetime:
-        for fmt in formats:
+        for fmt in (*formats, NATIVE_DATE_FORMAT):  # native Excel/Parquet date cells are always accepted
             try:
                 parsed = dt.datetime.strptime(v, fmt)
             except ValueError:

@@ -19,8 +19,17 @@ import pyarrow.parquet as pq
 from linkage.config import InputFormat
 from linkage.errors import LinkageInputError
 
+READ_BLOCK_BYTES = 4 << 20
+MAX_HEADER_BYTES = 1 << 20
+
 
 def _check_columns(path: Path, header: list[str], needed: list[str], cfg: InputFormat) -> None:
+    seen: set[str] = set()
+    for position, name in enumerate(header, start=1):
+        if name in seen and name:
+            raise LinkageInputError(f"column name appears twice in the header (again at position {position}); "
+                                    "a reader would silently take one of them", file=str(path), row=0, field=name)
+        seen.add(name)
     missing = [c for c in needed if c not in header]
     if not missing:
         return
@@ -42,9 +51,14 @@ def _csv_encoding(cfg: InputFormat) -> str:
 
 def _iter_csv(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) -> Iterator[pa.Table]:
     encoding = _csv_encoding(cfg)
+    # Decode the header line alone: a text-mode readline decodes a whole buffer, so a bad byte in a
+    # data row near the top would be blamed on the header.
+    with open(path, "rb") as raw:
+        first = raw.readline(MAX_HEADER_BYTES + 1)
+    if len(first) > MAX_HEADER_BYTES:
+        raise LinkageInputError("header row is longer than 1 MB; is this a CSV file?", file=str(path), row=0)
     try:
-        with open(path, encoding=encoding, newline="") as handle:
-            header_line = handle.readline()
+        header_line = first.decode(encoding)
     except UnicodeDecodeError:
         raise LinkageInputError(f"header is not valid {cfg.encoding} text; set input.encoding "
                                 "(e.g. cp1252 for Windows files)", file=str(path), row=0) from None
@@ -54,7 +68,7 @@ def _iter_csv(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) 
     _check_columns(path, header, needed, cfg)
     # Arrow's multi-threaded CSV reader; every column read as text so no value is silently re-typed.
     read = pacsv.ReadOptions(encoding="utf8" if encoding == "utf-8-sig" else encoding,
-                             block_size=4 << 20, use_threads=True,
+                             block_size=READ_BLOCK_BYTES, use_threads=True,
                              skip_rows=1, column_names=header)
     parse = pacsv.ParseOptions(delimiter=cfg.delimiter, newlines_in_values=False)
     convert = pacsv.ConvertOptions(column_types={h: pa.string() for h in header}, strings_can_be_null=False,
@@ -64,6 +78,9 @@ def _iter_csv(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) 
             yield from _rechunk(reader, chunk_rows)
     except pa.ArrowInvalid as exc:
         text = str(exc)
+        if "straddling" in text.lower() or "block" in text.lower():
+            raise LinkageInputError("a row (or a quoted value) is longer than the 4 MB read block; split or "
+                                    "clean the file", file=str(path), row=_first_long_row(path)) from None
         if "UTF8" in text.upper() or "decode" in text.lower():
             raise LinkageInputError(f"text is not valid {cfg.encoding}; set input.encoding "
                                     "(e.g. cp1252 for Windows files)", file=str(path),
@@ -110,6 +127,15 @@ def _first_bad_row(path: Path, cfg: InputFormat, encoding: str) -> int | None:
     return None
 
 
+def _first_long_row(path: Path, limit: int = READ_BLOCK_BYTES) -> int | None:
+    """The first data row (1 = first after the header) whose line is longer than ``limit`` bytes."""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(iter(lambda: handle.readline(limit + 1), b"")):
+            if len(line) > limit:
+                return number
+    return None
+
+
 def _split_header(line: str, delimiter: str) -> list[str]:
     import csv
 
@@ -122,8 +148,21 @@ def _iter_parquet(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: i
     except Exception:
         raise LinkageInputError("not a readable Parquet file", file=str(path)) from None
     _check_columns(path, parquet.schema_arrow.names, needed, cfg)
-    for batch in parquet.iter_batches(batch_size=chunk_rows, columns=list(dict.fromkeys(needed))):
-        yield pa.table({name: pc.fill_null(batch.column(name).cast(pa.string()), "") for name in batch.schema.names})
+    try:
+        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=list(dict.fromkeys(needed))):
+            yield pa.table({name: pc.fill_null(_as_text(batch.column(name)), "") for name in batch.schema.names})
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError):
+        raise LinkageInputError("a column cannot be read as text (damaged file or nested type)",
+                                file=str(path)) from None
+
+
+def _as_text(column: pa.Array) -> pa.Array:
+    """A Parquet column as text; native dates and timestamps in the native date form, never re-typed."""
+    kind = column.type
+    if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
+        values = column.to_pylist()
+        return pa.array([None if v is None else _native_date_text(v) for v in values], type=pa.string())
+    return column.cast(pa.string())
 
 
 def _iter_xlsx(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) -> Iterator[pa.Table]:
@@ -162,14 +201,29 @@ def _rows_to_table(rows: list[list[str]], header: list[str], needed: list[str]) 
                      for name, i in where.items()})
 
 
+def _native_date_text(value: object) -> str:
+    """A native date or datetime in :data:`~linkage.normalise.NATIVE_DATE_FORMAT` (zero-padded years)."""
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime(value.year, value.month, value.day)
+    else:
+        return str(value)
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+            f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}")
+
+
 def _cell_text(value: object) -> str:
     import datetime as dt
 
     if value is None:
         return ""
-    if isinstance(value, dt.datetime):
-        # Excel stores dates as numbers; openpyxl returns datetimes. ISO text parses with %Y-%m-%d.
-        return value.strftime("%Y-%m-%d") if value.time() == dt.time() else value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, dt.date | dt.datetime):
+        # Excel stores dates as numbers; openpyxl returns datetimes. They are passed on in the native
+        # date form, which date fields accept whatever formats the config lists.
+        return _native_date_text(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
