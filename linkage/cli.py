@@ -292,8 +292,10 @@ def evaluate(
     from linkage.link import evaluate_link
 
     r = run_safely(evaluate_link, link_dir, truth, key)
-    p, c = r["pairwise"], r["clusters"]
-    typer.echo(f"records evaluated: {r['records']:,}\n"
+    p, c, cov = r["pairwise"], r["clusters"], r["coverage"]
+    typer.echo(f"records evaluated: {r['records']:,} (every truth record; {cov['truth_records_not_in_crosswalk']:,} "
+               f"absent from the crosswalk count as unmatched; coverage "
+               f"{100 * cov['share_of_truth_in_crosswalk']:.1f}%)\n"
                f"pairwise: precision {p['precision']:.4f}  recall {p['recall']:.4f}  F1 {p['f1']:.4f}  "
                f"(TP {p['true_positives']:,}, FP {p['false_positives']:,}, FN {p['false_negatives']:,})\n"
                f"clusters: {c['predicted_persons']:,} predicted vs {c['true_persons']:,} true; exactly recovered "

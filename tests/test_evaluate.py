@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from linkage.cli import app
-from linkage.errors import LinkageInputError
-from linkage.keys import generate_key, record_id, write_key_file
+from linkage.errors import LinkageInputError, ManifestMismatchError
+from linkage.keys import generate_key, key_check_value, record_id, write_key_file
 from linkage.link import evaluate_link
 
 PROJECT = "test-project"
@@ -28,8 +28,9 @@ def make_link(tmp_path: Path, clusters: dict[str, list[tuple[str, str]]]) -> tup
     rows = [{"person_id": pid, "source": s, "record_id": record_id(key, PROJECT, s, lid)}
             for pid, members in clusters.items() for s, lid in members]
     pd.DataFrame(rows).to_parquet(link / "crosswalk.parquet", index=False)
-    (link / "manifest.json").write_text(json.dumps({"project_id": PROJECT,
-                                                    "inputs": [{"source": "s1"}, {"source": "s2"}]}))
+    (link / "manifest.json").write_text(json.dumps({
+        "kind": "link", "tool_version": "test", "project_id": PROJECT, "kcv": key_check_value(key),
+        "inputs": [{"source": "s1", "files": {}}, {"source": "s2", "files": {}}]}))
     pd.DataFrame(TRUTH, columns=["source", "local_id", "person_id"]).to_csv(tmp_path / "truth.csv", index=False)
     return link, tmp_path / "truth.csv", tmp_path / "key"
 
@@ -71,8 +72,30 @@ def test_wrong_key_is_refused_rather_than_scored_perfect(tmp_path):
     link, truth, _ = make_link(tmp_path, {"X": [("s1", "a1"), ("s2", "a2")]})
     other = tmp_path / "other.key"
     write_key_file(other, generate_key())
-    with pytest.raises(LinkageInputError, match="no crosswalk record matches"):
+    with pytest.raises(ManifestMismatchError, match="check value"):
         evaluate_link(link, truth, other)
+
+
+def test_truth_records_absent_from_the_crosswalk_count_as_unmatched(tmp_path):
+    # The crosswalk lacks a3 and b2 (rejected by the encoder, say): scoring only the survivors would report
+    # a perfect link; every truth record is scored, so A's pairs with a3 and B's pair are misses.
+    link, truth, key = make_link(tmp_path, {"X": [("s1", "a1"), ("s2", "a2")], "Y": [("s1", "b1")],
+                                            "Z": [("s1", "c1")]})
+    r = evaluate_link(link, truth, key)
+    p = r["pairwise"]
+    assert (p["true_pairs"], p["true_positives"], p["false_negatives"]) == (4, 1, 3)
+    assert p["precision"] == 1.0 and p["recall"] == pytest.approx(0.25)
+    cov = r["coverage"]
+    assert (cov["truth_records"], cov["truth_records_in_crosswalk"], cov["truth_records_not_in_crosswalk"]) == (6, 4, 2)
+    assert cov["share_of_truth_in_crosswalk"] == pytest.approx(4 / 6, abs=1e-6)
+
+
+def test_json_to_a_missing_folder_is_one_line_error(tmp_path):
+    link, truth, key = make_link(tmp_path, {"X": [("s1", "a1"), ("s2", "a2"), ("s2", "a3")]})
+    result = CliRunner().invoke(app, ["evaluate", "--link", str(link), "--truth", str(truth), "--key", str(key),
+                                      "--json", str(tmp_path / "nope" / "m.json")])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output and "error: " in result.output and "does not exist" in result.output
 
 
 def test_truth_without_required_column_is_refused(tmp_path):

@@ -104,7 +104,8 @@ class Counts(BaseModel):
 class IdentifierPackageManifest(BaseModel):
     """manifest.json of an identifier package (docs/data-contracts.md)."""
 
-    model_config = ConfigDict(extra="allow")  # newer minor versions may add fields; names are still checked
+    model_config = ConfigDict(extra="allow", json_schema_extra={"x-schema-version": SCHEMA_VERSION})
+    # extra="allow": newer minor versions may add fields; every name that reaches SQL is still checked
 
     schema_version: str = Field(SCHEMA_VERSION, pattern=r"^[0-9]+\.[0-9]+$")
     kind: Literal["encoded-extract"] = KIND
@@ -211,8 +212,8 @@ def verify_files(package: IdentifierPackage) -> None:
         if not file.is_file():
             raise LinkageInputError("file listed in the manifest is missing", file=str(file))
         if sha256_file(file) != expected:
-            raise ManifestMismatchError(f"{file}: checksum (SHA-256) does not match the manifest (file truncated, "
-                                        "corrupted or changed after encoding); ask the partner to resend")
+            raise ManifestMismatchError(f"{file}: SHA-256 does not match the manifest (checksum differs: file "
+                                        "truncated, corrupted or changed after encoding); ask the partner to resend")
     tokens = package.tokens_path
     try:
         parquet = pq.ParquetFile(tokens)
@@ -223,7 +224,7 @@ def verify_files(package: IdentifierPackage) -> None:
     for column in KEY_COLUMNS:
         if column not in names:
             raise LinkageInputError("required column is absent", file=str(tokens), field=column)
-        if not pa.types.is_string(schema.field(column).type):
+        if not _ARROW_TYPES["token"](schema.field(column).type):
             raise LinkageInputError("column is not text", file=str(tokens), field=column)
     if len(set(names)) != len(names):
         raise LinkageInputError("a column name appears twice", file=str(tokens))

@@ -36,10 +36,13 @@ class LinkInput(BaseModel):
     counts: dict[str, Any] = Field(default_factory=dict)
 
 
+LINK_SCHEMA_VERSION = "1.0"
+
+
 class LinkOutputManifest(BaseModel):
     """manifest.json of a link folder (docs/data-contracts.md)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"x-schema-version": LINK_SCHEMA_VERSION})
 
     schema_version: int | str = 1
     kind: str = Field("link", pattern=r"^link$")
@@ -52,6 +55,11 @@ class LinkOutputManifest(BaseModel):
 
     def sources(self) -> list[str]:
         return [i.source for i in self.inputs]
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or (
+        pa.types.is_dictionary(kind) and pa.types.is_string(kind.value_type))
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,7 @@ def read_link_output(folder: str | Path, *, key: bytes | None = None) -> LinkOut
     except Exception:  # pyarrow raises several types for damaged files
         raise LinkageInputError("not a readable Parquet file", file=str(crosswalk)) from None
     for column in CROSSWALK_COLUMNS:
-        if column not in schema.names or not pa.types.is_string(schema.field(column).type):
+        if column not in schema.names or not _is_text(schema.field(column).type):
             raise LinkageInputError("required text column is missing", file=str(crosswalk), field=column)
     if key is not None and not hmac.compare_digest(key_check_value(key), manifest.kcv):
         raise ManifestMismatchError(f"{manifest_path}: the key's check value {key_check_value(key)} differs from "

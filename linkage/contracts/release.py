@@ -17,11 +17,13 @@ from linkage.contracts.identifier_package import load_json
 from linkage.contracts.names import FILE_NAME_PATTERN, SHA256_PATTERN
 from linkage.errors import LinkageInputError, ManifestMismatchError
 
+RELEASE_SCHEMA_VERSION = "1.0"
+
 
 class ReleaseManifest(BaseModel):
     """manifest.json of a cohort release (docs/data-contracts.md)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"x-schema-version": RELEASE_SCHEMA_VERSION})
 
     kind: str = Field("cohort-release", pattern=r"^cohort-release$")
     tool_version: str = Field(max_length=64)

@@ -6,8 +6,8 @@ is needed to join them. That makes evaluation a partner-side or test-bench task,
 
 from __future__ import annotations
 
+import csv
 import itertools
-import json
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +71,22 @@ def co_clustered_pairs(link_dir: str | Path) -> set[tuple[str, str]]:
 
 
 def read_truth(truth_csv: str | Path) -> pd.DataFrame:
+    """The truth CSV (source, local_id, person_id), one row per record; one-line errors naming the file."""
     path = Path(truth_csv)
     if not path.is_file():
         raise LinkageInputError("truth file not found", file=str(path))
-    truth = pd.read_csv(path, dtype=str, keep_default_na=False)
-    truth.columns = [c.strip() for c in truth.columns]
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            header = [h.strip() for h in next(csv.reader(handle), [])]
+        truth = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError:
+        raise LinkageInputError("truth file is not UTF-8 text", file=str(path)) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error):
+        raise LinkageInputError("truth file is not a readable CSV (source, local_id, person_id)",
+                                file=str(path)) from None
+    if len(set(header)) != len(header):
+        raise LinkageInputError("a column name appears twice in the header", file=str(path), row=0)
+    truth.columns = header
     for col in TRUTH_COLUMNS:
         if col not in truth.columns:
             raise LinkageInputError("truth file lacks a required column", file=str(path), field=col)
@@ -85,33 +96,50 @@ def read_truth(truth_csv: str | Path) -> pd.DataFrame:
 
 
 def evaluate_link(link_dir: str | Path, truth_csv: str | Path, key_path: str | Path) -> dict[str, Any]:
-    """Pairwise precision/recall/F1 and cluster metrics of a link folder against a truth CSV."""
-    link = Path(link_dir)
-    manifest_path, crosswalk_path = link / "manifest.json", link / "crosswalk.parquet"
-    for p in (manifest_path, crosswalk_path):
-        if not p.is_file():
-            raise LinkageInputError("not found; is this a link folder?", file=str(p))
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    project_id = manifest["project_id"]
-    sources = [i["source"] for i in manifest["inputs"]]
+    """Pairwise precision/recall/F1 and cluster metrics of a link folder against a truth CSV.
+
+    Every truth record of the linked sources is scored. A truth record absent from the crosswalk (rejected
+    by its partner's encoder, or never linked) counts as a person of its own: its true pairs are misses.
+    Scoring only the records that reached the crosswalk would report the accuracy of the survivors.
+    ``coverage`` says how many truth records reached the crosswalk.
+    """
+    from linkage.contracts import read_link_output
+
     key = read_key_file(key_path)
-    crosswalk = pd.read_parquet(crosswalk_path, columns=["person_id", "source", "record_id"])
+    link = read_link_output(link_dir, key=key)  # refuses a key other than the extracts' (KCV)
+    project_id = link.manifest.project_id
+    sources = link.manifest.sources()
+    try:
+        crosswalk = pd.read_parquet(link.crosswalk_path, columns=["person_id", "source", "record_id"])
+    except Exception:  # pyarrow raises several types for damaged files
+        raise LinkageInputError("not a readable Parquet file", file=str(link.crosswalk_path)) from None
 
     truth = read_truth(truth_csv)
     truth = truth[truth.source.isin(sources)].copy()
+    if truth.empty:
+        raise LinkageInputError(f"no truth record belongs to a linked source ({', '.join(sources)})",
+                                file=str(truth_csv), field="source")
     truth["record_id"] = [record_id(key, project_id, s, lid) for s, lid in zip(truth.source, truth.local_id,
                                                                                strict=True)]
-    merged = crosswalk.merge(truth[["record_id", "person_id"]].rename(columns={"person_id": "true_person"}),
-                             on="record_id", how="inner").set_index("record_id")
-    if merged.empty:
+    truth = truth.drop_duplicates("record_id")
+    merged = truth[["record_id", "person_id"]].rename(columns={"person_id": "true_person"}).merge(
+        crosswalk[["record_id", "person_id"]].drop_duplicates("record_id"), on="record_id", how="left")
+    absent = merged.person_id.isna()
+    if absent.all():
         # Perfect-looking scores over nothing would mislead: say what is wrong instead.
-        raise LinkageInputError("no crosswalk record matches the truth file; wrong key, wrong truth file, or "
-                                "extracts encoded by a different encoder version", file=str(truth_csv))
+        raise LinkageInputError("no crosswalk record matches the truth file; wrong truth file, or extracts "
+                                "encoded by a different encoder version", file=str(truth_csv))
+    # Records the crosswalk lacks are unmatched: each is its own predicted person.
+    merged.loc[absent, "person_id"] = "unmatched:" + merged.loc[absent, "record_id"]
+    merged = merged.set_index("record_id")
     result = pairwise_and_cluster_metrics(merged.person_id, merged.true_person)
-    result["coverage"] = {"crosswalk_records": int(len(crosswalk)), "truth_records": int(len(truth)),
-                          "evaluated_records": int(len(merged)),
-                          "crosswalk_records_without_truth": int(len(crosswalk) - len(merged)),
-                          "truth_records_not_in_crosswalk": int(len(truth) - len(merged))}
-    result["link_dir"] = str(link)
+    in_crosswalk = int((~absent).sum())
+    result["coverage"] = {"truth_records": int(len(truth)), "evaluated_records": int(len(merged)),
+                          "truth_records_in_crosswalk": in_crosswalk,
+                          "truth_records_not_in_crosswalk": int(absent.sum()),
+                          "share_of_truth_in_crosswalk": _ratio(in_crosswalk, len(truth)),
+                          "crosswalk_records": int(len(crosswalk)),
+                          "crosswalk_records_without_truth": int((~crosswalk.record_id.isin(truth.record_id)).sum())}
+    result["link_dir"] = str(link.path)
     result["sources"] = sources
     return result
