@@ -54,8 +54,8 @@ class InputFormat(StrictModel):
 
 
 OnInvalid = Literal["reject", "blank"]
-_ON_INVALID = Field("reject", description="a present but unusable value: reject the row (listed in "
-                    "rejected.csv), or blank the field and keep the row (listed as 'blanked')")
+_ON_INVALID: Any = Field("reject", description="a present but unusable value: reject the row (listed in "
+                         "rejected.csv), or blank the field and keep the row (listed as 'blanked')")
 
 
 class ColumnField(StrictModel):
@@ -136,8 +136,17 @@ class PayloadColumn(StrictModel):
     required: bool = Field(False, description="reject the row when this column is empty")
 
 
+_BLOOM_FIELDS: tuple[Literal["given_name", "surname"], ...] = ("given_name", "surname")
+NameVariant = Literal["exact", "phonetic", "initial", "del1"]
+DobVariant = Literal["exact", "swap", "ym", "year", "md"]
+PostcodeVariant = Literal["exact", "sector", "district", "del1"]
+_NAME_VARIANTS: tuple[NameVariant, ...] = ("exact", "phonetic", "initial", "del1")
+_DOB_VARIANTS: tuple[DobVariant, ...] = ("exact", "swap", "ym", "year", "md")
+_POSTCODE_VARIANTS: tuple[PostcodeVariant, ...] = ("exact", "sector", "district")
+
+
 class BloomSettings(StrictModel):
-    fields: list[Literal["given_name", "surname"]] = Field(default_factory=lambda: ["given_name", "surname"])
+    fields: list[Literal["given_name", "surname"]] = Field(default_factory=lambda: list(_BLOOM_FIELDS))
     bits: int = Field(512, ge=64, le=4096, multiple_of=64)
     hashes: int = Field(15, ge=1, le=32, description="bit positions set per n-gram")
     ngram: int = Field(2, ge=1, le=4)
@@ -171,18 +180,19 @@ class BloomSettings(StrictModel):
 
 
 class Encodings(StrictModel):
-    name_variants: list[Literal["exact", "phonetic", "initial", "del1"]] = Field(
-        default_factory=lambda: ["exact", "phonetic", "initial", "del1"])
+    name_variants: list[NameVariant] = Field(default_factory=lambda: list(_NAME_VARIANTS))
     shared_name_tokens: bool = Field(True, description="tokens under one name key, to detect name swaps")
-    dob_variants: list[Literal["exact", "swap", "ym", "year", "md"]] = Field(
-        default_factory=lambda: ["exact", "swap", "ym", "year", "md"])
-    postcode_variants: list[Literal["exact", "sector", "district", "del1"]] = Field(
-        default_factory=lambda: ["exact", "sector", "district"])
+    dob_variants: list[DobVariant] = Field(default_factory=lambda: list(_DOB_VARIANTS))
+    postcode_variants: list[PostcodeVariant] = Field(default_factory=lambda: list(_POSTCODE_VARIANTS))
     bloom: BloomSettings | None = Field(default_factory=BloomSettings)
     name_token_salt: Literal["dob_year"] | None = Field(
         None, description="hardening: every name token (exact, phonetic, initial, del1, shared) becomes a "
                           "composite token of the name and the year of birth, so name frequencies no longer "
                           "show; names still agree only within the same birth year")
+
+
+DEFAULT_PLACEHOLDERS = ("UNKNOWN", "UNK", "N/A", "NULL", "NONE", "NOT KNOWN", "NOT STATED", "NOT RECORDED",
+                        "-", "--", "?", "TBC")
 
 
 class PartnerConfig(StrictModel):
@@ -230,8 +240,6 @@ class PartnerConfig(StrictModel):
         return self
 
 
-DEFAULT_PLACEHOLDERS = ("UNKNOWN", "UNK", "N/A", "NULL", "NONE", "NOT KNOWN", "NOT STATED", "NOT RECORDED",
-                        "-", "--", "?", "TBC")
 #: Payload column names (letters and digits only, lower case) that are identifiers whatever the config says.
 IDENTIFIER_LIKE_NAMES = frozenset({
     "name", "fullname", "forename", "forenames", "firstname", "givenname", "middlename", "middlenames",
@@ -260,10 +268,10 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {"partner-config": PartnerConfig}
 class _UniqueKeyLoader(yaml.SafeLoader):
     """Safe YAML loader that refuses a mapping with a repeated key (YAML would keep only the last)."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:  # type: ignore[override]
-        seen: set = set()
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise LinkageConfigError(f"line {key_node.start_mark.line + 1}: key '{key}' appears twice in one "
                                          "mapping; YAML would silently keep only the last value")

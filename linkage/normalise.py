@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 
 class InvalidValue(ValueError):
@@ -227,7 +227,7 @@ def postcode_parts(raw: str | None, fmt: str = "uk",
     return text, text, text
 
 
-def sex_code(raw: str | None, codes: dict[str, str | None]) -> str | None:
+def sex_code(raw: str | None, codes: Mapping[str, str | None]) -> str | None:
     """Map a raw sex/gender code to M, F or None. Unknown codes raise."""
     if raw is None:
         return None

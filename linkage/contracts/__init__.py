@@ -6,6 +6,8 @@ against the naming grammar (:mod:`linkage.contracts.names`), verifies checksums 
 JSON Schemas of the models are exported by ``linkage schemas`` into ``schemas/``.
 """
 
+from pydantic import BaseModel
+
 from linkage.contracts.crosscheck import check_agreement, check_key_agreement
 from linkage.contracts.identifier_package import (
     IdentifierPackage,
@@ -16,7 +18,7 @@ from linkage.contracts.link_output import LinkOutput, LinkOutputManifest, read_l
 from linkage.contracts.names import COLUMN_PATTERN, SOURCE_PATTERN, is_valid_column, is_valid_source
 from linkage.contracts.release import Release, ReleaseManifest, read_release
 
-CONTRACT_SCHEMAS = {
+CONTRACT_SCHEMAS: dict[str, type[BaseModel]] = {
     "identifier-package-manifest": IdentifierPackageManifest,
     "link-output-manifest": LinkOutputManifest,
     "release-manifest": ReleaseManifest,

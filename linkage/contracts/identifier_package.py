@@ -108,7 +108,7 @@ class IdentifierPackageManifest(BaseModel):
     # extra="allow": newer minor versions may add fields; every name that reaches SQL is still checked
 
     schema_version: str = Field(SCHEMA_VERSION, pattern=r"^[0-9]+\.[0-9]+$")
-    kind: Literal["encoded-extract"] = KIND
+    kind: Literal["encoded-extract"] = "encoded-extract"
     tool_version: str = Field(max_length=64)
     source: str = Field(pattern=SOURCE_PATTERN)
     project_id: str = Field(pattern=PROJECT_ID_PATTERN)

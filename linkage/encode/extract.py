@@ -210,7 +210,7 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
         rejected_file = open(tmp / "rejected.csv", "w", newline="", encoding="utf-8")
         rejected_csv = csv.writer(rejected_file)
         rejected_csv.writerow(["row_number", "field", "reason", "action"])
-        totals = Counter()
+        totals: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
         blanked: Counter[str] = Counter()
         seen_ids = HashSet()
@@ -226,6 +226,7 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
                 payload_writer.write_table(result.payload)
             if result.tokens is not None:
                 # An identifier set already written from an earlier chunk is not written again.
+                assert result.identity_hash is not None and result.record_hash is not None
                 new = seen_identities.add(result.identity_hash)
                 token_writer.write_table(result.tokens.filter(pa.array(new)))
                 seen_records.add(result.record_hash[new])

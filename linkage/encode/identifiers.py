@@ -211,7 +211,8 @@ class IdentifierEncoder:
             self._placeholder_mask = placeholder.to_numpy(zero_copy_only=False)
             out["dob"] = pc.if_else(placeholder, pa.scalar(None, pa.string()), values)
         if ids.sex is not None:
-            out["sex"] = run("sex", ids.sex.column, lambda raw: nz.sex_code(raw, ids.sex.codes))
+            codes = ids.sex.codes
+            out["sex"] = run("sex", ids.sex.column, lambda raw: nz.sex_code(raw, codes))
         if ids.postcode is not None:
             spec = ids.postcode
 
@@ -273,13 +274,13 @@ class IdentifierEncoder:
             if self.ids.surname:
                 add("name__surname_shared", "name", "surname_shared" + salt, "token")
         if self.ids.date_of_birth is not None:
-            for variant in self.enc.dob_variants:
-                add(f"dob__{variant}", "date_of_birth", variant, "token")
+            for dob_variant in self.enc.dob_variants:
+                add(f"dob__{dob_variant}", "date_of_birth", dob_variant, "token")
         if self.ids.sex is not None:
             add("sex__exact", "sex", "exact", "token")
         if self.ids.postcode is not None:
-            for variant in self.enc.postcode_variants:
-                add(f"postcode__{variant}", "postcode", variant, "token_list" if variant == "del1" else "token")
+            for pc_var in self.enc.postcode_variants:
+                add(f"postcode__{pc_var}", "postcode", pc_var, "token_list" if pc_var == "del1" else "token")
         if self.ids.upn is not None:
             add("upn__exact", "upn", "exact", "token")
         if self.ids.nhs_number is not None:
@@ -370,7 +371,10 @@ class IdentifierEncoder:
 
                     per_value(f"_bloom_{column}", f"{field}__bloom", filt)
                 else:
-                    per_value(column, f"{field}__bloom", lambda v, c=core, b=bloom: b.encode(c(v)))
+                    def plain(v: str, c: Callable[[str], str] = core, b: BloomEncoder = bloom) -> Any:
+                        return b.encode(c(v))
+
+                    per_value(column, f"{field}__bloom", plain)
 
         if "name__parts" in types:
             shared = self._tok("name", "shared")

@@ -36,9 +36,9 @@ def pairwise_and_cluster_metrics(predicted: pd.Series, truth: pd.Series) -> dict
     precision, recall = _ratio(tp, pred_pairs), _ratio(tp, true_pairs)
     f1 = round(2 * precision * recall / (precision + recall), 6) if precision + recall else 0.0
 
-    pred_sets = df.groupby("pred").apply(lambda g: frozenset(g.index), include_groups=False)
-    true_sets = df.groupby("true").apply(lambda g: frozenset(g.index), include_groups=False)
-    exact = len(set(pred_sets) & set(true_sets))
+    pred_sets = {frozenset(group.index) for _, group in df.groupby("pred")}
+    true_sets = {frozenset(group.index) for _, group in df.groupby("true")}
+    exact = len(pred_sets & true_sets)
     # B-cubed: per record, overlap of its predicted and true clusters, relative to each.
     overlap = df.groupby(["pred", "true"]).size().rename("overlap").reset_index()
     per_record = df.reset_index().merge(overlap, on=["pred", "true"])
