@@ -13,6 +13,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 
+from anyascii import anyascii
+
 
 class InvalidValue(ValueError):
     """A present value that cannot be used. The message is a reason, never the value."""
@@ -29,8 +31,8 @@ PLACEHOLDER_REASON = "placeholder for unknown"
 #: The form native date cells (Excel, Parquet date/timestamp columns) are given by the reader. No partner
 #: types it by hand, it is unambiguous, and it is accepted whatever date formats the config lists.
 NATIVE_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
-# Format characters (zero-width space/joiners, BOM, soft hyphen, bidi marks), control characters, and
-# symbols such as emoji carry no letters of a name; they are removed before transliteration.
+# Format characters (zero-width space/joiners, BOM, soft hyphen, bidi marks) and symbols such as emoji
+# carry no letters of a name: they are removed before transliteration. Control characters become spaces.
 _DROPPED_CATEGORIES = frozenset({"Cf", "Cc", "Cs", "Co", "Cn", "So"})
 
 
@@ -54,10 +56,13 @@ def fold_text(text: str) -> str:
     (Cyrillic, Greek, Arabic, Devanagari, CJK…). Look-alike letters from other scripts (Cyrillic о, Greek
     ο in an otherwise Latin name) therefore fold to the Latin letter they imitate.
     """
-    from anyascii import anyascii
-
-    text = unicodedata.normalize("NFKC", str(text))
-    kept = "".join(ch for ch in text if unicodedata.category(ch) not in _DROPPED_CATEGORIES)
+    text = str(text)
+    if text.isascii() and text.isprintable():  # the common case: nothing to remove or fold
+        return text
+    text = unicodedata.normalize("NFKC", text)
+    # Control characters (tab, line breaks) separate words; the others are dropped in place.
+    kept = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text
+                   if unicodedata.category(ch) not in _DROPPED_CATEGORIES or unicodedata.category(ch) == "Cc")
     if kept.isascii():
         return kept
     return anyascii(kept)
@@ -68,10 +73,20 @@ def strip_accents(text: str) -> str:
     return fold_text(text)
 
 
+def placeholder_key(raw: str) -> str:
+    """The form placeholders are compared in: upper case, runs of spaces as one."""
+    return " ".join(str(raw).split()).upper()
+
+
 def is_placeholder(raw: str, placeholders: Iterable[str]) -> bool:
-    """True when ``raw`` is one of the values that stand for 'unknown' (case and spacing ignored)."""
-    text = " ".join(str(raw).split()).upper()
-    return bool(text) and text in {" ".join(p.split()).upper() for p in placeholders}
+    """True when ``raw`` is one of the values that stand for 'unknown' (case and spacing ignored).
+
+    ``placeholders`` may be a frozenset of :func:`placeholder_key` forms, which callers on a hot path
+    build once.
+    """
+    keys = placeholders if isinstance(placeholders, frozenset) else frozenset(map(placeholder_key, placeholders))
+    text = placeholder_key(raw)
+    return bool(text) and text in keys
 
 
 def clean_name(raw: str | None, placeholders: Iterable[str] = ()) -> str | None:

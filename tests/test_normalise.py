@@ -122,3 +122,9 @@ def test_deletion_neighbourhood_detects_one_edit():
     assert not share("smith", "jones")
     assert not share("smith", "smoothe")
     assert nz.deletion_neighbourhood("ab") == ["a", "ab", "b"]
+
+
+def test_invisible_characters_join_and_control_characters_separate():
+    assert nz.name_parts("Jo\u200bhn\u00ad") == ["john"]
+    assert nz.name_parts("John\tSmith") == ["john", "smith"]
+    assert nz.name_parts("J\u043ehn") == ["john"]  # Cyrillic о folds to the Latin letter it imitates

@@ -162,7 +162,7 @@ class IdentifierEncoder:
         problems: list[tuple[np.ndarray, str, str, str]] = []
         ids = self.ids
 
-        placeholders = tuple(self.cfg.placeholders)
+        placeholders = frozenset(nz.placeholder_key(p) for p in self.cfg.placeholders)
 
         def checked(func: Callable[[str], Any]) -> Callable[[str], Any]:
             def clean_one(raw: str) -> Any:
