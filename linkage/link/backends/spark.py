@@ -91,12 +91,7 @@ def parse_spark_conf(conf: Mapping[str, str] | Sequence[str] | None) -> dict[str
 
 def session_settings(settings: SparkBackendSettings, master: str, scratch: Path) -> dict[str, str]:
     """Spark configuration for one job: small-box defaults in local mode, then ``settings``, then ``conf``."""
-    from splink.backends.spark import similarity_jar_location
-
     conf = {
-        # Splink registers its string-similarity functions at start-up from a jar in its wheel; it must be
-        # on the classpath before the JVM starts. The model uses none of them.
-        "spark.jars": similarity_jar_location(),
         "spark.sql.warehouse.dir": str(scratch / "warehouse"),
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
@@ -170,7 +165,11 @@ def spark_session(settings: SparkBackendSettings | None = None, app_name: str = 
         return
     master = settings.master or os.environ.get("LINKAGE_SPARK_MASTER") or DEFAULT_LOCAL_MASTER
     scratch = Path(tempfile.mkdtemp(prefix="linkage-spark-"))
-    conf = session_settings(settings, master, scratch)
+    from splink.backends.spark import similarity_jar_location
+
+    # Splink registers its string-similarity functions at start-up from a jar in its wheel; it must be on
+    # the classpath before the JVM starts (the model uses none of them).
+    conf = {"spark.jars": similarity_jar_location(), **session_settings(settings, master, scratch)}
     # Spark's start-up chatter goes to the terminal before setLogLevel can act; a log4j2 file keeps the
     # driver at ERROR from the first line.
     log_config = scratch / "log4j2.properties"
