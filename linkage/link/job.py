@@ -10,11 +10,13 @@ written, never re-running an engine's job, and two backends cannot drift apart a
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import platform
 import shutil
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -221,10 +223,16 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
     check_output_dir(out_dir)
     logging.getLogger("splink").setLevel(logging.WARNING)
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    timer = PhaseTimer(echo=not quiet)
+    timer = PhaseTimer(echo=False)
 
-    def phase(name: str) -> Any:
-        return timer.phase(f"{name} ({PHASES.index(name) + 1}/{len(PHASES)})" if not quiet else name)
+    @contextlib.contextmanager
+    def phase(name: str) -> Iterator[None]:
+        """One phase: a progress line (step k of n, elapsed) unless quiet, and its time in the manifest."""
+        if not quiet:
+            print(f"[{timer.total:7.1f}s] {PHASES.index(name) + 1}/{len(PHASES)} {name} …", file=sys.stderr,
+                  flush=True)
+        with timer.phase(name):
+            yield
 
     with phase("check extracts"):
         plan = make_plan(check_extracts(encoded_dirs), cfg)

@@ -15,7 +15,7 @@ from splink import Linker
 from splink.internals.duckdb.database_api import DuckDBAPI
 from splink.internals.pipeline import CTEPipeline
 
-from linkage.link.backends import LinkPlan, Progress, StagedResults
+from linkage.link.backends.base import LinkPlan, Progress, StagedResults
 from linkage.link.cluster import build_record_graph, cluster_records, run_sql
 from linkage.link.config import DuckDBBackendSettings, LinkConfig
 from linkage.link.model import train

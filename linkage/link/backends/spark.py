@@ -27,7 +27,7 @@ import duckdb
 from splink import Linker
 
 from linkage.errors import LinkageConfigError
-from linkage.link.backends import LinkPlan, Progress, StagedResults
+from linkage.link.backends.base import LinkPlan, Progress, StagedResults
 from linkage.link.cluster import run_sql, splink_clusters
 from linkage.link.config import LinkConfig, SparkBackendSettings
 from linkage.link.levels import BLOOM_POPCOUNT_SUFFIX, bloom_word_columns
