@@ -237,33 +237,33 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
     with phase("check extracts"):
         plan = make_plan(check_extracts(encoded_dirs), cfg)
     counts: dict[str, Any] = {}
-    with duckdb_session(cfg) as con, atomic_output_dir(out_dir) as tmp:
+    with duckdb_session(cfg) as con, atomic_output_dir(out_dir) as tmp, contextlib.ExitStack() as running:
         staging = tmp / ".staging"
         staging.mkdir()
-        with open_backend(settings, cfg) as engine:
-            with phase("start backend"):
-                engine.attach(con)
-            with phase("load tokens"):
-                counts.update(engine.load_tokens(plan))
-            with phase("plan blocking"):
-                rules, blocking_plan = plan_blocking_on_files([ex.tokens_path for ex in plan.extracts],
-                                                              plan.columns, cfg)
-            settings_creator = model_settings(plan, cfg, rules, engine.name)  # type: ignore[arg-type]
-            # Splink's own warnings (untrained levels, EM sampling) are handled and reported by the job.
-            linker = Linker(engine.register(plan), settings_creator, log_level=logging.ERROR)
-            with phase("train model"):
-                training = engine.train(linker, plan, cfg)
-            # --- threshold choice (i13): a chosen clustering threshold would be set on cfg.clustering here,
-            # after training and before scoring, so both the pair filter and clustering use it.
-            with phase("score pairs"):
-                n_chunks = engine.predict_chunks(cfg)
-                counts["score_chunks"] = n_chunks
-                with progress(total=n_chunks, desc="score pairs", unit="slices", quiet=quiet) as bar:
-                    pairs = engine.predict(linker, plan, cfg, staging, Progress(advance=bar.update, quiet=quiet))
-            with phase("cluster into persons"):
-                staged, counts["record_edges"] = engine.cluster(plan, cfg, pairs, staging)
-            model = linker.misc.save_model_to_json()
-            versions = getattr(engine, "versions", {})
+        with phase("start backend"):
+            engine = running.enter_context(open_backend(settings, cfg))
+            engine.attach(con)
+        with phase("load tokens"):
+            counts.update(engine.load_tokens(plan))
+        with phase("plan blocking"):
+            rules, blocking_plan = plan_blocking_on_files([ex.tokens_path for ex in plan.extracts], plan.columns, cfg)
+        settings_creator = model_settings(plan, cfg, rules, engine.name)  # type: ignore[arg-type]
+        # Splink's own warnings (untrained levels, EM sampling) are handled and reported by the job.
+        linker = Linker(engine.register(plan), settings_creator, log_level=logging.ERROR)
+        with phase("train model"):
+            training = engine.train(linker, plan, cfg)
+        # --- threshold choice (i13): a chosen clustering threshold is set on cfg.clustering here, after
+        # training and before scoring, so scoring, clustering, counts and the manifest all use it.
+        with phase("score pairs"):
+            n_chunks = engine.predict_chunks(cfg)
+            counts["score_chunks"] = n_chunks
+            with progress(total=n_chunks, desc="score pairs", unit="slices", quiet=quiet) as bar:
+                pairs = engine.predict(linker, plan, cfg, staging, Progress(advance=bar.update, quiet=quiet))
+        with phase("cluster into persons"):
+            staged, counts["record_edges"] = engine.cluster(plan, cfg, pairs, staging)
+        model = linker.misc.save_model_to_json()
+        versions = getattr(engine, "versions", {})
+        running.close()
         # The engine is released here (Spark stopped, its JVM ended): what follows is single-node.
         with phase("export results"):
             engine.export(plan, staged, con)
