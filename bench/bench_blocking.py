@@ -32,8 +32,9 @@ from linkage.keys import read_key_file, record_id  # noqa: E402
 from linkage.link.checks import check_extracts  # noqa: E402
 from linkage.link.config import BlockingRule, load_link_config  # noqa: E402
 from linkage.link.evaluate import read_truth  # noqa: E402
+from linkage.link.job import column_types, pair_filter, plan_link  # noqa: E402
 from linkage.link.model import DEFAULT_BLOCKING, usable_rules  # noqa: E402
-from linkage.link.run import _column_types, _pair_filter, _plan, load_tokens  # noqa: E402
+from linkage.link.tables import load_tokens_duckdb  # noqa: E402
 
 
 def rule_sql(rule: BlockingRule) -> str:
@@ -45,9 +46,9 @@ def rule_sql(rule: BlockingRule) -> str:
 def measure(encoded: list[Path], truth_csv: Path, key_path: Path, rules: list[BlockingRule]) -> dict:
     con = duckdb.connect()
     extracts = check_extracts(encoded)
-    types = _column_types(extracts)
-    link_type, dedupe, _ = _plan(extracts, load_link_config())
-    tables = load_tokens(con, extracts, types)
+    types = column_types(extracts)
+    link_type, dedupe, _ = plan_link(extracts, load_link_config())
+    tables = load_tokens_duckdb(con, extracts, types)
     rules = usable_rules(rules, set(types))
     needed = sorted({"record_id", "identity_id", "source"} | {c for c in types if not c.endswith("__bloom")})
     cols = ", ".join(needed)
@@ -61,10 +62,10 @@ def measure(encoded: list[Path], truth_csv: Path, key_path: Path, rules: list[Bl
                                                                                strict=True)]
     con.register("truth_df", truth[["record_id", "source", "person_id"]])
     con.execute("CREATE TABLE truth AS SELECT * FROM truth_df")
-    pair_filter = _pair_filter(link_type, dedupe)
+    pairs_sql = pair_filter(link_type, dedupe)
     # True record pairs the link may find: same person, allowed by the link's own pair filter.
     con.execute(f"""CREATE TABLE true_pairs AS SELECT l.record_id AS a, r.record_id AS b FROM truth l JOIN truth r
-                    ON l.person_id = r.person_id AND l.record_id < r.record_id {pair_filter}""")
+                    ON l.person_id = r.person_id AND l.record_id < r.record_id {pairs_sql}""")
     n_true = con.execute("SELECT count(*) FROM true_pairs").fetchone()[0]
 
     per_rule = []
@@ -74,7 +75,7 @@ def measure(encoded: list[Path], truth_csv: Path, key_path: Path, rules: list[Bl
         con.execute(f"""CREATE TABLE r{i} AS
             SELECT least(l.record_id, r.record_id) AS a, greatest(l.record_id, r.record_id) AS b, count(*) AS n
             FROM t l JOIN t r ON ({rule_sql(rule)})
-              AND (l.source || l.identity_id) < (r.source || r.identity_id) {pair_filter}
+              AND (l.source || l.identity_id) < (r.source || r.identity_id) {pairs_sql}
             GROUP BY ALL""")
         ident, rec = con.execute(f"SELECT coalesce(sum(n), 0), count(*) FROM r{i}").fetchone()
         found = con.execute(f"SELECT count(*) FROM r{i} JOIN true_pairs USING (a, b)").fetchone()[0]

@@ -261,8 +261,9 @@ def link(
     out: Annotated[Path, typer.Option("--out", help="link folder to create (must be new or empty)")],
     config: Annotated[Path | None, typer.Option("--config", help="link config (default configs/linkage.yaml)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
-    backend: Annotated[str, typer.Option("--backend", help="duckdb (one machine) or spark (pip install "
-                                                            "'linkage[spark]', needs Java)")] = "duckdb",
+    backend: Annotated[str | None, typer.Option("--backend", help="duckdb (one machine) or spark (pip install "
+                                                                   "'linkage[spark]', needs Java); overrides the "
+                                                                   "config's backend.kind")] = None,
     spark_master: Annotated[str | None, typer.Option(
         "--spark-master", help="Spark master URL, e.g. local[4] or spark://host:7077 (default local[*])")] = None,
     spark_conf: Annotated[list[str] | None, typer.Option(

@@ -1,71 +1,71 @@
-"""The Spark backend gives the same persons and parameters as DuckDB; it fails in one line without Spark.
+"""The Spark backend: dialect-aware levels, one-line failures without Spark, session handling.
 
-The cross-backend test needs pyspark and Java and takes a few minutes, so it is marked ``spark`` (run it
-with ``pytest -m spark``). The translation and error tests are fast and need neither; they run by default.
+Tests that need pyspark and Java are marked ``spark`` (run with ``pytest -m spark``); the cross-backend
+link tests are in ``tests/test_link_backends.py``. The rest are fast and need neither.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from linkage import keys
 from linkage.errors import LinkageConfigError
-from linkage.link.config import LinkConfig
-from linkage.link.evaluate import co_clustered_pairs
+from linkage.link.config import LinkConfig, SparkBackendSettings
+from linkage.link.levels import BloomDiceLevel, bind_bloom_sizes, bloom_levels
 from linkage.link.model import build_settings
 
 REPO = Path(__file__).resolve().parents[1]
-PARTNERS = REPO / "configs" / "partners"
-SOURCES = ("police", "education", "social_care")
 
-# Columns of the shipped partner configs (the union the linker sees), with Bloom filters of 512 bits.
+# Columns of the shipped partner configs (the union the linker sees).
 TOKEN_COLS = {"given_name__exact", "given_name__phonetic", "given_name__initial", "given_name__del1",
               "given_name__bloom", "surname__exact", "surname__phonetic", "surname__initial", "surname__del1",
               "surname__bloom", "name__parts", "name__given_shared", "name__surname_shared", "dob__exact",
               "dob__swap", "dob__ym", "dob__year", "dob__md", "sex__exact", "postcode__exact",
               "postcode__sector", "postcode__district", "upn__exact"}
-BLOOM_BYTES = {"given_name__bloom": 64, "surname__bloom": 64}
 
 
-# --- fast: no Spark needed -----------------------------------------------------------------------------
-
-def test_every_model_level_translates_to_spark_sql() -> None:
-    from splink.internals.comparison_level_library import CustomLevel
-
-    from linkage.link.spark import spark_settings
-
+def _level_sql(n_bytes: int, dialect: str) -> list[str]:
     every_level = LinkConfig.model_validate({"comparisons": {"deletion_levels": ["given_name", "surname", "postcode"]}})
     settings = build_settings(TOKEN_COLS, every_level, "link_and_dedupe", " AND l.record_id <> r.record_id")
-    before = [lvl.sql_condition for c in settings.comparisons for lvl in c._comparison_levels
-              if isinstance(lvl, CustomLevel)]
-    assert any("bit_count" in s for s in before) and any("list_has_any" in s for s in before)
-    spark_settings(settings, BLOOM_BYTES)
-    after = [lvl.sql_condition for c in settings.comparisons for lvl in c._comparison_levels
-             if isinstance(lvl, CustomLevel)]
-    dice = [s for s in after if "bit_count" in s]
-    assert dice, "Dice levels vanished"
-    for s in dice:  # 512 bits = eight 64-bit words per side, denominators guarded against zero
-        assert s.count("bit_count(") == 8 and "nullif(" in s
-    assert not any("list_" in s or "::" in s for s in after)
-    assert any("arrays_overlap(" in s for s in after)
+    bind_bloom_sizes(settings.comparisons, {"given_name__bloom": n_bytes, "surname__bloom": n_bytes})
+    return [lvl.get_comparison_level(dialect).sql_condition
+            for c in settings.comparisons for lvl in c.create_comparison_levels()]
 
 
-def test_untranslatable_sql_fails_loudly() -> None:
-    from linkage.link.spark import to_spark_condition
+@pytest.mark.parametrize(("n_bytes", "words"), [(32, 4), (64, 8), (128, 16)])  # folded, default, balanced
+def test_every_level_renders_in_spark_sql_sized_from_the_manifest(n_bytes: int, words: int) -> None:
+    spark_sql = _level_sql(n_bytes, "spark")
+    dice = [s for s in spark_sql if "bit_count" in s]
+    assert len(dice) == 4  # two thresholds x two names
+    for s in dice:  # one bit_count per 64-bit word and side pair; denominators guarded against zero
+        assert s.count("bit_count(") == words and "nullif(" in s
+    assert not any("list_" in s or "::" in s for s in spark_sql), "a DuckDB-only construct reached Spark SQL"
+    assert any("arrays_overlap(" in s for s in spark_sql) and any("array_contains(" in s for s in spark_sql)
+    duck_sql = _level_sql(n_bytes, "duckdb")
+    assert all(s.count("bit_count(") == 1 for s in duck_sql if "bit_count" in s)  # BIT: length-free
+    assert any("list_has_any(" in s for s in duck_sql)
 
-    with pytest.raises(LinkageConfigError, match="no Spark translation"):
-        to_spark_condition("list_intersect(a_l, a_r) = []", BLOOM_BYTES)
-    with pytest.raises(LinkageConfigError, match="not a Bloom column"):
-        to_spark_condition("bit_count(dob__exact_l & dob__exact_r) > 3", BLOOM_BYTES)
+
+def test_unsized_bloom_level_is_refused_on_spark() -> None:
+    level = BloomDiceLevel("given_name__bloom", 0.8)
+    with pytest.raises(LinkageConfigError, match="no declared length"):
+        level.get_comparison_level("spark")
+    settings = build_settings(TOKEN_COLS, LinkConfig(), "link_only", "")
+    with pytest.raises(LinkageConfigError, match="surname__bloom"):
+        bind_bloom_sizes(settings.comparisons, {"given_name__bloom": 64})
+    assert len(bloom_levels(settings.comparisons)) == 4
+
+
+def test_a_backend_without_model_sql_is_refused() -> None:
+    with pytest.raises(LinkageConfigError, match="no SQL for backend 'sqlite'"):
+        BloomDiceLevel("given_name__bloom", 0.8, 64).get_comparison_level("sqlite")
 
 
 def test_missing_pyspark_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from linkage.link.spark import SparkUnavailableError, check_spark_available
+    from linkage.link.backends.spark import SparkUnavailableError, check_spark_available
 
     monkeypatch.setitem(sys.modules, "pyspark", None)  # makes `import pyspark` raise ImportError
     with pytest.raises(SparkUnavailableError, match=r"pip install 'linkage\[spark\]'") as info:
@@ -76,7 +76,7 @@ def test_missing_pyspark_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.spark  # needs pyspark installed, which CI does only for the spark run
 def test_missing_java_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     pytest.importorskip("pyspark")
-    from linkage.link.spark import SparkUnavailableError, check_spark_available
+    from linkage.link.backends.spark import SparkUnavailableError, check_spark_available
 
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no java anywhere
@@ -116,86 +116,53 @@ def test_unknown_backend_is_refused(tmp_path: Path) -> None:
         link_extracts([tmp_path], tmp_path / "out", backend="flink")
 
 
+def test_backend_is_config_data_and_flags_only_override(tmp_path: Path) -> None:
+    from linkage.link.config import load_link_config
+    from linkage.link.job import resolve_backend
+
+    path = tmp_path / "link.yaml"
+    path.write_text("backend: {kind: spark, master: 'local[1]', driver_memory: 4g, shuffle_partitions: 8, "
+                    "conf: {spark.executor.cores: '2'}}\n")
+    cfg = load_link_config(path)
+    assert isinstance(cfg.backend, SparkBackendSettings) and cfg.backend.shuffle_partitions == 8
+    assert resolve_backend(cfg) == cfg.backend  # no flag: the config decides
+    over = resolve_backend(cfg, "spark", spark_master="local[2]", spark_conf=["spark.x=1"])
+    assert over.master == "local[2]" and over.conf == {"spark.executor.cores": "2", "spark.x": "1"}
+    assert over.driver_memory == "4g"  # not given as a flag: kept
+    assert resolve_backend(cfg, "duckdb").kind == "duckdb"
+    path.write_text("backend: {kind: spark, driver_memory: lots}\n")
+    with pytest.raises(LinkageConfigError):
+        load_link_config(path)
+    path.write_text("backend: {kind: duckdb, master: 'local[2]'}\n")  # a Spark key on DuckDB: refused
+    with pytest.raises(LinkageConfigError):
+        load_link_config(path)
+
+
+def test_small_box_defaults() -> None:
+    pytest.importorskip("splink")
+    from linkage.link.backends.spark import session_settings
+
+    conf = session_settings(SparkBackendSettings(), "local[2]", REPO)
+    assert conf["spark.sql.shuffle.partitions"] == "4"
+    memory = conf["spark.driver.memory"]
+    assert memory.endswith("g") and int(memory[:-1]) <= 10  # leaves room for the single-node steps
+    conf = session_settings(SparkBackendSettings(conf={"spark.driver.memory": "3g"}), "spark://h:7077", REPO)
+    assert conf["spark.driver.memory"] == "3g" and "spark.sql.shuffle.partitions" not in conf
+
+
 def test_duckdb_path_never_imports_pyspark() -> None:
-    code = ("import sys, linkage.link.run, linkage.cli; "
+    code = ("import sys, linkage.link.run, linkage.link.job, linkage.cli; "
             "sys.exit(1 if any(m.split('.')[0] in ('pyspark', 'py4j') for m in sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
-
-
-# --- slow: the same job on DuckDB and on local Spark ------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def encoded(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    from linkage.encode import encode_extract
-    from linkage.synth import generate_extracts
-
-    root = tmp_path_factory.mktemp("spark_vs_duckdb")
-    generate_extracts(200, 11, root / "raw", quiet=True)
-    key = keys.generate_key()
-    dirs = []
-    for source in SOURCES:
-        encode_extract(PARTNERS / f"{source}.yaml", key, root / "raw" / f"{source}.csv", root / source,
-                       quiet=True, workers=1)
-        dirs.append(root / source)
-    return dirs
-
-
-def _parameters(link_dir: Path) -> dict[tuple[str, str], tuple[float, float]]:
-    model = json.loads((link_dir / "model.json").read_text())
-    out = {}
-    for comparison in model["comparisons"]:
-        for level in comparison["comparison_levels"]:
-            if level.get("is_null_level"):
-                continue
-            out[(comparison["output_column_name"], level["label_for_charts"])] = (
-                level["m_probability"], level["u_probability"])
-    return out
-
-
-@pytest.mark.spark
-def test_spark_and_duckdb_agree(encoded: list[Path], tmp_path: Path) -> None:
-    pytest.importorskip("pyspark")
-    from linkage.link import link_extracts
-
-    duck = link_extracts(encoded, tmp_path / "duck", quiet=True)
-    spark = link_extracts(encoded, tmp_path / "spark", backend="spark", spark_master="local[2]", quiet=True)
-
-    for name in ("crosswalk.parquet", "pairs.parquet", "model.json", "report.html", "manifest.json"):
-        assert (tmp_path / "spark" / name).is_file(), name
-    assert spark["backend"] == "spark" and spark["versions"]["spark_master"].startswith("local")
-    assert not list((tmp_path / "spark").glob(".spark*")), "staging folder left in the output"
-    assert spark["counts"]["records"] == duck["counts"]["records"]
-    assert spark["counts"]["identities"] == duck["counts"]["identities"]
-
-    # Same partition into persons. EM sees the same blocked pairs on both backends and u comes from the
-    # whole random sample (training.u_min_count_per_level: null), which at this size is every pair, so the
-    # models agree (measured: identical to 9 digits). Splink's early-stopping probe, used before, drew u
-    # from ~1% of the right-hand records and moved u(sex) by 0.06 between backends. A pair whose
-    # probability sits at the threshold could still flip: allow 1% of co-clustered pairs (measured: none).
-    a, b = co_clustered_pairs(tmp_path / "duck"), co_clustered_pairs(tmp_path / "spark")
-    assert len(a) > 50, "fixture too small to compare partitions"
-    assert len(a ^ b) <= max(2, 0.01 * len(a)), f"{len(a ^ b)} co-clustered pairs differ of {len(a)}"
-    assert abs(spark["counts"]["persons"] - duck["counts"]["persons"]) <= max(1, 0.01 * duck["counts"]["persons"])
-
-    # Same trained parameters: m within 0.01, u within 0.005 (measured: identical), prior within 1%
-    # relative (same deterministic rules on both).
-    pd_, ps = _parameters(tmp_path / "duck"), _parameters(tmp_path / "spark")
-    assert pd_.keys() == ps.keys()
-    for level, (m_d, u_d) in pd_.items():
-        m_s, u_s = ps[level]
-        assert m_s == pytest.approx(m_d, abs=0.01), f"m of {level}"
-        assert u_s == pytest.approx(u_d, abs=0.005), f"u of {level}"
-    prior_d = json.loads((tmp_path / "duck" / "model.json").read_text())["probability_two_random_records_match"]
-    prior_s = json.loads((tmp_path / "spark" / "model.json").read_text())["probability_two_random_records_match"]
-    assert prior_s == pytest.approx(prior_d, rel=0.01)
 
 
 @pytest.mark.spark
 def test_an_active_session_is_reused_and_left_running() -> None:
     pytest.importorskip("pyspark")
-    from linkage.link.spark import spark_session
+    from linkage.link.backends.spark import spark_session
 
-    with spark_session("local[1]") as outer:
-        with spark_session("local[2]") as inner:
+    keep = SparkBackendSettings(master="local[1]", release_jvm=False)
+    with spark_session(keep) as outer:
+        with spark_session(SparkBackendSettings(master="local[2]")) as inner:
             assert inner is outer
         assert outer.sql("SELECT bit_count(CAST(-1 AS BIGINT)) AS n").collect()[0].n == 64

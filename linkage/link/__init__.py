@@ -7,7 +7,7 @@ from typing import Any
 
 
 def link_extracts(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    from linkage.link.run import link_extracts as _link
+    from linkage.link.job import link_extracts as _link
 
     return _link(*args, **kwargs)
 

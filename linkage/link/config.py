@@ -7,7 +7,7 @@ Anything left empty here is generated from the encodings the input manifests dec
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -84,6 +84,54 @@ class ClusterSettings(StrictModel):
         description="token columns that should never differ within a person; clusters where they do are flagged")
 
 
+class DuckDBBackendSettings(StrictModel):
+    """One machine: DuckDB in process (the default; fastest up to a few million records)."""
+
+    kind: Literal["duckdb"] = "duckdb"
+    threads: int | None = Field(None, ge=1, description="DuckDB threads (default: all cores)")
+    memory_limit: str | None = Field(None, description="e.g. '8GB' (default: DuckDB's, 80% of RAM); beyond it "
+                                                        "DuckDB spills to disk")
+    temp_directory: str | None = Field(
+        None, description="parent folder of the private spill folder (default: the system temp folder); the spill "
+                          "folder is removed when the link ends")
+    score_chunks: int | None = Field(
+        None, ge=1, description="score pairs in this many slices of the right-hand records, with progress per slice "
+                                "(default 1). At 1M people 4 slices took 228 s instead of 171 s; to bound memory "
+                                "use memory_limit")
+
+
+class SparkBackendSettings(StrictModel):
+    """Apache Spark through Splink's Spark backend (pip install 'linkage[spark]', Java 17 or 21)."""
+
+    kind: Literal["spark"] = "spark"
+    master: str | None = Field(None, description="master URL, e.g. local[4], spark://host:7077, yarn (default: "
+                                                 "$LINKAGE_SPARK_MASTER, else local[*])")
+    driver_memory: str = Field(
+        "6g", pattern=r"^[0-9]+[kmgtKMGT]?$",
+        description="driver heap (local mode: the whole job's). At most ~40% of RAM on one machine: the Python "
+                    "side needs the rest after Spark (a 14g heap on 24 GB was OOM-killed at 1M people)")
+    shuffle_partitions: int | None = Field(
+        None, ge=1, description="spark.sql.shuffle.partitions (default: 2 x cores in local mode, Spark's own on a "
+                                "cluster; there use 2-3 x the executor cores). Spark's 200 made small jobs 10x slower")
+    checkpoint_dir: str | None = Field(
+        None, description="folder every executor can reach for Splink's intermediate tables and checkpoints "
+                          "(default: a private temporary folder, removed afterwards; on a cluster e.g. hdfs:///tmp/x)")
+    lineage: Literal["parquet", "persist", "delta_lake_table", "checkpoint"] = Field(
+        "parquet", description="how Splink breaks lineage between steps (Splink's break_lineage_method). 'parquet' "
+                               "writes each intermediate table under checkpoint_dir; 'persist' caches in memory")
+    score_chunks: int | None = Field(
+        None, ge=1, description="score pairs in this many slices of the right-hand records, each written as it "
+                                "finishes, with progress per slice (default 1)")
+    release_jvm: bool = Field(
+        True, description="end the local JVM once Spark's phases are done, so its heap is returned before the "
+                          "single-node steps (crosswalk, report) run; off keeps it for a later job in the process")
+    conf: dict[str, str] = Field(
+        default_factory=dict, description="further Spark settings (spark.* keys); they override the above")
+
+
+BackendSettings = Annotated[DuckDBBackendSettings | SparkBackendSettings, Field(discriminator="kind")]
+
+
 class LinkConfig(StrictModel):
     """Everything ``linkage link`` needs beyond the encoded extracts."""
 
@@ -101,17 +149,15 @@ class LinkConfig(StrictModel):
     dedupe_sources: list[str] = Field(
         default_factory=list, description="deduplicate these sources even if their manifest declares one "
                                           "person per id (a single input is always deduplicated)")
-    score_chunks: int = Field(
-        1, ge=1, description="DuckDB: score pairs in this many slices of the right-hand records, with progress "
-                             "per slice. At 1M people 4 slices took 228 s instead of 171 s and peaked at 15.7 "
-                             "instead of 17.1 GB; to bound memory, duckdb_memory_limit works better (8 GB: "
-                             "6 min 6 s in all)")
-    duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: all cores)")
-    duckdb_memory_limit: str | None = Field(None, description="e.g. '8GB' (default: DuckDB's, 80% of RAM); "
-                                                              "beyond it DuckDB spills to disk")
-    duckdb_temp_directory: str | None = Field(
-        None, description="parent folder of the private spill folder (default: the system temp folder); the "
-                          "spill folder is removed when the link ends")
+    backend: BackendSettings = Field(
+        default_factory=DuckDBBackendSettings,
+        description="where the link runs: {kind: duckdb, ...} or {kind: spark, ...}; `linkage link --backend` and "
+                    "the --spark-* flags override it")
+    # Older names of the DuckDB backend's settings, still read when the backend section leaves them unset.
+    score_chunks: int = Field(1, ge=1, description="older name of backend.score_chunks (also read by Spark)")
+    duckdb_threads: int | None = Field(None, ge=1, description="older name of backend.threads")
+    duckdb_memory_limit: str | None = Field(None, description="older name of backend.memory_limit")
+    duckdb_temp_directory: str | None = Field(None, description="older name of backend.temp_directory")
     waterfall_samples: int = Field(8, ge=0, le=50, description="sample pairs shown in the report's waterfall")
 
 

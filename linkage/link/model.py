@@ -18,22 +18,18 @@ import splink.comparison_library as cl
 from splink import Linker, SettingsCreator, block_on
 
 from linkage.link.config import BlockingRule, LinkConfig
+from linkage.link.levels import BloomDiceLevel, ListOverlapLevel, TokenInListLevel
 
 log = logging.getLogger(__name__)
 
-BLOOM_POPCOUNT_SUFFIX = "_pc"  # precomputed bit_count of each Bloom column, so Dice needs one popcount
+
+def _dice(col: str, threshold: float) -> BloomDiceLevel:
+    # Dialect-aware (linkage.link.levels): BIT on DuckDB, 64-bit words on Spark, sized from the manifests.
+    return BloomDiceLevel(col, threshold)
 
 
-def _dice(col: str, threshold: float) -> cll.CustomLevel:
-    pc = col + BLOOM_POPCOUNT_SUFFIX
-    sql = f"2.0 * bit_count({col}_l & {col}_r) / ({pc}_l + {pc}_r) >= {threshold}"
-    return cll.CustomLevel(sql, label_for_charts=f"Bloom Dice >= {threshold}")
-
-
-def _overlap(col: str) -> cll.CustomLevel:
-    # list_has_any stops at the first shared element; cheaper than building the intersection.
-    return cll.CustomLevel(f"list_has_any({col}_l, {col}_r)",
-                           label_for_charts="one edit apart (deletion neighbourhood)")
+def _overlap(col: str) -> ListOverlapLevel:
+    return ListOverlapLevel(col, "one edit apart (deletion neighbourhood)")
 
 
 def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.CustomComparison | None:
@@ -53,9 +49,7 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
                                       label_for_charts="matches the other name (order swapped)"))
     if opts.use_name_parts and own in cols and "name__parts" in cols:
         # A former / preferred surname or a middle name used as the first name.
-        levels.append(cll.CustomLevel(
-            f"list_contains(name__parts_r, {own}_l) OR list_contains(name__parts_l, {own}_r)",
-            label_for_charts="found among the other side's name parts"))
+        levels.append(TokenInListLevel("name__parts", own, "found among the other side's name parts"))
     if f"{field}__del1" in cols and field in opts.deletion_levels:
         levels.append(_overlap(f"{field}__del1"))
     if f"{field}__bloom" in cols:

@@ -1,0 +1,95 @@
+"""The backend protocol of the link job, and the plan and staged files the job and a backend exchange.
+
+A backend implements ``LinkBackend`` (load tokens, register, train, predict, cluster, export, close);
+``linkage.link.job`` drives it phase by phase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import duckdb
+from splink import Linker
+
+from linkage.link.checks import Extract
+from linkage.link.config import LinkConfig
+
+
+@dataclass(frozen=True)
+class LinkPlan:
+    """What the job decided before any engine work: inputs, column kinds, Bloom lengths, link type."""
+
+    extracts: list[Extract]
+    column_types: dict[str, str]  # column -> token | token_list | bloom
+    bloom_bytes: dict[str, int]  # Bloom column -> stored bytes per filter (from the manifests)
+    link_type: str
+    dedupe: list[str]  # sources deduplicated
+    duplicate_free: list[str]  # sources promised one person per id
+
+    @property
+    def columns(self) -> set[str]:
+        return set(self.column_types)
+
+    @property
+    def sources(self) -> list[str]:
+        return [ex.source for ex in self.extracts]
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        """Short, SQL-safe names for the sources (s0, s1, ...), used where Splink formats names into SQL."""
+        return {ex.source: f"s{i}" for i, ex in enumerate(self.extracts)}
+
+
+@dataclass(frozen=True)
+class StagedResults:
+    """Parquet files (or folders of parts) a backend leaves for the single-node steps."""
+
+    pairs: Path  # scored pairs, Splink's columns with source_l / source_r last
+    clusters: Path  # node_id (record id), cluster_id
+    records: Path  # record_id, source
+
+
+@dataclass
+class Progress:
+    """Progress callback of a phase: ``advance(n)`` of ``total`` units (the job draws bar and ETA)."""
+
+    advance: Callable[[int], None] = field(default=lambda n: None)
+    quiet: bool = True
+
+
+@runtime_checkable
+class LinkBackend(Protocol):
+    """One engine's implementation of the heavy steps of ``linkage link``."""
+
+    name: str  # also Splink's SQL dialect
+    db_api: Any  # Splink's database API for this engine
+
+    def attach(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The job's finishing DuckDB database (DuckDB works in it; other engines export into it)."""
+
+    def load_tokens(self, plan: LinkPlan) -> dict[str, dict[str, int]]:
+        """Load every extract's tokens; return counts {"identities": {source: n}, "records": {source: n}}."""
+
+    def register(self, plan: LinkPlan) -> list[Any]:
+        """The loaded extracts as Splink input frames (one per extract, in plan order)."""
+
+    def train(self, linker: Linker, plan: LinkPlan, config: LinkConfig) -> dict[str, Any]:
+        """Estimate the model's parameters; returns what training did (rules, fixed levels, timings)."""
+
+    def predict_chunks(self, config: LinkConfig) -> int:
+        """How many slices scoring runs in (progress units of the score phase)."""
+
+    def predict(self, linker: Linker, plan: LinkPlan, config: LinkConfig, out: Path, progress: Progress) -> Path:
+        """Score blocked pairs at or above ``pairs_min_match_probability`` and write them as Parquet under out."""
+
+    def cluster(self, plan: LinkPlan, config: LinkConfig, pairs: Path, out: Path) -> tuple[StagedResults, int]:
+        """Record graph and clusters from the written pairs; returns the staged files and the record edges."""
+
+    def export(self, plan: LinkPlan, staged: StagedResults, con: duckdb.DuckDBPyConnection) -> None:
+        """After ``close``: make ``_identities``, ``_records``, ``_pairs``, ``_clusters`` tables of ``con``."""
+
+    def close(self) -> None:
+        """Release the engine (stop Spark, close DuckDB); staged files stay."""

@@ -1,0 +1,119 @@
+"""DuckDB backend: the whole link in one in-process DuckDB database (the job's finishing database).
+
+Tokens are read once; Bloom filters become ``BIT`` values with their popcount at load, so Dice never
+casts per comparison. Results stay as tables (``_pairs``, ``_clusters``, ``_records``) in the same
+database and are also written to the staging folder, like every backend's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from splink import Linker
+from splink.internals.duckdb.database_api import DuckDBAPI
+from splink.internals.pipeline import CTEPipeline
+
+from linkage.link.backends.base import LinkPlan, Progress, StagedResults
+from linkage.link.cluster import build_record_graph, cluster_records, run_sql
+from linkage.link.config import DuckDBBackendSettings, LinkConfig
+from linkage.link.model import train
+from linkage.link.sql import ident, string
+from linkage.link.tables import duckdb_settings, load_tokens_duckdb
+
+
+class DuckDBBackend:
+    """``LinkBackend`` on DuckDB. Works in the connection the job gives it (``attach``)."""
+
+    name = "duckdb"
+
+    def __init__(self, settings: DuckDBBackendSettings, config: LinkConfig) -> None:
+        self.settings = settings
+        self.score_chunks = duckdb_settings(config).score_chunks or 1
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.db_api: Any = None
+        self.tables: list[str] = []
+
+    def attach(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.db_api = DuckDBAPI(connection=con)
+
+    def _con(self) -> duckdb.DuckDBPyConnection:
+        if self.con is None:
+            raise RuntimeError("DuckDBBackend used before attach()")
+        return self.con
+
+    def load_tokens(self, plan: LinkPlan) -> dict[str, dict[str, int]]:
+        con = self._con()
+        self.tables = load_tokens_duckdb(con, plan.extracts, plan.column_types)
+        identities = {ex.source: int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
+                      for ex, t in zip(plan.extracts, self.tables, strict=True)}
+        records = {s: int(n) for s, n in con.execute(
+            "SELECT source, count(*) FROM _records GROUP BY source ORDER BY source").fetchall()}
+        return {"identities": identities, "records": records}
+
+    def register(self, plan: LinkPlan) -> list[Any]:
+        aliases = plan.aliases
+        return [self.db_api.register(t, table_name=f"__link_input_{i}", dataset_display_name=aliases[ex.source])
+                for i, (ex, t) in enumerate(zip(plan.extracts, self.tables, strict=True))]
+
+    def train(self, linker: Linker, plan: LinkPlan, config: LinkConfig) -> dict[str, Any]:
+        return train(linker, plan.columns, config)
+
+    def predict_chunks(self, config: LinkConfig) -> int:
+        return self.score_chunks
+
+    def predict(self, linker: Linker, plan: LinkPlan, config: LinkConfig, out: Path, progress: Progress) -> Path:
+        """Splink's predict, in ``score_chunks`` slices of the right-hand records; ``_pairs`` and out/pairs.parquet."""
+        con, threshold, n = self._con(), config.pairs_min_match_probability, self.score_chunks
+        if n <= 1:
+            predictions = linker.inference.predict(threshold_match_probability=threshold)
+            progress.advance(1)
+        else:
+            parts = []
+            for i in range(1, n + 1):
+                parts.append(linker.inference.predict_chunk(right_chunk=(i, n), left_chunk=(1, 1),
+                                                            threshold_match_probability=threshold,
+                                                            warning_mode="never"))
+                progress.advance(1)
+            pipeline = CTEPipeline()
+            pipeline.enqueue_sql(" UNION ALL ".join(f"SELECT * FROM {p.physical_name}" for p in parts),
+                                 "__splink__df_predict")
+            predictions = self.db_api.sql_pipeline_to_splink_dataframe(pipeline)
+            for part in parts:
+                part.drop_table_from_database_and_remove_from_cache()
+        cols = [c[0] for c in con.execute(f"DESCRIBE {predictions.physical_name}").fetchall()]
+        run_sql(con, f"CREATE OR REPLACE TABLE _pairs AS SELECT {pairs_select(cols, plan)} "
+                     f"FROM {predictions.physical_name} ORDER BY identity_id_l, identity_id_r")
+        predictions.drop_table_from_database_and_remove_from_cache()
+        path = out / "pairs.parquet"
+        run_sql(con, f"COPY _pairs TO {string(str(path))} (FORMAT parquet)")
+        return path
+
+    def cluster(self, plan: LinkPlan, config: LinkConfig, pairs: Path, out: Path) -> tuple[StagedResults, int]:
+        con = self._con()
+        build_record_graph(con, "_pairs", "_records", plan.aliases)
+        n_edges = int(con.execute("SELECT count(*) FROM _edges").fetchall()[0][0])
+        cluster_records(con, self.db_api, config.clustering, [plan.aliases[s] for s in plan.duplicate_free])
+        staged = StagedResults(pairs=pairs, clusters=out / "clusters.parquet", records=out / "records.parquet")
+        run_sql(con, f"COPY _clusters TO {string(str(staged.clusters))} (FORMAT parquet)")
+        run_sql(con, f"COPY _records TO {string(str(staged.records))} (FORMAT parquet)")
+        return staged, n_edges
+
+    def export(self, plan: LinkPlan, staged: StagedResults, con: duckdb.DuckDBPyConnection) -> None:
+        """The results are already tables of the finishing database (it is this backend's own)."""
+        if con is not self.con:
+            raise RuntimeError("DuckDBBackend exports only into the connection it ran in")
+
+    def close(self) -> None:
+        """Nothing to release: the connection is the job's."""
+
+
+def pairs_select(cols: list[str], plan: LinkPlan) -> str:
+    """Splink's prediction columns with the sources renamed source_l / source_r and put last (DuckDB SQL)."""
+    keep = [ident(c) for c in cols if c not in ("source_dataset_l", "source_dataset_r")]
+    if "source_dataset_l" in cols:
+        return ", ".join([*keep, "source_dataset_l AS source_l", "source_dataset_r AS source_r"])
+    src = string(plan.extracts[0].source)  # dedupe_only: one source, Splink adds no source column
+    return ", ".join([*keep, f"{src} AS source_l", f"{src} AS source_r"])

@@ -1,0 +1,112 @@
+"""Comparison levels of the link model that Splink's library does not have, rendered per SQL dialect.
+
+Each is a Splink ``ComparisonLevelCreator``: Splink asks it for SQL in the dialect of the backend the
+``Linker`` runs on, so the same settings object serves DuckDB and Spark (no SQL rewriting). Column names
+are quoted by ``linkage.link.sql``.
+
+Bloom filters are stored differently per backend (see ``linkage.link.backends``): DuckDB holds one ``BIT``
+value, Spark holds the filter as 64-bit ``BIGINT`` words ``<col>__w0 .. __w{n-1}``, because Spark has no
+bit-string type but a fast built-in ``bit_count`` on integers. The number of words comes from the length
+the manifest declares for the stored filter (``BloomSettings.output_bits``: 32 bytes XOR-folded, 128
+balanced, 64 by default), bound to the levels by ``bind_bloom_sizes`` before the ``Linker`` is built.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from splink.internals.comparison_level_creator import ComparisonLevelCreator
+from splink.internals.dialects import SplinkDialect
+
+from linkage.errors import LinkageConfigError
+from linkage.link.sql import Dialect, column
+
+BLOOM_POPCOUNT_SUFFIX = "_pc"  # precomputed bit_count of each Bloom column, so Dice needs one popcount per pair
+BLOOM_WORD = "__w"  # on Spark, Bloom column X is held as BIGINT words X__w0, X__w1, ... (64 bits each)
+
+
+def bloom_word_columns(col: str, n_bytes: int) -> list[str]:
+    """The Spark word columns holding an ``n_bytes`` Bloom filter (the last word zero-padded)."""
+    return [f"{col}{BLOOM_WORD}{i}" for i in range(math.ceil(n_bytes / 8))]
+
+
+def _dialect(sql_dialect: SplinkDialect) -> Dialect:
+    name = sql_dialect.sql_dialect_str
+    if name not in ("duckdb", "spark"):
+        raise LinkageConfigError(f"the link model has no SQL for backend '{name}' (duckdb or spark)")
+    return name  # type: ignore[return-value]
+
+
+class BloomDiceLevel(ComparisonLevelCreator):
+    """Dice coefficient of two Bloom filters, ``2 |a AND b| / (|a| + |b|)``, at or above a threshold."""
+
+    def __init__(self, col: str, threshold: float, n_bytes: int | None = None) -> None:
+        if not 0 < threshold <= 1:
+            raise LinkageConfigError(f"Bloom Dice threshold must be in (0, 1], got {threshold}")
+        self.col, self.threshold, self.n_bytes = col, float(threshold), n_bytes
+
+    def common_bits_sql(self, dialect: Dialect) -> str:
+        if dialect == "duckdb":
+            return f"bit_count({column(self.col, 'l', dialect)} & {column(self.col, 'r', dialect)})"
+        if not self.n_bytes:
+            raise LinkageConfigError(f"Bloom column '{self.col}' has no declared length; call bind_bloom_sizes")
+        words = bloom_word_columns(self.col, self.n_bytes)
+        return " + ".join(f"bit_count({column(w, 'l', dialect)} & {column(w, 'r', dialect)})" for w in words)
+
+    def dice_sql(self, dialect: Dialect) -> str:
+        pc = self.col + BLOOM_POPCOUNT_SUFFIX
+        # NULLIF: two empty filters have no Dice (Spark's ANSI mode would raise on the division by zero).
+        return (f"2.0 * ({self.common_bits_sql(dialect)}) / "
+                f"nullif({column(pc, 'l', dialect)} + {column(pc, 'r', dialect)}, 0)")
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        return f"{self.dice_sql(_dialect(sql_dialect))} >= {self.threshold!r}"
+
+    def create_label_for_charts(self) -> str:
+        return f"Bloom Dice >= {self.threshold:g}"
+
+
+class ListOverlapLevel(ComparisonLevelCreator):
+    """The two sides' token lists share at least one token (stops at the first shared element)."""
+
+    def __init__(self, col: str, label: str) -> None:
+        self.col, self.label = col, label
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        d = _dialect(sql_dialect)
+        fn = "list_has_any" if d == "duckdb" else "arrays_overlap"
+        return f"{fn}({column(self.col, 'l', d)}, {column(self.col, 'r', d)})"
+
+    def create_label_for_charts(self) -> str:
+        return self.label
+
+
+class TokenInListLevel(ComparisonLevelCreator):
+    """One side's token is among the other side's token list, either way round."""
+
+    def __init__(self, list_col: str, token_col: str, label: str) -> None:
+        self.list_col, self.token_col, self.label = list_col, token_col, label
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        d = _dialect(sql_dialect)
+        fn = "list_contains" if d == "duckdb" else "array_contains"
+        return (f"{fn}({column(self.list_col, 'r', d)}, {column(self.token_col, 'l', d)}) OR "
+                f"{fn}({column(self.list_col, 'l', d)}, {column(self.token_col, 'r', d)})")
+
+    def create_label_for_charts(self) -> str:
+        return self.label
+
+
+def bloom_levels(comparisons: Iterable[Any]) -> list[BloomDiceLevel]:
+    """Every Bloom Dice level in Splink comparison creators (``SettingsCreator.comparisons``)."""
+    return [lvl for c in comparisons for lvl in c.create_comparison_levels() if isinstance(lvl, BloomDiceLevel)]
+
+
+def bind_bloom_sizes(comparisons: Iterable[Any], n_bytes: Mapping[str, int]) -> None:
+    """Give every Bloom Dice level the stored length of its column; refuse a level on an unsized column."""
+    for level in bloom_levels(comparisons):
+        if level.col not in n_bytes:
+            raise LinkageConfigError(f"Bloom column '{level.col}' has no declared length in the manifests")
+        level.n_bytes = int(n_bytes[level.col])
