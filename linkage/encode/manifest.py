@@ -17,7 +17,7 @@ from linkage.errors import LinkageInputError, ManifestMismatchError
 from linkage.io import sha256_file
 
 SCHEMA_VERSION = "1.0"
-ENCODED_FILES = ("tokens.parquet", "payload.parquet", "rejected.csv")
+ENCODED_FILES = ("tokens.parquet", "rejected.csv")  # the payload travels in the attribute package
 
 
 class ColumnSpec(BaseModel):
@@ -53,7 +53,9 @@ class EncodedManifest(BaseModel):
     project_id: str
     kcv: str
     one_person_per_id: bool
-    payload_columns: dict[str, str]
+    extract_id: str | None = Field(None, description="shared with the attribute package of the same run")
+    payload_columns: dict[str, str] = Field(default_factory=dict, description="legacy: the attribute package "
+                                            "now describes its own columns")
     encodings: EncodingInfo
     counts: Counts
     files: dict[str, str]

@@ -1,0 +1,1 @@
+"""Typed contracts for every hand-over between roles (one model + reader per package)."""
