@@ -163,8 +163,22 @@ def _debug_trace(exc: BaseException) -> None:
 # --- keys ------------------------------------------------------------------------------------------
 
 @app.command()
-def keygen(out: Annotated[Path, typer.Option("--out", help="key file to create (must not exist)")]) -> None:
-    """Create a new 256-bit project secret, readable by its owner only."""
+def keygen(
+    out: Annotated[Path, typer.Option("--out", help="key file to create (must not exist)")],
+    analysis: Annotated[bool, typer.Option("--analysis", help="make the analysis environment's key pair instead: "
+                                           "--out is the private key, the public key goes to --public-out")] = False,
+    public_out: Annotated[Path | None, typer.Option("--public-out", help="with --analysis: public key file "
+                                                    "(default: --out with .pub appended)")] = None,
+) -> None:
+    """Create a new 256-bit project secret (or, with --analysis, a key pair), readable by its owner only."""
+    if analysis:
+        public = public_out if public_out is not None else out.with_name(out.name + ".pub")
+        fingerprint = run_safely(keys.write_analysis_keypair, out, public)
+        typer.echo(f"wrote {out} (private: keep in the analysis environment)\nwrote {public} (public: send to "
+                   f"partners)\npublic key fingerprint: {fingerprint}\npartners confirm this fingerprint with you "
+                   "out of band before sending data")
+        return
+
     def _do() -> str:
         key = keys.generate_key()
         keys.write_key_file(out, key)
@@ -190,17 +204,34 @@ def hash_extract(
     source: Annotated[str | None, typer.Option("--source", help="override the config's source name")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, help="worker processes (more help only on 4+ cores)")] = 1,
+    analysis_key: Annotated[Path | None, typer.Option(
+        "--analysis-key", help="the analysis environment's PUBLIC key file: the payload is encrypted to it "
+                               "(without it no attribute package is written)")] = None,
+    attributes_out: Annotated[Path | None, typer.Option(
+        "--attributes-out", help="new folder for the attribute package (default: <out>-attributes)")] = None,
 ) -> None:
-    """Partner step: clean and encode an extract with the shared key."""
+    """Partner step: write the identifier package (for the linkage unit) and the encrypted attribute package."""
     from linkage.encode import encode_extract
 
-    manifest = run_safely(lambda: encode_extract(config, keys.read_key_file(key), input, out,
-                                                 source=source, quiet=quiet, workers=workers))
+    def _do() -> dict:
+        public = keys.read_analysis_public_key(analysis_key) if analysis_key is not None else None
+        return encode_extract(config, keys.read_key_file(key), input, out, source=source, quiet=quiet,
+                              workers=workers, analysis_public_key=public, attributes_out=attributes_out)
+
+    manifest = run_safely(_do)
     c = manifest["counts"]
     typer.echo(f"{manifest['source']}: read {c['rows_read']} rows, accepted {c['rows_accepted']}, "
                f"rejected {c['rows_rejected']} (see {out / 'rejected.csv'}); {c['records']} records, "
                f"{c['identities']} identifier sets; KCV {manifest['kcv']}; "
                f"{manifest['elapsed_seconds']:.1f}s")
+    attributes = manifest.get("attribute_package")
+    if attributes is not None:
+        typer.echo(f"identifier package (for the linkage unit): {out}\nattribute package (for the analysis "
+                   f"environment only): {attributes['path']}, {len(attributes['columns'])} columns, encrypted to "
+                   f"{attributes['recipient_fingerprint']}")
+    else:
+        typer.echo(f"identifier package (for the linkage unit): {out}; no attribute package (no --analysis-key)",
+                   err=True)
 
 
 @app.command()
@@ -216,16 +247,19 @@ def schemas(out: Annotated[Path, typer.Option("--out")] = Path("schemas")) -> No
 
 @app.command()
 def cohort(
-    encoded: Annotated[list[Path], typer.Argument(help="encoded extract folders (payload.parquet + manifest.json)")],
+    encoded: Annotated[list[Path], typer.Argument(help="attribute packages from `linkage hash --analysis-key`")],
     config: Annotated[Path, typer.Option("--config", help="cohort config, e.g. configs/cohorts/high_harm.yaml")],
-    link: Annotated[Path, typer.Option("--link", help="link output folder holding crosswalk.parquet")],
+    link: Annotated[Path, typer.Option("--link", help="crosswalk release from `linkage export-crosswalk` (or a "
+                                                      "link folder) holding crosswalk.parquet + manifest.json")],
     out: Annotated[Path, typer.Option("--out", help="release folder to create (must be new or empty)")],
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
+    analysis_key: Annotated[Path | None, typer.Option(
+        "--analysis-key", help="the analysis environment's PRIVATE key file (opens the attribute packages)")] = None,
 ) -> None:
-    """Build de-identified risk-factor tables for a cohort under disclosure control."""
+    """Analysis step: build de-identified risk-factor tables for a cohort under disclosure control."""
     from linkage.cohort import build_cohort
 
-    result = run_safely(build_cohort, config, link, encoded, out, quiet=quiet)
+    result = run_safely(build_cohort, config, link, encoded, out, quiet=quiet, analysis_key=analysis_key)
     typer.echo(f"wrote {len(result['files'])} files to {out} (cohort of about {result['people_rounded']} "
                f"people; disclosure rules fired: {sum(result['disclosure_summary'].values())} cells)")
 
@@ -279,6 +313,23 @@ def link(
                f"({c['persons_in_two_or_more_sources']:,} in two or more sources); flagged: "
                f"{g['clusters_with_conflicting_identifiers']} identifier conflicts, "
                f"{g['clusters_over_size_limit']} oversized; {m['timings_seconds']['total']:.1f}s")
+
+
+@app.command("export-crosswalk")
+def export_crosswalk_cmd(
+    link_dir: Annotated[Path, typer.Option("--link", help="link folder from `linkage link`")],
+    release_key: Annotated[Path, typer.Option("--release-key", help="key file from `linkage keygen`, one per "
+                                              "release, kept by the linkage unit")],
+    out: Annotated[Path, typer.Option("--out", help="new folder for the release (goes to the analysis environment)")],
+    release_id: Annotated[str | None, typer.Option("--release-id", help="name of the release (default: the "
+                                                   "release key's check value)")] = None,
+) -> None:
+    """Linkage-unit step: hand over a crosswalk whose person ids are keyed for this release only."""
+    from linkage.link.pseudonyms import export_crosswalk
+
+    m = run_safely(lambda: export_crosswalk(link_dir, keys.read_key_file(release_key), out, release_id=release_id))
+    typer.echo(f"wrote {out}: {m['counts']['records']:,} records, {m['counts']['persons']:,} persons under "
+               f"release {m['release_id']} (ids cannot be joined to other releases without {release_key})")
 
 
 @app.command()

@@ -129,11 +129,44 @@ class Identifiers(StrictModel):
         return out
 
 
+Generalisation = Literal["none", "hour_band", "hour", "day", "month", "year", "pseudonym", "drop"]
+#: Which generalisations apply to which payload type (docs/partner-guide.md, "Attribute package").
+GENERALISATIONS: dict[str, tuple[str, ...]] = {
+    "datetime": ("none", "hour_band", "hour", "day", "month", "year", "drop"),
+    "date": ("none", "month", "year", "drop"),
+    "string": ("none", "pseudonym", "drop"),
+    "int": ("none", "drop"), "float": ("none", "drop"), "bool": ("none", "drop"),
+}
+
+
 class PayloadColumn(StrictModel):
+    """One attribute column: parsed and checked at the partner, then generalised before it is encrypted."""
+
     column: str
     type: Literal["string", "int", "float", "bool", "date", "datetime"] = "string"
     formats: list[str] = Field(default_factory=list, description="strptime formats for date/datetime")
     required: bool = Field(False, description="reject the row when this column is empty")
+    generalise: Generalisation = Field(
+        "none", description="what travels in the attribute package: none (as parsed); datetime: hour_band "
+                            "(start of a band_hours-wide band), hour, day (a date), month, year (first day); "
+                            "date: month, year; string: pseudonym (keyed with the project key, equal values stay "
+                            "equal, e.g. a crime reference that embeds a date); any: drop (checked, not shipped)")
+    band_hours: int = Field(4, ge=1, le=12, description="hour_band width in hours (must divide 24)")
+
+    @model_validator(mode="after")
+    def _generalisation_fits_type(self) -> PayloadColumn:
+        if self.generalise not in GENERALISATIONS[self.type]:
+            raise ValueError(f"payload column '{self.column}': generalise '{self.generalise}' does not apply to "
+                             f"type {self.type} (allowed: {', '.join(GENERALISATIONS[self.type])})")
+        if 24 % self.band_hours:
+            raise ValueError(f"payload column '{self.column}': band_hours must divide 24")
+        return self
+
+    def shipped_type(self) -> str:
+        """The column's type in the attribute package after generalisation."""
+        if self.type == "datetime" and self.generalise in ("day", "month", "year"):
+            return "date"
+        return self.type
 
 
 _BLOOM_FIELDS: tuple[Literal["given_name", "surname"], ...] = ("given_name", "surname")
@@ -207,7 +240,11 @@ class PartnerConfig(StrictModel):
                            "carried in the manifest so linkage can apply one-to-one constraints")
     unique_local_id: bool = Field(False, description="the extract has one row per local id; repeats are rejected")
     identifiers: Identifiers
-    payload: list[PayloadColumn] = Field(default_factory=list)
+    payload: list[PayloadColumn] = Field(default_factory=list, description="attribute columns for the analysis "
+                                         "environment only: declare the fewest that the analyses need")
+    analysis_key_fingerprint: str | None = Field(
+        None, pattern=r"^[0-9a-f]{4}(:[0-9a-f]{4}){7}$",
+        description="fingerprint of the analysis public key, confirmed out of band; `hash` refuses any other key")
     encodings: Encodings = Field(default_factory=Encodings)
     chunk_rows: int = Field(100_000, ge=1000, description="rows read per chunk (bounds memory)")
     placeholders: list[str] = Field(
@@ -313,7 +350,8 @@ def export_schemas(out_dir: str | Path) -> list[Path]:
     # Import the stages so their models register themselves.
     import importlib
 
-    for module in ("linkage.encode.manifest", "linkage.link.config", "linkage.cohort.config", "linkage.synth.params"):
+    for module in ("linkage.encode.manifest", "linkage.link.config", "linkage.cohort.config", "linkage.synth.params",
+                   "linkage.contracts.attribute_package"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError:

@@ -1,19 +1,29 @@
-"""``run_demo``: the whole path partner → VRN → researcher on built-in synthetic data, in one call.
+"""``run_demo``: the whole path partners → linkage unit → analysis → researcher on synthetic data, in one call.
 
-It plays all three roles on one machine, which real deployments never do: the folders it writes are
-laid out by role so a newcomer can see which files cross which hand-over.
+It plays all four roles on one machine, which real deployments never do: each role gets its own folder
+and the demo only ever hands a role what that role would receive, so a newcomer can see which files cross
+which hand-over (and :func:`role_holdings` lists them).
 
-    DIR/partners/raw/            synthetic raw extracts + truth.csv        (partners only)
-    DIR/partners/project.key     the demo key                              (partners only)
-    DIR/encoded/<source>/        encoded extracts                          (partner → VRN)
-    DIR/vrn/link/                crosswalk, model, report                  (VRN)
-    DIR/vrn/evaluation.json      accuracy against the synthetic truth      (possible only on synthetic data)
-    DIR/researcher/cohort/       disclosure-controlled tables and report   (VRN → researcher)
+    DIR/partners/raw/                  synthetic raw extracts + truth.csv           (partners only)
+    DIR/partners/project.key           the shared project key                       (partners only)
+    DIR/partners/analysis.pub          the analysis environment's public key        (sent to partners)
+    DIR/linkage-unit/identifiers/<s>/  identifier packages: tokens, manifest        (partner → linkage unit)
+    DIR/linkage-unit/link/             internal crosswalk, pairs, model, report     (linkage unit only)
+    DIR/linkage-unit/release.key       this release's pseudonym key                 (linkage unit only)
+    DIR/analysis/analysis.key          the analysis private key                     (analysis only)
+    DIR/analysis/attributes/<s>/       attribute packages, encrypted to analysis.pub (partner → analysis,
+                                       relayed sealed by the linkage unit)
+    DIR/analysis/crosswalk/            crosswalk with per-release person ids        (linkage unit → analysis)
+    DIR/researcher/cohort/             disclosure-controlled tables and report      (analysis → researcher)
+    DIR/synthetic-only/evaluation.json accuracy against the synthetic truth: needs the truth, the key and
+                                       the internal crosswalk together, so it exists only because the data
+                                       are synthetic
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -24,6 +34,7 @@ from linkage.io import check_output_dir
 
 REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SOURCES = ("police", "education", "social_care")
+ROLES = ("partners", "linkage-unit", "analysis", "researcher")
 
 
 def _say(message: str, quiet: bool) -> None:
@@ -31,16 +42,41 @@ def _say(message: str, quiet: bool) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
+def role_holdings(out_dir: str | Path) -> dict[str, list[str]]:
+    """Per role folder, the files it holds (relative paths, sorted)."""
+    out = Path(out_dir)
+    return {role: sorted(str(p.relative_to(out / role)) for p in (out / role).rglob("*") if p.is_file())
+            for role in ROLES if (out / role).is_dir()}
+
+
+def _describe(out: Path) -> list[str]:
+    """What each role holds, one line per kind of file (what a newcomer needs to see)."""
+    lines = []
+    for role, files in role_holdings(out).items():
+        groups: dict[str, int] = {}
+        for f in files:
+            parts = Path(f).parts
+            key = "/".join(parts[:-1] + ("*",)) if len(parts) > 1 else f
+            groups[key] = groups.get(key, 0) + 1
+        shown = ", ".join(k if n == 1 else f"{k} ({n} files)" for k, n in groups.items())
+        lines.append(f"    {role + '/':14s} {shown}")
+    return lines
+
+
 def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet: bool = False,
              configs: Path = REPO_CONFIGS) -> dict[str, Any]:
-    """Run synth → keygen → hash (three partners) → link → evaluate → cohort. Returns a summary."""
+    """Run synth → keys → hash (three partners) → link → export crosswalk → cohort. Returns a summary."""
     from linkage.cohort import build_cohort
     from linkage.encode import encode_extract
     from linkage.link import evaluate_link, link_extracts
+    from linkage.link.pseudonyms import export_crosswalk
     from linkage.synth import generate_extracts
 
     out = check_output_dir(out_dir)
     out.mkdir(exist_ok=True)
+    for role in ROLES:
+        (out / role).mkdir()
+    partners, unit, analysis = out / "partners", out / "linkage-unit", out / "analysis"
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -48,62 +84,84 @@ def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet
         timings[name] = round(time.perf_counter() - t0, 1)
         _say(f"    done in {timings[name]:.1f}s", quiet)
 
-    _say(f"[1/6] synthetic population of {people:,} people (seed {seed}) — partners' raw extracts", quiet)
+    _say(f"[1/7] synthetic population of {people:,} people (seed {seed}) — partners' raw extracts", quiet)
     t0 = time.perf_counter()
-    raw = out / "partners" / "raw"
-    raw.parent.mkdir(parents=True)
+    raw = partners / "raw"
     synth = generate_extracts(people, seed, raw, quiet=True)
     step("synth", t0)
 
-    _say("[2/6] project key (shared by partners only; never sent to the VRN)", quiet)
-    key_path = out / "partners" / "project.key"
+    _say("[2/7] keys: the partners' project key; the analysis key pair (public half sent to partners)", quiet)
+    key_path = partners / "project.key"
     key = keys.generate_key()
     keys.write_key_file(key_path, key)
-    _say(f"    KCV {keys.key_check_value(key)}", quiet)
+    fingerprint = keys.write_analysis_keypair(analysis / "analysis.key", analysis / "analysis.pub")
+    shutil.move(analysis / "analysis.pub", partners / "analysis.pub")
+    public = keys.read_analysis_public_key(partners / "analysis.pub")
+    _say(f"    project KCV {keys.key_check_value(key)}; analysis public key fingerprint {fingerprint}", quiet)
 
-    _say("[3/6] each partner encodes its extract (linkage hash)", quiet)
+    _say("[3/7] each partner encodes its extract (linkage hash): identifier package → linkage unit, "
+         "attribute package (encrypted) → analysis", quiet)
     t0 = time.perf_counter()
-    (out / "encoded").mkdir()
+    (unit / "identifiers").mkdir()
+    (analysis / "attributes").mkdir()
     encoded = {}
     for source in SOURCES:
         manifest = encode_extract(configs / "partners" / f"{source}.yaml", key, raw / f"{source}.csv",
-                                  out / "encoded" / source, quiet=True)
+                                  unit / "identifiers" / source, quiet=True, analysis_public_key=public,
+                                  attributes_out=analysis / "attributes" / source)
         c = manifest["counts"]
         encoded[source] = c
         _say(f"    {source:12s} {c['rows_read']:>8,} rows → {c['records']:>7,} records "
-             f"({c['rows_rejected']:,} rows rejected)", quiet)
+             f"({c['rows_rejected']:,} rows rejected); {len(manifest['attribute_package']['columns'])} "
+             "attribute columns sealed", quiet)
     step("hash", t0)
 
-    _say("[4/6] the VRN links the encoded extracts (linkage link)", quiet)
+    _say("[4/7] the linkage unit links the identifier packages (linkage link)", quiet)
     t0 = time.perf_counter()
-    (out / "vrn").mkdir()
-    link_dir = out / "vrn" / "link"
-    link_manifest = link_extracts([out / "encoded" / s for s in SOURCES], link_dir, quiet=True)
+    link_dir = unit / "link"
+    link_manifest = link_extracts([unit / "identifiers" / s for s in SOURCES], link_dir, quiet=True)
     step("link", t0)
 
-    _say("[5/6] accuracy against the synthetic truth (linkage evaluate)", quiet)
+    _say("[5/7] the linkage unit releases a crosswalk with per-release person ids (linkage export-crosswalk)",
+         quiet)
     t0 = time.perf_counter()
+    release_key = keys.generate_key()
+    keys.write_key_file(unit / "release.key", release_key)
+    export_crosswalk(link_dir, release_key, analysis / "crosswalk", release_id="demo-release-1")
+    step("export", t0)
+
+    _say("[6/7] accuracy against the synthetic truth (linkage evaluate; possible only on synthetic data)", quiet)
+    t0 = time.perf_counter()
+    (out / "synthetic-only").mkdir()
     evaluation = evaluate_link(link_dir, raw / "truth.csv", key_path)
-    (out / "vrn" / "evaluation.json").write_text(json.dumps(evaluation, indent=2, default=str) + "\n")
+    (out / "synthetic-only" / "evaluation.json").write_text(json.dumps(evaluation, indent=2, default=str) + "\n")
     pairwise = evaluation.get("pairwise", evaluation)
     _say(f"    pairwise precision {pairwise.get('precision', float('nan')):.3f}, "
          f"recall {pairwise.get('recall', float('nan')):.3f}, F1 {pairwise.get('f1', float('nan')):.3f}", quiet)
     step("evaluate", t0)
 
-    _say("[6/6] researcher tables for the high-harm cohort (linkage cohort)", quiet)
+    _say("[7/7] the analysis environment builds researcher tables for the high-harm cohort (linkage cohort)",
+         quiet)
     t0 = time.perf_counter()
-    (out / "researcher").mkdir()
-    cohort = build_cohort(configs / "cohorts" / "high_harm.yaml", link_dir, [out / "encoded" / s for s in SOURCES],
-                          out / "researcher" / "cohort", quiet=True)
+    cohort = build_cohort(configs / "cohorts" / "high_harm.yaml", analysis / "crosswalk",
+                          [analysis / "attributes" / s for s in SOURCES], out / "researcher" / "cohort",
+                          quiet=True, analysis_key=analysis / "analysis.key")
     step("cohort", t0)
+
+    _say("\nWhat each role holds:", quiet)
+    for line in _describe(out):
+        _say(line, quiet)
 
     summary = {
         "people": people, "seed": seed, "synthetic_high_harm_people": synth.get("high_harm_people"),
         "encoded": encoded, "link_counts": link_manifest.get("counts"), "evaluation": pairwise,
+        "analysis_key_fingerprint": fingerprint,
         "cohort_people_rounded": cohort["people_rounded"], "cohort_summary": cohort.get("summary"),
+        "holdings": role_holdings(out),
         "timings": timings,
         "elapsed_seconds": round(time.perf_counter() - started, 1),
         "reports": {"link": str(link_dir / "report.html"),
                     "cohort": str(out / "researcher" / "cohort" / "report.html")},
     }
     return summary
+

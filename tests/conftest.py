@@ -22,3 +22,9 @@ def key_file(tmp_path: Path, key: bytes) -> Path:
     path = tmp_path / "project.key"
     keys.write_key_file(path, key)
     return path
+
+
+@pytest.fixture
+def analysis_private():
+    """A fresh analysis-environment key pair (the private half; ``.public_key()`` gives the other)."""
+    return keys.generate_analysis_keypair()

@@ -75,8 +75,14 @@ def encode(raw: Path, key: bytes, out: Path, cfg: PartnerConfig | None = None, *
                           today=dt.date(2025, 1, 1), **kw)
 
 
-def test_counts_rejects_and_identities(raw, key, tmp_path):
-    manifest = encode(raw, key, tmp_path / "out")
+def open_payload(folder: Path, private) -> pd.DataFrame:
+    from linkage.contracts.attribute_package import read_attribute_package
+
+    return read_attribute_package(folder, private).table.to_pandas()
+
+
+def test_counts_rejects_and_identities(raw, key, tmp_path, analysis_private):
+    manifest = encode(raw, key, tmp_path / "out", analysis_public_key=analysis_private.public_key())
     c = manifest["counts"]
     assert c["rows_read"] == len(ROWS) == c["rows_accepted"] + c["rows_rejected"]
     rejected = pd.read_csv(tmp_path / "out" / "rejected.csv")
@@ -91,7 +97,8 @@ def test_counts_rejects_and_identities(raw, key, tmp_path):
     assert tokens["identity_id"].is_unique
     assert (tokens["identity_id"].str.rsplit("-", n=1).str[0] == tokens["record_id"]).all()
     assert tokens.groupby("record_id").size().sort_values().tolist() == [1, 1, 2]
-    payload = pd.read_parquet(tmp_path / "out" / "payload.parquet")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["manifest.json", "rejected.csv", "tokens.parquet"]
+    payload = open_payload(tmp_path / "out-attributes", analysis_private)
     assert len(payload) == c["rows_accepted"]
     assert set(payload.columns) == {"record_id", "row_number", "crime_ref", "committed_from", "role"}
     assert str(payload["committed_from"].dtype).startswith("datetime64")
@@ -125,11 +132,15 @@ def test_two_keys_give_disjoint_tokens(raw, tmp_path):
     assert values(t1).isdisjoint(values(t2))
 
 
-def test_same_key_and_input_are_byte_identical(raw, key, tmp_path):
-    encode(raw, key, tmp_path / "a")
-    encode(raw, key, tmp_path / "b")
-    for name in ("tokens.parquet", "payload.parquet", "rejected.csv"):
+def test_same_key_and_input_are_byte_identical(raw, key, tmp_path, analysis_private):
+    encode(raw, key, tmp_path / "a", analysis_public_key=analysis_private.public_key())
+    encode(raw, key, tmp_path / "b", analysis_public_key=analysis_private.public_key())
+    for name in ("tokens.parquet", "rejected.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    # The ciphertext differs (fresh ephemeral key per package); the sealed plaintext does not.
+    manifests = [json.loads((tmp_path / f"{x}-attributes" / "manifest.json").read_text()) for x in "ab"]
+    assert manifests[0]["plaintext_sha256"] == manifests[1]["plaintext_sha256"]
+    assert manifests[0]["files"] != manifests[1]["files"]
 
 
 def test_parallel_workers_give_the_same_output(tmp_path, key):
@@ -137,10 +148,12 @@ def test_parallel_workers_give_the_same_output(tmp_path, key):
              "LE2 1AB", f"LC-{i}", "2019-05-01 14:00", "VICTIM"] for i in range(3000)]
     raw = write_csv(tmp_path / "many.csv", rows)
     cfg = police_config(chunk_rows=1000)
-    encode_extract(cfg, key, raw, tmp_path / "one", quiet=True, workers=1)
-    encode_extract(cfg, key, raw, tmp_path / "two", quiet=True, workers=2)
-    for name in ("tokens.parquet", "payload.parquet"):
-        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    public = keys.generate_analysis_keypair().public_key()
+    encode_extract(cfg, key, raw, tmp_path / "one", quiet=True, workers=1, analysis_public_key=public)
+    encode_extract(cfg, key, raw, tmp_path / "two", quiet=True, workers=2, analysis_public_key=public)
+    assert (tmp_path / "one" / "tokens.parquet").read_bytes() == (tmp_path / "two" / "tokens.parquet").read_bytes()
+    sealed = [json.loads((tmp_path / f"{x}-attributes" / "manifest.json").read_text()) for x in ("one", "two")]
+    assert sealed[0]["plaintext_sha256"] == sealed[1]["plaintext_sha256"]
 
 
 def test_fuzzy_encodings_survive_typos(tmp_path, key):

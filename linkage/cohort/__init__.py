@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from linkage.cohort.config import load_cohort_config
 from linkage.cohort.disclosure import round_to_base
@@ -23,6 +24,7 @@ from linkage.cohort.selection import police_history, school_year_age, select_coh
 from linkage.cohort.tables import WITHHELD, TableBuilder, ethnic_group
 from linkage.errors import LinkageInputError
 from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, sha256_file, write_json
+from linkage.keys import read_analysis_private_key
 
 __all__ = ["build_cohort", "build_person_frame"]
 
@@ -74,19 +76,23 @@ def build_person_frame(loaded, inputs) -> pd.DataFrame:
 
 
 def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: list[str | Path],
-                 out_dir: str | Path, *, quiet: bool = False, keep_persons: bool = False) -> dict[str, Any]:
+                 out_dir: str | Path, *, quiet: bool = False, keep_persons: bool = False,
+                 analysis_key: X25519PrivateKey | str | Path | None = None) -> dict[str, Any]:
     """Build a cohort release in ``out_dir`` (atomically) and return a JSON-ready summary.
 
     The summary holds the output files, the rounded cohort size, the released (disclosure-controlled)
     ``cohort_summary`` rows and the disclosure-rule counts. With ``keep_persons`` it also holds, under
     ``"persons"``, the VRN-internal person frame (a DataFrame, for checks); that frame is never written.
+    ``analysis_key`` (a private key or its file) opens attribute packages; see :func:`read_inputs`.
     """
     timer = PhaseTimer(echo=not quiet)
     check_output_dir(out_dir)
     loaded = load_cohort_config(config_path)
     cfg = loaded.cohort
     with timer.phase("read crosswalk and payloads"):
-        inputs = read_inputs(link_dir, list(encoded_dirs))
+        if isinstance(analysis_key, (str, Path)):
+            analysis_key = read_analysis_private_key(analysis_key)
+        inputs = read_inputs(link_dir, list(encoded_dirs), analysis_key)
     with timer.phase("select cohort and code risk factors"):
         persons = build_person_frame(loaded, inputs)
     with timer.phase("build tables under disclosure control"):

@@ -1,4 +1,11 @@
-"""Reading the cohort step's inputs: the crosswalk and each partner's payload (never tokens).
+"""Reading the cohort step's inputs: the crosswalk and each partner's attribute package (never tokens).
+
+Attribute packages are opened with the analysis private key (:mod:`linkage.contracts.attribute_package`)
+and accepted only when they belong to an extract the link (or crosswalk release) manifest names: same
+source, same tokens checksum, same extract id when the manifest records one, same project and KCV.
+A package sealed to another key, from another extract, or altered after sealing is refused with one line.
+Folders holding an unencrypted ``payload.parquet`` (made before attribute packages existed) are still
+read when no private key is given, for existing fixtures; ``linkage hash`` no longer writes them.
 
 Every payload row gets the ``person_id`` the linker gave its record, and a ``_day`` column is added
 later per indicator. Input files are checksummed so the cohort manifest can name exactly what it read.
@@ -13,8 +20,15 @@ from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from linkage.errors import LinkageInputError
+from linkage.contracts.attribute_package import KIND as ATTRIBUTE_KIND
+from linkage.contracts.attribute_package import (
+    AttributePackageManifest,
+    read_attribute_manifest,
+    read_attribute_package,
+)
+from linkage.errors import LinkageInputError, ManifestMismatchError
 from linkage.io import sha256_file
 
 
@@ -52,13 +66,62 @@ def _read_parquet(path: Path, required: list[str]) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def read_inputs(link_dir: str | Path, encoded_dirs: list[str | Path]) -> CohortInputs:
-    """Read the crosswalk and payloads; attach person ids to payload rows."""
+def check_link_manifest(link: Path, crosswalk_path: Path) -> dict[str, Any]:
+    """The link folder's (or crosswalk release's) manifest, with the crosswalk checked against it."""
+    path = link / "manifest.json"
+    manifest = _read_json(path)
+    if not isinstance(manifest, dict) or manifest.get("kind") not in ("link", "crosswalk-release"):
+        raise LinkageInputError("not a link or crosswalk-release manifest", file=str(path), field="kind")
+    for name in ("project_id", "kcv", "inputs"):
+        if name not in manifest:
+            raise LinkageInputError("manifest lacks a required entry", file=str(path), field=name)
+    if not isinstance(manifest["inputs"], list) or not all(isinstance(i, dict) for i in manifest["inputs"]):
+        raise LinkageInputError("manifest inputs are not a list of objects", file=str(path), field="inputs")
+    expected = (manifest.get("files") or {}).get("crosswalk.parquet")
+    if expected is not None and sha256_file(crosswalk_path) != expected:
+        raise ManifestMismatchError(f"{crosswalk_path}: SHA-256 does not match {path} (crosswalk changed after "
+                                    "the release was made); refusing to use it")
+    return manifest
+
+
+def check_package_against_link(pkg: AttributePackageManifest, folder: Path, link: dict[str, Any],
+                               link_path: Path) -> None:
+    """Refuse an attribute package whose extract the link manifest does not name (one line, both sides)."""
+    if pkg.project_id != link["project_id"]:
+        raise ManifestMismatchError(f"{folder}: project '{pkg.project_id}' differs from the link's "
+                                    f"'{link['project_id']}' ({link_path})")
+    if pkg.kcv != link["kcv"]:
+        raise ManifestMismatchError(f"{folder}: made under key check value {pkg.kcv}, but the link used "
+                                    f"{link['kcv']} ({link_path}); not the same partners' key")
+    named = [i for i in link["inputs"] if i.get("source") == pkg.source]
+    if not named:
+        raise ManifestMismatchError(f"{folder}: source '{pkg.source}' is not among the extracts {link_path} "
+                                    "names; refusing an attribute package that was never linked")
+    def tokens_of(item: dict[str, Any]) -> str:
+        return str(item.get("tokens_sha256") or (item.get("files") or {}).get("tokens.parquet"))
+
+    for item in named:
+        if tokens_of(item) == pkg.identifier_package.tokens_sha256 and item.get("extract_id") in (None, pkg.extract_id):
+            return
+    theirs = ", ".join(f"{i.get('extract_id') or '?'}/{tokens_of(i)[:12]}" for i in named)
+    raise ManifestMismatchError(
+        f"{folder}: extract {pkg.extract_id} (tokens {pkg.identifier_package.tokens_sha256[:12]}) is not the "
+        f"'{pkg.source}' extract {link_path} names ({theirs}); refusing a package from another extract")
+
+
+def read_inputs(link_dir: str | Path, encoded_dirs: list[str | Path],
+                private_key: X25519PrivateKey | None = None) -> CohortInputs:
+    """Read the crosswalk and payloads; attach person ids to payload rows.
+
+    ``encoded_dirs`` are attribute packages (opened with ``private_key``) or, without a key, legacy
+    folders holding an unencrypted ``payload.parquet``.
+    """
     link = Path(link_dir)
     cw_path = link / "crosswalk.parquet"
     crosswalk = _read_parquet(cw_path, ["person_id", "source", "record_id"])
     crosswalk = crosswalk[["person_id", "source", "record_id"]].astype("string")
     checksums = {str(cw_path): sha256_file(cw_path)}
+    link_manifest: dict[str, Any] | None = None
     if (link / "manifest.json").is_file():
         checksums[str(link / "manifest.json")] = sha256_file(link / "manifest.json")
     payloads: dict[str, pd.DataFrame] = {}
@@ -66,15 +129,33 @@ def read_inputs(link_dir: str | Path, encoded_dirs: list[str | Path]) -> CohortI
     for d in encoded_dirs:
         d = Path(d)
         manifest = _read_json(d / "manifest.json")
-        source = manifest.get("source")
-        if not isinstance(source, str) or not source:
-            raise LinkageInputError("manifest has no 'source'", file=str(d / "manifest.json"), field="source")
-        if source in payloads:
-            raise LinkageInputError(f"a second extract for source '{source}'", file=str(d))
-        path = d / "payload.parquet"
-        payload = _read_parquet(path, ["record_id", "row_number"])
-        checksums[str(path)] = sha256_file(path)
-        checksums[str(d / "manifest.json")] = sha256_file(d / "manifest.json")
+        if manifest.get("kind") == ATTRIBUTE_KIND:
+            if private_key is None:
+                raise LinkageInputError("an attribute package needs the analysis private key (--analysis-key)",
+                                        file=str(d))
+            if link_manifest is None:
+                link_manifest = check_link_manifest(link, cw_path)
+            pkg_manifest = read_attribute_manifest(d)
+            check_package_against_link(pkg_manifest, d, link_manifest, link / "manifest.json")
+            source = pkg_manifest.source
+            if source in payloads:
+                raise LinkageInputError(f"a second extract for source '{source}'", file=str(d))
+            package = read_attribute_package(d, private_key)
+            payload = package.table.to_pandas()
+            checksums[str(d / "attributes.enc")] = package.manifest.files["attributes.enc"]
+            checksums[str(d / "manifest.json")] = sha256_file(d / "manifest.json")
+        else:
+            source = manifest.get("source")
+            if not isinstance(source, str) or not source:
+                raise LinkageInputError("manifest has no 'source'", file=str(d / "manifest.json"), field="source")
+            if source in payloads:
+                raise LinkageInputError(f"a second extract for source '{source}'", file=str(d))
+            path = d / "payload.parquet"
+            if private_key is not None and not path.is_file():
+                raise LinkageInputError("not an attribute package (is this an identifier package?)", file=str(d))
+            payload = _read_parquet(path, ["record_id", "row_number"])
+            checksums[str(path)] = sha256_file(path)
+            checksums[str(d / "manifest.json")] = sha256_file(d / "manifest.json")
         payload["record_id"] = payload["record_id"].astype("string")
         ids = crosswalk.loc[crosswalk["source"] == source, ["record_id", "person_id"]].drop_duplicates("record_id")
         merged = payload.merge(ids, on="record_id", how="left")

@@ -114,6 +114,8 @@ class IdentifierPackageManifest(BaseModel):
     project_id: str = Field(pattern=PROJECT_ID_PATTERN)
     kcv: str = Field(pattern=KCV_PATTERN)
     one_person_per_id: bool
+    extract_id: str | None = Field(None, pattern=r"^[0-9a-f]{16,64}$",
+                                   description="shared with the attribute package of the same run")
     payload_columns: dict[str, str] = Field(default_factory=dict, description="legacy: the attribute package "
                                             "now describes its own columns")
     encodings: EncodingInfo

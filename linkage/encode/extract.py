@@ -1,4 +1,9 @@
-"""``encode_extract``: a raw partner extract in, an encoded extract folder out.
+"""``encode_extract``: a raw partner extract in, two packages out.
+
+The *identifier package* (for the linkage unit: tokens, rejects, manifest, nothing else) and, when the
+config declares payload columns, the *attribute package* (for the analysis environment only: the
+minimised payload, encrypted to its public key as it is written, see :mod:`linkage.encrypt`). The two
+share an extract id, and the attribute package's manifest names the identifier package's tokens checksum.
 
 Streams the input in chunks (bounded memory), rejects unusable rows with a reason (never the value),
 keeps every accepted row's payload, and writes one token row per distinct identifier set of each local
@@ -9,10 +14,12 @@ written (a set of 64-bit keyed hashes: the only state that grows with the extrac
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import hashlib
 import multiprocessing as mp
+import secrets
 import shutil
 import time
 from collections import Counter, deque
@@ -25,17 +32,26 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from linkage import __version__
 from linkage.config import PartnerConfig, load_partner_config, with_source
+from linkage.contracts.attribute_package import (
+    CIPHERTEXT_FILE,
+    AttributeColumn,
+    AttributeCounts,
+    AttributePackageManifest,
+    IdentifierPackageRef,
+)
 from linkage.encode.identifiers import IdentifierEncoder, map_distinct, row_hash, take
 from linkage.encode.limits import check_loss
 from linkage.encode.manifest import ENCODED_FILES, EncodedManifest
-from linkage.encode.payload import parse_payload, payload_schema
+from linkage.encode.payload import PayloadGeneraliser, parse_payload, payload_schema, shipped_columns
 from linkage.encode.reader import iter_chunks
-from linkage.errors import LinkageInputError
-from linkage.io import atomic_output_dir, die_with_parent, progress, sha256_file, write_json
-from linkage.keys import derive_subkey, key_check_value
+from linkage.encrypt import ALGORITHM, EncryptingWriter
+from linkage.errors import LinkageConfigError, LinkageInputError
+from linkage.io import atomic_output_dir, check_output_dir, die_with_parent, progress, sha256_file, write_json
+from linkage.keys import derive_subkey, key_check_value, public_key_fingerprint
 
 PARQUET_OPTIONS = {"compression": "zstd", "write_statistics": False}
 
@@ -107,6 +123,7 @@ class ChunkEncoder:
         # Keyed and stable, so identity ids are the same on every run and in every worker process.
         self.hash_key = derive_subkey(key, cfg.project_id, "identity", "dedupe")[:16]
         self.pay_schema = payload_schema(cfg.payload)
+        self.generaliser = PayloadGeneraliser(cfg.payload, key, cfg.project_id, cfg.source)
         self.token_types = self.encoder.arrow_types()
         self.token_schema = token_schema(self.token_types)
         ids = cfg.identifiers.columns()
@@ -143,7 +160,7 @@ class ChunkEncoder:
         keep = pa.array(accepted)
         rids, rid_ints = _record_ids(local.filter(keep), self.key, cfg.project_id, cfg.source)
         payload = {"record_id": rids, "row_number": pa.array(row_numbers[accepted])}
-        payload.update({k: v.filter(keep) for k, v in arrays.items()})
+        payload.update(self.generaliser.apply({k: v.filter(keep) for k, v in arrays.items()}))
         result.payload = pa.table(payload, schema=self.pay_schema)
 
         ident = {name: col.filter(keep) for name, col in clean.items()}
@@ -181,10 +198,24 @@ def _work(args: tuple) -> ChunkResult:
     return _worker.process(*args).spill_to(_spill_folder, args[1])
 
 
+def attributes_dir_for(out_dir: str | Path) -> Path:
+    """Default folder of the attribute package: beside the identifier package, named ``<out>-attributes``."""
+    out = Path(out_dir)
+    return out.parent / f"{out.name}-attributes"
+
+
 def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: str | Path,
                    out_dir: str | Path, *, source: str | None = None, quiet: bool = False,
-                   today: dt.date | None = None, workers: int = 1) -> dict:
-    """Encode one partner extract. Returns the manifest as a dict.
+                   today: dt.date | None = None, workers: int = 1,
+                   analysis_public_key: X25519PublicKey | None = None,
+                   attributes_out: str | Path | None = None) -> dict:
+    """Encode one partner extract. Returns the identifier package's manifest as a dict.
+
+    The identifier package goes to ``out_dir``. With ``analysis_public_key``, the payload columns the
+    config declares go, generalised and encrypted to that key, into the attribute package at
+    ``attributes_out`` (default :func:`attributes_dir_for`); its manifest is returned under
+    ``"attribute_package"`` (not part of the identifier manifest). Without a key no attribute package is
+    written: the payload never exists in clear outside the partner.
 
     ``source`` overrides the config's source name (two extracts of one layout, e.g. FEBRL 4a and 4b).
     ``workers`` > 1 encodes chunks in that many worker processes. The default, one, is faster on a 2-core
@@ -197,14 +228,32 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
         cfg = with_source(cfg, source)
     started = time.perf_counter()
     input_path = Path(input_path)
+    with_attributes = analysis_public_key is not None
+    if with_attributes:
+        assert analysis_public_key is not None
+        check_recipient(cfg, analysis_public_key)
+        attributes_out = Path(attributes_out) if attributes_out is not None else attributes_dir_for(out_dir)
+        check_output_dir(attributes_out)
+    # Payload columns are read and checked even when no attribute package is written, so that the same
+    # rows are accepted (and the same identifier package written) either way.
     needed = list(dict.fromkeys([cfg.local_id] + [c for cols in cfg.identifiers.columns().values() for c in cols]
                                 + [p.column for p in cfg.payload]))
+    extract_id = secrets.token_hex(16)
 
-    with atomic_output_dir(out_dir) as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(atomic_output_dir(out_dir))
+        attr_tmp = stack.enter_context(atomic_output_dir(attributes_out)) if with_attributes else None
         local_encoder = ChunkEncoder(cfg, key, today)
         spill = tmp / ".spill"  # removed before the folder is renamed into place
         spill.mkdir()
-        payload_writer = pq.ParquetWriter(tmp / "payload.parquet", local_encoder.pay_schema, **PARQUET_OPTIONS)
+        sealed: EncryptingWriter | None = None
+        payload_writer = None
+        if attr_tmp is not None:
+            assert analysis_public_key is not None
+            cipher_file = stack.enter_context(open(attr_tmp / CIPHERTEXT_FILE, "wb"))
+            sealed = EncryptingWriter(cipher_file, analysis_public_key, {
+                "source": cfg.source, "project_id": cfg.project_id, "extract_id": extract_id})
+            payload_writer = pq.ParquetWriter(sealed, local_encoder.pay_schema, **PARQUET_OPTIONS)
         token_writer = pq.ParquetWriter(tmp / "tokens.parquet", local_encoder.token_schema, **PARQUET_OPTIONS)
         seen_identities, seen_records = HashSet(), HashSet()
         rejected_file = open(tmp / "rejected.csv", "w", newline="", encoding="utf-8")
@@ -222,8 +271,9 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
             for row, field, reason, action in result.rejected_lines:
                 rejected_csv.writerow([row, field, reason, action])
                 (reasons if action == "rejected" else blanked)[f"{field}: {reason}"] += 1
-            if result.payload is not None:
+            if result.payload is not None and payload_writer is not None:
                 payload_writer.write_table(result.payload)
+                totals.update(payload_rows=result.payload.num_rows)
             if result.tokens is not None:
                 # An identifier set already written from an earlier chunk is not written again.
                 assert result.identity_hash is not None and result.record_hash is not None
@@ -260,12 +310,16 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
             else:
                 for job in jobs():
                     collect(local_encoder.process(*job))
+            token_writer.close()
+            if payload_writer is not None:
+                payload_writer.close()
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
             bar.close()
-            payload_writer.close()
-            token_writer.close()
+            for writer in (payload_writer, token_writer):
+                with contextlib.suppress(Exception):  # already closed on success
+                    writer.close() if writer is not None else None
             rejected_file.close()
         rows_read, rows_accepted = totals["rows"], totals["accepted"]
         if rows_read == 0:
@@ -276,8 +330,7 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
         shutil.rmtree(spill)
         manifest = EncodedManifest(
             tool_version=__version__, source=cfg.source, project_id=cfg.project_id, kcv=key_check_value(key),
-            one_person_per_id=cfg.one_person_per_id,
-            payload_columns={p.column: p.type for p in cfg.payload},
+            one_person_per_id=cfg.one_person_per_id, extract_id=extract_id,
             encodings={"columns": local_encoder.encoder.columns,
                        "bloom": cfg.encodings.bloom.model_dump() if cfg.encodings.bloom else None},
             counts={"rows_read": rows_read, "rows_accepted": rows_accepted,
@@ -285,12 +338,36 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
                     "identities": n_identities, "placeholder_dobs": totals["placeholders"],
                     "rejected_by_reason": dict(sorted(reasons.items())),
                     "blanked_by_reason": dict(sorted(blanked.items()))},
-            files={name: sha256_file(tmp / name) for name in ENCODED_FILES},
+            files={name: sha256_file(tmp / name) for name in ENCODED_FILES if (tmp / name).is_file()},
             created_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
             elapsed_seconds=round(time.perf_counter() - started, 3),
         ).model_dump(mode="json")
         write_json(tmp / "manifest.json", manifest)
+        if sealed is not None and attr_tmp is not None:
+            plaintext_sha256 = sealed.finish(totals["payload_rows"], manifest["files"]["tokens.parquet"])
+            cipher_file.close()
+            attributes = AttributePackageManifest(
+                tool_version=__version__, source=cfg.source, project_id=cfg.project_id, kcv=manifest["kcv"],
+                extract_id=extract_id,
+                identifier_package=IdentifierPackageRef(tokens_sha256=manifest["files"]["tokens.parquet"]),
+                recipient_fingerprint=sealed.header["recipient_fingerprint"],
+                encryption={k: str(v) for k, v in ALGORITHM.items()},
+                columns={p.column: AttributeColumn(type=p.shipped_type(), generalise=p.generalise)
+                         for p in shipped_columns(cfg.payload)},
+                counts=AttributeCounts(rows=totals["payload_rows"]), plaintext_sha256=plaintext_sha256,
+                files={CIPHERTEXT_FILE: sha256_file(attr_tmp / CIPHERTEXT_FILE)},
+                created_at=manifest["created_at"]).model_dump(mode="json")
+            write_json(attr_tmp / "manifest.json", attributes)
+            manifest = {**manifest, "attribute_package": {"path": str(attributes_out), **attributes}}
     return manifest
+
+
+def check_recipient(cfg: PartnerConfig, public_key: X25519PublicKey) -> None:
+    """Refuse a public key whose fingerprint differs from the one the partner confirmed (if configured)."""
+    expected = cfg.analysis_key_fingerprint
+    if expected is not None and expected != public_key_fingerprint(public_key):
+        raise LinkageConfigError(f"analysis public key has fingerprint {public_key_fingerprint(public_key)}, but "
+                                 f"the partner config confirms {expected}; do not send data until this is resolved")
 
 
 def token_schema(token_types: dict[str, pa.DataType]) -> pa.Schema:

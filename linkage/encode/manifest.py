@@ -20,7 +20,7 @@ from linkage.contracts.identifier_package import (
     read_identifier_package,
 )
 
-ENCODED_FILES = ("tokens.parquet", "payload.parquet", "rejected.csv")
+ENCODED_FILES = ("tokens.parquet", "rejected.csv")  # the payload travels in the attribute package
 EncodedManifest = IdentifierPackageManifest
 
 SCHEMA_MODELS["encoded-manifest"] = EncodedManifest

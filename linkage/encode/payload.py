@@ -1,12 +1,16 @@
-"""Typed parsing of payload (attribute) columns: the data that travels without identifiers.
+"""Typed parsing and minimisation of payload (attribute) columns: the data that travels without identifiers.
 
 Values are parsed once per distinct value (dates and codes repeat), with Python's strict ``strptime`` so
-that impossible dates such as 31/02/2010 are caught rather than rolled over into March.
+that impossible dates such as 31/02/2010 are caught rather than rolled over into March. Then each column
+is generalised as its config says (:func:`generalise_payload`) before it goes into the attribute package:
+timestamps coarsened to a band, hour, day, month or year; strings such as a crime reference that embeds a
+date replaced by a keyed pseudonym; columns that are only checked dropped. Only declared columns travel.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import numpy as np
 import pyarrow as pa
@@ -14,6 +18,7 @@ import pyarrow.compute as pc
 
 from linkage.config import PayloadColumn
 from linkage.encode.identifiers import map_distinct, take
+from linkage.keys import derive_subkey
 from linkage.normalise import NATIVE_DATE_FORMAT, InvalidValue
 
 ARROW_TYPES = {"string": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
@@ -24,9 +29,51 @@ _REASONS = {"int": "not a valid integer", "float": "not a valid number", "bool":
             "date": "impossible or unparseable date", "datetime": "impossible or unparseable date"}
 
 
+def shipped_columns(columns: list[PayloadColumn]) -> list[PayloadColumn]:
+    """The payload columns that travel in the attribute package (all but those generalised to ``drop``)."""
+    return [c for c in columns if c.generalise != "drop"]
+
+
 def payload_schema(columns: list[PayloadColumn]) -> pa.Schema:
+    """Schema of the attribute package's Parquet: key columns, then each shipped column as generalised."""
     return pa.schema([pa.field("record_id", pa.string()), pa.field("row_number", pa.int64())]
-                     + [pa.field(c.column, ARROW_TYPES[c.type]) for c in columns])
+                     + [pa.field(c.column, ARROW_TYPES[c.shipped_type()]) for c in shipped_columns(columns)])
+
+
+def _coarsen(values: pa.Array, col: PayloadColumn) -> pa.Array:
+    rule = col.generalise
+    if rule in ("month", "year"):
+        start = pc.floor_temporal(values, unit=rule)
+        return pc.cast(start, pa.date32()) if col.type == "datetime" else start
+    if rule == "day":
+        return pc.cast(pc.floor_temporal(values, unit="day"), pa.date32())
+    if rule == "hour":
+        return pc.floor_temporal(values, unit="hour")
+    return pc.floor_temporal(values, multiple=col.band_hours, unit="hour")  # hour_band
+
+
+class PayloadGeneraliser:
+    """Applies each column's ``generalise`` rule; keyed pseudonyms are memoised across chunks."""
+
+    def __init__(self, columns: list[PayloadColumn], key: bytes, project_id: str, source: str) -> None:
+        self.columns = columns
+        self.subkeys = {c.column: derive_subkey(key, project_id, f"payload/{source}/{c.column}", "pseudonym")
+                        for c in columns if c.generalise == "pseudonym"}
+        self.caches: dict[str, dict] = {name: {} for name in self.subkeys}
+
+    def apply(self, arrays: dict[str, pa.Array]) -> dict[str, pa.Array]:
+        out: dict[str, pa.Array] = {}
+        for col in shipped_columns(self.columns):
+            values = arrays[col.column]
+            if col.generalise == "pseudonym":
+                subkey = self.subkeys[col.column]
+                index, results = map_distinct(values, lambda v, k=subkey: hashlib.blake2b(
+                    v.encode(), key=k, digest_size=16).hexdigest(), self.caches[col.column])
+                values = take(index, results, pa.string())
+            elif col.generalise != "none":
+                values = _coarsen(values, col)
+            out[col.column] = values
+        return out
 
 
 def _parser(col: PayloadColumn):

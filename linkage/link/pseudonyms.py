@@ -1,0 +1,111 @@
+"""Per-release crosswalks: what the linkage unit hands the analysis environment instead of its own ids.
+
+The link folder's ``person_id`` is the linkage unit's internal id and never leaves it. For each release,
+:func:`export_crosswalk` replaces it with an HMAC under a release key the linkage unit keeps (one key per
+release, made with ``linkage keygen``), so two releases' person ids cannot be joined without the linkage
+unit's consent. The release folder holds ``crosswalk.parquet`` (``person_id``, ``source``, ``record_id``)
+and ``manifest.json`` naming the identifier packages that were linked (source, extract id, tokens
+checksum), so the analysis step can refuse attribute packages from any other extract.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from linkage.errors import LinkageInputError
+from linkage.io import atomic_output_dir, sha256_file, write_json
+from linkage.keys import key_check_value, release_person_id
+
+RELEASE_KIND = "crosswalk-release"
+CROSSWALK_COLUMNS = ("person_id", "source", "record_id")
+
+
+def _link_manifest(link: Path) -> dict[str, Any]:
+    path = link / "manifest.json"
+    if not path.is_file():
+        raise LinkageInputError("manifest.json is missing; is this a link folder?", file=str(link))
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise LinkageInputError("manifest is not valid JSON", file=str(path)) from None
+    if not isinstance(manifest, dict) or manifest.get("kind") != "link":
+        raise LinkageInputError("not a link manifest (kind is not 'link')", file=str(path), field="kind")
+    for name in ("project_id", "kcv", "inputs"):
+        if name not in manifest:
+            raise LinkageInputError("link manifest lacks a required entry", file=str(path), field=name)
+    return manifest
+
+
+def _extract_id(item: dict[str, Any], tokens_sha256: str | None) -> str | None:
+    """The input's extract id: from the link manifest, else from the identifier package it names.
+
+    The identifier package is consulted only if it is still where it was linked from and its tokens
+    checksum is the one the link used.
+    """
+    if item.get("extract_id"):
+        return str(item["extract_id"])
+    folder = Path(str(item.get("path", "")))
+    try:
+        ident = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(ident, dict) or (ident.get("files") or {}).get("tokens.parquet") != tokens_sha256:
+        return None
+    value = ident.get("extract_id")
+    return value if isinstance(value, str) else None
+
+
+def released_inputs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the analysis step needs to know of each linked identifier package (no paths, no counts)."""
+    out = []
+    for item in manifest["inputs"]:
+        tokens = (item.get("files") or {}).get("tokens.parquet")
+        out.append({"source": item.get("source"), "extract_id": _extract_id(item, tokens), "tokens_sha256": tokens})
+    return out
+
+
+def export_crosswalk(link_dir: str | Path, release_key: bytes, out_dir: str | Path, *,
+                     release_id: str | None = None) -> dict[str, Any]:
+    """Write a release of the crosswalk with per-release person ids; returns the release manifest."""
+    link = Path(link_dir)
+    manifest = _link_manifest(link)
+    path = link / "crosswalk.parquet"
+    if not path.is_file():
+        raise LinkageInputError("file not found", file=str(path))
+    try:
+        table = pq.read_table(path, columns=list(CROSSWALK_COLUMNS))
+    except Exception as exc:  # pyarrow raises several types for a damaged file or a missing column
+        raise LinkageInputError(f"not a readable crosswalk ({type(exc).__name__})", file=str(path)) from None
+    internal = pc.cast(table.column("person_id"), pa.string()).combine_chunks()
+    encoded = pc.dictionary_encode(internal)
+    released = pa.array([release_person_id(release_key, p) for p in encoded.dictionary.to_pylist()], pa.string())
+    person_ids = released.take(encoded.indices)
+    out_table = pa.table({"person_id": person_ids,
+                          "source": pc.cast(table.column("source"), pa.string()),
+                          "record_id": pc.cast(table.column("record_id"), pa.string())})
+    # Sorted by the new ids, so row order carries nothing of the internal ids' order.
+    out_table = out_table.sort_by([("person_id", "ascending"), ("source", "ascending"), ("record_id", "ascending")])
+    with atomic_output_dir(out_dir) as tmp:
+        pq.write_table(out_table, tmp / "crosswalk.parquet", compression="zstd")
+        release = {
+            "schema_version": "1.0",
+            "kind": RELEASE_KIND,
+            "release_id": release_id or key_check_value(release_key),
+            "release_key_check_value": key_check_value(release_key),
+            "project_id": manifest["project_id"],
+            "kcv": manifest["kcv"],
+            "inputs": released_inputs(manifest),
+            "link_manifest_sha256": sha256_file(link / "manifest.json"),
+            "counts": {"records": out_table.num_rows, "persons": len(released)},
+            "files": {"crosswalk.parquet": sha256_file(tmp / "crosswalk.parquet")},
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        write_json(tmp / "manifest.json", release)
+    return release
