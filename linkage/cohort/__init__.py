@@ -16,8 +16,9 @@ import pandas as pd
 from linkage.cohort.config import load_cohort_config
 from linkage.cohort.disclosure import round_to_base
 from linkage.cohort.inputs import read_inputs
+from linkage.cohort.intruder import ReleaseRefused, attack
 from linkage.cohort.offences import OffenceClassifier
-from linkage.cohort.report import DESCRIPTIONS, build_report, write_tables
+from linkage.cohort.report import DESCRIPTIONS, build_report, checker_pack, write_tables
 from linkage.cohort.risk_factors import add_derived_police_columns, factor_sources, person_factors
 from linkage.cohort.selection import police_history, school_year_age, select_cohort, to_band
 from linkage.cohort.tables import WITHHELD, TableBuilder, ethnic_group
@@ -74,10 +75,14 @@ def build_person_frame(loaded, inputs) -> pd.DataFrame:
 
 
 def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: list[str | Path],
-                 out_dir: str | Path, *, quiet: bool = False, keep_persons: bool = False) -> dict[str, Any]:
+                 out_dir: str | Path, *, quiet: bool = False, keep_persons: bool = False,
+                 checker_log: str | Path | None = None) -> dict[str, Any]:
     """Build a cohort release in ``out_dir`` (atomically) and return a JSON-ready summary.
 
-    The summary holds the output files, the rounded cohort size, the released (disclosure-controlled)
+    Before anything is written the release is attacked by ``cohort.intruder``; if it can narrow a
+    sensitive count below the rounding base, :class:`ReleaseRefused` is raised and nothing is written.
+    ``checker_log`` (VRN-internal, outside the release) receives the intruder's per-cell intervals for
+    the output checker. The summary holds the output files, the rounded cohort size, the released
     ``cohort_summary`` rows and the disclosure-rule counts. With ``keep_persons`` it also holds, under
     ``"persons"``, the VRN-internal person frame (a DataFrame, for checks); that frame is never written.
     """
@@ -93,6 +98,17 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
         builder = TableBuilder(persons, cfg, loaded.risk_factors, sorted(inputs.payloads),
                                factor_sources(loaded.risk_factors))
         release = builder.build()
+    with timer.phase("attack the release (integer-programming intruder)"):
+        intruder = attack(release.tables, cfg.disclosure, release.truth, release.facts, WITHHELD)
+    if checker_log is not None:
+        write_json(Path(checker_log), {"kind": "cohort-disclosure-log", "cohort": cfg.name,
+                                       "intruder": intruder.summary(), "quantities": intruder.log_entries(),
+                                       "rules": release.log.entries})
+    if not intruder.passed:
+        raise ReleaseRefused(intruder.error_line())
+    if cfg.disclosure.risk_accepted is not None:
+        release.log.add("(policy)", "override:" + "; ".join(cfg.disclosure.weakenings()), 1,
+                        f"risk accepted by {cfg.disclosure.risk_accepted.accepted_by}")
     base = cfg.disclosure.rounding_base
     age_sources = sorted(set(persons["age_source"].dropna()))
     notes = [f"Cohort: {cfg.label}. Index offence = each person's most recent qualifying offence as "
@@ -103,9 +119,11 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
                                             "date of birth), so no age filter or age band was applied.")]
     with timer.phase("write release"), atomic_output_dir(out_dir) as tmp:
         files = write_tables(release, tmp, cfg.disclosure.symbol)
-        build_report(release, f"{cfg.label}: risk-factor profile", notes, cfg.disclosure.symbol).write(
+        build_report(release, f"{cfg.label}: risk-factor profile", notes, cfg.disclosure).write(
             tmp / "report.html")
-        files.append("report.html")
+        (tmp / "output_checker.md").write_text(
+            checker_pack(release, cfg.disclosure, intruder.summary(), notes), encoding="utf-8")
+        files += ["report.html", "output_checker.md"]
         manifest = {
             "kind": "cohort-release",
             "tool_version": _version(),
@@ -117,7 +135,9 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
             "config": loaded.as_manifest(),
             "tables": {name: DESCRIPTIONS.get(name, "") for name in release.tables},
             "disclosure": {"settings": cfg.disclosure.model_dump(mode="json"),
-                           "log": release.log.entries, "summary": release.log.summary()},
+                           "weaker_than_floor": cfg.disclosure.weakenings(),
+                           "log": release.log.entries, "summary": release.log.summary(),
+                           "intruder": intruder.summary()},
             "outputs": {f: sha256_file(tmp / f) for f in files},
             "timings": timer.timings,
         }
@@ -128,7 +148,7 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
     result: dict[str, Any] = {
         "out_dir": str(out_dir), "files": files + ["manifest.json"],
         "people_rounded": round_to_base(len(persons), base), "subgroups": builder.subgroups,
-        "summary": summary_rows, "disclosure_summary": release.log.summary()}
+        "summary": summary_rows, "disclosure_summary": release.log.summary(), "intruder": intruder.summary()}
     if keep_persons:
         result["persons"] = persons
     return result
@@ -136,7 +156,7 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
 
 def _safe_count(n: int, cfg) -> int | str:
     d = cfg.disclosure
-    return d.symbol if d.suppress_min <= n <= d.suppress_max else round_to_base(n, d.rounding_base)
+    return d.symbol if d.sensitive(n) else round_to_base(n, d.rounding_base)
 
 
 def _version() -> str:
