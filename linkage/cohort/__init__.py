@@ -12,20 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from linkage.cohort.config import load_cohort_config
 from linkage.cohort.disclosure import round_to_base
 from linkage.cohort.inputs import read_inputs
-from linkage.cohort.intruder import ReleaseRefused, attack
+from linkage.cohort.intruder import IntruderReport, ReleaseRefused, attack
 from linkage.cohort.offences import OffenceClassifier
 from linkage.cohort.report import DESCRIPTIONS, build_report, checker_pack, write_tables
 from linkage.cohort.risk_factors import add_derived_police_columns, factor_sources, person_factors
 from linkage.cohort.selection import police_history, school_year_age, select_cohort, to_band
-from linkage.cohort.tables import WITHHELD, TableBuilder, ethnic_group
+from linkage.cohort.tables import WITHHELD, Release, TableBuilder, ethnic_group
 from linkage.errors import LinkageInputError
 from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, sha256_file, write_json
 
-__all__ = ["build_cohort", "build_person_frame"]
+__all__ = ["build_cohort", "build_person_frame", "protect_against_intruder"]
 
 AGE_SOURCES = {"police": "the police age at occurrence",
                "school_year": "school years of linked education records (may be one year low)"}
@@ -99,16 +100,18 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
                                factor_sources(loaded.risk_factors))
         release = builder.build()
     with timer.phase("attack the release (integer-programming intruder)"):
-        intruder = attack(release.tables, cfg.disclosure, release.truth, release.facts, WITHHELD)
+        release, intruder = protect_against_intruder(builder, release, cfg.disclosure)
     if checker_log is not None:
         write_json(Path(checker_log), {"kind": "cohort-disclosure-log", "cohort": cfg.name,
                                        "intruder": intruder.summary(), "quantities": intruder.log_entries(),
                                        "rules": release.log.entries})
-    if not intruder.passed:
+    accepted = cfg.disclosure.risk_accepted
+    if not intruder.passed and accepted is None:
         raise ReleaseRefused(intruder.error_line())
-    if cfg.disclosure.risk_accepted is not None:
+    if accepted is not None:  # a weakened policy goes out only with its override and verdict on record
         release.log.add("(policy)", "override:" + "; ".join(cfg.disclosure.weakenings()), 1,
-                        f"risk accepted by {cfg.disclosure.risk_accepted.accepted_by}")
+                        f"risk accepted by {accepted.accepted_by}; intruder verdict "
+                        f"{'pass' if intruder.passed else 'FAIL'}")
     base = cfg.disclosure.rounding_base
     age_sources = sorted(set(persons["age_source"].dropna()))
     notes = [f"Cohort: {cfg.label}. Index offence = each person's most recent qualifying offence as "
@@ -152,6 +155,25 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
     if keep_persons:
         result["persons"] = persons
     return result
+
+
+MAX_REPAIR_ROUNDS = 8
+
+
+def protect_against_intruder(builder: TableBuilder, release: Release, settings) -> tuple[Release, IntruderReport]:
+    """Attack the release; while the intruder narrows a sensitive count, withhold the released cells its
+    bounds lean on (logged as ``secondary_intruder``) and attack again. Returns the last release and verdict."""
+    with threadpool_limits(1):
+        report = attack(release.tables, settings, release.truth, release.facts, WITHHELD)
+        for _ in range(MAX_REPAIR_ROUNDS):
+            leaned = {release.keys[c] for t in report.failures for c in t.leans_on if c in release.keys}
+            leaned -= set(builder.reg.suppressed)
+            if report.passed or not leaned:
+                break
+            builder.withhold(leaned)
+            release = builder.build()
+            report = attack(release.tables, settings, release.truth, release.facts, WITHHELD)
+    return release, report
 
 
 def _safe_count(n: int, cfg) -> int | str:

@@ -228,8 +228,18 @@ class DisclosureSettings(StrictModel):
         return self
 
     def sensitive(self, value: int) -> bool:
-        """A true count the policy must never let an intruder pin down."""
+        """A true count this policy withholds."""
         return self.suppress_min <= value <= self.suppress_max
+
+    def intruder_sensitive(self, value: int) -> bool:
+        """A true count no intruder may narrow down: the floor's range (1-9) or this policy's, if wider.
+        A weakened policy is still judged against the floor (its release goes out only under risk_accepted)."""
+        return (min(self.suppress_min, POLICY_FLOOR["suppress_min"]) <= value
+                <= max(self.suppress_max, POLICY_FLOOR["suppress_max"]))
+
+    def intruder_min_width(self) -> int:
+        """Fewest values a sensitive count's feasible interval must keep (the floor's rounding base, or more)."""
+        return max(self.rounding_base, POLICY_FLOOR["rounding_base"])
 
 
 class PersonLevel(StrictModel):

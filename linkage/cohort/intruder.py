@@ -22,7 +22,8 @@ Unknowns are the true counts behind every cell (and the sums behind every mean).
 
 For every withheld, rounded or hidden quantity (including each complement, e.g. "linked but without the
 factor") it computes the feasible integer interval with scipy's HiGHS ``milp``. A quantity whose true
-value is sensitive (1–9 by default) must keep an interval at least as wide as the rounding base.
+value is sensitive (1–9, the floor, even under a weakened policy) must keep an interval at least as wide
+as the rounding base (5, or the configured base if larger).
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class Target:
     lo: int | None = None
     hi: int | None = None
     exact_solve: bool = False
+    leans_on: list[tuple[str, int, str]] = field(default_factory=list)  # released cells binding its bounds
 
     @property
     def width(self) -> int | None:
@@ -223,6 +225,7 @@ class _Builder:
         self.m = _Model(upper)
         self.targets: dict[str, Target] = {}
         self.aux = 0
+        self.observed_at: dict[str, tuple[str, int, str]] = {}  # unknown -> the released cell bounding it
 
     # --- naming: one unknown per quantity, whichever table shows it --------------------------------
     def people(self, g: str) -> str:
@@ -251,6 +254,7 @@ class _Builder:
         elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
             lo, hi = rounding_interval(int(value), self.s)
             self.m.bound(var, lo, hi)
+            self.observed_at.setdefault(var, (table, i, column))
             kind = "rounded"
         else:
             return
@@ -294,7 +298,7 @@ class _Builder:
                 truth = self.truth.get(("cohort_summary", i, column))
                 if truth is not None:
                     self.m.truth.setdefault(s, truth)
-                self.mean(value, s, p, row["people"])
+                self.mean(value, s, p, row["people"], ("cohort_summary", i, column))
                 if source != "prior_offences":
                     self.targets.setdefault(s, Target("cohort_summary", f"{label} column={column} (sum)", "sum",
                                                       {s: 1}, truth))
@@ -307,10 +311,11 @@ class _Builder:
             return "prior_offences"
         return "n_" + name[: -len("_factors")]
 
-    def mean(self, value: Any, s: str, p: str, people_released: Any) -> None:
+    def mean(self, value: Any, s: str, p: str, people_released: Any, cell: tuple[str, int, str]) -> None:
         if value is self.withheld or value is None:
             return
         m = float(value)
+        self.observed_at.setdefault(s, cell)
         if self.s.derive_statistics_from == "true":  # sum = mean x true people, mean rounded to 0.1
             self.m.add({s: 1.0, p: -(m - 0.05 - _EPS)}, 0.0, math.inf)
             self.m.add({s: 1.0, p: -(m + 0.05 + _EPS)}, -math.inf, 0.0)
@@ -319,6 +324,7 @@ class _Builder:
         n = float(people_released)
         base = self.s.rounding_base
         k = self.m.var(f"aux|{self.aux}", hi=self.m.upper * 10**4)
+        self.observed_at[k] = cell
         self.aux += 1
         k_lo, k_hi = math.ceil((m - 0.05) * n / base - _EPS), math.floor((m + 0.05) * n / base + _EPS)
         self.m.bound(k, k_lo, k_hi)
@@ -474,14 +480,14 @@ def attack(tables: dict[str, list[dict[str, Any]]], settings: DisclosureSettings
     bounds = Bounds(lo, hi)
     integrality = np.ones(n)
     report = IntruderReport(variables=n, constraints=a.shape[0])
-    base = settings.rounding_base
+    base = settings.intruder_min_width()
     lp_rows = _lp_constraints(a, rlo, rhi)
     lp_bounds = np.column_stack([lo, hi])
     for target in b.targets.values():
         c = np.zeros(n)
         for name, coef in target.coef.items():
             c[b.m.index[name]] = coef
-        sensitive = target.truth is not None and settings.sensitive(target.truth)
+        sensitive = target.truth is not None and settings.intruder_sensitive(target.truth)
         if not (sensitive or audit_all):
             report.targets.append(target)
             continue
@@ -512,6 +518,20 @@ def attack(tables: dict[str, list[dict[str, Any]]], settings: DisclosureSettings
         report.targets.append(target)
         if sensitive and target.width is not None and target.width < base:
             report.failures.append(target)
+    names = {i: name for name, i in b.m.index.items()}
+    for target in report.failures:
+        c = np.zeros(n)
+        for name, coef in target.coef.items():
+            c[b.m.index[name]] = coef
+        for sign in (1.0, -1.0):
+            res = linprog(sign * c, bounds=lp_bounds, method="highs", **lp_rows)
+            if res.status != 0:
+                continue
+            binding = np.flatnonzero((np.abs(res.lower.marginals) > 1e-9) | (np.abs(res.upper.marginals) > 1e-9))
+            for j in binding:
+                cell = b.observed_at.get(names[int(j)])
+                if cell is not None and cell not in target.leans_on:
+                    target.leans_on.append(cell)
     report.seconds = time.perf_counter() - t0
     return report
 

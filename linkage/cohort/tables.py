@@ -41,6 +41,7 @@ class Release:
     # VRN-internal, never written to the release: the true count behind every count cell (for a mean
     # cell, the true sum it divides), so the intruder can say which cells it pins.
     truth: dict[CharKey, int] = field(default_factory=dict)
+    keys: dict[CharKey, tuple] = field(default_factory=dict)  # VRN-internal: the registry cell behind a cell
     # The code list each category column's values must come from (checked before anything is written).
     code_lists: dict[str, set[str]] = field(default_factory=dict)
     # Documented properties an intruder is told (see ``cohort.intruder.attack``).
@@ -217,6 +218,7 @@ class TableBuilder:
         v = self.reg.released(key)
         row[column] = WITHHELD if v is None else v
         self.truth[(self.table, self.row_index, column)] = self.reg.values[key]
+        self.keys[(self.table, self.row_index, column)] = key
 
     def new_row(self, **fields: Any) -> dict[str, Any]:
         self.row_index = len(self.rows)
@@ -254,16 +256,26 @@ class TableBuilder:
             row[column] = WITHHELD if total is None else round(total / n_released, 1)
         if how == "mean":
             self.truth[(self.table, self.row_index, column)] = self.reg.values[("sum", source, g)]
+            self.keys[(self.table, self.row_index, column)] = ("sum", source, g)
             if row[column] is not WITHHELD:
                 self.used.setdefault(self.table, set()).add(("sum", source, g))
 
-    def build(self) -> Release:
-        self.register()
+    def withhold(self, keys: set[tuple], rule: str = "secondary_intruder") -> None:
+        """Withhold more cells (e.g. those an intruder leaned on) and re-protect; ``build`` again after."""
+        for key in keys:
+            self.reg.withhold(key, rule)
         self.reg.protect()
+
+    def build(self) -> Release:
+        """Register and protect every count (once), then render the tables from the released values."""
+        if not self.reg.values:
+            self.register()
+            self.reg.protect()
         rel = Release()
         self.used: dict[str, set] = {}
         self.pct_withheld: dict[str, int] = {}
         self.truth = rel.truth
+        self.keys = rel.keys
         builders = {"cohort_summary": self.summary_rows, "factor_prevalence": self.prevalence_rows,
                     "factor_count_distribution": lambda: self.band_rows("count_band", self.cfg.factor_count_bands),
                     "prior_offence_distribution": lambda: self.band_rows("prior_band", self.cfg.prior_offence_bands),
