@@ -111,11 +111,18 @@ def cohort(
     link: Annotated[Path, typer.Option("--link", help="link output folder holding crosswalk.parquet")],
     out: Annotated[Path, typer.Option("--out", help="release folder to create (must be new or empty)")],
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
+    register: Annotated[Path | None, typer.Option(
+        "--register", help="VRN-internal release register: refuse releases that differ from an earlier one "
+                           "by 1-9 people, and record this one")] = None,
+    checker_log: Annotated[Path | None, typer.Option(
+        "--checker-log", help="VRN-internal JSON for the output checker: the intruder's per-cell intervals "
+                              "(never put it in the release folder)")] = None,
 ) -> None:
     """Build de-identified risk-factor tables for a cohort under disclosure control."""
     from linkage.cohort import build_cohort
 
-    result = run_safely(build_cohort, config, link, encoded, out, quiet=quiet)
+    result = run_safely(build_cohort, config, link, encoded, out, quiet=quiet, register=register,
+                        checker_log=checker_log)
     typer.echo(f"wrote {len(result['files'])} files to {out} (cohort of about {result['people_rounded']} "
                f"people; disclosure rules fired: {sum(result['disclosure_summary'].values())} cells)")
 

@@ -94,7 +94,9 @@ def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet
     t0 = time.perf_counter()
     (out / "researcher").mkdir()
     cohort = build_cohort(configs / "cohorts" / "high_harm.yaml", link_dir, [out / "encoded" / s for s in SOURCES],
-                          out / "researcher" / "cohort", quiet=True)
+                          out / "researcher" / "cohort", quiet=True,
+                          register=out / "vrn" / "release-register.json",
+                          checker_log=out / "vrn" / "cohort-disclosure-log.json")
     step("cohort", t0)
 
     summary = {

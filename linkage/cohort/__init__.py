@@ -8,6 +8,7 @@ the output folder, which receives only tables that passed disclosure control.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from linkage.cohort.disclosure import round_to_base
 from linkage.cohort.inputs import read_inputs
 from linkage.cohort.intruder import IntruderReport, ReleaseRefused, attack
 from linkage.cohort.offences import OffenceClassifier
-from linkage.cohort.report import DESCRIPTIONS, build_report, checker_pack, write_tables
+from linkage.cohort.register import ReleaseRegister, populations
+from linkage.cohort.report import DESCRIPTIONS, build_report, check_code_lists, checker_pack, write_tables
 from linkage.cohort.risk_factors import add_derived_police_columns, factor_sources, person_factors
 from linkage.cohort.selection import police_history, school_year_age, select_cohort, to_band
 from linkage.cohort.tables import WITHHELD, Release, TableBuilder, ethnic_group
@@ -77,13 +79,15 @@ def build_person_frame(loaded, inputs) -> pd.DataFrame:
 
 def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: list[str | Path],
                  out_dir: str | Path, *, quiet: bool = False, keep_persons: bool = False,
-                 checker_log: str | Path | None = None) -> dict[str, Any]:
+                 checker_log: str | Path | None = None, register: str | Path | None = None) -> dict[str, Any]:
     """Build a cohort release in ``out_dir`` (atomically) and return a JSON-ready summary.
 
     Before anything is written the release is attacked by ``cohort.intruder``; if it can narrow a
     sensitive count below the rounding base, :class:`ReleaseRefused` is raised and nothing is written.
     ``checker_log`` (VRN-internal, outside the release) receives the intruder's per-cell intervals for
-    the output checker. The summary holds the output files, the rounded cohort size, the released
+    the output checker. ``register`` (VRN-internal) is the release register: a release whose cohort,
+    sub-groups or categories differ from an earlier release's by 1-9 people is refused, and a written
+    release is recorded in it. The summary holds the output files, the rounded cohort size, the released
     ``cohort_summary`` rows and the disclosure-rule counts. With ``keep_persons`` it also holds, under
     ``"persons"``, the VRN-internal person frame (a DataFrame, for checks); that frame is never written.
     """
@@ -99,6 +103,7 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
         builder = TableBuilder(persons, cfg, loaded.risk_factors, sorted(inputs.payloads),
                                factor_sources(loaded.risk_factors))
         release = builder.build()
+        check_code_lists(release)  # before the (slow) intruder: free text in a category fails fast
     with timer.phase("attack the release (integer-programming intruder)"):
         release, intruder = protect_against_intruder(builder, release, cfg.disclosure)
     if checker_log is not None:
@@ -108,6 +113,10 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
     accepted = cfg.disclosure.risk_accepted
     if not intruder.passed and accepted is None:
         raise ReleaseRefused(intruder.error_line())
+    reg = ReleaseRegister.open(register) if register is not None else None
+    pops = populations(builder)
+    if reg is not None:
+        reg.check(pops, cfg.disclosure)
     if accepted is not None:  # a weakened policy goes out only with its override and verdict on record
         release.log.add("(policy)", "override:" + "; ".join(cfg.disclosure.weakenings()), 1,
                         f"risk accepted by {accepted.accepted_by}; intruder verdict "
@@ -120,6 +129,7 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
              "Age: " + (f"from {' and '.join(AGE_SOURCES.get(a, a) for a in age_sources)}."
                         if age_sources else "not available (no partner supplies an age; payloads carry no "
                                             "date of birth), so no age filter or age band was applied.")]
+    release_id = secrets.token_hex(6)
     with timer.phase("write release"), atomic_output_dir(out_dir) as tmp:
         files = write_tables(release, tmp, cfg.disclosure.symbol)
         build_report(release, f"{cfg.label}: risk-factor profile", notes, cfg.disclosure).write(
@@ -129,6 +139,9 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
         files += ["report.html", "output_checker.md"]
         manifest = {
             "kind": "cohort-release",
+            "release_id": release_id,
+            "release_register": "checked" if reg is not None else "not used: differencing against earlier "
+                                                                   "releases was not checked",
             "tool_version": _version(),
             "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "cohort": cfg.name,
@@ -145,6 +158,8 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
             "timings": timer.timings,
         }
         write_json(tmp / "manifest.json", manifest)
+    if reg is not None:
+        reg.record(release_id, cfg.name, pops)
     symbol = cfg.disclosure.symbol
     summary_rows = [{k: (symbol if v is WITHHELD else v) for k, v in row.items()}
                     for row in release.tables["cohort_summary"]]
@@ -152,8 +167,9 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
         "out_dir": str(out_dir), "files": files + ["manifest.json"],
         "people_rounded": round_to_base(len(persons), base), "subgroups": builder.subgroups,
         "summary": summary_rows, "disclosure_summary": release.log.summary(), "intruder": intruder.summary()}
-    if keep_persons:
+    if keep_persons:  # VRN-internal objects for checks and benchmarks; never written
         result["persons"] = persons
+        result["release"] = release
     return result
 
 

@@ -509,7 +509,7 @@ def attack(tables: dict[str, list[dict[str, Any]]], settings: DisclosureSettings
             # The truth is one feasible integer point, so once the integer maximum lies base - 1 above it
             # the interval is wide enough; the minimum is then only needed for the log (LP outer bound).
             top = solve(-1.0, True)
-            low_integer = top - target.truth < base - 1
+            low_integer = top - (target.truth or 0) < base - 1
             ends = [solve(1.0, low_integer), top]
         else:
             ends = [solve(1.0, exact), solve(-1.0, exact)]

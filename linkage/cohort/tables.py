@@ -8,6 +8,7 @@ group labels, factor names, bands, quarters and NPA names: never ids, hashes or 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,8 +186,8 @@ class TableBuilder:
             if domains:
                 self.reg.constrain(("sum", "n_factors", g), [("sum", f"n_{d}", g) for d in domains])
             for d in domains:
-                parts = [("factor", f.id, g) for f in self.cat.factors
-                         if f.domain == d and ("factor", f.id, g) in self.reg.values]
+                parts: list[Hashable] = [("factor", f.id, g) for f in self.cat.factors
+                                         if f.domain == d and ("factor", f.id, g) in self.reg.values]
                 self.reg.constrain(("sum", f"n_{d}", g), parts)
 
     def stat_columns(self) -> list[tuple[str, str]]:
@@ -281,7 +282,9 @@ class TableBuilder:
                     "prior_offence_distribution": lambda: self.band_rows("prior_band", self.cfg.prior_offence_bands),
                     "linkage_coverage": self.coverage_rows, "coverage_by_characteristic": self.characteristic_rows}
         for name, make in builders.items():
-            self.table, self.rows, self.row_index = name, [], -1
+            self.table: str = name
+            self.rows: list[dict[str, Any]] = []
+            self.row_index = -1
             make()
             rel.tables[name] = self.rows
             # Each table's log names the rules that touched the counts it shows.
