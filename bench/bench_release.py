@@ -8,8 +8,9 @@ one (suppress 1-4, percentages and means from unrounded counts; run with a logge
 release is attacked by ``cohort.intruder`` with every quantity solved as an integer program, and we
 report:
 
-- the share of released counts an intruder can pin to one value, and how many quantities with a true
-  value of 1-9 it narrows below the rounding base (the refusal rule);
+- the share of released counts an intruder can pin to one value (of the released counts and of all
+  count cells; published zeros are exact by design, so non-zero ones are counted apart), and how many
+  quantities with a true value of 1-9 it narrows below the rounding base (the refusal rule);
 - the mean absolute error the protection adds to the published percentages (published minus the
   percentage of the true counts, over the percentages shown), and the share of percentages shown.
 """
@@ -69,10 +70,13 @@ def audit(release, settings, persons_n: int, label: str, build_s: float) -> dict
     released = [t for t in report.targets if t.kind == "rounded"]
     mae, shown, total = percentage_error(release)
     pinned = sum(t.width == 1 for t in released)
-    return {"policy": label, "cohort_people": persons_n,
-            "count_cells": sum(1 for (_, _, col) in release.truth if not col.startswith("mean_")),
+    pinned_nonzero = sum(t.width == 1 and t.truth != 0 for t in released)
+    cells = sum(1 for (_, _, col) in release.truth if not col.startswith("mean_"))
+    return {"policy": label, "cohort_people": persons_n, "count_cells": cells,
             "released_counts": len(released), "released_counts_pinned_exactly": pinned,
+            "released_nonzero_counts_pinned_exactly": pinned_nonzero,
             "share_released_pinned_exactly": round(pinned / max(1, len(released)), 4),
+            "share_of_all_cells_pinned_exactly": round(pinned / max(1, cells), 4),
             "sensitive_quantities": sum(settings.intruder_sensitive(t.truth) for t in report.targets
                                         if t.truth is not None),
             "sensitive_narrowed_below_base": len(report.failures),

@@ -105,7 +105,10 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
         release = builder.build()
         check_code_lists(release)  # before the (slow) intruder: free text in a category fails fast
     with timer.phase("attack the release (integer-programming intruder)"):
-        release, intruder = protect_against_intruder(builder, release, cfg.disclosure)
+        # Under a logged override the configured (weaker) policy is what was accepted: attack, record the
+        # verdict, but do not add suppression to meet the floor.
+        release, intruder = protect_against_intruder(
+            builder, release, cfg.disclosure, repair=cfg.disclosure.risk_accepted is None)
     if checker_log is not None:
         write_json(Path(checker_log), {"kind": "cohort-disclosure-log", "cohort": cfg.name,
                                        "intruder": intruder.summary(), "quantities": intruder.log_entries(),
@@ -176,12 +179,13 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
 MAX_REPAIR_ROUNDS = 8
 
 
-def protect_against_intruder(builder: TableBuilder, release: Release, settings) -> tuple[Release, IntruderReport]:
+def protect_against_intruder(builder: TableBuilder, release: Release, settings, *,
+                             repair: bool = True) -> tuple[Release, IntruderReport]:
     """Attack the release; while the intruder narrows a sensitive count, withhold the released cells its
     bounds lean on (logged as ``secondary_intruder``) and attack again. Returns the last release and verdict."""
     with threadpool_limits(1):
         report = attack(release.tables, settings, release.truth, release.facts, WITHHELD)
-        for _ in range(MAX_REPAIR_ROUNDS):
+        for _ in range(MAX_REPAIR_ROUNDS if repair else 0):
             leaned = {release.keys[c] for t in report.failures for c in t.leans_on if c in release.keys}
             leaned -= set(builder.reg.suppressed)
             if report.passed or not leaned:
