@@ -255,11 +255,18 @@ def cohort(
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
     analysis_key: Annotated[Path | None, typer.Option(
         "--analysis-key", help="the analysis environment's PRIVATE key file (opens the attribute packages)")] = None,
+    register: Annotated[Path | None, typer.Option(
+        "--register", help="VRN-internal release register: refuse releases that differ from an earlier one "
+                           "by 1-9 people, and record this one")] = None,
+    checker_log: Annotated[Path | None, typer.Option(
+        "--checker-log", help="VRN-internal JSON for the output checker: the intruder's per-cell intervals "
+                              "(never put it in the release folder)")] = None,
 ) -> None:
     """Analysis step: build de-identified risk-factor tables for a cohort under disclosure control."""
     from linkage.cohort import build_cohort
 
-    result = run_safely(build_cohort, config, link, encoded, out, quiet=quiet, analysis_key=analysis_key)
+    result = run_safely(build_cohort, config, link, encoded, out, quiet=quiet, analysis_key=analysis_key,
+                        register=register, checker_log=checker_log)
     typer.echo(f"wrote {len(result['files'])} files to {out} (cohort of about {result['people_rounded']} "
                f"people; disclosure rules fired: {sum(result['disclosure_summary'].values())} cells)")
 

@@ -145,7 +145,9 @@ def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet
     t0 = time.perf_counter()
     cohort = build_cohort(configs / "cohorts" / "high_harm.yaml", analysis / "crosswalk",
                           [analysis / "attributes" / s for s in SOURCES], out / "researcher" / "cohort",
-                          quiet=True, analysis_key=analysis / "analysis.key")
+                          quiet=True, analysis_key=analysis / "analysis.key",
+                          register=analysis / "release-register.json",
+                          checker_log=analysis / "cohort-disclosure-log.json")
     step("cohort", t0)
 
     _say("\nWhat each role holds:", quiet)

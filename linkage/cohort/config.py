@@ -169,16 +169,77 @@ class Subgroup(StrictModel):
     offence_groups: list[str] = Field(min_length=1, description="index offence in any of these groups")
 
 
+# The shipped floor of the disclosure policy (the ONS / UK LLC "10-5 rule"): a config may be stricter,
+# never weaker, unless ``risk_accepted`` names who accepted the risk (the override is logged in the
+# manifest and in the output-checker pack).
+POLICY_FLOOR = {"suppress_min": 1, "suppress_max": 9, "rounding_base": 5, "stat_min_contributors": 10,
+                "k_anonymity": 5}
+LLR_NPAS = ["Central Leicester", "Charnwood", "East Leicester", "Harborough", "Hinckley & Blaby",
+            "Melton & Rutland", "North West Leicestershire", "Oadby & Wigston", "South Leicester",
+            "West Leicester"]
+
+
+class RiskAcceptance(StrictModel):
+    """An explicit, logged override of the disclosure floor: who accepted the risk and why."""
+
+    accepted_by: str = Field(min_length=3, description="name and role of the person who accepted the risk")
+    reason: str = Field(min_length=10, description="why a weaker policy is acceptable for this release")
+
+
 class DisclosureSettings(StrictModel):
+    """Disclosure policy of a researcher release. Defaults are the floor; configs may only strengthen it."""
+
     suppress_min: int = Field(1, ge=1, description="smallest count that is suppressed")
-    suppress_max: int = Field(4, ge=0, description="largest count that is suppressed")
+    suppress_max: int = Field(9, ge=0, description="largest count that is suppressed (10-5 rule: 1-9)")
     rounding_base: int = Field(5, ge=1, description="released counts rounded to the nearest multiple")
-    pct_min: int = Field(5, ge=0, description="suppress a % when numerator or complement is below this")
-    stat_min_contributors: int = Field(10, ge=1, description="means and medians need this many people")
+    stat_min_contributors: int = Field(
+        10, ge=1, description="percentages (released denominator), means and medians need this many people")
+    derive_statistics_from: Literal["released", "true"] = Field(
+        "released", description="percentages, intervals and means come from the released (rounded) counts; "
+                                "'true' (unrounded) is weaker and needs risk_accepted")
     k_anonymity: int = Field(5, ge=2)
     max_row_suppression: float = Field(
         0.05, ge=0, le=1, description="person-level table: generalise until at most this share is dropped")
-    symbol: str = Field("c", description="what a suppressed cell shows")
+    symbol: str = Field("c", pattern=r"^[a-z]$", description="what a suppressed cell shows")
+    area_codes: list[str] = Field(
+        default_factory=lambda: list(LLR_NPAS),
+        description="code list of areas a table may show; any other payload value is shown as 'Other area'")
+    risk_accepted: RiskAcceptance | None = Field(
+        None, description="required for any setting weaker than the shipped floor; logged in every release")
+
+    def weakenings(self) -> list[str]:
+        """Settings weaker than the shipped floor, as 'name value (floor F)' strings."""
+        out = []
+        for name, floor in POLICY_FLOOR.items():
+            value = getattr(self, name)
+            weaker = value > floor if name == "suppress_min" else value < floor
+            if weaker:
+                out.append(f"{name} {value} (floor {floor})")
+        if self.derive_statistics_from != "released":
+            out.append(f"derive_statistics_from {self.derive_statistics_from} (floor released)")
+        return out
+
+    @model_validator(mode="after")
+    def _floor(self) -> DisclosureSettings:
+        weak = self.weakenings()
+        if weak and self.risk_accepted is None:
+            raise ValueError("disclosure policy is weaker than the shipped 10-5 floor (" + "; ".join(weak)
+                             + "); refused unless disclosure.risk_accepted names who accepted the risk")
+        return self
+
+    def sensitive(self, value: int) -> bool:
+        """A true count this policy withholds."""
+        return self.suppress_min <= value <= self.suppress_max
+
+    def intruder_sensitive(self, value: int) -> bool:
+        """A true count no intruder may narrow down: the floor's range (1-9) or this policy's, if wider.
+        A weakened policy is still judged against the floor (its release goes out only under risk_accepted)."""
+        return (min(self.suppress_min, POLICY_FLOOR["suppress_min"]) <= value
+                <= max(self.suppress_max, POLICY_FLOOR["suppress_max"]))
+
+    def intruder_min_width(self) -> int:
+        """Fewest values a sensitive count's feasible interval must keep (the floor's rounding base, or more)."""
+        return max(self.rounding_base, POLICY_FLOOR["rounding_base"])
 
 
 class PersonLevel(StrictModel):

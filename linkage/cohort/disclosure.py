@@ -4,14 +4,15 @@ All released counts of one cohort release live in one :class:`CellRegistry`, key
 (e.g. ``("factor", "substance_use", "gbh")``), so a number shown in two tables is suppressed in both.
 Additive relations between cells (a total and its parts) are registered as constraints. Then:
 
-1. primary suppression: counts in ``suppress_min..suppress_max`` (default 1–4) are withheld;
+1. primary suppression: counts in ``suppress_min..suppress_max`` (default 1–9, the 10-5 rule) are withheld;
 2. secondary suppression: more cells are withheld until no primary cell can be solved for exactly
    from the released cells and the constraints (checked with linear algebra, not a heuristic);
 3. released counts are rounded to the nearest ``rounding_base`` (default 5).
 
 Hidden cells (e.g. "people without the factor") are never released but take part in constraints, so
-a small complement ("all but two") is protected too. Percentages, means and medians have their own
-rules, and person-level tables get k-anonymity. Every rule that fires is written to a log.
+a small complement ("all but two") is protected too. Percentages and means are derived from released
+counts only (see :func:`released_share`), and person-level tables get k-anonymity. Every rule that fires
+is written to a log. Whether the result survives an intruder is checked by ``cohort.intruder``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
+from threadpoolctl import threadpool_limits
 
 from linkage.cohort.config import DisclosureSettings
 
@@ -111,11 +114,14 @@ def determined_cells(values: dict[Key, int], constraints: list[tuple[Key, list[K
         if len(cols) == 1:  # one unknown in an equation with known cells: solvable
             determined.add(order[cols[0]])
             continue
-        _, s, vt = np.linalg.svd(sub)
-        rank = int((s > 1e-9).sum())
-        null = vt[rank:].T  # columns span the null space
+        # e_i lies in the row space iff the orthogonal projector onto it has 1 on its diagonal at i. A
+        # pivoted QR of the transpose gives an orthonormal basis of the row space (cheaper than an SVD).
+        q, r, _ = scipy.linalg.qr(sub.T, mode="economic", pivoting=True)
+        diag = np.abs(np.diag(r))
+        rank = int((diag > 1e-9 * max(1.0, diag[0] if len(diag) else 1.0)).sum())
+        in_row_space = (q[:, :rank] ** 2).sum(axis=1)
         for local, i in enumerate(cols):
-            if null.shape[1] == 0 or np.abs(null[local]).max() < 1e-9:
+            if in_row_space[local] > 1 - 1e-7:
                 determined.add(order[i])
     return determined
 
@@ -130,6 +136,7 @@ class CellRegistry:
     constraints: list[tuple[Key, list[Key]]] = field(default_factory=list)
     suppressed: dict[Key, str] = field(default_factory=dict)  # key -> rule that withheld it
     keep_if_possible: set[Key] = field(default_factory=set)  # e.g. group sizes: withheld only as a last resort
+    never_withhold: set[Key] = field(default_factory=set)  # known to anyone from the structure (never a shield)
 
     def add(self, key: Key, value: int, hidden: bool = False) -> Key:
         value = int(value)
@@ -149,14 +156,27 @@ class CellRegistry:
         self.suppressed.setdefault(key, rule)
 
     def sensitive(self, key: Key) -> bool:
-        v = self.values[key]
-        return self.settings.suppress_min <= v <= self.settings.suppress_max
+        return self.settings.sensitive(self.values[key])
+
+    def check_consistent(self) -> None:
+        """Every registered relation must hold on the true values (a wrong one protects nothing)."""
+        for total, parts in self.constraints:
+            got = sum(self.values[p] for p in parts)
+            if self.values[total] != got:
+                raise ValueError(f"relation {total!r} = sum of {len(parts)} parts does not hold "
+                                 f"({self.values[total]} != {got}); the table structure is registered wrongly")
 
     def unknown(self) -> set[Key]:
         return set(self.suppressed) | self.hidden
 
     def protect(self) -> None:
         """Primary then secondary suppression (idempotent; call after every cell is registered)."""
+        self.check_consistent()
+        # Many small factorisations: BLAS threads only add contention (15x slower on a busy machine).
+        with threadpool_limits(1):
+            self._protect()
+
+    def _protect(self) -> None:
         for key in sorted(self.values, key=repr):
             if key not in self.hidden and self.sensitive(key):
                 self.withhold(key, "primary_small_count")
@@ -204,7 +224,7 @@ class CellRegistry:
             for ci in members.get(cell, []):
                 total, parts = self.constraints[ci]
                 for k in [total, *parts]:
-                    if k in self.suppressed or k in self.hidden:
+                    if k in self.suppressed or k in self.hidden or k in self.never_withhold:
                         continue
                     # Prefer withholding a part to a total, a non-zero cell to a zero, and small cells.
                     rank = (k in self.keep_if_possible, k == total, self.values[k] == 0, self.values[k], repr(k))
@@ -231,9 +251,18 @@ class CellRegistry:
         log.add(table, f"rounded_to_nearest_{self.settings.rounding_base}", rounded)
 
 
-def percentage_allowed(n: int, den: int, settings: DisclosureSettings) -> bool:
-    """A % is shown only when both the numerator and its complement reach ``pct_min``."""
-    return den > 0 and n >= settings.pct_min and (den - n) >= settings.pct_min
+def released_share(n_released: int | None, den_released: int | None,
+                   settings: DisclosureSettings) -> tuple[float, float, float] | None:
+    """(pct, ci_low, ci_high) from the *released* numerator and denominator, or None when not shown.
+
+    A percentage computed from unrounded counts pins both counts (58.3% of about 10 has one solution,
+    7/12), so the % and its 95% Wilson interval are derived from the protected counts only, and only when
+    both are released and the released denominator reaches ``stat_min_contributors``.
+    """
+    if n_released is None or den_released is None or den_released < settings.stat_min_contributors:
+        return None
+    lo, hi = wilson_interval(n_released, den_released)
+    return round(100.0 * n_released / den_released, 1), round(100 * lo, 1), round(100 * hi, 1)
 
 
 def stat_allowed(contributors: int, settings: DisclosureSettings) -> bool:

@@ -11,10 +11,14 @@ from typing import Any
 
 import pandas as pd
 
+from linkage.cohort.config import DisclosureSettings
 from linkage.cohort.tables import ALL, WITHHELD, Release
+from linkage.errors import LinkageInputError
 from linkage.report import HtmlReport, bar_chart
 
 NOT_APPLICABLE = "z"
+# A cell starting with one of these is a formula to Excel / LibreOffice / Google Sheets (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
 
 DESCRIPTIONS = {
     "cohort_summary": "People, mean/median risk factors (overall and per domain), prior offences and "
@@ -29,8 +33,15 @@ DESCRIPTIONS = {
 }
 
 
+def escape_text(value: str) -> str:
+    """Neutralise spreadsheet formulas: a leading quote makes the cell text (OWASP's CSV-injection advice)."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
 def csv_frame(rows: list[dict[str, Any]], symbol: str) -> pd.DataFrame:
     def cell(v: Any) -> Any:
+        if isinstance(v, str):
+            return escape_text(v)
         return symbol if v is WITHHELD else (NOT_APPLICABLE if v is None else v)
 
     # Map before building the frame: pandas would turn None into NaN and lose "not applicable".
@@ -49,7 +60,18 @@ def parquet_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return out
 
 
+def check_code_lists(release: Release) -> None:
+    """Every category value of every table must come from a config code list, never from free text."""
+    for name, rows in release.tables.items():
+        for i, row in enumerate(rows):
+            for column, allowed in release.code_lists.items():
+                if column in row and row[column] is not None and row[column] not in allowed:
+                    raise LinkageInputError(f"release refused: a category value is not in the config's code list "
+                                            f"(table {name}, row {i + 1})", field=column)
+
+
 def write_tables(release: Release, out: Path, symbol: str) -> list[str]:
+    check_code_lists(release)
     written = []
     for name, rows in release.tables.items():
         if not rows:
@@ -68,11 +90,18 @@ def _numeric_rows(rows: list[dict[str, Any]], value: str) -> pd.DataFrame:
     return df[keep].assign(**{value: df.loc[keep, value].astype(float)})
 
 
-def build_report(release: Release, title: str, notes: list[str], symbol: str) -> HtmlReport:
+def rules_text(settings: DisclosureSettings) -> str:
+    s = settings
+    return (f"Counts of {s.suppress_min}-{s.suppress_max} are withheld (shown as '{s.symbol}'), other counts are "
+            f"rounded to the nearest {s.rounding_base}, and further cells are withheld where totals would reveal "
+            "a withheld one; 'z' means not applicable. Percentages, intervals and means are computed from the "
+            f"released (rounded) counts and shown only for at least {s.stat_min_contributors} people.")
+
+
+def build_report(release: Release, title: str, notes: list[str], settings: DisclosureSettings) -> HtmlReport:
+    symbol = settings.symbol
     rep = HtmlReport(title=title)
-    rep.add_text("De-identified tables for researchers. Counts of 1-4 are withheld (shown as "
-                 f"'{symbol}'), other counts are rounded to the nearest 5, and further cells are withheld "
-                 "where totals would reveal a withheld one; 'z' means not applicable. Figures come from "
+    rep.add_text("De-identified tables for researchers. " + rules_text(settings) + " Figures come from "
                  "the linked police, education and social-care records of the cohort.")
     for note in notes:
         rep.add_text(note)
@@ -123,3 +152,41 @@ def build_report(release: Release, title: str, notes: list[str], symbol: str) ->
     rep.add_heading("Disclosure control log")
     rep.add_table(pd.DataFrame(release.log.entries or [{"table": "", "rule": "none fired", "cells": 0}]))
     return rep
+
+
+def checker_pack(release: Release, settings: DisclosureSettings, intruder: dict[str, Any], notes: list[str]) -> str:
+    """``output_checker.md``: what a TRE output checker needs to sign the release off, in one page.
+
+    It names each table, the rules and settings applied (and any logged override of the floor), how
+    often each rule fired per table, and the intruder's aggregate verdict. Per-cell intervals stay in the
+    VRN-internal disclosure log: they would tell a researcher which withheld cells are primary.
+    """
+    lines = ["# Output-checker pack", "", "## Tables", ""]
+    for name, rows in release.tables.items():
+        if rows:
+            lines.append(f"- `{name}` ({len(rows)} rows): {DESCRIPTIONS.get(name, '')}")
+    lines += ["", "## Rules applied", "", rules_text(settings),
+              "Secondary suppression covers every structural relation of the tables (sub-groups partition the "
+              "cohort, bands partition people, linked <= cohort, factor <= denominator and its complement, "
+              "sums behind means, characteristics known from one source only). No minimum or maximum is "
+              "released; medians are order statistics of the banded distributions shown.", "",
+              "| setting | value |", "|---|---|"]
+    for key, value in settings.model_dump(mode="json").items():
+        if key not in ("area_codes", "risk_accepted"):
+            lines.append(f"| {key} | {value} |")
+    weak = settings.weakenings()
+    if weak:
+        acc = settings.risk_accepted
+        lines += ["", f"**Override of the shipped floor**: {'; '.join(weak)}. Risk accepted by "
+                      f"{acc.accepted_by if acc else '?'}: {acc.reason if acc else ''}"]
+    lines += ["", "## Rules fired", "", "| table | rule | cells |", "|---|---|---|"]
+    lines += [f"| {e['table']} | {e['rule']} | {e['cells']} |" for e in release.log.entries]
+    lines += ["", "## Intruder check (before release)", "",
+              "An integer-programming intruder (scipy HiGHS `milp`) was given every table of this release and "
+              "the documented rules, and computed the feasible interval of every withheld, rounded and "
+              "complementary count. The release is refused if a count whose true value is "
+              f"{settings.suppress_min}-{settings.suppress_max} can be narrowed to fewer than "
+              f"{settings.rounding_base} values.", "", "| measure | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in intruder.items()]
+    lines += ["", "## Notes", "", *[f"- {n}" for n in notes], ""]
+    return "\n".join(lines)

@@ -8,6 +8,7 @@ group labels, factor names, bands, quarters and NPA names: never ids, hashes or 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +19,7 @@ from linkage.cohort.disclosure import (
     CellRegistry,
     DisclosureLog,
     k_anonymise,
-    percentage_allowed,
-    stat_allowed,
+    released_share,
     wilson_interval,
 )
 from linkage.cohort.selection import band_label, quarter_label, to_band
@@ -27,6 +27,9 @@ from linkage.cohort.selection import band_label, quarter_label, to_band
 ALL = "all"
 WITHHELD = object()  # placeholder for a suppressed cell until the table is rendered
 ETHNIC_GROUPS = {"W": "White", "M": "Mixed", "A": "Asian", "B": "Black", "O": "Other"}
+OTHER_AREA = "Other area"
+STATUSES = ["ok", "no data", "area attribute", "source not supplied"]
+CharKey = tuple[str, int, str]  # (table, row index, column)
 
 
 @dataclass
@@ -36,6 +39,14 @@ class Release:
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)
     log: DisclosureLog = field(default_factory=DisclosureLog)
+    # VRN-internal, never written to the release: the true count behind every count cell (for a mean
+    # cell, the true sum it divides), so the intruder can say which cells it pins.
+    truth: dict[CharKey, int] = field(default_factory=dict)
+    keys: dict[CharKey, tuple] = field(default_factory=dict)  # VRN-internal: the registry cell behind a cell
+    # The code list each category column's values must come from (checked before anything is written).
+    code_lists: dict[str, set[str]] = field(default_factory=dict)
+    # Documented properties an intruder is told (see ``cohort.intruder.attack``).
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def ethnic_group(codes: pd.Series) -> pd.Series:
@@ -59,6 +70,14 @@ class TableBuilder:
         self.factor_sources = factor_sources
         self.s = cfg.disclosure
         self.reg = CellRegistry(cfg.disclosure)
+        # Category values come from code lists, never from free text in a payload: an area outside the
+        # configured list is shown as 'Other area' (so '=HYPERLINK(...)' can never become a row label).
+        for dim in ("ethnic_group", "area", "age_band"):
+            if dim in persons:
+                persons[dim] = persons[dim].astype("string").fillna("Unknown")
+        if "area" in persons:
+            known = persons["area"].isin(cfg.disclosure.area_codes) | (persons["area"] == "Unknown")
+            persons["area"] = persons["area"].where(known, OTHER_AREA)
         present = set(persons["subgroup"])
         self.subgroups = [g for g in [*cfg.subgroups, "other"] if g in present]
         self.groups = [ALL, *self.subgroups]
@@ -77,11 +96,13 @@ class TableBuilder:
             self.reg.constrain((*kind, ALL), [(*kind, g) for g in self.subgroups])
 
     def _register_split(self, kind: tuple, total_kind: tuple, mask_of) -> None:
-        """Register a count and its hidden complement, each tied to the total they split."""
+        """Register a count and its hidden complement *within the total it splits* (e.g. "linked to
+        social care but without the factor" = linked to social care - with the factor), tied to that total."""
         self._register_by_group(kind, lambda m: int(mask_of(m).sum()))
         not_kind = (f"{kind[0]}_not", *kind[1:])
         for g in self.groups:
-            self.reg.add((*not_kind, g), int((~mask_of(self.members(g))).sum()), hidden=True)
+            complement = self.reg.values[(*total_kind, g)] - self.reg.values[(*kind, g)]
+            self.reg.add((*not_kind, g), complement, hidden=True)
             self.reg.constrain((*total_kind, g), [(*kind, g), (*not_kind, g)])
         if self.subgroups:
             self.reg.constrain((*not_kind, ALL), [(*not_kind, g) for g in self.subgroups])
@@ -114,9 +135,12 @@ class TableBuilder:
             linked = self.linked_mask(srcs)
             self._register_split(("factor", f.id), den, lambda m, c=col, lk=linked: m[c] & lk(m))
         self._register_split(("victim",), ("people",), lambda m: m["prior_victim"])
-        if "rf_previous_victim" in self.p and self.p["rf_previous_victim"].equals(self.p["prior_victim"]):
+        self.victim_is_factor = ("rf_previous_victim" in self.p
+                                 and self.p["rf_previous_victim"].equals(self.p["prior_victim"]))
+        if self.victim_is_factor:
             for g in self.groups:  # the same people: one cell must never be withheld while the other shows
                 self.reg.constrain(("victim", g), [("factor", "previous_victim", g)])
+        self._register_sums()
         for kind, col, bands in (("count_band", "n_factors", self.cfg.factor_count_bands),
                                  ("prior_band", "prior_offences", self.cfg.prior_offence_bands)):
             labels = [band_label(lo, hi) for lo, hi in bands]
@@ -127,115 +151,202 @@ class TableBuilder:
             for g in self.groups:
                 self.reg.constrain(("people", g), [(kind, lab, g) for lab in labels])
         for dim in self.characteristics():
-            cats = sorted(self.p[dim].astype("string").fillna("Unknown").unique())
+            cats = self.categories(dim)
             for cat in cats:
-                in_cat = self.p[dim].astype("string").fillna("Unknown") == cat
+                in_cat = self.p[dim] == cat
                 self.reg.add(("char", dim, cat), int(in_cat.sum()))
                 for src in self.sources:
                     if src == self.cfg.police.source:
                         continue
                     n_linked = int((in_cat & self.p[f"linked_{src}"]).sum())
                     self.reg.add(("char_linked", dim, cat, src), n_linked)
-                    self.reg.add(("char_unlinked", dim, cat, src), int(in_cat.sum()) - n_linked, hidden=True)
-                    self.reg.constrain(("char", dim, cat), [("char_linked", dim, cat, src),
-                                                            ("char_unlinked", dim, cat, src)])
+                    unlinked = ("char_unlinked", dim, cat, src)
+                    if self.known_only_if_linked(dim, cat, src):
+                        # Everyone with a known value is linked to the one source it comes from: an
+                        # intruder knows this cell is 0, so it is a known cell, never a shield.
+                        self.reg.add(unlinked, int(in_cat.sum()) - n_linked)
+                        self.reg.never_withhold.add(unlinked)
+                    else:
+                        self.reg.add(unlinked, int(in_cat.sum()) - n_linked, hidden=True)
+                    self.reg.constrain(("char", dim, cat), [("char_linked", dim, cat, src), unlinked])
             self.reg.constrain(("people", ALL), [("char", dim, c) for c in cats])
             for src in self.sources:
                 if src != self.cfg.police.source:
                     self.reg.constrain(("linked", src, ALL), [("char_linked", dim, c, src) for c in cats])
                     self.reg.constrain(("linked_not", src, ALL), [("char_unlinked", dim, c, src) for c in cats])
 
+    def _register_sums(self) -> None:
+        """The sums behind every mean are counts too (person-factors), released only rounded, and tied to
+        the factor counts they add up (a mean x n must not rebuild a withheld factor count)."""
+        for col, _ in self.stat_columns():
+            if ("sum", col, ALL) not in self.reg.values:
+                self._register_by_group(("sum", col), lambda m, c=col: int(m[c].sum()))
+        domains = [d for d, dom in self.cat.domains.items() if dom.per_person and f"n_{d}" in self.p]
+        for g in self.groups:
+            if domains:
+                self.reg.constrain(("sum", "n_factors", g), [("sum", f"n_{d}", g) for d in domains])
+            for d in domains:
+                parts: list[Hashable] = [("factor", f.id, g) for f in self.cat.factors
+                                         if f.domain == d and ("factor", f.id, g) in self.reg.values]
+                self.reg.constrain(("sum", f"n_{d}", g), parts)
+
+    def stat_columns(self) -> list[tuple[str, str]]:
+        """(person-frame column, statistic) pairs of the cohort summary."""
+        return [("n_factors", "mean"), ("n_factors", "median"),
+                *[(f"n_{d}", "mean") for d, dom in self.cat.domains.items() if dom.per_person and f"n_{d}" in self.p],
+                ("prior_offences", "mean"), ("prior_offences", "median")]
+
+    def known_only_if_linked(self, dim: str, cat: str, src: str) -> bool:
+        """Is ``dim == cat`` only ever known for people linked to ``src`` (e.g. age from school years)?"""
+        if dim != "age_band" or cat == "unknown" or "age_source" not in self.p:
+            return False
+        sources = set(self.p["age_source"].dropna())
+        return sources == {"school_year"} and src == (self.cfg.age.school_year_estimate.source
+                                                      if self.cfg.age.school_year_estimate else None)
+
     def characteristics(self) -> list[str]:
         dims = [d for d in ("ethnic_group", "area", "age_band") if d in self.p]
         # A dimension with nothing known says nothing: leave it out rather than print one 'Unknown' row.
-        return [d for d in dims if (self.p[d].astype("string").fillna("Unknown") != "Unknown").any()]
+        return [d for d in dims if (~self.p[d].isin(["Unknown", "unknown"])).any()]
+
+    def categories(self, dim: str) -> list[str]:
+        return sorted(self.p[dim].unique())
 
     # --- reading back ----------------------------------------------------------------------------
-    def count(self, key: tuple) -> Any:
+    def put(self, row: dict[str, Any], column: str, key: tuple) -> None:
+        """Show the released value of ``key`` in ``row[column]`` and note its true value (VRN-internal)."""
         self.used.setdefault(self.table, set()).add(key)
         v = self.reg.released(key)
-        return WITHHELD if v is None else v
+        row[column] = WITHHELD if v is None else v
+        self.truth[(self.table, self.row_index, column)] = self.reg.values[key]
+        self.keys[(self.table, self.row_index, column)] = key
+
+    def new_row(self, **fields: Any) -> dict[str, Any]:
+        self.row_index = len(self.rows)
+        self.rows.append(dict(fields))
+        return self.rows[-1]
 
     def share(self, key: tuple, den_key: tuple) -> tuple[Any, Any, Any]:
-        """(pct, ci_low, ci_high) or WITHHELD when any disclosure rule forbids it."""
-        n, den = self.reg.values[key], self.reg.values[den_key]
-        if self.reg.is_withheld(key) or self.reg.is_withheld(den_key) or not percentage_allowed(n, den, self.s):
+        """(pct, ci_low, ci_high) from the released counts, or WITHHELD when not shown."""
+        if self.s.derive_statistics_from == "true":  # weakened policy (needs risk_accepted)
+            n, den = self.reg.values[key], self.reg.values[den_key]
+            if self.reg.is_withheld(key) or self.reg.is_withheld(den_key) or den < self.s.stat_min_contributors:
+                shown = None
+            else:
+                lo, hi = wilson_interval(n, den)
+                shown = (round(100.0 * n / den, 1), round(100 * lo, 1), round(100 * hi, 1))
+        else:
+            shown = released_share(self.reg.released(key), self.reg.released(den_key), self.s)
+        if shown is None:
             self.pct_withheld[self.table] = self.pct_withheld.get(self.table, 0) + 1
             return WITHHELD, WITHHELD, WITHHELD
-        lo, hi = wilson_interval(n, den)
-        return _pct(n, den), round(100 * lo, 1), round(100 * hi, 1)
+        return shown
 
-    def stat(self, g: str, values: pd.Series, how: str) -> Any:
-        if self.reg.is_withheld(("people", g)) or not stat_allowed(len(values), self.s):
-            return WITHHELD
-        return round(float(values.mean() if how == "mean" else values.median()), 1)
+    def stat(self, row: dict[str, Any], column: str, g: str, source: str, how: str) -> None:
+        """A mean (released sum / released people) or median, only where the group has enough people."""
+        n_released = self.reg.released(("people", g))
+        values = self.members(g)[source]
+        if n_released is None or n_released < self.s.stat_min_contributors:
+            row[column] = WITHHELD
+        elif how == "median":
+            row[column] = round(float(values.median()), 1)
+        elif self.s.derive_statistics_from == "true":  # weakened policy (needs risk_accepted)
+            row[column] = round(float(values.mean()), 1)
+        else:
+            total = self.reg.released(("sum", source, g))
+            row[column] = WITHHELD if total is None else round(total / n_released, 1)
+        if how == "mean":
+            self.truth[(self.table, self.row_index, column)] = self.reg.values[("sum", source, g)]
+            self.keys[(self.table, self.row_index, column)] = ("sum", source, g)
+            if row[column] is not WITHHELD:
+                self.used.setdefault(self.table, set()).add(("sum", source, g))
 
-    def _stats_by_group(self, column: str, how: str) -> dict[str, Any]:
-        out = {g: self.stat(g, self.members(g)[column], how) for g in self.groups}
-        # If the cohort figure shows and exactly one sub-group's is withheld, the rest would give it away.
-        hidden = [g for g in self.subgroups if out[g] is WITHHELD]
-        if out[ALL] is not WITHHELD and len(hidden) == 1 and len(self.subgroups) > 1:
-            shown = sorted((g for g in self.subgroups if out[g] is not WITHHELD), key=lambda g: len(self.members(g)))
-            out[shown[0]] = WITHHELD
-            self.stat_secondary += 1
-        return out
+    def withhold(self, keys: set[tuple], rule: str = "secondary_intruder") -> None:
+        """Withhold more cells (e.g. those an intruder leaned on) and re-protect; ``build`` again after."""
+        for key in keys:
+            self.reg.withhold(key, rule)
+        self.reg.protect()
 
     def build(self) -> Release:
-        self.register()
-        self.reg.protect()
+        """Register and protect every count (once), then render the tables from the released values."""
+        if not self.reg.values:
+            self.register()
+            self.reg.protect()
         rel = Release()
         self.used: dict[str, set] = {}
         self.pct_withheld: dict[str, int] = {}
-        self.stat_secondary = 0
+        self.truth = rel.truth
+        self.keys = rel.keys
         builders = {"cohort_summary": self.summary_rows, "factor_prevalence": self.prevalence_rows,
                     "factor_count_distribution": lambda: self.band_rows("count_band", self.cfg.factor_count_bands),
                     "prior_offence_distribution": lambda: self.band_rows("prior_band", self.cfg.prior_offence_bands),
                     "linkage_coverage": self.coverage_rows, "coverage_by_characteristic": self.characteristic_rows}
         for name, make in builders.items():
-            self.table = name
-            rel.tables[name] = make()
+            self.table: str = name
+            self.rows: list[dict[str, Any]] = []
+            self.row_index = -1
+            make()
+            rel.tables[name] = self.rows
             # Each table's log names the rules that touched the counts it shows.
             self.reg.log_to(rel.log, name, self.used.get(name, set()))
-            rel.log.add(name, f"pct_withheld(numerator_or_complement_below_{self.s.pct_min}_or_count_withheld)",
-                        self.pct_withheld.get(name, 0))
+            rel.log.add(name, "pct_withheld(count_withheld_or_released_denominator_below_"
+                              f"{self.s.stat_min_contributors})", self.pct_withheld.get(name, 0))
         withheld_stats = sum(1 for r in rel.tables["cohort_summary"] for k, v in r.items()
                              if v is WITHHELD and (k.startswith("mean") or k.startswith("median")))
-        rel.log.add("cohort_summary", f"stat_withheld(fewer_than_{self.s.stat_min_contributors}_contributors)",
-                    withheld_stats - self.stat_secondary)
-        rel.log.add("cohort_summary", "stat_withheld(secondary)", self.stat_secondary)
+        rel.log.add("cohort_summary", f"stat_withheld(group_or_sum_withheld_or_fewer_than_"
+                                      f"{self.s.stat_min_contributors}_people)", withheld_stats)
         if self.cfg.person_level.enabled:
             rel.tables["person_level"] = self.person_rows(rel.log)
+        rel.code_lists = self.code_lists()
+        age_src = self.cfg.age.school_year_estimate.source if self.cfg.age.school_year_estimate else None
+        rel.facts = {"index_source": self.cfg.police.source,
+                     "age_band_only_from": (age_src if any(self.known_only_if_linked("age_band", c, age_src or "")
+                                                           for c in self.categories("age_band")) else None)
+                     if "age_band" in self.p else None,
+                     "victim_factor": "previous_victim" if self.victim_is_factor else None}
         return rel
 
-    def band_rows(self, kind: str, bands: list[tuple[int, int]]) -> list[dict[str, Any]]:
-        return [{"group": g, "group_label": self.labels[g], "band": band_label(lo, hi),
-                 "people": self.count((kind, band_label(lo, hi), g))} for g in self.groups for lo, hi in bands]
+    def code_lists(self) -> dict[str, set[str]]:
+        """What each category column may hold: every value comes from the configs, never from a payload."""
+        cat = self.cat
+        bands = [band_label(lo, hi) for lo, hi in [*self.cfg.factor_count_bands, *self.cfg.prior_offence_bands]]
+        config_sources = {self.cfg.police.source, *(i.source for f in cat.factors for i in f.indicators)}
+        return {
+            "group": set(self.labels), "group_label": set(self.labels.values()),
+            "domain": set(cat.domains), "factor": {f.id for f in cat.factors}, "label": {f.label for f in cat.factors},
+            "status": set(STATUSES), "band": set(bands),
+            "source": config_sources,
+            "denominator_sources": {"+".join(sorted(x)) for x in
+                                    [[s for s in self.factor_sources.get(f.id, []) if s in self.sources]
+                                     for f in cat.factors]} | {""},
+            "characteristic": {"ethnic_group", "area", "age_band"},
+            "category": ({*ETHNIC_GROUPS.values(), "Unknown", OTHER_AREA, *self.s.area_codes, "unknown"}
+                         | {band_label(lo, hi) for lo, hi in self.cfg.age.bands}),
+        }
 
-    def summary_rows(self) -> list[dict[str, Any]]:
-        stats = {(c, how): self._stats_by_group(c, how)
-                 for c, how in [("n_factors", "mean"), ("n_factors", "median"),
-                                *[(f"n_{d}", "mean") for d, dom in self.cat.domains.items()
-                                  if dom.per_person and f"n_{d}" in self.p],
-                                ("prior_offences", "mean"), ("prior_offences", "median")]}
-        rows = []
+    def band_rows(self, kind: str, bands: list[tuple[int, int]]) -> None:
         for g in self.groups:
-            pct, lo, hi = self.share(("victim", g), ("people", g))
-            row = {"group": g, "group_label": self.labels[g], "people": self.count(("people", g))}
-            for (c, how), by_group in stats.items():
-                name = {"n_factors": "factors", "prior_offences": "prior_offences"}.get(c, c[2:] + "_factors")
-                row[f"{how}_{name}"] = by_group[g]
-            row.update({"previously_victimised": self.count(("victim", g)), "pct_previously_victimised": pct,
-                        "pct_previously_victimised_ci_low": lo, "pct_previously_victimised_ci_high": hi})
-            rows.append(row)
-        return rows
+            for lo, hi in bands:
+                row = self.new_row(group=g, group_label=self.labels[g], band=band_label(lo, hi))
+                self.put(row, "people", (kind, band_label(lo, hi), g))
 
-    def prevalence_rows(self) -> list[dict[str, Any]]:
-        rows = []
+    def summary_rows(self) -> None:
+        names = {"n_factors": "factors", "prior_offences": "prior_offences"}
+        for g in self.groups:
+            row = self.new_row(group=g, group_label=self.labels[g])
+            self.put(row, "people", ("people", g))
+            for col, how in self.stat_columns():
+                self.stat(row, f"{how}_{names.get(col, col[2:] + '_factors')}", g, col, how)
+            self.put(row, "previously_victimised", ("victim", g))
+            pct, lo, hi = self.share(("victim", g), ("people", g))
+            row.update({"pct_previously_victimised": pct, "pct_previously_victimised_ci_low": lo,
+                        "pct_previously_victimised_ci_high": hi})
+
+    def prevalence_rows(self) -> None:
         for g in self.groups:
             for f in self.cat.factors:
                 dom = self.cat.domains[f.domain]
-                row: dict[str, Any] = {"group": g, "group_label": self.labels[g], "domain": f.domain,
-                                       "factor": f.id, "label": f.label}
+                row = self.new_row(group=g, group_label=self.labels[g], domain=f.domain, factor=f.id, label=f.label)
                 srcs = [s for s in self.factor_sources.get(f.id, []) if s in self.sources]
                 if not dom.per_person:
                     status = "area attribute"
@@ -249,42 +360,38 @@ class TableBuilder:
                 if status != "ok":
                     row.update({"people_with_factor": None, "denominator": None, "pct": None,
                                 "ci_low": None, "ci_high": None, "denominator_sources": ""})
-                else:
-                    key, den = ("factor", f.id, g), (*self.den_kind(srcs), g)
-                    pct, lo, hi = self.share(key, den)
-                    row.update({"people_with_factor": self.count(key), "denominator": self.count(den),
-                                "pct": pct, "ci_low": lo, "ci_high": hi,
-                                "denominator_sources": "+".join(srcs)})
-                rows.append(row)
-        return rows
+                    continue
+                key, den = ("factor", f.id, g), (*self.den_kind(srcs), g)
+                self.put(row, "people_with_factor", key)
+                self.put(row, "denominator", den)
+                pct, lo, hi = self.share(key, den)
+                row.update({"pct": pct, "ci_low": lo, "ci_high": hi, "denominator_sources": "+".join(srcs)})
 
-    def coverage_rows(self) -> list[dict[str, Any]]:
-        rows = []
+    def coverage_rows(self) -> None:
         for g in self.groups:
             for src in self.sources:
                 key = ("people", g) if src == self.cfg.police.source else ("linked", src, g)
-                pct, lo, hi = self.share(key, ("people", g))
+                row = self.new_row(group=g, group_label=self.labels[g], source=src)
+                self.put(row, "people", ("people", g))
+                self.put(row, "linked", key)
                 if src == self.cfg.police.source:
                     pct, lo, hi = None, None, None  # the index source: 100% by construction
-                rows.append({"group": g, "group_label": self.labels[g], "source": src,
-                             "people": self.count(("people", g)), "linked": self.count(key),
-                             "pct_linked": pct, "ci_low": lo, "ci_high": hi})
-        return rows
+                else:
+                    pct, lo, hi = self.share(key, ("people", g))
+                row.update({"pct_linked": pct, "ci_low": lo, "ci_high": hi})
 
-    def characteristic_rows(self) -> list[dict[str, Any]]:
-        rows = []
+    def characteristic_rows(self) -> None:
         for dim in self.characteristics():
-            cats = sorted(self.p[dim].astype("string").fillna("Unknown").unique())
-            for cat in cats:
+            for cat in self.categories(dim):
                 for src in self.sources:
                     if src == self.cfg.police.source:
                         continue
                     key = ("char_linked", dim, cat, src)
+                    row = self.new_row(characteristic=dim, category=cat, source=src)
+                    self.put(row, "people", ("char", dim, cat))
+                    self.put(row, "linked", key)
                     pct, lo, hi = self.share(key, ("char", dim, cat))
-                    rows.append({"characteristic": dim, "category": cat, "source": src,
-                                 "people": self.count(("char", dim, cat)), "linked": self.count(key),
-                                 "pct_linked": pct, "ci_low": lo, "ci_high": hi})
-        return rows
+                    row.update({"pct_linked": pct, "ci_low": lo, "ci_high": hi})
 
     def person_rows(self, log: DisclosureLog) -> list[dict[str, Any]]:
         """Person-level table: random research ids, coarse quasi-identifiers, k-anonymous."""
