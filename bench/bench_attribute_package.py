@@ -53,7 +53,7 @@ m = encode_extract({str(REPO / 'configs/partners/police.yaml')!r}, read_key_file
 u = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({{"seconds": time.perf_counter() - t, "cpu_seconds": u.ru_utime + u.ru_stime,
                    "rows": m["counts"]["rows_read"],
-                   "attribute_bytes": (m.get("attribute_package") or {{}}).get("counts")}}))
+                   "attribute_counts": (m.get("attribute_package") or {{}}).get("counts")}}))
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     return json.loads(result.stdout.strip().splitlines()[-1])
