@@ -129,6 +129,7 @@ class Identifiers(StrictModel):
         return out
 
 
+PayloadType = Literal["string", "int", "float", "bool", "date", "datetime"]
 Generalisation = Literal["none", "hour_band", "hour", "day", "month", "year", "pseudonym", "drop"]
 #: Which generalisations apply to which payload type (docs/partner-guide.md, "Attribute package").
 GENERALISATIONS: dict[str, tuple[str, ...]] = {
@@ -143,7 +144,7 @@ class PayloadColumn(StrictModel):
     """One attribute column: parsed and checked at the partner, then generalised before it is encrypted."""
 
     column: str
-    type: Literal["string", "int", "float", "bool", "date", "datetime"] = "string"
+    type: PayloadType = "string"
     formats: list[str] = Field(default_factory=list, description="strptime formats for date/datetime")
     required: bool = Field(False, description="reject the row when this column is empty")
     generalise: Generalisation = Field(
@@ -162,7 +163,7 @@ class PayloadColumn(StrictModel):
             raise ValueError(f"payload column '{self.column}': band_hours must divide 24")
         return self
 
-    def shipped_type(self) -> str:
+    def shipped_type(self) -> PayloadType:
         """The column's type in the attribute package after generalisation."""
         if self.type == "datetime" and self.generalise in ("day", "month", "year"):
             return "date"

@@ -128,6 +128,7 @@ def read_inputs(link_dir: str | Path, encoded_dirs: list[str | Path],
     unlinked: dict[str, int] = {}
     for d in encoded_dirs:
         d = Path(d)
+        source: Any
         manifest = _read_json(d / "manifest.json")
         if manifest.get("kind") == ATTRIBUTE_KIND:
             if private_key is None:

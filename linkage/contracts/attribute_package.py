@@ -23,7 +23,7 @@ from linkage.errors import LinkageInputError, ManifestMismatchError
 from linkage.io import sha256_file
 
 SCHEMA_VERSION = "1.0"
-KIND = "attribute-package"
+KIND: Literal["attribute-package"] = "attribute-package"
 CIPHERTEXT_FILE = "attributes.enc"
 SHA256 = r"^[0-9a-f]{64}$"
 FINGERPRINT = r"^[0-9a-f]{4}(:[0-9a-f]{4}){7}$"
@@ -71,7 +71,7 @@ class AttributePackageManifest(_Strict):
     columns: dict[str, AttributeColumn]
     counts: AttributeCounts
     plaintext_sha256: str = Field(pattern=SHA256)
-    files: dict[Literal["attributes.enc"], str]
+    files: dict[str, str] = Field(description='exactly {"attributes.enc": SHA-256 of the ciphertext}')
     created_at: str = Field(max_length=64)
 
 
@@ -81,6 +81,8 @@ def _check_column_names(manifest: AttributePackageManifest, path: Path) -> None:
     for name in manifest.columns:
         if not re.fullmatch(COLUMN, name) or name in KEY_COLUMNS:
             raise LinkageInputError("column name is not allowed", file=str(path), field="columns")
+    if set(manifest.files) != {CIPHERTEXT_FILE}:
+        raise LinkageInputError(f"must list exactly {CIPHERTEXT_FILE}", file=str(path), field="files")
     for name, digest in manifest.files.items():
         if not re.fullmatch(SHA256, digest):
             raise LinkageInputError("checksum is not a SHA-256 hex digest", file=str(path), field=f"files.{name}")

@@ -1,4 +1,4 @@
-"""Partner side: turn a raw extract into an encoded extract (tokens, payload, rejects, manifest)."""
+"""Partner side: a raw extract in; an identifier package and an encrypted attribute package out."""
 
 from linkage.encode.extract import encode_extract
 from linkage.encode.manifest import EncodedManifest, read_manifest

@@ -43,6 +43,9 @@ from linkage.contracts.attribute_package import (
     AttributePackageManifest,
     IdentifierPackageRef,
 )
+from linkage.contracts.attribute_package import (
+    SCHEMA_VERSION as ATTRIBUTE_SCHEMA_VERSION,
+)
 from linkage.encode.identifiers import IdentifierEncoder, map_distinct, row_hash, take
 from linkage.encode.limits import check_loss
 from linkage.encode.manifest import ENCODED_FILES, EncodedManifest
@@ -228,12 +231,11 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
         cfg = with_source(cfg, source)
     started = time.perf_counter()
     input_path = Path(input_path)
-    with_attributes = analysis_public_key is not None
-    if with_attributes:
-        assert analysis_public_key is not None
+    attributes_path: Path | None = None
+    if analysis_public_key is not None:
         check_recipient(cfg, analysis_public_key)
-        attributes_out = Path(attributes_out) if attributes_out is not None else attributes_dir_for(out_dir)
-        check_output_dir(attributes_out)
+        attributes_path = Path(attributes_out) if attributes_out is not None else attributes_dir_for(out_dir)
+        check_output_dir(attributes_path)
     # Payload columns are read and checked even when no attribute package is written, so that the same
     # rows are accepted (and the same identifier package written) either way.
     needed = list(dict.fromkeys([cfg.local_id] + [c for cols in cfg.identifiers.columns().values() for c in cols]
@@ -242,7 +244,7 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
 
     with contextlib.ExitStack() as stack:
         tmp = stack.enter_context(atomic_output_dir(out_dir))
-        attr_tmp = stack.enter_context(atomic_output_dir(attributes_out)) if with_attributes else None
+        attr_tmp = stack.enter_context(atomic_output_dir(attributes_path)) if attributes_path is not None else None
         local_encoder = ChunkEncoder(cfg, key, today)
         spill = tmp / ".spill"  # removed before the folder is renamed into place
         spill.mkdir()
@@ -347,7 +349,8 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
             plaintext_sha256 = sealed.finish(totals["payload_rows"], manifest["files"]["tokens.parquet"])
             cipher_file.close()
             attributes = AttributePackageManifest(
-                tool_version=__version__, source=cfg.source, project_id=cfg.project_id, kcv=manifest["kcv"],
+                schema_version=ATTRIBUTE_SCHEMA_VERSION, kind="attribute-package", tool_version=__version__,
+                source=cfg.source, project_id=cfg.project_id, kcv=manifest["kcv"],
                 extract_id=extract_id,
                 identifier_package=IdentifierPackageRef(tokens_sha256=manifest["files"]["tokens.parquet"]),
                 recipient_fingerprint=sealed.header["recipient_fingerprint"],
@@ -358,7 +361,7 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
                 files={CIPHERTEXT_FILE: sha256_file(attr_tmp / CIPHERTEXT_FILE)},
                 created_at=manifest["created_at"]).model_dump(mode="json")
             write_json(attr_tmp / "manifest.json", attributes)
-            manifest = {**manifest, "attribute_package": {"path": str(attributes_out), **attributes}}
+            manifest = {**manifest, "attribute_package": {"path": str(attributes_path), **attributes}}
     return manifest
 
 

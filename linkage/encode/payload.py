@@ -67,8 +67,11 @@ class PayloadGeneraliser:
             values = arrays[col.column]
             if col.generalise == "pseudonym":
                 subkey = self.subkeys[col.column]
-                index, results = map_distinct(values, lambda v, k=subkey: hashlib.blake2b(
-                    v.encode(), key=k, digest_size=16).hexdigest(), self.caches[col.column])
+
+                def pseudonym(value: str, subkey: bytes = subkey) -> str:
+                    return hashlib.blake2b(value.encode(), key=subkey, digest_size=16).hexdigest()
+
+                index, results = map_distinct(values, pseudonym, self.caches[col.column])
                 values = take(index, results, pa.string())
             elif col.generalise != "none":
                 values = _coarsen(values, col)
