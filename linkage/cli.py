@@ -221,7 +221,8 @@ def hash_extract(
     manifest = run_safely(_do)
     c = manifest["counts"]
     typer.echo(f"{manifest['source']}: read {c['rows_read']} rows, accepted {c['rows_accepted']}, "
-               f"rejected {c['rows_rejected']} (see {out / 'rejected.csv'}); {c['records']} records, "
+               f"rejected {c['rows_rejected']}, values blanked {sum(c.get('blanked_by_reason', {}).values())} "
+               f"(see {out / 'rejected.csv'}); {c['records']} records, "
                f"{c['identities']} identifier sets; KCV {manifest['kcv']}; "
                f"{manifest['elapsed_seconds']:.1f}s")
     attributes = manifest.get("attribute_package")

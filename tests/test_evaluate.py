@@ -103,3 +103,15 @@ def test_truth_without_required_column_is_refused(tmp_path):
     pd.DataFrame({"source": ["s1"], "local_id": ["a1"]}).to_csv(truth, index=False)
     with pytest.raises(LinkageInputError, match="person_id"):
         evaluate_link(link, truth, key)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"source,local_id,person_id\ns1,a1,\xff\xfe\n", "not UTF-8"),
+    (b"source,local_id,person_id,person_id\ns1,a1,A,B\n", "appears twice"),
+    (b"", "not a readable CSV"),
+])
+def test_bad_truth_files_are_one_line_errors(tmp_path, content, message):
+    link, truth, key = make_link(tmp_path, {"X": [("s1", "a1")]})
+    truth.write_bytes(content)
+    with pytest.raises(LinkageInputError, match=message):
+        evaluate_link(link, truth, key)

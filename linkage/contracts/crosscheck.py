@@ -62,6 +62,9 @@ def check_agreement(packages: list[IdentifierPackage], *, probe_tokens: bool = T
     seen_sources: dict[str, Path] = {}
     for package in packages:
         m = package.manifest
+        if m.counts.identities == 0:
+            raise LinkageInputError("holds no identifier sets (every row was rejected?); re-encode it or leave "
+                                    "it out", file=str(package.path / "manifest.json"), field="counts.identities")
         if m.kcv != first.kcv:
             raise ManifestMismatchError(
                 f"{package.path}: key check value {m.kcv} differs from {packages[0].path} "

@@ -43,13 +43,29 @@ KEY_COLUMNS = ("record_id", "identity_id")
 
 
 class ColumnSpec(BaseModel):
-    """One encoding column: which identifier it encodes, how, and its storage type."""
+    """One encoding column: which identifier it encodes, how, and its storage type.
 
-    model_config = ConfigDict(extra="forbid")
+    Further parameters (e.g. a Bloom column's ``bits``) are allowed, as whole numbers or short labels only.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     field: str = Field(pattern=FIELD_PATTERN)
     encoding: str = Field(pattern=ENCODING_LABEL_PATTERN)
     type: Literal["token", "token_list", "bloom"]
+
+    @model_validator(mode="after")
+    def _simple_parameters(self) -> ColumnSpec:
+        import re
+
+        for name, value in (self.model_extra or {}).items():
+            if not re.fullmatch(FIELD_PATTERN, name):
+                raise ValueError("a column parameter name breaks the naming grammar")
+            ok = (isinstance(value, int | float) and not isinstance(value, bool)) or (
+                isinstance(value, str) and re.fullmatch(ENCODING_LABEL_PATTERN, value) is not None)
+            if not ok:
+                raise ValueError(f"column parameter {name} must be a number or a short label")
+        return self
 
 
 class EncodingInfo(BaseModel):

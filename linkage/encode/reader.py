@@ -150,18 +150,19 @@ def _iter_parquet(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: i
     _check_columns(path, parquet.schema_arrow.names, needed, cfg)
     try:
         for batch in parquet.iter_batches(batch_size=chunk_rows, columns=list(dict.fromkeys(needed))):
-            yield pa.table({name: pc.fill_null(_as_text(batch.column(name)), "") for name in batch.schema.names})
+            yield pa.table({name: pc.fill_null(column_as_text(batch.column(name)), "") for name in batch.schema.names})
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError):
         raise LinkageInputError("a column cannot be read as text (damaged file or nested type)",
                                 file=str(path)) from None
 
 
-def _as_text(column: pa.Array) -> pa.Array:
+def column_as_text(column: pa.Array) -> pa.Array:
     """A Parquet column as text; native dates and timestamps in the native date form, never re-typed."""
     kind = column.type
     if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
-        values = column.to_pylist()
-        return pa.array([None if v is None else _native_date_text(v) for v in values], type=pa.string())
+        # Whole seconds (sub-second parts dropped); Arrow's %Y zero-pads years before 1000.
+        seconds = pc.cast(column, pa.timestamp("s", tz=getattr(kind, "tz", None)), safe=False)
+        return pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%S")
     return column.cast(pa.string())
 
 

@@ -147,3 +147,18 @@ def test_identifier_as_payload_config_is_refused(tmp_path, key_file):
         line = assert_refused(result, names="payload")
         assert "identifier" in line or "local id" in line
         assert_nothing_written(tmp_path, "enc")
+
+
+def test_empty_package_is_refused_before_training(tmp_path, two_extracts):
+    import pyarrow as pa
+
+    police, health = two_extracts
+    table = pq.read_table(police / "tokens.parquet")
+    pq.write_table(pa.Table.from_batches([], schema=table.schema), police / "tokens.parquet")
+
+    def empty(m: dict) -> None:
+        m["counts"].update(identities=0, records=0)
+    rewrite_manifest(police, empty)
+    result = run_cli("link", str(police), str(health), "--out", str(tmp_path / "link"), "--quiet")
+    assert_refused(result, names="field 'counts.identities'")
+    assert_nothing_written(tmp_path, "link")

@@ -114,6 +114,9 @@ def test_duplicate_yaml_key_is_an_error(tmp_path, key_file):
     cfg.write_text(text.replace('"source": "police",', '"source": "police",\n "source": "health",'))
     line = assert_refused(run_cli(*_hash_args(tmp_path, key_file, raw, cfg)), names="appears twice")
     assert "source" in line
+    import yaml
+
+    assert yaml.safe_load(cfg.read_text())["source"] == "health"  # a plain loader silently keeps the last
 
 
 def test_unknown_codec_is_a_config_error(tmp_path, key_file):
