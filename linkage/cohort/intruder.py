@@ -201,10 +201,6 @@ def _band_bounds(label: str) -> tuple[int, int | None]:
     return int(label), int(label)
 
 
-def _is_withheld(v: Any, withheld: Any) -> bool:
-    return v is withheld
-
-
 class _Builder:
     """Turns released tables into the intruder's model and its audit targets."""
 
