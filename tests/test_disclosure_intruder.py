@@ -196,3 +196,37 @@ def test_policy_floor_is_enforced_with_a_logged_override():
     assert DisclosureSettings(suppress_max=14, rounding_base=10).weakenings() == []  # stricter is fine
     s = DisclosureSettings(suppress_max=4, risk_accepted=ACCEPTED)
     assert s.weakenings() == ["suppress_max 4 (floor 9)"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("people,seed", [(20_000, 1), (20_000, 2), (50_000, 1)])
+def test_demo_scale_releases_pass_the_intruder(tmp_path, people, seed):
+    import json
+
+    from linkage.demo import run_demo
+
+    summary = run_demo(tmp_path / "demo", people=people, seed=seed, quiet=True)
+    manifest = json.loads((Path(summary["reports"]["cohort"]).parent / "manifest.json").read_text())
+    verdict = manifest["disclosure"]["intruder"]
+    assert verdict["verdict"] == "pass" and verdict["failures"] == 0
+    assert manifest["disclosure"]["weaker_than_floor"] == []
+    log = json.loads((tmp_path / "demo" / "vrn" / "cohort-disclosure-log.json").read_text())
+    assert log["intruder"]["verdict"] == "pass" and log["quantities"]
+
+
+def test_a_weakening_config_file_is_refused_in_one_line(tmp_path):
+    import yaml
+
+    from linkage.errors import LinkageConfigError
+
+    cfg = yaml.safe_load((REPO / "configs/cohorts/high_harm.yaml").read_text())
+    cfg.update(offences=str(REPO / "configs/offences.yaml"), risk_factors=str(REPO / "configs/risk_factors.yaml"))
+    cfg["disclosure"].update(suppress_max=0, rounding_base=1)
+    (tmp_path / "weak.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(LinkageConfigError) as err:
+        load_cohort_config(tmp_path / "weak.yaml")
+    message = str(err.value)
+    assert "\n" not in message and "disclosure" in message and "risk_accepted" in message
+    cfg["disclosure"]["risk_accepted"] = ACCEPTED
+    (tmp_path / "accepted.yaml").write_text(yaml.safe_dump(cfg))
+    assert load_cohort_config(tmp_path / "accepted.yaml").cohort.disclosure.weakenings()

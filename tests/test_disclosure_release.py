@@ -245,3 +245,16 @@ def test_manifest_records_inputs_and_disclosure_log(release):
     for g, row in summary.iterrows():  # a released mean implies at least 10 contributors
         if row["mean_factors"] != "c":
             assert row["people"] != "c" and int(row["people"]) >= 10, g
+
+
+def test_output_checker_pack_is_in_the_release_but_per_cell_intervals_are_not(release):
+    _, out, *_ = release
+    pack = (out / "output_checker.md").read_text()
+    for needle in ("## Tables", "factor_prevalence", "## Rules applied", "suppress_max | 9", "## Intruder check",
+                   "| verdict | pass |"):
+        assert needle in pack, needle
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["disclosure"]["intruder"]["verdict"] == "pass"
+    assert manifest["release_register"].startswith("not used")  # this fixture release has no register
+    for path in out.iterdir():  # which withheld cells are small must not reach the researcher
+        assert b"feasible_low" not in path.read_bytes(), path.name

@@ -2,7 +2,8 @@
 
 ``build_cohort`` is the whole stage. The person-level frame it works on (index offence, factor flags,
 prior offences, linked sources) stays inside the VRN: it is returned to the caller, never written to
-the output folder, which receives only tables that passed disclosure control.
+the output folder, which receives only tables that passed disclosure control, the release intruder
+(``cohort.intruder``) and, when a register is given, the differencing check (``cohort.register``).
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
         # verdict, but do not add suppression to meet the floor.
         release, intruder = protect_against_intruder(
             builder, release, cfg.disclosure, repair=cfg.disclosure.risk_accepted is None)
-    if checker_log is not None:
+    if checker_log is not None:  # VRN-internal: the output checker sees why the release passed or failed
+        Path(checker_log).parent.mkdir(parents=True, exist_ok=True)
         write_json(Path(checker_log), {"kind": "cohort-disclosure-log", "cohort": cfg.name,
                                        "intruder": intruder.summary(), "quantities": intruder.log_entries(),
                                        "rules": release.log.entries})

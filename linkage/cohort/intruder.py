@@ -103,8 +103,8 @@ class IntruderReport:
         released = [t for t in released if t.width is not None]
         return {"verdict": "pass" if self.passed else "fail", "quantities_audited": len(audited),
                 "variables": self.variables, "constraints": self.constraints,
-                "released_counts": len(released),
-                "released_counts_pinned_exactly": sum(1 for t in released if t.width == 1),
+                "released_counts_audited": len(released),
+                "released_counts_audited_pinned_exactly": sum(1 for t in released if t.width == 1),
                 "quantities_pinned_exactly": sum(1 for t in audited if t.width == 1),
                 "failures": len(self.failures), "seconds": round(self.seconds, 2)}
 
@@ -199,10 +199,6 @@ def _band_bounds(label: str) -> tuple[int, int | None]:
         lo, hi = label.split("-")
         return int(lo), int(hi)
     return int(label), int(label)
-
-
-def _is_withheld(v: Any, withheld: Any) -> bool:
-    return v is withheld
 
 
 class _Builder:
