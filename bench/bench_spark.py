@@ -41,10 +41,16 @@ from linkage.link.evaluate import co_clustered_pairs  # noqa: E402
 SOURCES = ("police", "education", "social_care")
 
 
+DRIVER_MEMORY: list[str] = []  # --driver-memory, when given
+
+
 def _config(backend: str, master: str, release_jvm: bool) -> LinkConfig:
     cfg = load_link_config()
     if backend == "spark":
-        cfg = cfg.model_copy(update={"backend": SparkBackendSettings(master=master, release_jvm=release_jvm)})
+        spark = SparkBackendSettings(master=master, release_jvm=release_jvm)
+        if DRIVER_MEMORY:
+            spark = spark.model_copy(update={"driver_memory": DRIVER_MEMORY[0]})
+        cfg = cfg.model_copy(update={"backend": spark})
     return cfg
 
 
@@ -177,8 +183,11 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", choices=["duckdb", "spark"], default=["duckdb", "spark"])
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--driver-memory", default=None, help="Spark driver heap (default: the config's, 6g)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "spark.json")
     args = parser.parse_args()
+    if args.driver_memory:
+        DRIVER_MEMORY.append(args.driver_memory)
     work = Path(tempfile.mkdtemp(prefix="bench-spark-"))
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
     try:

@@ -166,3 +166,19 @@ def test_an_active_session_is_reused_and_left_running() -> None:
         with spark_session(SparkBackendSettings(master="local[2]")) as inner:
             assert inner is outer
         assert outer.sql("SELECT bit_count(CAST(-1 AS BIGINT)) AS n").collect()[0].n == 64
+
+
+@pytest.mark.spark
+def test_release_jvm_ends_the_local_jvm_and_a_later_session_starts_a_new_one() -> None:
+    """The 1M-person run was OOM-killed while a stopped session's 16 GB JVM stayed resident."""
+    pytest.importorskip("pyspark")
+    from pyspark import SparkContext
+
+    from linkage.link.backends.spark import spark_session
+
+    with spark_session(SparkBackendSettings(master="local[1]", release_jvm=True)) as spark:
+        proc = SparkContext._gateway.proc  # the JVM pyspark started for this session
+        assert spark.range(3).count() == 3
+    assert proc.poll() is not None, "JVM still running after the session ended"
+    with spark_session(SparkBackendSettings(master="local[1]", release_jvm=False)) as spark:
+        assert spark.range(5).count() == 5
