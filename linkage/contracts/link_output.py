@@ -33,6 +33,8 @@ class LinkInput(BaseModel):
     files: dict[str, str]
     path: str | None = None
     one_person_per_id: bool = False
+    extract_id: str | None = Field(None, pattern=r"^[0-9a-f]{16,64}$",
+                                   description="the identifier package's extract id (shared with its attribute package)")
     counts: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -171,6 +171,7 @@ def link_manifest(plan: LinkPlan, cfg: LinkConfig, training: dict[str, Any], cou
         "project_id": extracts[0].manifest["project_id"],
         "kcv": extracts[0].manifest["kcv"],
         "inputs": [{"path": str(ex.path), "source": ex.source, "files": ex.manifest["files"],
+                    "extract_id": ex.manifest.get("extract_id"),
                     "one_person_per_id": ex.one_person_per_id, "counts": ex.manifest["counts"]}
                    for ex in extracts],
         "link_type": plan.link_type, "deduplicated_sources": plan.dedupe, "one_to_one_sources": plan.duplicate_free,
