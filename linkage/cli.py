@@ -171,6 +171,28 @@ def link(
 
 
 @app.command()
+def cluster(
+    link_dir: Annotated[Path, typer.Option("--link", help="link folder from `linkage link`")],
+    threshold: Annotated[str, typer.Option("--threshold", help="match probability, or 'auto' (highest "
+                                                                "expected F1)")],
+    out: Annotated[Path, typer.Option("--out", help="new link folder to create (must be new or empty)")],
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
+) -> None:
+    """VRN step: re-cluster a link's scored pairs at another threshold (no re-scoring; seconds)."""
+    from linkage.link.recluster import recluster
+
+    try:
+        value: float | str = threshold if threshold == "auto" else float(threshold)
+    except ValueError:
+        typer.echo(f"error: --threshold must be 'auto' or a number, got {threshold!r}", err=True)
+        raise typer.Exit(2) from None
+    m = run_safely(recluster, link_dir, out, value, quiet=quiet)
+    typer.echo(f"wrote {out}: threshold {m['operating_point']['threshold']:.4g} -> {m['counts']['persons']:,} "
+               f"persons; largest {m['counts']['largest_cluster']}; "
+               f"{m['chain_guards']['clusters_over_size_limit']} oversized")
+
+
+@app.command()
 def evaluate(
     link_dir: Annotated[Path, typer.Option("--link", help="link folder from `linkage link`")],
     truth: Annotated[Path, typer.Option("--truth", help="truth CSV: source, local_id, person_id")],

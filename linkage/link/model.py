@@ -155,6 +155,11 @@ DEFAULT_BLOCKING: list[BlockingRule] = [
     ["postcode__exact", "surname__initial"],
     ["postcode__exact", "dob__year"],
     ["given_name__phonetic", "surname__phonetic", "dob__year"],
+    # single fields (what plain Splink users block on for small files): within the budget only
+    ["dob__exact"],
+    ["postcode__exact"],
+    ["surname__exact"],
+    ["given_name__exact"],
 ]
 
 
@@ -198,7 +203,7 @@ def plan_blocking(con: duckdb.DuckDBPyConnection, source_sql: str, cols: set[str
     chosen, plan = [], []
     for rule in rules:
         est = estimate_rule_pairs(con, source_sql, rule)
-        used = est is None or est <= budget * max(n_rows, 1)
+        used = est is None or est <= max(budget * max(n_rows, 1), config.blocking_budget_min_pairs)
         plan.append({"rule": rule_label(rule), "estimated_pairs": est, "used": used})
         if used:
             chosen.append(rule)

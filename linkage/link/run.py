@@ -30,6 +30,7 @@ from linkage.link.cluster import assign_person_ids, build_record_graph, chain_gu
 from linkage.link.config import LinkConfig, load_link_config
 from linkage.link.model import BLOOM_POPCOUNT_SUFFIX, build_settings, plan_blocking_on_files, train
 from linkage.link.report import build_report, linkage_summary
+from linkage.link.threshold import choose_operating_point, scoring_floor
 
 # Tokens are 128-bit MACs in hex. Equality needs far fewer bits: the first 64 make a chance collision
 # ~1e-19 per pair, and integers compare (and sit in lists) much faster than 32-character strings.
@@ -207,8 +208,10 @@ def _link_on_duckdb(con: duckdb.DuckDBPyConnection, extracts: list[Extract], cfg
     with timer.phase("train model"):
         training = train(linker, cols, cfg)
     with timer.phase("score pairs"):
-        predictions = score_pairs(linker, db_api, cfg.pairs_min_match_probability, cfg.score_chunks,
-                                  quiet=not timer.echo)
+        predictions = score_pairs(linker, db_api, scoring_floor(cfg), cfg.score_chunks, quiet=not timer.echo)
+        # i13: labels-free operating point (prior from the scores, threshold of highest expected F1).
+        operating = choose_operating_point(con, predictions.physical_name, linker, cfg, counts["identities"],
+                                           link_type, dedupe)
         counts["score_chunks"] = cfg.score_chunks
         pred_cols = {c[0] for c in con.execute(f"DESCRIBE {predictions.physical_name}").fetchall()}
         if "source_dataset_l" in pred_cols:
@@ -217,16 +220,17 @@ def _link_on_duckdb(con: duckdb.DuckDBPyConnection, extracts: list[Extract], cfg
         else:  # dedupe_only: one source, Splink adds no source column
             sources_sql = f"*, {_sql_str(extracts[0].source)} AS source_l, {_sql_str(extracts[0].source)} AS source_r"
         run_sql(con, f"CREATE TABLE _pairs AS SELECT {sources_sql} FROM {predictions.physical_name} "
+                    f"WHERE match_probability >= {float(cfg.pairs_min_match_probability)!r} "
                     "ORDER BY identity_id_l, identity_id_r")
         counts["pairs_scored"] = con.execute("SELECT count(*) FROM _pairs").fetchall()[0][0]
         counts["pairs_at_threshold"] = con.execute(
             "SELECT count(*) FROM _pairs WHERE match_probability >= ?",
-            [cfg.clustering.threshold_match_probability]).fetchall()[0][0]
+            [operating["threshold"]]).fetchall()[0][0]
     with timer.phase("cluster into persons"):
         aliases = {ex.source: f"s{i}" for i, ex in enumerate(extracts)}
         build_record_graph(con, "_pairs", "_records", aliases)
         counts["record_edges"] = con.execute("SELECT count(*) FROM _edges").fetchall()[0][0]
-        cluster_records(con, db_api, cfg.clustering, [aliases[s] for s in duplicate_free])
+        cluster_records(con, db_api, cfg.clustering, [aliases[s] for s in duplicate_free], operating["threshold"])
         assign_person_ids(con, "_records")
         guards = chain_guards(con, "_identities", cfg.clustering, cols)
         summary = linkage_summary(con, [ex.source for ex in extracts])
@@ -238,6 +242,7 @@ def _link_on_duckdb(con: duckdb.DuckDBPyConnection, extracts: list[Extract], cfg
         manifest = link_manifest(extracts, cfg, link_type, dedupe, duplicate_free, training, counts, guards,
                                  backend="duckdb")
         manifest["blocking"] = blocking_plan
+        manifest["operating_point"] = operating
         manifest["timings_seconds"] = dict(timer.timings)  # phases so far, shown in the report
         with timer.phase("report"):
             build_report(linker, predictions, con, manifest, summary, cfg).write(tmp / "report.html")

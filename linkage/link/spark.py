@@ -29,7 +29,7 @@ from splink import Linker
 from linkage.errors import LinkageConfigError
 from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, write_json
 from linkage.link.checks import Extract, check_extracts
-from linkage.link.cluster import assign_person_ids, chain_guards, run_sql, splink_clusters
+from linkage.link.cluster import assign_person_ids, chain_guards, resolved_threshold, run_sql, splink_clusters
 from linkage.link.config import ClusterSettings, LinkConfig, load_link_config
 from linkage.link.model import BLOOM_POPCOUNT_SUFFIX, build_settings, plan_blocking_on_files, train
 from linkage.link.report import build_report, linkage_summary
@@ -387,7 +387,7 @@ def link_extracts_spark(encoded_dirs: list[str | Path], out_dir: str | Path,
                 counts["pairs_scored"] = con.execute("SELECT count(*) FROM _pairs").fetchall()[0][0]
                 counts["pairs_at_threshold"] = con.execute(
                     "SELECT count(*) FROM _pairs WHERE match_probability >= ?",
-                    [cfg.clustering.threshold_match_probability]).fetchall()[0][0]
+                    [resolved_threshold(cfg.clustering)]).fetchall()[0][0]  # i13: 'auto' not yet computed here
                 assign_person_ids(con, "_records")
                 guards = chain_guards(con, "_identities", cfg.clustering, cols)
                 summary = linkage_summary(con, [ex.source for ex in extracts])
