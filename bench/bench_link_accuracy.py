@@ -181,7 +181,7 @@ def plain_link(frames: list[pd.DataFrame], duplicate_free: list[str],
     labels, seconds = {}, 0.0
     for threshold in PLAIN_THRESHOLDS:
         settings = cfg.clustering.model_copy(update={"threshold_match_probability": threshold,
-                                                     "split_oversized": False})
+                                                     "split_oversized": False, "one_to_one_posteriors": False})
         cluster_records(con, db, settings, [aliases[s] for s in duplicate_free])
         assign_person_ids(con, "_records")
         labels[threshold] = con.execute("SELECT record_id, person_id FROM _crosswalk").df().set_index(

@@ -157,11 +157,15 @@ class BloomSettings(StrictModel):
 
 
 class Encodings(StrictModel):
-    name_variants: list[Literal["exact", "phonetic", "initial", "del1"]] = Field(
-        default_factory=lambda: ["exact", "phonetic", "initial", "del1"])
+    name_variants: list[Literal["exact", "phonetic", "initial", "del1", "alias"]] = Field(
+        default_factory=lambda: ["exact", "phonetic", "initial", "del1", "alias"],
+        description="alias (given name only): the exact tokens of the formal names a nickname may stand for "
+                    "(linkage.encode.evidence)")
     shared_name_tokens: bool = Field(True, description="tokens under one name key, to detect name swaps")
-    dob_variants: list[Literal["exact", "swap", "ym", "year", "md"]] = Field(
-        default_factory=lambda: ["exact", "swap", "ym", "year", "md"])
+    dob_variants: list[Literal["exact", "swap", "ym", "year", "md", "del1"]] = Field(
+        default_factory=lambda: ["exact", "swap", "ym", "year", "md", "del1"],
+        description="del1: the eight digits and their one-deletion variants (one digit mistyped), also for "
+                    "well-formed non-calendar dates, which are kept for this comparison only")
     postcode_variants: list[Literal["exact", "sector", "district", "del1"]] = Field(
         default_factory=lambda: ["exact", "sector", "district"])
     bloom: BloomSettings | None = Field(default_factory=BloomSettings)

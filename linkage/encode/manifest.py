@@ -39,6 +39,9 @@ class Counts(BaseModel):
     records: int
     identities: int
     placeholder_dobs: int = 0
+    non_calendar_dobs_kept_as_digits: int = Field(
+        0, description="DOBs well formed but not on the calendar (month 81…): blanked as dates, kept only as "
+                       "one-digit-edit tokens (dob__del1)")
     rejected_by_reason: dict[str, int] = Field(default_factory=dict)
     blanked_by_reason: dict[str, int] = Field(default_factory=dict)
 

@@ -79,9 +79,62 @@ def splink_clusters(nodes: Any, edges: Any, db_api: Any, settings: ClusterSettin
     return result
 
 
+def one_to_one_posteriors(con: duckdb.DuckDBPyConnection, duplicate_free: list[str]) -> None:
+    """Re-weight edges between two duplicate-free sources for the one-to-one constraint.
+
+    A pairwise probability treats every candidate of a record independently. When each record of A has at
+    most one match in B, a's candidates compete: P(a-b) = o_ab / ((1 - pi_A) + sum_k o_ak), where o are the
+    pairwise odds over a's scored candidates k in B and pi_A = expected A-B matches / |A| (the share of A
+    that has a match in B). The same from b's side; the smaller of the two is kept. A lone moderate
+    candidate of a record that almost surely has a match rises; one of several falls. Edges touching a
+    deduplicated source keep their pairwise probability.
+    """
+    if len(duplicate_free) < 2:
+        return
+    free = ", ".join(_sql_str(s) for s in duplicate_free)
+    run_sql(con, f"""CREATE OR REPLACE TABLE _edges AS
+        WITH e AS (SELECT *, least(greatest(match_probability, 1e-12), 1 - 1e-12) AS p FROM _edges),
+        o AS (SELECT *, p / (1 - p) AS odds,
+                     source_dataset_l IN ({free}) AND source_dataset_r IN ({free})
+                     AND source_dataset_l <> source_dataset_r AS one_to_one FROM e),
+        n AS (SELECT source_dataset, count(*) AS n FROM _nodes GROUP BY source_dataset),
+        m AS (SELECT least(source_dataset_l, source_dataset_r) AS a, greatest(source_dataset_l, source_dataset_r) AS b,
+                     sum(p) AS expected FROM o WHERE one_to_one GROUP BY ALL),
+        sides AS (SELECT node_id_l AS node, source_dataset_l AS own, source_dataset_r AS other, odds FROM o
+                  WHERE one_to_one
+                  UNION ALL SELECT node_id_r, source_dataset_r, source_dataset_l, odds FROM o WHERE one_to_one),
+        -- per record and other source: its candidates' summed odds and 1 - (share of its source with a match)
+        k AS (SELECT sides.node, sides.other, sum(sides.odds) AS total,
+                     1 - least(any_value(m.expected) / any_value(n.n), 1.0) AS unmatched
+              FROM sides JOIN n ON n.source_dataset = sides.own
+              JOIN m ON m.a = least(sides.own, sides.other) AND m.b = greatest(sides.own, sides.other)
+              GROUP BY sides.node, sides.other)
+        SELECT o.node_id_l, o.node_id_r,
+               CASE WHEN o.one_to_one THEN least(o.odds / (kl.unmatched + kl.total), o.odds / (kr.unmatched + kr.total))
+                    ELSE o.match_probability END AS match_probability,
+               o.source_dataset_l, o.source_dataset_r
+        FROM o LEFT JOIN k kl ON kl.node = o.node_id_l AND kl.other = o.source_dataset_r
+        LEFT JOIN k kr ON kr.node = o.node_id_r AND kr.other = o.source_dataset_l
+        ORDER BY o.node_id_l, o.node_id_r""")
+
+
 def cluster_records(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, settings: ClusterSettings,
-                    duplicate_free: list[str], threshold: float | None = None) -> str:
-    """Cluster ``_nodes``/``_edges``; returns the name of a table (node_id, cluster_id)."""
+                    duplicate_free: list[str], threshold: float | None = None,
+                    operating: dict[str, Any] | None = None) -> str:
+    """Cluster ``_nodes``/``_edges``; returns the name of a table (node_id, cluster_id).
+
+    With ``settings.one_to_one_posteriors`` the edges between duplicate-free sources are re-weighted first.
+    With an ``operating`` point and an 'auto' threshold, the threshold is chosen here, on the edges
+    actually clustered, and written into ``operating``.
+    """
+    if settings.one_to_one_posteriors and settings.method == "auto":
+        one_to_one_posteriors(con, duplicate_free)
+    if operating is not None and settings.threshold_match_probability == "auto":
+        from linkage.link.threshold import choose_threshold_on_edges
+
+        operating.update(choose_threshold_on_edges(con, operating, settings.auto_threshold_min,
+                                                   settings.auto_threshold_max))
+        threshold = operating["threshold"]
     # A fresh registration name per call, so one session can cluster at several thresholds.
     tag = next(_REGISTRATIONS)
     nodes = db_api.register("_nodes", table_name=f"__link_nodes_{tag}")

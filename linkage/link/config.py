@@ -31,8 +31,11 @@ class ComparisonSettings(StrictModel):
         default_factory=lambda: ["given_name", "surname", "postcode"],
         description="fields whose exact level is adjusted for how common the token is")
     use_name_parts: bool = Field(True, description="level for a name found among the other side's name parts")
+    alias_levels: list[str] = Field(
+        default_factory=lambda: ["given_name"],
+        description="fields whose nickname level (alias tokens, when encoded) is used")
     deletion_levels: list[str] = Field(
-        default_factory=lambda: ["postcode"],
+        default_factory=lambda: ["postcode", "dob"],
         description="fields whose deletion-neighbourhood (one edit apart) level is used when encoded; each "
                     "costs a list comparison per pair, the dearest level in training. Names rely on Bloom Dice "
                     "instead: on FEBRL4 the name deletion levels added no F1 and doubled u-estimation time")
@@ -82,6 +85,9 @@ class ClusterSettings(StrictModel):
                                    "(training.prior_rules / prior_recall), which can be several times off")
     auto_threshold_min: float = Field(0.05, gt=0, lt=1, description="lowest threshold 'auto' may choose")
     auto_threshold_max: float = Field(0.999, gt=0, lt=1, description="highest threshold 'auto' may choose")
+    one_to_one_posteriors: bool = Field(
+        True, description="between two duplicate-free sources, re-weight each pair for the one-to-one constraint "
+                          "(a record's candidates compete; see linkage.link.cluster.one_to_one_posteriors)")
     split_oversized: bool = Field(
         True, description="chain guard for connected components: a cluster above max_cluster_size is re-split "
                           "at rising thresholds (0.9, 0.99, 0.999, 0.9999) until its parts fit; other clusters "

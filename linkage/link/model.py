@@ -51,10 +51,20 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
         # fire in both name comparisons at once.
         levels.append(cll.CustomLevel(f"{own}_l = {other}_r AND {other}_l = {own}_r",
                                       label_for_charts="matches the other name (order swapped)"))
+    alias = f"{field}__alias"
+    if alias in cols and field in opts.alias_levels:
+        # A nickname and the formal name it stands for (Bill / William): the alias list holds the exact
+        # tokens of the formal names, so one side's exact token is found in the other's list.
+        levels.append(cll.CustomLevel(f"list_contains({alias}_r, {exact}_l) OR list_contains({alias}_l, {exact}_r)",
+                                      label_for_charts="nickname of the other name"))
     if opts.use_name_parts and own in cols and "name__parts" in cols:
-        # A former / preferred surname or a middle name used as the first name.
+        # A former / preferred surname or a middle name used as the first name. A part that is only the
+        # other side's *other* name does not count: Ali Khan / Khan Ahmed share one name, and without this
+        # exclusion that one coincidence would fire in both the given-name and the surname comparison.
+        guard_l = f" AND {own}_l IS DISTINCT FROM {other}_r" if other in cols else ""
+        guard_r = f" AND {own}_r IS DISTINCT FROM {other}_l" if other in cols else ""
         levels.append(cll.CustomLevel(
-            f"list_contains(name__parts_r, {own}_l) OR list_contains(name__parts_l, {own}_r)",
+            f"(list_contains(name__parts_r, {own}_l){guard_l}) OR (list_contains(name__parts_l, {own}_r){guard_r})",
             label_for_charts="found among the other side's name parts"))
     if f"{field}__del1" in cols and field in opts.deletion_levels:
         levels.append(_overlap(f"{field}__del1"))
@@ -67,13 +77,25 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
     return cl.CustomComparison(comparison_levels=levels, output_column_name=field)
 
 
-def _dob_comparison(cols: set[str]) -> cl.CustomComparison | None:
+def _dob_comparison(cols: set[str], config: LinkConfig | None = None) -> cl.CustomComparison | None:
     if "dob__exact" not in cols:
         return None
-    levels: list[Any] = [cll.NullLevel("dob__exact"), cll.ExactMatchLevel("dob__exact")]
+    digits = "dob__del1" in cols and (config is None or "dob" in config.comparisons.deletion_levels)
+    if digits:
+        # A non-calendar date has no exact token but still has its digit neighbourhood: missing only when
+        # both are.
+        null: Any = cll.CustomLevel("(dob__exact_l IS NULL AND dob__del1_l IS NULL) OR "
+                                    "(dob__exact_r IS NULL AND dob__del1_r IS NULL)").configure(
+                                        is_null_level=True, label_for_charts="dob missing")
+    else:
+        null = cll.NullLevel("dob__exact")
+    levels: list[Any] = [null, cll.ExactMatchLevel("dob__exact")]
     if "dob__swap" in cols:
         levels.append(cll.CustomLevel("dob__swap_l = dob__exact_r OR dob__exact_l = dob__swap_r",
                                       label_for_charts="day and month swapped"))
+    if digits:
+        levels.append(cll.CustomLevel("list_has_any(dob__del1_l, dob__del1_r)",
+                                      label_for_charts="one digit apart (digit neighbourhood)"))
     for enc, label in (("ym", "same year and month"), ("md", "same month and day"), ("year", "same year")):
         if f"dob__{enc}" in cols:
             levels.append(cll.ExactMatchLevel(f"dob__{enc}").configure(label_for_charts=label))
@@ -110,7 +132,7 @@ def build_comparisons(cols: set[str], config: LinkConfig) -> list[cl.CustomCompa
         if field in ("given_name", "surname"):
             comp = _name_comparison(field, cols, config)
         elif field == "dob":
-            comp = _dob_comparison(cols)
+            comp = _dob_comparison(cols, config)
         elif field == "postcode":
             comp = _postcode_comparison(cols, config)
         else:

@@ -29,7 +29,14 @@ from linkage.link.cluster import (
     run_sql,
 )
 from linkage.link.config import ClusterSettings
-from linkage.link.threshold import best_threshold, expected_curve, histogram_from_manifest, logit2, sweep
+from linkage.link.threshold import (
+    curve_from_probabilities,
+    expected_curve,
+    histogram_from_manifest,
+    logit2,
+    prob_from_bits,
+    sweep,
+)
 from linkage.report import HtmlReport, bar_chart
 
 
@@ -60,15 +67,10 @@ def recluster(link_dir: str | Path, out_dir: str | Path, threshold: float | Lite
         {**manifest["config"]["clustering"], "threshold_match_probability": threshold})
     op = dict(manifest.get("operating_point") or {})
     min_kept = float(manifest["config"].get("pairs_min_match_probability", 0.0))
-    chosen = None
-    if threshold == "auto":
-        if not op.get("bayes_factor_histogram"):
-            raise LinkageInputError(f"{link_dir / 'manifest.json'}: no operating_point histogram; give a number")
-        curve = expected_curve(histogram_from_manifest(op), op["prior"])
-        chosen = best_threshold(curve, settings.auto_threshold_min, settings.auto_threshold_max)
-    value = resolved_threshold(settings, chosen)
-    if value < min_kept:
-        raise LinkageConfigError(f"--threshold {value} is below the lowest probability kept in pairs.parquet "
+    if threshold == "auto" and not op.get("bayes_factor_histogram"):
+        raise LinkageInputError(f"{link_dir / 'manifest.json'}: no operating_point histogram; give a number")
+    if threshold != "auto" and float(threshold) < min_kept:
+        raise LinkageConfigError(f"--threshold {threshold} is below the lowest probability kept in pairs.parquet "
                                  f"({min_kept}); rerun `linkage link` with a lower pairs_min_match_probability")
     timer = PhaseTimer(echo=not quiet)
     inputs = manifest["inputs"]
@@ -83,7 +85,9 @@ def recluster(link_dir: str | Path, out_dir: str | Path, threshold: float | Lite
             run_sql(con, f"CREATE TABLE _records AS SELECT DISTINCT record_id, source FROM read_parquet({crosswalk}) "
                          "ORDER BY record_id")
             build_record_graph(con, "_pairs", "_records", aliases)
-            cluster_records(con, DuckDBAPI(connection=con), settings, duplicate_free, value)
+            fixed = None if threshold == "auto" else float(threshold)
+            cluster_records(con, DuckDBAPI(connection=con), settings, duplicate_free, fixed, op)
+            value = resolved_threshold(settings, op.get("threshold"))
             assign_person_ids(con, "_records")
             # Trusted-identifier conflicts need the tokens, which a re-cluster does not read: size only.
             run_sql(con, "CREATE TABLE _no_identities AS SELECT record_id FROM _records")
@@ -150,7 +154,13 @@ def add_operating_point_section(report: HtmlReport, op: dict[str, Any]) -> None:
         ],
         "width": 600, "height": 240}
     report.add_chart(spec, caption=f"Red line: threshold {threshold:.4g} = match weight {cut:.1f} bits")
-    curve = expected_curve(hist, op["prior"])
+    edges = op.get("edge_probability_histogram")
+    if edges:  # the curve the threshold was chosen on: clustered record edges (after one-to-one re-weighting)
+        floor = op.get("pairs_min_match_probability", 0)
+        below = sum(n * p for b, n in hist if (p := prob_from_bits(offset + b)) < floor)
+        curve = curve_from_probabilities(list(zip(edges["probability"], edges["pairs"], strict=True)), below)
+    else:
+        curve = expected_curve(hist, op["prior"])
     points = [{"threshold": c["threshold"], "measure": m, "value": c[f"expected_{m}"]}
               for c in curve[:: max(1, len(curve) // 200)] for m in ("precision", "recall", "f1")]
     report.add_chart({

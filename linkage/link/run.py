@@ -230,7 +230,8 @@ def _link_on_duckdb(con: duckdb.DuckDBPyConnection, extracts: list[Extract], cfg
         aliases = {ex.source: f"s{i}" for i, ex in enumerate(extracts)}
         build_record_graph(con, "_pairs", "_records", aliases)
         counts["record_edges"] = con.execute("SELECT count(*) FROM _edges").fetchall()[0][0]
-        cluster_records(con, db_api, cfg.clustering, [aliases[s] for s in duplicate_free], operating["threshold"])
+        cluster_records(con, db_api, cfg.clustering, [aliases[s] for s in duplicate_free], operating["threshold"],
+                        operating)  # i13: with 'auto', the threshold is chosen on the clustered edges
         assign_person_ids(con, "_records")
         guards = chain_guards(con, "_identities", cfg.clustering, cols)
         summary = linkage_summary(con, [ex.source for ex in extracts])

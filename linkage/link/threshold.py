@@ -95,6 +95,52 @@ def expected_curve(histogram: list[tuple[float, int]], prior: float) -> list[dic
     return out
 
 
+def curve_from_probabilities(probabilities: list[tuple[float, int]],
+                             extra_expected_true: float = 0.0) -> list[dict[str, float]]:
+    """Like :func:`expected_curve`, from (probability, pairs) rows; ``extra_expected_true`` adds matches
+    expected among pairs not in the rows (scored below the kept floor)."""
+    probs = sorted(probabilities, reverse=True)
+    expected_true = sum(p * n for p, n in probs) + extra_expected_true
+    out, tp, pos = [], 0.0, 0
+    for p, n in probs:
+        tp += p * n
+        pos += n
+        out.append({"threshold": p, "pairs": pos, "expected_precision": tp / pos if pos else 1.0,
+                    "expected_recall": tp / expected_true if expected_true else 0.0,
+                    "expected_f1": 2 * tp / (pos + expected_true) if pos + expected_true else 0.0})
+    return out
+
+
+def edge_probabilities(con: duckdb.DuckDBPyConnection, edges_table: str = "_edges") -> list[tuple[float, int]]:
+    """(probability, record pairs) of the clustering edges, in 0.1-bit bins of log-odds (bin centre)."""
+    rows = con.execute(f"""SELECT round(log2(p / (1 - p)) / {BIN_BITS}) AS b, count(*) FROM (
+        SELECT least(greatest(match_probability, 1e-15), 1 - 1e-15) AS p FROM {edges_table}) GROUP BY b ORDER BY b
+        """).fetchall()
+    return [(prob_from_bits(float(b) * BIN_BITS), int(n)) for b, n in rows]
+
+
+def choose_threshold_on_edges(con: duckdb.DuckDBPyConnection, op: dict[str, Any], low: float,
+                              high: float) -> dict[str, Any]:
+    """Threshold of highest expected F1 over the record edges actually clustered (after one-to-one
+    re-weighting), with the matches expected below the kept floor added to the denominator."""
+    floor = float(op.get("pairs_min_match_probability", 0.0))
+    hist = histogram_from_manifest(op) if op.get("bayes_factor_histogram") else []
+    offset = logit2(op["prior"]) if hist else 0.0
+    below = sum(n * p for b, n in hist if (p := prob_from_bits(offset + b)) < floor)
+    probs = edge_probabilities(con)
+    curve = curve_from_probabilities(probs, below)
+    threshold = best_threshold(curve, low, high)
+    at = [c for c in curve if c["threshold"] >= threshold]
+    chosen = at[-1] if at else None
+    return {"threshold": threshold,
+            "expected_precision": round(chosen["expected_precision"], 4) if chosen else None,
+            "expected_recall": round(chosen["expected_recall"], 4) if chosen else None,
+            "expected_f1": round(chosen["expected_f1"], 4) if chosen else None,
+            "expected_true_below_floor": round(below, 1),
+            "edge_probability_histogram": {"probability": [p for p, _ in probs], "pairs": [n for _, n in probs]},
+            "sweep": sweep(curve, SWEEP_THRESHOLDS)}
+
+
 def best_threshold(curve: list[dict[str, float]], low: float, high: float) -> float:
     """Threshold of highest expected F1, kept within [low, high] (ties go to the higher threshold)."""
     inside = [c for c in curve if low <= c["threshold"] <= high]
@@ -172,6 +218,7 @@ def choose_operating_point(con: duckdb.DuckDBPyConnection, predictions_table: st
     if not auto:
         op["threshold"] = float(settings.threshold_match_probability)
     op["threshold_source"] = "expected F1" if auto else "config"
+    op["pairs_min_match_probability"] = config.pairs_min_match_probability
     return op
 
 
