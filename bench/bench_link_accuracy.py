@@ -102,6 +102,7 @@ def clear_frame(config_path: Path, raw: Path, source: str) -> pd.DataFrame:
     out["name__given_shared"], out["name__surname_shared"] = out.given_name__exact, out.surname__exact
     dob = df["dob"] if "dob" in df else pd.Series(None, index=df.index, dtype=object)
     out["dob__exact"], out["dob__year"] = dob, dob.str[:4]
+    out["dob__ym"], out["dob__md"] = dob.str[:6], dob.str[4:]
     out["dob__swap"] = dob.map(lambda d: d[:4] + d[6:8] + d[4:6] if isinstance(d, str) and d[4:6] != d[6:8]
                                and int(d[6:8]) <= 12 else None)
     out["postcode__exact"] = df.get("pc_full")
@@ -202,7 +203,7 @@ def febrl_truth(files: dict[str, Path], out: Path) -> Path:
     return out
 
 
-def datasets(work: Path, people: int, seed: int, wanted: list[str]) -> list[dict]:
+def datasets(work: Path, people: int, seed: int, wanted: list[str], messy_people: int = 20_000) -> list[dict]:
     out = []
     if "febrl4" in wanted:
         files = {"febrl4a": FEBRL / "dataset4a.csv", "febrl4b": FEBRL / "dataset4b.csv"}
@@ -215,6 +216,16 @@ def datasets(work: Path, people: int, seed: int, wanted: list[str]) -> list[dict
         out.append({"name": "FEBRL3 (dedupe)", "inputs": [(PARTNERS / "febrl.yaml", files["febrl3"], "febrl3")],
                     "truth": febrl_truth(files, work / "febrl3_truth.csv"), "duplicate_free": [],
                     "config": {}})
+    if "messy" in wanted:
+        from linkage.synth.messy import generate_messy
+
+        raw = work / f"messy_{messy_people}_{seed}"
+        if not (raw / "truth.csv").is_file():
+            shutil.rmtree(raw, ignore_errors=True)
+            generate_messy(messy_people, seed, raw)
+        out.append({"name": f"messy synthetic {messy_people:,} people (dedupe)",
+                    "inputs": [(PARTNERS / "messy.yaml", raw / "people.csv", "messy")],
+                    "truth": raw / "truth.csv", "duplicate_free": [], "config": {}})
     if "synth" in wanted:
         from linkage.synth import generate_extracts
 
@@ -229,7 +240,7 @@ def datasets(work: Path, people: int, seed: int, wanted: list[str]) -> list[dict
     return out
 
 
-def run(work: Path, people: int, seed: int, wanted: list[str]) -> list[dict]:
+def run(work: Path, people: int, seed: int, wanted: list[str], messy_people: int = 20_000) -> list[dict]:
     work.mkdir(parents=True, exist_ok=True)
     key = generate_key()
     key_file = work / "bench.key"
@@ -238,7 +249,7 @@ def run(work: Path, people: int, seed: int, wanted: list[str]) -> list[dict]:
 
     write_key_file(key_file, key)
     results = []
-    for ds in datasets(work, people, seed, wanted):
+    for ds in datasets(work, people, seed, wanted, messy_people):
         print(f"== {ds['name']}", file=sys.stderr, flush=True)
         truth = pd.read_csv(ds["truth"], dtype=str)
         truth_label = pd.Series(truth.person_id.values, index=truth.source + "|" + truth.local_id)
@@ -302,12 +313,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--datasets", default="febrl4,febrl3,synth")
+    parser.add_argument("--datasets", default="febrl4,febrl3,synth,messy")
+    parser.add_argument("--messy-people", type=int, default=20_000,
+                        help="people in the messy dedupe set (~2.5 records each; 20,000 -> ~50k records)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/linkage-bench-link"))
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     logging.getLogger("splink").setLevel(logging.ERROR)
-    results = run(args.work, args.people, args.seed, args.datasets.split(","))
+    results = run(args.work, args.people, args.seed, args.datasets.split(","), args.messy_people)
     print(markdown(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -167,7 +167,7 @@ class Encodings(StrictModel):
         description="del1: the eight digits and their one-deletion variants (one digit mistyped), also for "
                     "well-formed non-calendar dates, which are kept for this comparison only")
     postcode_variants: list[Literal["exact", "sector", "district", "del1"]] = Field(
-        default_factory=lambda: ["exact", "sector", "district"])
+        default_factory=lambda: ["exact", "sector", "district", "del1"])
     bloom: BloomSettings | None = Field(default_factory=BloomSettings)
     name_token_salt: Literal["dob_year"] | None = Field(
         None, description="hardening: every name token (exact, phonetic, initial, del1, shared) becomes a "

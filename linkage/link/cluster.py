@@ -132,8 +132,10 @@ def cluster_records(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, settings:
     if operating is not None and settings.threshold_match_probability == "auto":
         from linkage.link.threshold import choose_threshold_on_edges
 
+        sources = {r[0] for r in run_sql(con, "SELECT DISTINCT source_dataset FROM _nodes")}
+        transitive = settings.method != "auto" or bool(sources - set(duplicate_free))
         operating.update(choose_threshold_on_edges(con, operating, settings.auto_threshold_min,
-                                                   settings.auto_threshold_max))
+                                                   settings.auto_threshold_max, transitive))
         threshold = operating["threshold"]
     # A fresh registration name per call, so one session can cluster at several thresholds.
     tag = next(_REGISTRATIONS)

@@ -120,9 +120,10 @@ def edge_probabilities(con: duckdb.DuckDBPyConnection, edges_table: str = "_edge
 
 
 def choose_threshold_on_edges(con: duckdb.DuckDBPyConnection, op: dict[str, Any], low: float,
-                              high: float) -> dict[str, Any]:
+                              high: float, transitive: bool = False) -> dict[str, Any]:
     """Threshold of highest expected F1 over the record edges actually clustered (after one-to-one
-    re-weighting), with the matches expected below the kept floor added to the denominator."""
+    re-weighting), with the matches expected below the kept floor added to the denominator. With
+    ``transitive`` (some source is deduplicated) the choice is made on the clusters (:func:`cluster_sweep`)."""
     floor = float(op.get("pairs_min_match_probability", 0.0))
     hist = histogram_from_manifest(op) if op.get("bayes_factor_histogram") else []
     offset = logit2(op["prior"]) if hist else 0.0
@@ -132,13 +133,62 @@ def choose_threshold_on_edges(con: duckdb.DuckDBPyConnection, op: dict[str, Any]
     threshold = best_threshold(curve, low, high)
     at = [c for c in curve if c["threshold"] >= threshold]
     chosen = at[-1] if at else None
-    return {"threshold": threshold,
+    clusters: list[dict[str, Any]] = []
+    if transitive:
+        # Deduplication: clusters imply pairs no edge scored, so choose on the clusters' expected F1.
+        expected_true = sum(p * n for p, n in probs) + below
+        candidates = sorted({threshold, *[c for c in CLUSTER_CANDIDATES if low <= c <= high]})
+        clusters = cluster_sweep(con, candidates, expected_true)
+        best = max(clusters, key=lambda r: (r["expected_f1"], r["threshold"]))
+        threshold = float(best["threshold"])
+        chosen = {k: best[k] for k in ("expected_precision", "expected_recall", "expected_f1")}
+    return {"threshold": threshold, "chosen_on": "clusters" if transitive else "record pairs",
+            "cluster_sweep": clusters,
             "expected_precision": round(chosen["expected_precision"], 4) if chosen else None,
             "expected_recall": round(chosen["expected_recall"], 4) if chosen else None,
             "expected_f1": round(chosen["expected_f1"], 4) if chosen else None,
             "expected_true_below_floor": round(below, 1),
             "edge_probability_histogram": {"probability": [p for p, _ in probs], "pairs": [n for _, n in probs]},
             "sweep": sweep(curve, SWEEP_THRESHOLDS)}
+
+
+CLUSTER_CANDIDATES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999)
+
+
+def cluster_sweep(con: duckdb.DuckDBPyConnection, thresholds: list[float], expected_true: float,
+                  edges_table: str = "_edges") -> list[dict[str, Any]]:
+    """Expected pairwise precision/recall/F1 of the *clusters* (connected components) at each threshold.
+
+    Linking A-B and B-C also links A-C: the pairs a partition implies are all pairs within a cluster, and
+    only the scored ones carry probability (an unscored pair inside a cluster counts as a non-match, which
+    makes long chains expensive). Also gives the cluster-size distribution per threshold for the report.
+    """
+    import numpy as np
+    import pandas as pd
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    df = con.execute(f"SELECT node_id_l, node_id_r, match_probability FROM {edges_table}").df()
+    codes, uniques = pd.factorize(pd.concat([df.node_id_l, df.node_id_r], ignore_index=True))
+    n_edges, n_nodes = len(df), len(uniques)
+    a, b = codes[:n_edges], codes[n_edges:]
+    p = df.match_probability.to_numpy(dtype=float)
+    rows = []
+    for t in thresholds:
+        keep = p >= t
+        graph = coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n_nodes, n_nodes))
+        _, labels = connected_components(graph, directed=False)
+        sizes = np.bincount(labels)
+        linked = float((sizes * (sizes - 1) // 2).sum())
+        tp = float(p[labels[a] == labels[b]].sum())
+        rows.append({"threshold": t, "linked_pairs": int(linked), "largest_cluster": int(sizes.max()) if n_nodes else 0,
+                     "clusters_of_2": int((sizes == 2).sum()),
+                     "clusters_of_3_to_5": int(((sizes >= 3) & (sizes <= 5)).sum()),
+                     "clusters_over_5": int((sizes > 5).sum()),
+                     "expected_precision": round(tp / linked, 4) if linked else 1.0,
+                     "expected_recall": round(tp / expected_true, 4) if expected_true else 0.0,
+                     "expected_f1": round(2 * tp / (linked + expected_true), 4) if linked + expected_true else 0.0})
+    return rows
 
 
 def best_threshold(curve: list[dict[str, float]], low: float, high: float) -> float:
