@@ -129,9 +129,26 @@ def synth(
     out: Annotated[Path, typer.Option("--out", help="output folder to create (must not exist or be empty)")],
     params: Annotated[Path | None, typer.Option("--params", help="YAML of generator settings (synth-params)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
+    profile: Annotated[str, typer.Option("--profile", help="default: three partner extracts; messy: one "
+                                                           "deduplication file with heavy errors (people.csv, "
+                                                           "truth.csv; --params then holds synth-messy-params)")
+                       ] = "default",
 ) -> None:
     """Write synthetic police, education and social-care extracts with truth.csv for testing linkage."""
     from linkage.synth import generate_extracts, load_params
+
+    if profile == "messy":  # i13
+        from linkage.config import load_yaml_model
+        from linkage.synth.messy import generate_messy
+        from linkage.synth.params import MessyParams
+
+        messy = run_safely(lambda: generate_messy(
+            people, seed, out, load_yaml_model(params, MessyParams) if params is not None else None))
+        typer.echo(f"wrote {out}: {messy['people']:,} people, {messy['records']:,} records (messy profile)")
+        return
+    if profile != "default":
+        typer.echo(f"error: --profile must be default or messy, got {profile!r}", err=True)
+        raise typer.Exit(2)
 
     def _do() -> dict:
         settings = load_params(params) if params is not None else None
