@@ -160,8 +160,10 @@ def cluster_sweep(con: duckdb.DuckDBPyConnection, thresholds: list[float], expec
     """Expected pairwise precision/recall/F1 of the *clusters* (connected components) at each threshold.
 
     Linking A-B and B-C also links A-C: the pairs a partition implies are all pairs within a cluster, and
-    only the scored ones carry probability (an unscored pair inside a cluster counts as a non-match, which
-    makes long chains expensive). Also gives the cluster-size distribution per threshold for the report.
+    only the scored ones carry probability; an unscored pair inside a cluster is counted once as a
+    non-match (lower bound, which makes long chains expensive) and once left out (upper bound), and the
+    midpoint is the expected F1. Precision is the lower-bound one. Also gives the cluster-size
+    distribution per threshold for the report.
     """
     import numpy as np
     import pandas as pd
@@ -180,14 +182,21 @@ def cluster_sweep(con: duckdb.DuckDBPyConnection, thresholds: list[float], expec
         _, labels = connected_components(graph, directed=False)
         sizes = np.bincount(labels)
         linked = float((sizes * (sizes - 1) // 2).sum())
-        tp = float(p[labels[a] == labels[b]].sum())
+        inside = labels[a] == labels[b]
+        tp, scored_inside = float(p[inside].sum()), float(inside.sum())
+        # Unscored pairs inside a cluster: counted as non-matches the F1 is a lower bound (chains cost), left
+        # out it is an upper bound (on messy data many are true pairs that shared no blocking key). The
+        # choice uses the midpoint; both bounds are kept.
+        f1_low = 2 * tp / (linked + expected_true) if linked + expected_true else 0.0
+        f1_high = 2 * tp / (scored_inside + expected_true) if scored_inside + expected_true else 0.0
         rows.append({"threshold": t, "linked_pairs": int(linked), "largest_cluster": int(sizes.max()) if n_nodes else 0,
                      "clusters_of_2": int((sizes == 2).sum()),
                      "clusters_of_3_to_5": int(((sizes >= 3) & (sizes <= 5)).sum()),
                      "clusters_over_5": int((sizes > 5).sum()),
                      "expected_precision": round(tp / linked, 4) if linked else 1.0,
                      "expected_recall": round(tp / expected_true, 4) if expected_true else 0.0,
-                     "expected_f1": round(2 * tp / (linked + expected_true), 4) if linked + expected_true else 0.0})
+                     "expected_f1": round((f1_low + f1_high) / 2, 4),
+                     "expected_f1_bounds": [round(f1_low, 4), round(f1_high, 4)]})
     return rows
 
 
