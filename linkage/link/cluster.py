@@ -135,7 +135,8 @@ def cluster_records(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, settings:
         sources = {r[0] for r in run_sql(con, "SELECT DISTINCT source_dataset FROM _nodes")}
         transitive = settings.method != "auto" or bool(sources - set(duplicate_free))
         operating.update(choose_threshold_on_edges(con, operating, settings.auto_threshold_min,
-                                                   settings.auto_threshold_max, transitive))
+                                                   settings.auto_threshold_max, transitive,
+                                                   duplicate_free if settings.method == "auto" else []))
         threshold = operating["threshold"]
     # A fresh registration name per call, so one session can cluster at several thresholds.
     tag = next(_REGISTRATIONS)

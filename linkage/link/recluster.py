@@ -139,7 +139,7 @@ def add_operating_point_section(report: HtmlReport, op: dict[str, Any]) -> None:
     offset = logit2(op["prior"])
     df = pd.DataFrame([{"match_weight": round(b + offset, 1), "pairs": n} for b, n in hist])
     df["match_weight"] = df.match_weight.round(0)
-    df = df.groupby("match_weight", as_index=False).pairs.sum()
+    df = df.groupby("match_weight", as_index=False)["pairs"].sum()
     cut = logit2(min(max(threshold, 1e-12), 1 - 1e-12))
     spec = {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
@@ -171,6 +171,11 @@ def add_operating_point_section(report: HtmlReport, op: dict[str, Any]) -> None:
                      "y": {"field": "value", "type": "quantitative", "scale": {"domain": [0, 1]}},
                      "color": {"field": "measure", "type": "nominal"}},
         "width": 600, "height": 240}, caption="Denominator: expected true pairs among the scored pairs")
+    if op.get("cluster_sweep"):
+        report.add_table(pd.DataFrame(op["cluster_sweep"]),
+                         caption="Clusters per threshold (connected components): record pairs linked, largest cluster, "
+                                 "cluster sizes and expected F1 (midpoint of the bounds given by unscored pairs inside "
+                                 "a cluster). The threshold was chosen here")
     report.add_table(pd.DataFrame(sweep(curve, [0.1, 0.3, 0.5, 0.7, 0.9, 0.95, 0.99, 0.999] + [threshold])
                                   ).drop_duplicates("threshold").sort_values("threshold"),
                      caption="Sweep: expected pairs linked, precision, recall and F1 per threshold "

@@ -120,7 +120,8 @@ def edge_probabilities(con: duckdb.DuckDBPyConnection, edges_table: str = "_edge
 
 
 def choose_threshold_on_edges(con: duckdb.DuckDBPyConnection, op: dict[str, Any], low: float,
-                              high: float, transitive: bool = False) -> dict[str, Any]:
+                              high: float, transitive: bool = False,
+                              duplicate_free: list[str] | None = None) -> dict[str, Any]:
     """Threshold of highest expected F1 over the record edges actually clustered (after one-to-one
     re-weighting), with the matches expected below the kept floor added to the denominator. With
     ``transitive`` (some source is deduplicated) the choice is made on the clusters (:func:`cluster_sweep`)."""
@@ -138,8 +139,13 @@ def choose_threshold_on_edges(con: duckdb.DuckDBPyConnection, op: dict[str, Any]
         # Deduplication: clusters imply pairs no edge scored, so choose on the clusters' expected F1.
         expected_true = sum(p * n for p, n in probs) + below
         candidates = sorted({threshold, *[c for c in CLUSTER_CANDIDATES if low <= c <= high]})
-        clusters = cluster_sweep(con, candidates, expected_true)
-        best = max(clusters, key=lambda r: (r["expected_f1"], r["threshold"]))
+        clusters = cluster_sweep(con, candidates, expected_true, duplicate_free=duplicate_free)
+        # Mixed links (one-to-one sources beside a deduplicated one): the components here chain through the
+        # deduplicated source where one-to-one clustering would not, so the unscored pairs inside them are
+        # mostly false: choose on the lower bound. Pure deduplication: on the midpoint.
+        mixed = bool(duplicate_free)
+        best = max(clusters, key=lambda r: (r["expected_f1_bounds"][0] if mixed else r["expected_f1"],
+                                            r["threshold"]))
         threshold = float(best["threshold"])
         chosen = {k: best[k] for k in ("expected_precision", "expected_recall", "expected_f1")}
     return {"threshold": threshold, "chosen_on": "clusters" if transitive else "record pairs",
@@ -155,8 +161,25 @@ def choose_threshold_on_edges(con: duckdb.DuckDBPyConnection, op: dict[str, Any]
 CLUSTER_CANDIDATES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999)
 
 
+def _sweep_edges_sql(duplicate_free: list[str], edges_table: str) -> str:
+    """Edges as one-to-one clustering could keep them: between two duplicate-free sources only a pair that
+    is each record's best candidate in the other source (single best link); other edges all."""
+    if len(duplicate_free) < 2:
+        return f"SELECT node_id_l, node_id_r, match_probability FROM {edges_table}"
+    free = ", ".join("'" + s.replace("'", "''") + "'" for s in duplicate_free)
+    return f"""WITH e AS (SELECT *, source_dataset_l IN ({free}) AND source_dataset_r IN ({free})
+                                 AND source_dataset_l <> source_dataset_r AS oto FROM {edges_table}),
+        sides AS (SELECT node_id_l AS node, source_dataset_r AS other, match_probability AS p FROM e WHERE oto
+                  UNION ALL SELECT node_id_r, source_dataset_l, match_probability FROM e WHERE oto),
+        best AS (SELECT node, other, max(p) AS p FROM sides GROUP BY ALL)
+        SELECT e.node_id_l, e.node_id_r, e.match_probability FROM e
+        LEFT JOIN best bl ON bl.node = e.node_id_l AND bl.other = e.source_dataset_r
+        LEFT JOIN best br ON br.node = e.node_id_r AND br.other = e.source_dataset_l
+        WHERE NOT e.oto OR (e.match_probability >= bl.p AND e.match_probability >= br.p)"""
+
+
 def cluster_sweep(con: duckdb.DuckDBPyConnection, thresholds: list[float], expected_true: float,
-                  edges_table: str = "_edges") -> list[dict[str, Any]]:
+                  edges_table: str = "_edges", duplicate_free: list[str] | None = None) -> list[dict[str, Any]]:
     """Expected pairwise precision/recall/F1 of the *clusters* (connected components) at each threshold.
 
     Linking A-B and B-C also links A-C: the pairs a partition implies are all pairs within a cluster, and
@@ -167,10 +190,10 @@ def cluster_sweep(con: duckdb.DuckDBPyConnection, thresholds: list[float], expec
     """
     import numpy as np
     import pandas as pd
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
+    from scipy.sparse.csgraph import connected_components  # type: ignore[import-untyped]
 
-    df = con.execute(f"SELECT node_id_l, node_id_r, match_probability FROM {edges_table}").df()
+    df = con.execute(_sweep_edges_sql(duplicate_free or [], edges_table)).df()
     codes, uniques = pd.factorize(pd.concat([df.node_id_l, df.node_id_r], ignore_index=True))
     n_edges, n_nodes = len(df), len(uniques)
     a, b = codes[:n_edges], codes[n_edges:]

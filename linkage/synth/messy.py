@@ -64,7 +64,7 @@ def generate_messy(people: int, seed: int, out_dir: str | Path, params: MessyPar
     """Write the messy deduplication set for ``people`` people; returns a summary."""
     from nicknames import NickNamer
 
-    p = params or MessyParams()
+    p = params or MessyParams.model_validate({})
     check_output_dir(out_dir)
     rng = np.random.default_rng(seed)
     namer = NickNamer()
@@ -126,13 +126,13 @@ def generate_messy(people: int, seed: int, out_dir: str | Path, params: MessyPar
         rows.append([f"R{i:07d}", *values, f"P{pid:07d}"])
     with atomic_output_dir(out_dir) as tmp:
         with (tmp / "people.csv").open("w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["record_id", "given_name", "surname", "date_of_birth", "sex", "postcode"])
-            w.writerows(r[:6] for r in rows)
+            people_csv = csv.writer(fh)
+            people_csv.writerow(["record_id", "given_name", "surname", "date_of_birth", "sex", "postcode"])
+            people_csv.writerows(r[:6] for r in rows)
         with (tmp / "truth.csv").open("w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["source", "local_id", "person_id"])
-            w.writerows([SOURCE, r[0], r[6]] for r in rows)
+            truth_csv = csv.writer(fh)
+            truth_csv.writerow(["source", "local_id", "person_id"])
+            truth_csv.writerows([SOURCE, r[0], r[6]] for r in rows)
         summary = {"profile": "messy", "people": people, "records": len(rows), "seed": seed,
                    "params": p.model_dump(mode="json")}
         write_json(tmp / "summary.json", summary)
