@@ -281,9 +281,26 @@ def synth(
     out: Annotated[Path, typer.Option("--out", help="output folder to create (must not exist or be empty)")],
     params: Annotated[Path | None, typer.Option("--params", help="YAML of generator settings (synth-params)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress display")] = False,
+    profile: Annotated[str, typer.Option("--profile", help="default: three partner extracts; messy: one "
+                                                           "deduplication file with heavy errors (people.csv, "
+                                                           "truth.csv; --params then holds synth-messy-params)")
+                       ] = "default",
 ) -> None:
     """Write synthetic police, education and social-care extracts with truth.csv for testing linkage."""
     from linkage.synth import generate_extracts, load_params
+
+    if profile == "messy":  # i13
+        from linkage.config import load_yaml_model
+        from linkage.synth.messy import generate_messy
+        from linkage.synth.params import MessyParams
+
+        messy = run_safely(lambda: generate_messy(
+            people, seed, out, load_yaml_model(params, MessyParams) if params is not None else None))
+        typer.echo(f"wrote {out}: {messy['people']:,} people, {messy['records']:,} records (messy profile)")
+        return
+    if profile != "default":
+        typer.echo(f"error: --profile must be default or messy, got {profile!r}", err=True)
+        raise typer.Exit(2)
 
     def _do() -> dict:
         settings = load_params(params) if params is not None else None
@@ -338,6 +355,28 @@ def export_crosswalk_cmd(
     m = run_safely(lambda: export_crosswalk(link_dir, keys.read_key_file(release_key), out, release_id=release_id))
     typer.echo(f"wrote {out}: {m['counts']['records']:,} records, {m['counts']['persons']:,} persons under "
                f"release {m['release_id']} (ids cannot be joined to other releases without {release_key})")
+
+
+@app.command()
+def cluster(
+    link_dir: Annotated[Path, typer.Option("--link", help="link folder from `linkage link`")],
+    threshold: Annotated[str, typer.Option("--threshold", help="match probability, or 'auto' (highest "
+                                                                "expected F1)")],
+    out: Annotated[Path, typer.Option("--out", help="new link folder to create (must be new or empty)")],
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
+) -> None:
+    """VRN step: re-cluster a link's scored pairs at another threshold (no re-scoring; seconds)."""
+    from linkage.link.recluster import recluster
+
+    try:
+        value: float | str = threshold if threshold == "auto" else float(threshold)
+    except ValueError:
+        typer.echo(f"error: --threshold must be 'auto' or a number, got {threshold!r}", err=True)
+        raise typer.Exit(2) from None
+    m = run_safely(recluster, link_dir, out, value, quiet=quiet)
+    typer.echo(f"wrote {out}: threshold {m['operating_point']['threshold']:.4g} -> {m['counts']['persons']:,} "
+               f"persons; largest {m['counts']['largest_cluster']}; "
+               f"{m['chain_guards']['clusters_over_size_limit']} oversized")
 
 
 @app.command()

@@ -171,12 +171,12 @@ class PayloadColumn(StrictModel):
 
 
 _BLOOM_FIELDS: tuple[Literal["given_name", "surname"], ...] = ("given_name", "surname")
-NameVariant = Literal["exact", "phonetic", "initial", "del1"]
-DobVariant = Literal["exact", "swap", "ym", "year", "md"]
+NameVariant = Literal["exact", "phonetic", "initial", "del1", "alias"]
+DobVariant = Literal["exact", "swap", "ym", "year", "md", "del1"]
 PostcodeVariant = Literal["exact", "sector", "district", "del1"]
-_NAME_VARIANTS: tuple[NameVariant, ...] = ("exact", "phonetic", "initial", "del1")
-_DOB_VARIANTS: tuple[DobVariant, ...] = ("exact", "swap", "ym", "year", "md")
-_POSTCODE_VARIANTS: tuple[PostcodeVariant, ...] = ("exact", "sector", "district")
+_NAME_VARIANTS: tuple[NameVariant, ...] = ("exact", "phonetic", "initial", "del1", "alias")
+_DOB_VARIANTS: tuple[DobVariant, ...] = ("exact", "swap", "ym", "year", "md", "del1")
+_POSTCODE_VARIANTS: tuple[PostcodeVariant, ...] = ("exact", "sector", "district", "del1")
 
 
 class BloomSettings(StrictModel):
@@ -214,9 +214,15 @@ class BloomSettings(StrictModel):
 
 
 class Encodings(StrictModel):
-    name_variants: list[NameVariant] = Field(default_factory=lambda: list(_NAME_VARIANTS))
+    name_variants: list[NameVariant] = Field(
+        default_factory=lambda: list(_NAME_VARIANTS),
+        description="alias (given name only): the exact tokens of the formal names a nickname may stand for "
+                    "(linkage.encode.evidence)")
     shared_name_tokens: bool = Field(True, description="tokens under one name key, to detect name swaps")
-    dob_variants: list[DobVariant] = Field(default_factory=lambda: list(_DOB_VARIANTS))
+    dob_variants: list[DobVariant] = Field(
+        default_factory=lambda: list(_DOB_VARIANTS),
+        description="del1: the eight digits and their one-deletion variants (one digit mistyped), also for "
+                    "well-formed non-calendar dates, which are kept for this comparison only")
     postcode_variants: list[PostcodeVariant] = Field(default_factory=lambda: list(_POSTCODE_VARIANTS))
     bloom: BloomSettings | None = Field(default_factory=BloomSettings)
     name_token_salt: Literal["dob_year"] | None = Field(

@@ -297,3 +297,31 @@ def deletion_neighbourhood(value: str) -> list[str]:
     variants.update(value[:i] + value[i + 1:] for i in range(len(value)))
     variants.discard("")
     return sorted(variants)
+
+
+# --- i13: dates that are well formed but not on the calendar ------------------------------------------
+
+_DATE_FIELD_PATTERNS = {"%Y": r"(?P<Y>\d{4})", "%m": r"(?P<m>\d{1,2})", "%d": r"(?P<d>\d{1,2})"}
+
+
+def date_digits(raw: str | None, formats: Sequence[str]) -> str | None:
+    """YYYYMMDD digits of a date written in one of ``formats``, whether or not it is on the calendar.
+
+    A month of 81 or a 30 February is usually a typo of a real date; the digits still carry evidence for
+    a one-digit-edit comparison (see linkage.encode.evidence), so the encoder keeps them for that
+    comparison only. They are never a valid date: cohorts and ages use :func:`parse_date`. Formats with
+    fields other than %Y, %m and %d (or a two-digit year) give None.
+    """
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    for fmt in formats:
+        if any(tok not in _DATE_FIELD_PATTERNS for tok in re.findall(r"%.", fmt)):
+            continue
+        pattern = re.escape(fmt)
+        for tok, group in _DATE_FIELD_PATTERNS.items():
+            pattern = pattern.replace(re.escape(tok), group)
+        found = re.fullmatch(pattern, text)
+        if found and {"Y", "m", "d"} <= set(found.groupdict()):
+            return f"{found['Y']}{int(found['m']):02d}{int(found['d']):02d}"
+    return None

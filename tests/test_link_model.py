@@ -86,7 +86,8 @@ def test_blocking_budget_skips_a_rule_whose_pairs_grow_with_the_square_of_a_comm
     assert estimate_rule_pairs(con, "ids", dob_rule) == 0
     assert estimate_rule_pairs(con, "ids", swap_rule) is None  # SQL rules are not counted, always run
 
-    cfg = LinkConfig(blocking_rules=[dob_rule, name_rule, swap_rule], blocking_budget_pairs_per_identity=4)
+    cfg = LinkConfig(blocking_rules=[dob_rule, name_rule, swap_rule], blocking_budget_pairs_per_identity=4,
+                     blocking_budget_min_pairs=0)  # no small-file floor: the per-row budget decides
     rules, plan = plan_blocking(con, "ids", cols, cfg)
     assert rules == [dob_rule, swap_rule]  # 1,770 pairs > 4 x 100 rows
     assert [p["used"] for p in plan] == [True, False, True]

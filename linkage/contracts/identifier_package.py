@@ -107,6 +107,9 @@ class Counts(BaseModel):
     records: int = Field(ge=0)
     identities: int = Field(ge=0)
     placeholder_dobs: int = Field(0, ge=0)
+    non_calendar_dobs_kept_as_digits: int = Field(
+        0, ge=0, description="DOBs well formed but not on the calendar (month 81…): blanked as dates, kept only "
+                             "as one-digit-edit tokens (dob__del1)")
     rejected_by_reason: dict[str, int] = Field(default_factory=dict)
     blanked_by_reason: dict[str, int] = Field(default_factory=dict)
 

@@ -34,7 +34,7 @@ class LinkInput(BaseModel):
     path: str | None = None
     one_person_per_id: bool = False
     extract_id: str | None = Field(None, pattern=r"^[0-9a-f]{16,64}$",
-                                   description="the identifier package's extract id (shared with its attribute package)")
+                                   description="the identifier package's extract id (as its attribute package's)")
     counts: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -88,6 +88,7 @@ class ChunkResult:
     tokens: pa.Table | None = None  # one row per distinct identifier set of a record within the chunk
     identity_hash: np.ndarray | None = None  # keyed 64-bit hash per token row, for de-duplication across chunks
     record_hash: np.ndarray | None = None  # first 64 bits of each token row's record id
+    non_calendar: int = 0  # accepted rows whose DOB was kept as digits only (well formed, not a calendar date)
     spill: dict[str, str] | None = None  # from a worker: tables left in Arrow files rather than pickled
 
     def spill_to(self, folder: Path, first_row: int) -> ChunkResult:
@@ -158,6 +159,7 @@ class ChunkEncoder:
             if action == "blank":
                 lines += [(int(row_numbers[i]), field, reason, "blanked") for i in np.flatnonzero(mask & accepted)]
         result = ChunkResult(n, int(accepted.sum()), self.encoder.count_placeholders(accepted), sorted(lines), None)
+        result.non_calendar = self.encoder.count_non_calendar(accepted)
         if not accepted.any():
             return result
         keep = pa.array(accepted)
@@ -269,7 +271,8 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
 
         def collect(result: ChunkResult) -> None:
             result.unspill()
-            totals.update(rows=result.n_rows, accepted=result.n_accepted, placeholders=result.placeholders)
+            totals.update(rows=result.n_rows, accepted=result.n_accepted, placeholders=result.placeholders,
+                          non_calendar=result.non_calendar)
             for row, field, reason, action in result.rejected_lines:
                 rejected_csv.writerow([row, field, reason, action])
                 (reasons if action == "rejected" else blanked)[f"{field}: {reason}"] += 1
@@ -338,6 +341,7 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
             counts={"rows_read": rows_read, "rows_accepted": rows_accepted,
                     "rows_rejected": rows_read - rows_accepted, "records": n_records,
                     "identities": n_identities, "placeholder_dobs": totals["placeholders"],
+                    "non_calendar_dobs_kept_as_digits": totals["non_calendar"],
                     "rejected_by_reason": dict(sorted(reasons.items())),
                     "blanked_by_reason": dict(sorted(blanked.items()))},
             files={name: sha256_file(tmp / name) for name in ENCODED_FILES if (tmp / name).is_file()},

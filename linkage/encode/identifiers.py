@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from linkage import normalise as nz
 from linkage.config import PartnerConfig
 from linkage.encode.bloom import BloomEncoder
+from linkage.encode.evidence import dob_digit_neighbourhood, name_aliases
 from linkage.encode.tokens import Tokeniser
 
 _CACHE_LIMIT = 1_000_000
@@ -146,6 +147,7 @@ class IdentifierEncoder:
         self._toks: dict[tuple[str, str], Tokeniser] = {}
         self._blooms: dict[str, BloomEncoder] = {}
         self._placeholder_mask = np.zeros(0, dtype=bool)
+        self._non_calendar_mask = np.zeros(0, dtype=bool)
         self.columns = self._describe_columns()
 
     # -- clean ------------------------------------------------------------------------------------
@@ -210,6 +212,18 @@ class IdentifierEncoder:
             placeholder = pc.fill_null(pc.equal(values, "PLACEHOLDER"), False)
             self._placeholder_mask = placeholder.to_numpy(zero_copy_only=False)
             out["dob"] = pc.if_else(placeholder, pa.scalar(None, pa.string()), values)
+            if "del1" in self.enc.dob_variants:
+                # i13: digits of valid dates, and of well-formed non-calendar ones (typos of real dates), for
+                # the one-digit-edit tokens only; flagged by count, never used as a date.
+                index, digits = map_distinct(chunk.column(spec.column),
+                                             lambda v: nz.date_digits(v, spec.formats),
+                                             self._caches.setdefault("clean:dob_digits", {}))
+                raw_digits = take(index, digits, pa.string())
+                kept = pc.if_else(placeholder, pa.scalar(None, pa.string()),
+                                  pc.coalesce(out["dob"], raw_digits))
+                self._non_calendar_mask = pc.and_(pc.is_null(out["dob"]), pc.is_valid(kept)).to_numpy(
+                    zero_copy_only=False)
+                out["dob_digits"] = kept
         if ids.sex is not None:
             codes = ids.sex.codes
             out["sex"] = run("sex", ids.sex.column, lambda raw: nz.sex_code(raw, codes))
@@ -228,6 +242,10 @@ class IdentifierEncoder:
         if ids.nhs_number is not None:
             out["nhs"] = run("nhs_number", ids.nhs_number.column, nz.nhs_number)
         return out, problems
+
+    def count_non_calendar(self, accepted: np.ndarray) -> int:
+        """Accepted rows of the last cleaned chunk whose date of birth was kept as digits only (i13)."""
+        return int((self._non_calendar_mask & accepted).sum()) if len(self._non_calendar_mask) else 0
 
     def count_placeholders(self, accepted: np.ndarray) -> int:
         """Accepted rows of the last cleaned chunk whose date of birth was a known placeholder."""
@@ -264,7 +282,10 @@ class IdentifierEncoder:
             if getattr(self.ids, field) is None:
                 continue
             for variant in self.enc.name_variants:
-                add(f"{field}__{variant}", field, variant + salt, "token_list" if variant == "del1" else "token")
+                if variant == "alias" and field != "given_name":
+                    continue  # nickname lists are about given names
+                add(f"{field}__{variant}", field, variant + salt,
+                    "token_list" if variant in ("del1", "alias") else "token")
             if field in bloom_fields:
                 add(f"{field}__bloom", field, bloom_label, "bloom")
         if self.enc.shared_name_tokens and (self.ids.given_name or self.ids.surname):
@@ -274,8 +295,8 @@ class IdentifierEncoder:
             if self.ids.surname:
                 add("name__surname_shared", "name", "surname_shared" + salt, "token")
         if self.ids.date_of_birth is not None:
-            for dob_variant in self.enc.dob_variants:
-                add(f"dob__{dob_variant}", "date_of_birth", dob_variant, "token")
+            for variant in self.enc.dob_variants:
+                add(f"dob__{variant}", "date_of_birth", variant, "token_list" if variant == "del1" else "token")
         if self.ids.sex is not None:
             add("sex__exact", "sex", "exact", "token")
         if self.ids.postcode is not None:
@@ -359,6 +380,13 @@ class IdentifierEncoder:
             per_value(f"_tok_{column}", f"{field}__phonetic", tok(phon, jellyfish.metaphone))
             per_value(f"_tok_{column}", f"{field}__initial", tok(init, lambda x: x[0]))
             per_value(f"_tok_{column}", f"{field}__del1", neighbours)
+
+            def aliases(v: str, c: Callable[[str], str] = core, t: Tokeniser = exact) -> list[str] | None:
+                # i13: nickname -> formal names, tokenised like the exact name so they compare with it
+                name, suffix = salt_of(v)
+                return t.tokens([a + suffix for a in name_aliases(c(name))])
+
+            per_value(f"_tok_{column}", f"{field}__alias", aliases)
             if f"{field}__bloom" in types:
                 bloom = self._bloom(field)
                 if bloom_context:
@@ -406,6 +434,9 @@ class IdentifierEncoder:
         per_value("dob", "dob__ym", lambda v: ym.token(v[:6]))
         per_value("dob", "dob__year", lambda v: year.token(v[:4]))
         per_value("dob", "dob__md", lambda v: md.token(v[4:]))
+        # i13: one-digit-edit evidence, also from well-formed non-calendar dates (dob_digits, never a valid date)
+        ddel = self._tok("date_of_birth", "del1")
+        per_value("dob_digits", "dob__del1", lambda v: ddel.tokens(dob_digit_neighbourhood(v)))
         per_value("sex", "sex__exact", self._tok("sex", "exact").token)
         per_value("pc_full", "postcode__exact", self._tok("postcode", "exact").token)
         per_value("pc_sector", "postcode__sector", self._tok("postcode", "sector").token)

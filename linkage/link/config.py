@@ -31,8 +31,11 @@ class ComparisonSettings(StrictModel):
         default_factory=lambda: ["given_name", "surname", "postcode"],
         description="fields whose exact level is adjusted for how common the token is")
     use_name_parts: bool = Field(True, description="level for a name found among the other side's name parts")
+    alias_levels: list[str] = Field(
+        default_factory=lambda: ["given_name"],
+        description="fields whose nickname level (alias tokens, when encoded) is used")
     deletion_levels: list[str] = Field(
-        default_factory=lambda: ["postcode"],
+        default_factory=lambda: ["postcode", "dob"],
         description="fields whose deletion-neighbourhood (one edit apart) level is used when encoded; each "
                     "costs a list comparison per pair, the dearest level in training. Names rely on Bloom Dice "
                     "instead: on FEBRL4 the name deletion levels added no F1 and doubled u-estimation time")
@@ -71,10 +74,24 @@ class TrainingSettings(StrictModel):
 
 
 class ClusterSettings(StrictModel):
-    threshold_match_probability: float = Field(
-        0.99, gt=0, lt=1, description="record pairs at or above this are linked. The prior falls as the population "
-                                      "grows, so large multi-agency links need a high threshold; FEBRL-sized "
-                                      "benchmarks do best near 0.5")
+    threshold_match_probability: float | Literal["auto"] = Field(
+        "auto", description="record pairs at or above this match probability are linked. 'auto': the threshold "
+                            "of highest expected F1, computed from the scored pairs' probabilities (no labels; "
+                            "linkage.link.threshold). A number fixes it (try others with `linkage cluster`)")
+    prior: Literal["from_scores", "rules"] = Field(
+        "from_scores", description="prior match probability: 'from_scores' re-estimates it from the trained "
+                                   "model over the scored pairs (maximum likelihood with m and u fixed), starting "
+                                   "from the rule-based estimate; 'rules' keeps Splink's rule-based estimate "
+                                   "(training.prior_rules / prior_recall), which can be several times off")
+    auto_threshold_min: float = Field(0.05, gt=0, lt=1, description="lowest threshold 'auto' may choose")
+    auto_threshold_max: float = Field(0.999, gt=0, lt=1, description="highest threshold 'auto' may choose")
+    one_to_one_posteriors: bool = Field(
+        True, description="between two duplicate-free sources, re-weight each pair for the one-to-one constraint "
+                          "(a record's candidates compete; see linkage.link.cluster.one_to_one_posteriors)")
+    split_oversized: bool = Field(
+        True, description="chain guard for connected components: a cluster above max_cluster_size is re-split "
+                          "at rising thresholds (0.9, 0.99, 0.999, 0.9999) until its parts fit; other clusters "
+                          "are untouched")
     method: Literal["auto", "connected_components"] = Field(
         "auto", description="auto: one-to-one between sources declaring one person per id, connected "
                             "components for the rest")
@@ -142,6 +159,10 @@ class LinkConfig(StrictModel):
         4.0, gt=0, description="skip an equality rule whose estimated pairs exceed this many per identity row "
                                "(n(n-1)/2 per shared key value, counted before scoring). null: run every rule. "
                                "At 1M people the full-name rule alone would add 177 per row")
+    blocking_budget_min_pairs: float = Field(
+        2e6, ge=0, description="a rule within this many estimated pairs always runs, whatever the per-row budget: "
+                               "on small files (FEBRL: 10,000 records) single-field rules cost seconds and find "
+                               "pairs with errors in every other field")
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     clustering: ClusterSettings = Field(default_factory=ClusterSettings)
     pairs_min_match_probability: float = Field(

@@ -33,7 +33,7 @@ from linkage.errors import LinkageConfigError, LinkageInputError
 from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, progress, write_json
 from linkage.link.backends import BACKENDS, LinkPlan, Progress, open_backend
 from linkage.link.checks import Extract, check_extracts
-from linkage.link.cluster import assign_person_ids, chain_guards, run_sql
+from linkage.link.cluster import assign_person_ids, chain_guards, resolved_threshold, run_sql
 from linkage.link.config import (
     BackendSettings,
     DuckDBBackendSettings,
@@ -253,8 +253,9 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
         linker = Linker(engine.register(plan), settings_creator, log_level=logging.ERROR)
         with phase("train model"):
             training = engine.train(linker, plan, cfg)
-        # --- threshold choice (i13): a chosen clustering threshold is set on cfg.clustering here, after
-        # training and before scoring, so scoring, clustering, counts and the manifest all use it.
+        # The operating point (prior from the scores, threshold of highest expected F1) is chosen by the
+        # backend while scoring and clustering (linkage.link.threshold); a backend without it clusters at the
+        # configured threshold, or at cluster.AUTO_FALLBACK_THRESHOLD for 'auto'.
         with phase("score pairs"):
             n_chunks = engine.predict_chunks(cfg)
             counts["score_chunks"] = n_chunks
@@ -270,8 +271,10 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
             engine.export(plan, staged, con)
         with phase("persons and guards"):
             counts["pairs_scored"] = int(run_sql(con, "SELECT count(*) FROM _pairs")[0][0])
+            operating = getattr(engine, "operating_point", None) or {}
+            threshold = resolved_threshold(cfg.clustering, operating.get("threshold"))
             counts["pairs_at_threshold"] = int(run_sql(con, "SELECT count(*) FROM _pairs WHERE match_probability >= ?",
-                                                       [cfg.clustering.threshold_match_probability])[0][0])
+                                                       [threshold])[0][0])
             assign_person_ids(con, "_records")
             guards = chain_guards(con, "_identities", cfg.clustering, plan.columns)
             summary = linkage_summary(con, plan.sources)
@@ -281,6 +284,9 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
             shutil.rmtree(staging, ignore_errors=True)
         manifest = link_manifest(plan, cfg, training, counts, guards, backend=engine.name, extra_versions=versions)
         manifest["blocking"] = blocking_plan
+        manifest["operating_point"] = operating or {"threshold": threshold, "threshold_source": "config"
+                                                     if cfg.clustering.threshold_match_probability != "auto"
+                                                     else "fallback (this backend chooses no operating point)"}
         manifest["timings_seconds"] = dict(timer.timings)  # phases so far, shown in the report
         with phase("report"):
             # The histogram and waterfall read the written pairs in DuckDB; no engine job runs for the report.

@@ -84,16 +84,28 @@ class ListOverlapLevel(ComparisonLevelCreator):
 
 
 class TokenInListLevel(ComparisonLevelCreator):
-    """One side's token is among the other side's token list, either way round."""
+    """One side's token is among the other side's token list, either way round.
 
-    def __init__(self, list_col: str, token_col: str, label: str) -> None:
-        self.list_col, self.token_col, self.label = list_col, token_col, label
+    ``unless_equal_to``: a token column of the other side; a token that is only the other side's value of
+    that column does not count (the name-parts level: Ali Khan / Khan Ahmed share one name, and that one
+    coincidence must not fire in both the given-name and the surname comparison).
+    """
+
+    def __init__(self, list_col: str, token_col: str, label: str, unless_equal_to: str | None = None) -> None:
+        self.list_col, self.token_col, self.label, self.unless = list_col, token_col, label, unless_equal_to
 
     def create_sql(self, sql_dialect: SplinkDialect) -> str:
         d = _dialect(sql_dialect)
         fn = "list_contains" if d == "duckdb" else "array_contains"
-        return (f"{fn}({column(self.list_col, 'r', d)}, {column(self.token_col, 'l', d)}) OR "
-                f"{fn}({column(self.list_col, 'l', d)}, {column(self.token_col, 'r', d)})")
+        sides = []
+        for own, other in (("l", "r"), ("r", "l")):
+            test = f"{fn}({column(self.list_col, other, d)}, {column(self.token_col, own, d)})"
+            if self.unless is not None:
+                # NULL-safe "differs": a missing other name never blocks the level
+                test = (f"({test} AND ({column(self.unless, other, d)} IS NULL "
+                        f"OR {column(self.token_col, own, d)} <> {column(self.unless, other, d)}))")
+            sides.append(test)
+        return " OR ".join(sides)
 
     def create_label_for_charts(self) -> str:
         return self.label

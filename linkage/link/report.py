@@ -138,4 +138,7 @@ def build_report(linker: Linker, predictions: Any, con: duckdb.DuckDBPyConnectio
     timings = manifest.get("timings_seconds") or {}
     if timings:
         report.add_table(pd.DataFrame([{"phase": k, "seconds": v} for k, v in timings.items()]), caption="Timings")
+    from linkage.link.recluster import add_operating_point_section  # i13: threshold section
+
+    add_operating_point_section(report, manifest.get("operating_point") or {})
     return report

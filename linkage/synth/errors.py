@@ -150,3 +150,34 @@ def postcode_defects(rng: np.random.Generator, postcode: np.ndarray, previous: n
     nearby = geo.random_postcodes(rng, area[stale])
     out[stale] = np.where(previous[stale] != "", previous[stale], nearby)
     return out
+
+
+# --- messy profile (linkage.synth.messy) ----------------------------------------------------------------
+
+def one_char_typo(rng: np.random.Generator, value: str, alphabet: str, keep_space: bool = False) -> str:
+    """One substitution, deletion, insertion or adjacent transposition at a random position."""
+    if len(value) < 2:
+        return value
+    positions = [i for i, ch in enumerate(value) if not (keep_space and ch == " ")]
+    i = positions[int(rng.integers(len(positions)))]
+    kind = int(rng.integers(4))
+    cased = str.upper if value[i].isupper() else str.lower
+    new = cased(alphabet[int(rng.integers(len(alphabet)))])
+    if kind == 0:
+        return value[:i] + new + value[i + 1:]
+    if kind == 1 and len(value) > 2:
+        return value[:i] + value[i + 1:]
+    if kind == 2:
+        return value[:i] + new + value[i:]
+    j = i + 1 if i + 1 < len(value) and not (keep_space and value[i + 1] == " ") else i - 1
+    a, b = sorted((i, j))
+    return value[:a] + value[b] + value[a] + value[b + 1:] if a >= 0 else value
+
+
+def digit_typo_string(rng: np.random.Generator, yyyymmdd: str) -> tuple[str, str, str]:
+    """One of the eight digits replaced by another; the result need not be a calendar date (month 81)."""
+    i = int(rng.integers(8))
+    digits = list(yyyymmdd)
+    digits[i] = str((int(digits[i]) + int(rng.integers(1, 10))) % 10)
+    s = "".join(digits)
+    return s[:4], s[4:6], s[6:8]

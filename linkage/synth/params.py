@@ -133,3 +133,32 @@ class SynthParams(StrictModel):
 
 
 SCHEMA_MODELS["synth-params"] = SynthParams
+
+
+class MessyParams(StrictModel):
+    """The messy profile (``linkage synth --profile messy``): one deduplication file with several records per
+    person and heavy, unmodelled-by-us errors, for accuracy on data nobody tuned for (issue 13).
+
+    Rates are per record and per field; errors are independent, so a record can carry several.
+    """
+
+    records_per_person_mean: float = Field(2.5, ge=1.0, le=10.0, description="mean records per person "
+                                                                            "(1 + Poisson)")
+    missing: Rate = _rate(0.20, "each identifier field left empty")
+    name_typo: Rate = _rate(0.25, "a name with one character substituted, dropped, doubled or transposed")
+    nickname: Rate = _rate(0.15, "given name recorded as a nickname (Bill for William) when one is known")
+    surname_change: Rate = _rate(0.05, "surname replaced by another (marriage, other parent's name)")
+    name_swap: Rate = _rate(0.03, "given and family names swapped")
+    dob_digit_typo: Rate = _rate(0.10, "one of the eight digits of the date of birth mistyped, whether or not "
+                                       "the result is a calendar date (month 81 is kept as written)")
+    dob_year_off: Rate = _rate(0.03, "year of birth off by one")
+    dob_day_month_swap: Rate = _rate(0.03, "day and month swapped (when the day is 1-12)")
+    postcode_typo: Rate = _rate(0.10, "one character of the postcode mistyped")
+    postcode_moved: Rate = _rate(0.15, "an earlier or later address: another postcode")
+    birth_year_min: int = Field(1920, ge=1850, le=2025)
+    birth_year_max: int = Field(2020, ge=1850, le=2025)
+    household_share: Rate = _rate(0.3, "people living with another person of the same surname and postcode "
+                                       "(relatives are the hardest non-matches)")
+
+
+SCHEMA_MODELS["synth-messy-params"] = MessyParams

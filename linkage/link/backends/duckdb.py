@@ -21,6 +21,7 @@ from linkage.link.config import DuckDBBackendSettings, LinkConfig
 from linkage.link.model import train
 from linkage.link.sql import ident, string
 from linkage.link.tables import duckdb_settings, load_tokens_duckdb
+from linkage.link.threshold import choose_operating_point, scoring_floor
 
 
 class DuckDBBackend:
@@ -34,6 +35,10 @@ class DuckDBBackend:
         self.con: duckdb.DuckDBPyConnection | None = None
         self.db_api: Any = None
         self.tables: list[str] = []
+        self.identities: dict[str, int] = {}
+        # The labels-free operating point (prior re-estimated from the scores, threshold of highest
+        # expected F1), chosen while scoring and clustering; the job puts it in the manifest.
+        self.operating_point: dict[str, Any] | None = None
 
     def attach(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
@@ -49,6 +54,7 @@ class DuckDBBackend:
         self.tables = load_tokens_duckdb(con, plan.extracts, plan.column_types)
         identities = {ex.source: int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
                       for ex, t in zip(plan.extracts, self.tables, strict=True)}
+        self.identities = identities
         records = {s: int(n) for s, n in con.execute(
             "SELECT source, count(*) FROM _records GROUP BY source ORDER BY source").fetchall()}
         return {"identities": identities, "records": records}
@@ -65,8 +71,13 @@ class DuckDBBackend:
         return self.score_chunks
 
     def predict(self, linker: Linker, plan: LinkPlan, config: LinkConfig, out: Path, progress: Progress) -> Path:
-        """Splink's predict, in ``score_chunks`` slices of the right-hand records; ``_pairs`` and out/pairs.parquet."""
-        con, threshold, n = self._con(), config.pairs_min_match_probability, self.score_chunks
+        """Splink's predict, in ``score_chunks`` slices of the right-hand records; ``_pairs`` and out/pairs.parquet.
+
+        Pairs are scored down to the scoring floor (lower than ``pairs_min_match_probability`` when the prior
+        is re-estimated from the scores), the operating point is chosen on them, and ``_pairs`` keeps those
+        at or above ``pairs_min_match_probability`` under the re-estimated prior.
+        """
+        con, threshold, n = self._con(), scoring_floor(config), self.score_chunks
         if n <= 1:
             predictions = linker.inference.predict(threshold_match_probability=threshold)
             progress.advance(1)
@@ -83,9 +94,12 @@ class DuckDBBackend:
             predictions = self.db_api.sql_pipeline_to_splink_dataframe(pipeline)
             for part in parts:
                 part.drop_table_from_database_and_remove_from_cache()
+        self.operating_point = choose_operating_point(con, predictions.physical_name, linker, config,
+                                                      self.identities, plan.link_type, plan.dedupe)
         cols = [c[0] for c in con.execute(f"DESCRIBE {predictions.physical_name}").fetchall()]
         run_sql(con, f"CREATE OR REPLACE TABLE _pairs AS SELECT {pairs_select(cols, plan)} "
-                     f"FROM {predictions.physical_name} ORDER BY identity_id_l, identity_id_r")
+                     f"FROM {predictions.physical_name} WHERE match_probability >= ? "
+                     "ORDER BY identity_id_l, identity_id_r", [float(config.pairs_min_match_probability)])
         predictions.drop_table_from_database_and_remove_from_cache()
         path = out / "pairs.parquet"
         run_sql(con, f"COPY _pairs TO {string(str(path))} (FORMAT parquet)")
@@ -95,7 +109,10 @@ class DuckDBBackend:
         con = self._con()
         build_record_graph(con, "_pairs", "_records", plan.aliases)
         n_edges = int(con.execute("SELECT count(*) FROM _edges").fetchall()[0][0])
-        cluster_records(con, self.db_api, config.clustering, [plan.aliases[s] for s in plan.duplicate_free])
+        op = self.operating_point
+        # with an 'auto' threshold, cluster_records chooses it on the clustered edges and records it in op
+        cluster_records(con, self.db_api, config.clustering, [plan.aliases[s] for s in plan.duplicate_free],
+                        op["threshold"] if op else None, op)
         staged = StagedResults(pairs=pairs, clusters=out / "clusters.parquet", records=out / "records.parquet")
         run_sql(con, f"COPY _clusters TO {string(str(staged.clusters))} (FORMAT parquet)")
         run_sql(con, f"COPY _records TO {string(str(staged.records))} (FORMAT parquet)")

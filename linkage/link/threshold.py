@@ -1,0 +1,313 @@
+"""The labels-free operating point: a prior re-estimated from the scored pairs and the threshold that
+maximises expected F1.
+
+Splink's prior comes from deterministic rules and an assumed recall; on messy data that guess can be
+several times off, and every match probability (and so any fixed threshold) moves with it. Here the
+model's own Bayes factors decide both:
+
+* **Prior.** With m and u fixed, the maximum-likelihood prior over all ``N`` comparable pairs solves
+  ``lambda = sum_i p_i(lambda) / N``, where ``p_i`` is pair i's match probability under that prior. Pairs
+  that no blocking rule produced carry almost no match probability, so the sum runs over the scored
+  pairs (kept down to a low floor). The fixed point is found by iteration from Splink's rule-based prior.
+* **Threshold.** With calibrated probabilities, a threshold t links ``E[pos] = #(p >= t)`` pairs of which
+  ``E[TP] = sum_{p >= t} p`` are expected true, out of ``E[M] = sum_all p`` true pairs: expected
+  precision, recall and F1 follow, and the threshold of highest expected F1 is chosen.
+
+Only a histogram of the pairs' Bayes factors (0.1-bit bins) is needed, so the curve is kept in the link
+manifest and re-thresholding (``linkage cluster``) needs no re-scoring.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import duckdb
+
+BIN_BITS = 0.1            # width of a Bayes-factor bin, in bits
+SCORING_FLOOR = 1e-4      # pairs scored down to this probability (under the rule-based prior) for the estimate
+MAX_ITERATIONS = 500
+
+
+def logit2(p: float) -> float:
+    return math.log2(p / (1.0 - p))
+
+
+def prob_from_bits(bits: float) -> float:
+    if bits > 60:
+        return 1.0
+    if bits < -60:
+        return 0.0
+    return 1.0 / (1.0 + 2.0 ** (-bits))
+
+
+def comparable_pairs(identities: dict[str, int], link_type: str, dedupe: list[str]) -> int:
+    """How many identity-row pairs the link can compare at all (the denominator of the prior)."""
+    sizes = list(identities.values())
+    total = sum(sizes)
+    if link_type == "dedupe_only":
+        return total * (total - 1) // 2
+    cross = (total * total - sum(n * n for n in sizes)) // 2
+    within = sum(n * (n - 1) // 2 for source, n in identities.items() if source in dedupe)
+    return cross + within if link_type == "link_and_dedupe" else cross
+
+
+def weight_histogram(con: duckdb.DuckDBPyConnection, predictions_table: str,
+                     prior: float) -> list[tuple[float, int]]:
+    """(Bayes factor in bits, pairs) per 0.1-bit bin: match weight minus the prior's log-odds."""
+    offset = logit2(prior)
+    rows = con.execute(
+        f"SELECT round((match_weight - ?) / {BIN_BITS}) AS b, count(*) FROM {predictions_table} "
+        "WHERE match_weight IS NOT NULL GROUP BY b ORDER BY b", [offset]).fetchall()
+    return [(round(float(b) * BIN_BITS, 4), int(n)) for b, n in rows]
+
+
+def estimate_prior(histogram: list[tuple[float, int]], n_pairs: int, start: float) -> tuple[float, int]:
+    """Fixed point of lambda = sum p_i(lambda) / N; returns (prior, iterations)."""
+    if n_pairs <= 0 or not histogram:
+        return start, 0
+    lam = min(max(start, 1e-12), 0.5)
+    for i in range(1, MAX_ITERATIONS + 1):
+        offset = logit2(lam)
+        expected = sum(n * prob_from_bits(offset + bits) for bits, n in histogram)
+        new = min(max(expected / n_pairs, 1e-12), 0.5)
+        if abs(new - lam) <= 1e-7 * lam:
+            return new, i
+        lam = new
+    return lam, MAX_ITERATIONS
+
+
+def expected_curve(histogram: list[tuple[float, int]], prior: float) -> list[dict[str, float]]:
+    """Per candidate threshold (each bin's probability, descending): expected pairs linked, precision,
+    recall and F1 among the scored pairs."""
+    offset = logit2(prior)
+    probs = [(prob_from_bits(offset + bits), n) for bits, n in sorted(histogram, reverse=True)]
+    expected_true = sum(p * n for p, n in probs)
+    out, tp, pos = [], 0.0, 0
+    for p, n in probs:
+        tp += p * n
+        pos += n
+        precision = tp / pos if pos else 1.0
+        recall = tp / expected_true if expected_true else 0.0
+        f1 = 2 * tp / (pos + expected_true) if pos + expected_true else 0.0
+        out.append({"threshold": p, "pairs": pos, "expected_precision": precision, "expected_recall": recall,
+                    "expected_f1": f1})
+    return out
+
+
+def curve_from_probabilities(probabilities: list[tuple[float, int]],
+                             extra_expected_true: float = 0.0) -> list[dict[str, float]]:
+    """Like :func:`expected_curve`, from (probability, pairs) rows; ``extra_expected_true`` adds matches
+    expected among pairs not in the rows (scored below the kept floor)."""
+    probs = sorted(probabilities, reverse=True)
+    expected_true = sum(p * n for p, n in probs) + extra_expected_true
+    out, tp, pos = [], 0.0, 0
+    for p, n in probs:
+        tp += p * n
+        pos += n
+        out.append({"threshold": p, "pairs": pos, "expected_precision": tp / pos if pos else 1.0,
+                    "expected_recall": tp / expected_true if expected_true else 0.0,
+                    "expected_f1": 2 * tp / (pos + expected_true) if pos + expected_true else 0.0})
+    return out
+
+
+def edge_probabilities(con: duckdb.DuckDBPyConnection, edges_table: str = "_edges") -> list[tuple[float, int]]:
+    """(probability, record pairs) of the clustering edges, in 0.1-bit bins of log-odds (bin centre)."""
+    rows = con.execute(f"""SELECT round(log2(p / (1 - p)) / {BIN_BITS}) AS b, count(*) FROM (
+        SELECT least(greatest(match_probability, 1e-15), 1 - 1e-15) AS p FROM {edges_table}) GROUP BY b ORDER BY b
+        """).fetchall()
+    return [(prob_from_bits(float(b) * BIN_BITS), int(n)) for b, n in rows]
+
+
+def choose_threshold_on_edges(con: duckdb.DuckDBPyConnection, op: dict[str, Any], low: float,
+                              high: float, transitive: bool = False,
+                              duplicate_free: list[str] | None = None) -> dict[str, Any]:
+    """Threshold of highest expected F1 over the record edges actually clustered (after one-to-one
+    re-weighting), with the matches expected below the kept floor added to the denominator. With
+    ``transitive`` (some source is deduplicated) the choice is made on the clusters (:func:`cluster_sweep`)."""
+    floor = float(op.get("pairs_min_match_probability", 0.0))
+    hist = histogram_from_manifest(op) if op.get("bayes_factor_histogram") else []
+    offset = logit2(op["prior"]) if hist else 0.0
+    below = sum(n * p for b, n in hist if (p := prob_from_bits(offset + b)) < floor)
+    probs = edge_probabilities(con)
+    curve = curve_from_probabilities(probs, below)
+    threshold = best_threshold(curve, low, high)
+    at = [c for c in curve if c["threshold"] >= threshold]
+    chosen = at[-1] if at else None
+    clusters: list[dict[str, Any]] = []
+    if transitive:
+        # Deduplication: clusters imply pairs no edge scored, so choose on the clusters' expected F1.
+        expected_true = sum(p * n for p, n in probs) + below
+        candidates = sorted({threshold, *[c for c in CLUSTER_CANDIDATES if low <= c <= high]})
+        clusters = cluster_sweep(con, candidates, expected_true, duplicate_free=duplicate_free)
+        # Mixed links (one-to-one sources beside a deduplicated one): the components here chain through the
+        # deduplicated source where one-to-one clustering would not, so the unscored pairs inside them are
+        # mostly false: choose on the lower bound. Pure deduplication: on the midpoint.
+        mixed = bool(duplicate_free)
+        best = max(clusters, key=lambda r: (r["expected_f1_bounds"][0] if mixed else r["expected_f1"],
+                                            r["threshold"]))
+        threshold = float(best["threshold"])
+        chosen = {k: best[k] for k in ("expected_precision", "expected_recall", "expected_f1")}
+    return {"threshold": threshold, "chosen_on": "clusters" if transitive else "record pairs",
+            "cluster_sweep": clusters,
+            "expected_precision": round(chosen["expected_precision"], 4) if chosen else None,
+            "expected_recall": round(chosen["expected_recall"], 4) if chosen else None,
+            "expected_f1": round(chosen["expected_f1"], 4) if chosen else None,
+            "expected_true_below_floor": round(below, 1),
+            "edge_probability_histogram": {"probability": [p for p, _ in probs], "pairs": [n for _, n in probs]},
+            "sweep": sweep(curve, SWEEP_THRESHOLDS)}
+
+
+CLUSTER_CANDIDATES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999)
+
+
+def _sweep_edges_sql(duplicate_free: list[str], edges_table: str) -> str:
+    """Edges as one-to-one clustering could keep them: between two duplicate-free sources only a pair that
+    is each record's best candidate in the other source (single best link); other edges all."""
+    if len(duplicate_free) < 2:
+        return f"SELECT node_id_l, node_id_r, match_probability FROM {edges_table}"
+    free = ", ".join("'" + s.replace("'", "''") + "'" for s in duplicate_free)
+    return f"""WITH e AS (SELECT *, source_dataset_l IN ({free}) AND source_dataset_r IN ({free})
+                                 AND source_dataset_l <> source_dataset_r AS oto FROM {edges_table}),
+        sides AS (SELECT node_id_l AS node, source_dataset_r AS other, match_probability AS p FROM e WHERE oto
+                  UNION ALL SELECT node_id_r, source_dataset_l, match_probability FROM e WHERE oto),
+        best AS (SELECT node, other, max(p) AS p FROM sides GROUP BY ALL)
+        SELECT e.node_id_l, e.node_id_r, e.match_probability FROM e
+        LEFT JOIN best bl ON bl.node = e.node_id_l AND bl.other = e.source_dataset_r
+        LEFT JOIN best br ON br.node = e.node_id_r AND br.other = e.source_dataset_l
+        WHERE NOT e.oto OR (e.match_probability >= bl.p AND e.match_probability >= br.p)"""
+
+
+def cluster_sweep(con: duckdb.DuckDBPyConnection, thresholds: list[float], expected_true: float,
+                  edges_table: str = "_edges", duplicate_free: list[str] | None = None) -> list[dict[str, Any]]:
+    """Expected pairwise precision/recall/F1 of the *clusters* (connected components) at each threshold.
+
+    Linking A-B and B-C also links A-C: the pairs a partition implies are all pairs within a cluster, and
+    only the scored ones carry probability; an unscored pair inside a cluster is counted once as a
+    non-match (lower bound, which makes long chains expensive) and once left out (upper bound), and the
+    midpoint is the expected F1. Precision is the lower-bound one. Also gives the cluster-size
+    distribution per threshold for the report.
+    """
+    import numpy as np
+    import pandas as pd
+    from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
+    from scipy.sparse.csgraph import connected_components  # type: ignore[import-untyped]
+
+    df = con.execute(_sweep_edges_sql(duplicate_free or [], edges_table)).df()
+    codes, uniques = pd.factorize(pd.concat([df.node_id_l, df.node_id_r], ignore_index=True))
+    n_edges, n_nodes = len(df), len(uniques)
+    a, b = codes[:n_edges], codes[n_edges:]
+    p = df.match_probability.to_numpy(dtype=float)
+    rows = []
+    for t in thresholds:
+        keep = p >= t
+        graph = coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n_nodes, n_nodes))
+        _, labels = connected_components(graph, directed=False)
+        sizes = np.bincount(labels)
+        linked = float((sizes * (sizes - 1) // 2).sum())
+        inside = labels[a] == labels[b]
+        tp, scored_inside = float(p[inside].sum()), float(inside.sum())
+        # Unscored pairs inside a cluster: counted as non-matches the F1 is a lower bound (chains cost), left
+        # out it is an upper bound (on messy data many are true pairs that shared no blocking key). The
+        # choice uses the midpoint; both bounds are kept.
+        f1_low = 2 * tp / (linked + expected_true) if linked + expected_true else 0.0
+        f1_high = 2 * tp / (scored_inside + expected_true) if scored_inside + expected_true else 0.0
+        rows.append({"threshold": t, "linked_pairs": int(linked), "largest_cluster": int(sizes.max()) if n_nodes else 0,
+                     "clusters_of_2": int((sizes == 2).sum()),
+                     "clusters_of_3_to_5": int(((sizes >= 3) & (sizes <= 5)).sum()),
+                     "clusters_over_5": int((sizes > 5).sum()),
+                     "expected_precision": round(tp / linked, 4) if linked else 1.0,
+                     "expected_recall": round(tp / expected_true, 4) if expected_true else 0.0,
+                     "expected_f1": round((f1_low + f1_high) / 2, 4),
+                     "expected_f1_bounds": [round(f1_low, 4), round(f1_high, 4)]})
+    return rows
+
+
+def best_threshold(curve: list[dict[str, float]], low: float, high: float) -> float:
+    """Threshold of highest expected F1, kept within [low, high] (ties go to the higher threshold)."""
+    inside = [c for c in curve if low <= c["threshold"] <= high]
+    if not inside:
+        return high if not curve or curve[0]["threshold"] > high else low
+    best = max(inside, key=lambda c: (round(c["expected_f1"], 9), c["threshold"]))
+    return float(best["threshold"])
+
+
+def sweep(curve: list[dict[str, float]], thresholds: list[float]) -> list[dict[str, float]]:
+    """The curve read at given thresholds (the highest candidate at or above each)."""
+    rows = []
+    for t in thresholds:
+        at = [c for c in curve if c["threshold"] >= t]
+        c = at[-1] if at else {"pairs": 0, "expected_precision": 1.0, "expected_recall": 0.0, "expected_f1": 0.0}
+        rows.append({"threshold": t, "pairs": int(c["pairs"]), "expected_precision": round(c["expected_precision"], 4),
+                     "expected_recall": round(c["expected_recall"], 4), "expected_f1": round(c["expected_f1"], 4)})
+    return rows
+
+
+SWEEP_THRESHOLDS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999]
+
+
+def operating_point(histogram: list[tuple[float, int]], n_pairs: int, rule_prior: float, *,
+                    reestimate_prior: bool, low: float, high: float) -> dict[str, Any]:
+    """Prior, chosen threshold, the expected curve (compact) and a sweep table: what the manifest keeps."""
+    prior, iterations = (estimate_prior(histogram, n_pairs, rule_prior) if reestimate_prior else (rule_prior, 0))
+    curve = expected_curve(histogram, prior)
+    threshold = best_threshold(curve, low, high)
+    at = [c for c in curve if c["threshold"] >= threshold]
+    chosen = at[-1] if at else None
+    return {
+        "rule_prior": rule_prior, "prior": prior, "prior_iterations": iterations, "comparable_pairs": n_pairs,
+        "threshold": threshold,
+        "expected_precision": round(chosen["expected_precision"], 4) if chosen else None,
+        "expected_recall": round(chosen["expected_recall"], 4) if chosen else None,
+        "expected_f1": round(chosen["expected_f1"], 4) if chosen else None,
+        "expected_true_pairs": round(sum(n * prob_from_bits(logit2(prior) + b) for b, n in histogram), 1),
+        "bayes_factor_histogram": {"bin_bits": BIN_BITS, "bits": [b for b, _ in histogram],
+                                   "pairs": [n for _, n in histogram]},
+        "sweep": sweep(curve, SWEEP_THRESHOLDS),
+    }
+
+
+def histogram_from_manifest(op: dict[str, Any]) -> list[tuple[float, int]]:
+    h = op["bayes_factor_histogram"]
+    return list(zip(h["bits"], h["pairs"], strict=True))
+
+
+def reprice_predictions(con: duckdb.DuckDBPyConnection, predictions_table: str, old_prior: float,
+                        new_prior: float) -> None:
+    """Shift every scored pair's match weight by the change of prior log-odds and recompute its probability."""
+    shift = logit2(new_prior) - logit2(old_prior)
+    if shift == 0:
+        return
+    con.execute(f"UPDATE {predictions_table} SET match_weight = match_weight + ?, "
+                "match_probability = 1.0 / (1.0 + pow(2.0, -(match_weight + ?)))", [shift, shift]).fetchall()
+
+
+def choose_operating_point(con: duckdb.DuckDBPyConnection, predictions_table: str, linker: Any, config: Any,
+                           identities: dict[str, int], link_type: str, dedupe: list[str]) -> dict[str, Any]:
+    """Run-time entry point: estimate the prior, re-price the scored pairs in place, set the model's prior,
+    and return the operating point (with ``threshold``, fixed or chosen) for clustering and the manifest."""
+    settings = config.clustering
+    rule_prior = float(linker._settings_obj._probability_two_random_records_match)
+    histogram = weight_histogram(con, predictions_table, rule_prior)
+    n_pairs = comparable_pairs(identities, link_type, dedupe)
+    auto = settings.threshold_match_probability == "auto"
+    op = operating_point(histogram, n_pairs, rule_prior, reestimate_prior=settings.prior == "from_scores",
+                         low=settings.auto_threshold_min, high=settings.auto_threshold_max)
+    op["prior"] = float(f"{op['prior']:.9g}")
+    if op["prior"] != rule_prior:
+        reprice_predictions(con, predictions_table, rule_prior, op["prior"])
+        linker._settings_obj._probability_two_random_records_match = op["prior"]
+    if not auto:
+        op["threshold"] = float(settings.threshold_match_probability)
+    op["threshold_source"] = "expected F1" if auto else "config"
+    op["pairs_min_match_probability"] = config.pairs_min_match_probability
+    return op
+
+
+def scoring_floor(config: Any) -> float:
+    """Probability (under the rule-based prior) down to which pairs are scored: low enough for the prior
+    estimate when it is re-estimated, otherwise the configured floor for pairs.parquet."""
+    floor = config.pairs_min_match_probability
+    if config.clustering.prior == "from_scores":
+        return min(floor, SCORING_FLOOR)
+    return floor
