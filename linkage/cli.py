@@ -22,8 +22,23 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 _state = {"debug": False}
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from linkage import __version__
+
+        typer.echo(f"linkage {__version__}")
+        raise typer.Exit()
+
+
+def pip_extra(extra: str) -> str:
+    """``pip install 'linkage[extra]'`` for help text: the bracket escaped so Rich does not read it as markup."""
+    return f"pip install 'linkage\\[{extra}]'"
+
+
 @app.callback()
-def _main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on error")] = False) -> None:
+def _main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on error")] = False,
+          version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                help="print the version and exit")] = False) -> None:
     _state["debug"] = debug
 
 
@@ -73,7 +88,8 @@ def keycheck(keyfile: Annotated[Path, typer.Argument(help="key file")]) -> None:
 
 @app.command("hash")
 def hash_extract(
-    config: Annotated[Path, typer.Option("--config", help="partner config YAML")],
+    config: Annotated[str, typer.Option("--config", help="partner config YAML, or a shipped config's name "
+                                        "(police, education, social_care, febrl, hardened/police, ...)")],
     key: Annotated[Path, typer.Option("--key", help="key file from `linkage keygen`")],
     input: Annotated[Path, typer.Option("--input", help="raw extract (CSV, Parquet or .xlsx)")],
     out: Annotated[Path, typer.Option("--out", help="new folder for the encoded extract")],
@@ -84,7 +100,9 @@ def hash_extract(
     """Partner step: clean and encode an extract with the shared key."""
     from linkage.encode import encode_extract
 
-    manifest = run_safely(lambda: encode_extract(config, keys.read_key_file(key), input, out,
+    from linkage.resources import resolve_config
+
+    manifest = run_safely(lambda: encode_extract(resolve_config(config), keys.read_key_file(key), input, out,
                                                  source=source, quiet=quiet, workers=workers))
     c = manifest["counts"]
     typer.echo(f"{manifest['source']}: read {c['rows_read']} rows, accepted {c['rows_accepted']}, "
@@ -107,7 +125,7 @@ def schemas(out: Annotated[Path, typer.Option("--out")] = Path("schemas")) -> No
 @app.command()
 def cohort(
     encoded: Annotated[list[Path], typer.Argument(help="encoded extract folders (payload.parquet + manifest.json)")],
-    config: Annotated[Path, typer.Option("--config", help="cohort config, e.g. configs/cohorts/high_harm.yaml")],
+    config: Annotated[str, typer.Option("--config", help="cohort config YAML, or a shipped one's name (high_harm)")],
     link: Annotated[Path, typer.Option("--link", help="link output folder holding crosswalk.parquet")],
     out: Annotated[Path, typer.Option("--out", help="release folder to create (must be new or empty)")],
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
@@ -115,7 +133,9 @@ def cohort(
     """Build de-identified risk-factor tables for a cohort under disclosure control."""
     from linkage.cohort import build_cohort
 
-    result = run_safely(build_cohort, config, link, encoded, out, quiet=quiet)
+    from linkage.resources import resolve_config
+
+    result = run_safely(lambda: build_cohort(resolve_config(config, "cohort"), link, encoded, out, quiet=quiet))
     typer.echo(f"wrote {len(result['files'])} files to {out} (cohort of about {result['people_rounded']} "
                f"people; disclosure rules fired: {sum(result['disclosure_summary'].values())} cells)")
 
@@ -149,10 +169,10 @@ def synth(
 def link(
     encoded: Annotated[list[Path], typer.Argument(help="encoded extract folders from `linkage hash`")],
     out: Annotated[Path, typer.Option("--out", help="link folder to create (must be new or empty)")],
-    config: Annotated[Path | None, typer.Option("--config", help="link config (default configs/linkage.yaml)")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="link config (default: the shipped linkage.yaml)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
-    backend: Annotated[str, typer.Option("--backend", help="duckdb (one machine) or spark (pip install "
-                                                            "'linkage[spark]', needs Java)")] = "duckdb",
+    backend: Annotated[str, typer.Option("--backend", help="duckdb (one machine) or spark ("
+                                                            + pip_extra("spark") + ", needs Java)")] = "duckdb",
     spark_master: Annotated[str | None, typer.Option(
         "--spark-master", help="Spark master URL, e.g. local[4] or spark://host:7077 (default local[*])")] = None,
     spark_conf: Annotated[list[str] | None, typer.Option(

@@ -21,8 +21,8 @@ from typing import Any
 
 from linkage import keys
 from linkage.io import check_output_dir
+from linkage.resources import configs_dir
 
-REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SOURCES = ("police", "education", "social_care")
 
 
@@ -32,15 +32,16 @@ def _say(message: str, quiet: bool) -> None:
 
 
 def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet: bool = False,
-             configs: Path = REPO_CONFIGS) -> dict[str, Any]:
+             configs: Path | None = None) -> dict[str, Any]:
     """Run synth → keygen → hash (three partners) → link → evaluate → cohort. Returns a summary."""
     from linkage.cohort import build_cohort
     from linkage.encode import encode_extract
     from linkage.link import evaluate_link, link_extracts
     from linkage.synth import generate_extracts
 
+    configs = configs_dir() if configs is None else Path(configs)
     out = check_output_dir(out_dir)
-    out.mkdir(exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
