@@ -84,8 +84,11 @@ def read_truth(truth_csv: str | Path) -> pd.DataFrame:
     return truth[list(TRUTH_COLUMNS)].drop_duplicates(["source", "local_id"])
 
 
-def evaluate_link(link_dir: str | Path, truth_csv: str | Path, key_path: str | Path) -> dict[str, Any]:
-    """Pairwise precision/recall/F1 and cluster metrics of a link folder against a truth CSV."""
+def evaluate_link(link_dir: str | Path, truth_csv: str | Path, key_path: str | Path | bytes) -> dict[str, Any]:
+    """Pairwise precision/recall/F1 and cluster metrics of a link folder against a truth CSV.
+
+    ``key_path`` is the key file, or the key itself as bytes.
+    """
     link = Path(link_dir)
     manifest_path, crosswalk_path = link / "manifest.json", link / "crosswalk.parquet"
     for p in (manifest_path, crosswalk_path):
@@ -94,7 +97,7 @@ def evaluate_link(link_dir: str | Path, truth_csv: str | Path, key_path: str | P
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     project_id = manifest["project_id"]
     sources = [i["source"] for i in manifest["inputs"]]
-    key = read_key_file(key_path)
+    key = key_path if isinstance(key_path, bytes) else read_key_file(key_path)
     crosswalk = pd.read_parquet(crosswalk_path, columns=["person_id", "source", "record_id"])
 
     truth = read_truth(truth_csv)
