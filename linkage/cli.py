@@ -99,7 +99,6 @@ def hash_extract(
 ) -> None:
     """Partner step: clean and encode an extract with the shared key."""
     from linkage.encode import encode_extract
-
     from linkage.resources import resolve_config
 
     manifest = run_safely(lambda: encode_extract(resolve_config(config), keys.read_key_file(key), input, out,
@@ -132,7 +131,6 @@ def cohort(
 ) -> None:
     """Build de-identified risk-factor tables for a cohort under disclosure control."""
     from linkage.cohort import build_cohort
-
     from linkage.resources import resolve_config
 
     result = run_safely(lambda: build_cohort(resolve_config(config, "cohort"), link, encoded, out, quiet=quiet))
@@ -169,7 +167,7 @@ def synth(
 def link(
     encoded: Annotated[list[Path], typer.Argument(help="encoded extract folders from `linkage hash`")],
     out: Annotated[Path, typer.Option("--out", help="link folder to create (must be new or empty)")],
-    config: Annotated[Path | None, typer.Option("--config", help="link config (default: the shipped linkage.yaml)")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="link config (default: shipped linkage.yaml)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
     backend: Annotated[str, typer.Option("--backend", help="duckdb (one machine) or spark ("
                                                             + pip_extra("spark") + ", needs Java)")] = "duckdb",

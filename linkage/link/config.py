@@ -13,7 +13,6 @@ from pydantic import Field
 
 from linkage.config import SCHEMA_MODELS, StrictModel, load_yaml_model
 
-
 # A blocking rule is a list of columns that must be equal on both sides, or one SQL condition on l./r.
 BlockingRule = list[str] | str
 
