@@ -90,17 +90,28 @@ def keycheck(keyfile: Annotated[Path, typer.Argument(help="key file")]) -> None:
 def hash_extract(
     config: Annotated[str, typer.Option("--config", help="partner config YAML, or a shipped config's name "
                                         "(police, education, social_care, febrl, hardened/police, ...)")],
-    key: Annotated[Path, typer.Option("--key", help="key file from `linkage keygen`")],
     input: Annotated[Path, typer.Option("--input", help="raw extract (CSV, Parquet or .xlsx)")],
-    out: Annotated[Path, typer.Option("--out", help="new folder for the encoded extract")],
+    key: Annotated[Path | None, typer.Option("--key", help="key file from `linkage keygen`")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="new folder for the encoded extract")] = None,
     source: Annotated[str | None, typer.Option("--source", help="override the config's source name")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, help="worker processes (more help only on 4+ cores)")] = 1,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report per field what would be accepted, blanked "
+                                          "or rejected; needs no key, writes nothing")] = False,
 ) -> None:
     """Partner step: clean and encode an extract with the shared key."""
     from linkage.encode import encode_extract
     from linkage.resources import resolve_config
 
+    if dry_run:
+        from linkage.encode.dryrun import dry_run as check_extract
+
+        report = run_safely(lambda: check_extract(resolve_config(config), input, source=source, quiet=quiet))
+        typer.echo(report.render())
+        return
+    if key is None or out is None:
+        typer.echo("error: --key and --out are required (or use --dry-run to check the config first)", err=True)
+        raise typer.Exit(2)
     manifest = run_safely(lambda: encode_extract(resolve_config(config), keys.read_key_file(key), input, out,
                                                  source=source, quiet=quiet, workers=workers))
     c = manifest["counts"]
@@ -108,6 +119,27 @@ def hash_extract(
                f"rejected {c['rows_rejected']} (see {out / 'rejected.csv'}); {c['records']} records, "
                f"{c['identities']} identifier sets; KCV {manifest['kcv']}; "
                f"{manifest['elapsed_seconds']:.1f}s")
+
+
+@app.command()
+def init(
+    input: Annotated[Path, typer.Option("--input", help="the extract (CSV, Parquet or .xlsx); only a sample is read")],
+    out: Annotated[Path, typer.Option("--out", help="config file to write (must not exist)")],
+    source: Annotated[str | None, typer.Option("--source", help="source name (default: the file's name)")] = None,
+    project_id: Annotated[str, typer.Option("--project-id", help="project id agreed by all partners")] = "my-project",
+    rows: Annotated[int, typer.Option("--rows", min=10, help="rows sampled")] = 5000,
+) -> None:
+    """Partner step, once: write a starting config from a sample of the extract, each choice explained."""
+    from linkage.encode.dryrun import dry_run as check_extract
+    from linkage.init import init_config
+
+    result = run_safely(init_config, input, out, source=source, project_id=project_id, rows=rows)
+    mapped = ", ".join(f"{k}={v.get('column') or v.get('columns')}" for k, v in result["config"]["identifiers"].items())
+    typer.echo(f"wrote {out} from {result['rows_sampled']:,} sampled rows: local id {result['config']['local_id']}; "
+               f"{mapped}; {len(result['config']['payload'])} payload columns")
+    report = run_safely(lambda: check_extract(out, input, quiet=True))
+    typer.echo(f"under it, hash would accept {report.rows_accepted:,} of {report.rows_read:,} rows "
+               f"({100 * report.accepted_share:.2f}%); see `linkage hash --dry-run --config {out} --input {input}`")
 
 
 @app.command()

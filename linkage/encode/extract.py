@@ -57,6 +57,21 @@ def _record_ids(local_ids: pa.Array, key: bytes, project_id: str, source: str) -
 
 
 @dataclass
+class Triage:
+    """One chunk cleaned and checked: which rows are kept, and every problem found (field, reason, action)."""
+
+    row_numbers: np.ndarray
+    local: pa.Array
+    clean: dict[str, pa.Array]
+    arrays: dict[str, pa.Array]
+    problems: list[tuple[np.ndarray, str, str, str]]
+    reject_field: np.ndarray
+    accepted: np.ndarray
+    lines: list[tuple[int, str, str, str]]
+    placeholders: int
+
+
+@dataclass
 class ChunkResult:
     """What one encoded chunk hands back to the coordinating process (everything but token rows)."""
 
@@ -112,7 +127,8 @@ class ChunkEncoder:
         self.order = {c: i for i, c in enumerate(dict.fromkeys(
             [cfg.local_id] + [c for cols in ids.values() for c in cols] + [p.column for p in cfg.payload]))}
 
-    def process(self, chunk: pa.Table, first_row: int, duplicate_ids: np.ndarray) -> ChunkResult:
+    def triage(self, chunk: pa.Table, first_row: int, duplicate_ids: np.ndarray) -> Triage:
+        """Clean and check one chunk without encoding it: what ``process`` keeps, and ``--dry-run`` reports."""
         cfg, n = self.cfg, chunk.num_rows
         row_numbers = np.arange(first_row, first_row + n, dtype=np.int64)
         local = pc.utf8_trim_whitespace(chunk.column(cfg.local_id).combine_chunks())
@@ -136,7 +152,14 @@ class ChunkEncoder:
         for mask, field, reason, action in problems:
             if action == "blank":
                 lines += [(int(row_numbers[i]), field, reason, "blanked") for i in np.flatnonzero(mask & accepted)]
-        result = ChunkResult(n, int(accepted.sum()), self.encoder.count_placeholders(accepted), sorted(lines), None)
+        return Triage(row_numbers, local, clean, arrays, problems, reject_field, accepted, lines,
+                      self.encoder.count_placeholders(accepted))
+
+    def process(self, chunk: pa.Table, first_row: int, duplicate_ids: np.ndarray) -> ChunkResult:
+        cfg, n = self.cfg, chunk.num_rows
+        t = self.triage(chunk, first_row, duplicate_ids)
+        row_numbers, local, clean, arrays, accepted = t.row_numbers, t.local, t.clean, t.arrays, t.accepted
+        result = ChunkResult(n, int(accepted.sum()), t.placeholders, sorted(t.lines), None)
         if not accepted.any():
             return result
         keep = pa.array(accepted)
