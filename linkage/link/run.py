@@ -241,6 +241,11 @@ def _link_on_duckdb(con: duckdb.DuckDBPyConnection, extracts: list[Extract], cfg
         manifest["timings_seconds"] = dict(timer.timings)  # phases so far, shown in the report
         with timer.phase("report"):
             build_report(linker, predictions, con, manifest, summary, cfg).write(tmp / "report.html")
+        with timer.phase("dashboards"):
+            from linkage.link.dashboards import worst_flagged, write_dashboards
+
+            flagged = worst_flagged(con, cfg.clustering.threshold_match_probability)
+            write_dashboards(linker, predictions, con, tmp, flagged)
         manifest["timings_seconds"] = {**timer.timings, "total": timer.total}
         write_json(tmp / "manifest.json", manifest)
     manifest["timings_seconds"] = {**timer.timings, "total": timer.total}
