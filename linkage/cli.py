@@ -90,7 +90,8 @@ def keycheck(keyfile: Annotated[Path, typer.Argument(help="key file")]) -> None:
 def hash_extract(
     config: Annotated[str, typer.Option("--config", help="partner config YAML, or a shipped config's name "
                                         "(police, education, social_care, febrl, hardened/police, ...)")],
-    input: Annotated[Path, typer.Option("--input", help="raw extract (CSV, Parquet or .xlsx)")],
+    input: Annotated[str, typer.Option("--input", help="raw extract (CSV, Parquet or .xlsx), or a database URL "
+                                       "such as postgresql://user@host/db (" + pip_extra("db") + ")")],
     key: Annotated[Path | None, typer.Option("--key", help="key file from `linkage keygen`")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="new folder for the encoded extract")] = None,
     source: Annotated[str | None, typer.Option("--source", help="override the config's source name")] = None,
@@ -98,22 +99,30 @@ def hash_extract(
     workers: Annotated[int, typer.Option("--workers", min=1, help="worker processes (more help only on 4+ cores)")] = 1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="report per field what would be accepted, blanked "
                                           "or rejected; needs no key, writes nothing")] = False,
+    table: Annotated[str | None, typer.Option("--table", help="database input: table (or schema.table)")] = None,
+    query: Annotated[str | None, typer.Option("--query", help="database input: a SELECT giving the extract")] = None,
+    password_file: Annotated[Path | None, typer.Option(
+        "--password-file", help="database input: file holding the password (else $LINKAGE_DB_PASSWORD)")] = None,
 ) -> None:
     """Partner step: clean and encode an extract with the shared key."""
     from linkage.encode import encode_extract
+    from linkage.encode.sources import open_input
     from linkage.resources import resolve_config
 
     if dry_run:
         from linkage.encode.dryrun import dry_run as check_extract
 
-        report = run_safely(lambda: check_extract(resolve_config(config), input, source=source, quiet=quiet))
+        report = run_safely(lambda: check_extract(resolve_config(config), open_input(
+            input, table=table, query=query, password_file=password_file), source=source, quiet=quiet))
         typer.echo(report.render())
         return
     if key is None or out is None:
         typer.echo("error: --key and --out are required (or use --dry-run to check the config first)", err=True)
         raise typer.Exit(2)
-    manifest = run_safely(lambda: encode_extract(resolve_config(config), keys.read_key_file(key), input, out,
-                                                 source=source, quiet=quiet, workers=workers))
+    manifest = run_safely(lambda: encode_extract(
+        resolve_config(config), keys.read_key_file(key),
+        open_input(input, table=table, query=query, password_file=password_file), out,
+        source=source, quiet=quiet, workers=workers))
     c = manifest["counts"]
     typer.echo(f"{manifest['source']}: read {c['rows_read']} rows, accepted {c['rows_accepted']}, "
                f"rejected {c['rows_rejected']} (see {out / 'rejected.csv'}); {c['records']} records, "

@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from linkage.config import PartnerConfig, load_partner_config
-from linkage.encode.extract import ChunkEncoder, HashSet
-from linkage.encode.reader import iter_chunks
+from linkage.encode.extract import ChunkEncoder, HashSet, read_chunks
+from linkage.encode.sources import DatabaseSource
 from linkage.errors import LinkageInputError
 from linkage.io import progress
 
@@ -84,7 +84,7 @@ class DryRun:
         return "\n".join(lines)
 
 
-def dry_run(config: PartnerConfig | str | Path, input_path: str | Path, *, source: str | None = None,
+def dry_run(config: PartnerConfig | str | Path, input_path: str | Path | DatabaseSource, *, source: str | None = None,
             quiet: bool = False, today: dt.date | None = None) -> DryRun:
     """Check a whole extract under a partner config without a key and without writing anything."""
     cfg = config if isinstance(config, PartnerConfig) else load_partner_config(config)
@@ -104,7 +104,8 @@ def dry_run(config: PartnerConfig | str | Path, input_path: str | Path, *, sourc
     first_row = 1
     bar = progress(desc=f"dry run {cfg.source}", quiet=quiet)
     try:
-        for chunk in iter_chunks(input_path, cfg.input, list(roles), cfg.chunk_rows):
+        source = input_path if isinstance(input_path, DatabaseSource) else Path(input_path)
+        for chunk in read_chunks(source, cfg, list(roles)):
             duplicates = np.zeros(chunk.num_rows, dtype=bool)
             if cfg.unique_local_id:
                 local = pc.utf8_trim_whitespace(chunk.column(cfg.local_id).combine_chunks())

@@ -32,6 +32,7 @@ from linkage.encode.identifiers import IdentifierEncoder, map_distinct, row_hash
 from linkage.encode.manifest import ENCODED_FILES, EncodedManifest
 from linkage.encode.payload import parse_payload, payload_schema
 from linkage.encode.reader import iter_chunks
+from linkage.encode.sources import DatabaseSource
 from linkage.errors import LinkageInputError
 from linkage.io import atomic_output_dir, progress, sha256_file, write_json
 from linkage.keys import derive_subkey, key_check_value
@@ -202,7 +203,7 @@ def _work(args: tuple) -> ChunkResult:
     return _worker.process(*args).spill_to(_spill_folder, args[1])
 
 
-def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: str | Path,
+def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: str | Path | DatabaseSource,
                    out_dir: str | Path, *, source: str | None = None, quiet: bool = False,
                    today: dt.date | None = None, workers: int = 1) -> dict:
     """Encode one partner extract. Returns the manifest as a dict.
@@ -217,7 +218,8 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
     if source is not None:
         cfg = cfg.model_copy(update={"source": source})
     started = time.perf_counter()
-    input_path = Path(input_path)
+    if not isinstance(input_path, DatabaseSource):
+        input_path = Path(input_path)
     needed = list(dict.fromkeys([cfg.local_id] + [c for cols in cfg.identifiers.columns().values() for c in cols]
                                 + [p.column for p in cfg.payload]))
 
@@ -256,7 +258,7 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
 
         def jobs():
             first_row = 1
-            for chunk in iter_chunks(input_path, cfg.input, needed, cfg.chunk_rows):
+            for chunk in read_chunks(input_path, cfg, needed):
                 duplicates = np.zeros(chunk.num_rows, dtype=bool)
                 if cfg.unique_local_id:  # needs every earlier chunk, so it is checked here, in order
                     local = pc.utf8_trim_whitespace(chunk.column(cfg.local_id).combine_chunks())
@@ -310,6 +312,13 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
         ).model_dump(mode="json")
         write_json(tmp / "manifest.json", manifest)
     return manifest
+
+
+def read_chunks(source: Path | DatabaseSource, cfg: PartnerConfig, needed: list[str]):
+    """Chunks of the needed columns as text, from a file or a database table/query."""
+    if isinstance(source, DatabaseSource):
+        return source.iter_chunks(needed, cfg.chunk_rows)
+    return iter_chunks(source, cfg.input, needed, cfg.chunk_rows)
 
 
 def token_schema(token_types: dict[str, pa.DataType]) -> pa.Schema:
