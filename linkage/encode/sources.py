@@ -109,6 +109,7 @@ class DatabaseSource:
         engine = sa.create_engine(url, hide_parameters=True)
         try:
             with engine.connect() as conn:
+                statement: Any
                 if self.table is not None:
                     schema, _, name = self.table.rpartition(".")
                     source: Any = sa.table(name, schema=schema or None)
