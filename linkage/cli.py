@@ -42,9 +42,24 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 _state = {"debug": False}
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from linkage import __version__
+
+        typer.echo(f"linkage {__version__}")
+        raise typer.Exit()
+
+
+def pip_extra(extra: str) -> str:
+    """``pip install 'linkage[extra]'`` for help text: the bracket escaped so Rich does not read it as markup."""
+    return f"pip install 'linkage\\[{extra}]'"
+
+
 @app.callback()
 def _main(debug: Annotated[bool, typer.Option("--debug", help="show a traceback (scrubbed of values) on error; "
-                                              "allowed before or after the command")] = False) -> None:
+                                              "allowed before or after the command")] = False,
+          version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                help="print the version and exit")] = False) -> None:
     _state["debug"] = debug
 
 
@@ -197,10 +212,12 @@ def keycheck(keyfile: Annotated[Path, typer.Argument(help="key file")]) -> None:
 
 @app.command("hash")
 def hash_extract(
-    config: Annotated[Path, typer.Option("--config", help="partner config YAML")],
-    key: Annotated[Path, typer.Option("--key", help="key file from `linkage keygen`")],
-    input: Annotated[Path, typer.Option("--input", help="raw extract (CSV, Parquet or .xlsx)")],
-    out: Annotated[Path, typer.Option("--out", help="new folder for the encoded extract")],
+    config: Annotated[str, typer.Option("--config", help="partner config YAML, or a shipped config's name "
+                                        "(police, education, social_care, febrl, hardened/police, ...)")],
+    input: Annotated[str, typer.Option("--input", help="raw extract (CSV, Parquet or .xlsx), or a database URL "
+                                       "such as postgresql://user@host/db (" + pip_extra("db") + ")")],
+    key: Annotated[Path | None, typer.Option("--key", help="key file from `linkage keygen`")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="new folder for the encoded extract")] = None,
     source: Annotated[str | None, typer.Option("--source", help="override the config's source name")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, help="worker processes (more help only on 4+ cores)")] = 1,
@@ -209,14 +226,36 @@ def hash_extract(
                                "(without it no attribute package is written)")] = None,
     attributes_out: Annotated[Path | None, typer.Option(
         "--attributes-out", help="new folder for the attribute package (default: <out>-attributes)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report per field what would be accepted, blanked "
+                                          "or rejected; needs no key, writes nothing")] = False,
+    table: Annotated[str | None, typer.Option("--table", help="database input: table (or schema.table)")] = None,
+    query: Annotated[str | None, typer.Option("--query", help="database input: a SELECT giving the extract")] = None,
+    password_file: Annotated[Path | None, typer.Option(
+        "--password-file", help="database input: file holding the password (else $LINKAGE_DB_PASSWORD)")] = None,
 ) -> None:
     """Partner step: write the identifier package (for the linkage unit) and the encrypted attribute package."""
     from linkage.encode import encode_extract
+    from linkage.encode.sources import open_input
+    from linkage.resources import resolve_config
+
+    if dry_run:
+        from linkage.encode.dryrun import dry_run as check_extract
+
+        report = run_safely(lambda: check_extract(resolve_config(config), open_input(
+            input, table=table, query=query, password_file=password_file), source=source, quiet=quiet))
+        typer.echo(report.render())
+        return
+    if key is None or out is None:
+        typer.echo("error: --key and --out are required (or use --dry-run to check the config first)", err=True)
+        raise typer.Exit(2)
 
     def _do() -> dict:
+        assert key is not None and out is not None
         public = keys.read_analysis_public_key(analysis_key) if analysis_key is not None else None
-        return encode_extract(config, keys.read_key_file(key), input, out, source=source, quiet=quiet,
-                              workers=workers, analysis_public_key=public, attributes_out=attributes_out)
+        return encode_extract(resolve_config(config), keys.read_key_file(key),
+                              open_input(input, table=table, query=query, password_file=password_file), out,
+                              source=source, quiet=quiet, workers=workers, analysis_public_key=public,
+                              attributes_out=attributes_out)
 
     manifest = run_safely(_do)
     c = manifest["counts"]
@@ -236,6 +275,27 @@ def hash_extract(
 
 
 @app.command()
+def init(
+    input: Annotated[Path, typer.Option("--input", help="the extract (CSV, Parquet or .xlsx); only a sample is read")],
+    out: Annotated[Path, typer.Option("--out", help="config file to write (must not exist)")],
+    source: Annotated[str | None, typer.Option("--source", help="source name (default: the file's name)")] = None,
+    project_id: Annotated[str, typer.Option("--project-id", help="project id agreed by all partners")] = "my-project",
+    rows: Annotated[int, typer.Option("--rows", min=10, help="rows sampled")] = 5000,
+) -> None:
+    """Partner step, once: write a starting config from a sample of the extract, each choice explained."""
+    from linkage.encode.dryrun import dry_run as check_extract
+    from linkage.init import init_config
+
+    result = run_safely(init_config, input, out, source=source, project_id=project_id, rows=rows)
+    mapped = ", ".join(f"{k}={v.get('column') or v.get('columns')}" for k, v in result["config"]["identifiers"].items())
+    typer.echo(f"wrote {out} from {result['rows_sampled']:,} sampled rows: local id {result['config']['local_id']}; "
+               f"{mapped}; {len(result['config']['payload'])} payload columns")
+    report = run_safely(lambda: check_extract(out, input, quiet=True))
+    typer.echo(f"under it, hash would accept {report.rows_accepted:,} of {report.rows_read:,} rows "
+               f"({100 * report.accepted_share:.2f}%); see `linkage hash --dry-run --config {out} --input {input}`")
+
+
+@app.command()
 def schemas(out: Annotated[Path, typer.Option("--out")] = Path("schemas")) -> None:
     """Export the JSON Schemas of every config and manifest to a folder."""
     from linkage.config import export_schemas
@@ -249,7 +309,7 @@ def schemas(out: Annotated[Path, typer.Option("--out")] = Path("schemas")) -> No
 @app.command()
 def cohort(
     encoded: Annotated[list[Path], typer.Argument(help="attribute packages from `linkage hash --analysis-key`")],
-    config: Annotated[Path, typer.Option("--config", help="cohort config, e.g. configs/cohorts/high_harm.yaml")],
+    config: Annotated[str, typer.Option("--config", help="cohort config YAML, or a shipped one's name (high_harm)")],
     link: Annotated[Path, typer.Option("--link", help="crosswalk release from `linkage export-crosswalk` (or a "
                                                       "link folder) holding crosswalk.parquet + manifest.json")],
     out: Annotated[Path, typer.Option("--out", help="release folder to create (must be new or empty)")],
@@ -265,9 +325,10 @@ def cohort(
 ) -> None:
     """Analysis step: build de-identified risk-factor tables for a cohort under disclosure control."""
     from linkage.cohort import build_cohort
+    from linkage.resources import resolve_config
 
-    result = run_safely(build_cohort, config, link, encoded, out, quiet=quiet, analysis_key=analysis_key,
-                        register=register, checker_log=checker_log)
+    result = run_safely(lambda: build_cohort(resolve_config(config, "cohort"), link, encoded, out, quiet=quiet,
+                                             analysis_key=analysis_key, register=register, checker_log=checker_log))
     typer.echo(f"wrote {len(result['files'])} files to {out} (cohort of about {result['people_rounded']} "
                f"people; disclosure rules fired: {sum(result['disclosure_summary'].values())} cells)")
 
@@ -318,11 +379,11 @@ def synth(
 def link(
     encoded: Annotated[list[Path], typer.Argument(help="encoded extract folders from `linkage hash`")],
     out: Annotated[Path, typer.Option("--out", help="link folder to create (must be new or empty)")],
-    config: Annotated[Path | None, typer.Option("--config", help="link config (default configs/linkage.yaml)")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="link config (default: shipped linkage.yaml)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
-    backend: Annotated[str | None, typer.Option("--backend", help="duckdb (one machine) or spark (pip install "
-                                                                   "'linkage[spark]', needs Java); overrides the "
-                                                                   "config's backend.kind")] = None,
+    backend: Annotated[str | None, typer.Option("--backend", help="duckdb (one machine) or spark ("
+                                                                   + pip_extra("spark") + ", needs Java); overrides "
+                                                                   "the config's backend.kind")] = None,
     spark_master: Annotated[str | None, typer.Option(
         "--spark-master", help="Spark master URL, e.g. local[4] or spark://host:7077 (default local[*])")] = None,
     spark_conf: Annotated[list[str] | None, typer.Option(

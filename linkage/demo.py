@@ -31,8 +31,8 @@ from typing import Any
 
 from linkage import keys
 from linkage.io import check_output_dir
+from linkage.resources import configs_dir
 
-REPO_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SOURCES = ("police", "education", "social_care")
 ROLES = ("partners", "linkage-unit", "analysis", "researcher")
 
@@ -64,7 +64,7 @@ def _describe(out: Path) -> list[str]:
 
 
 def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet: bool = False,
-             configs: Path = REPO_CONFIGS) -> dict[str, Any]:
+             configs: Path | None = None) -> dict[str, Any]:
     """Run synth → keys → hash (three partners) → link → export crosswalk → cohort. Returns a summary."""
     from linkage.cohort import build_cohort
     from linkage.encode import encode_extract
@@ -72,8 +72,9 @@ def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet
     from linkage.link.pseudonyms import export_crosswalk
     from linkage.synth import generate_extracts
 
+    configs = configs_dir() if configs is None else Path(configs)
     out = check_output_dir(out_dir)
-    out.mkdir(exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     for role in ROLES:
         (out / role).mkdir()
     partners, unit, analysis = out / "partners", out / "linkage-unit", out / "analysis"

@@ -28,8 +28,8 @@ def check_output_dir(out_dir: str | Path) -> Path:
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise OutputError(f"{out}: output folder exists and is not empty; choose a new folder")
-    if not out.parent.exists():
-        raise OutputError(f"{out}: parent folder {out.parent} does not exist")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise OutputError(f"{out}: parent {out.parent} is a file, not a folder")
     return out
 
 
@@ -37,6 +37,7 @@ def check_output_dir(out_dir: str | Path) -> Path:
 def atomic_output_dir(out_dir: str | Path) -> Iterator[Path]:
     """Yield a temporary folder; on success it becomes ``out_dir``, on failure it is removed."""
     out = check_output_dir(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)  # `--out enc/police` works without making enc/ first
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
         yield tmp

@@ -103,7 +103,8 @@ def test_report_holds_the_charts_and_no_identifiers(world):
     html = (world["link"] / "report.html").read_text()
     assert html.count("data-kind='vega-lite'") >= 7  # weights, m/u, histogram, waterfall, sizes, rates, unlinked
     for caption in ("Match weights per level", "m and u parameters", "Match-weight histogram", "Waterfall",
-                    "Records per person", "Unlinked share per source", "Timings", "Blocking rules"):
+                    "Persons by number of records", "in a person of one record", "Timings", "Blocking rules",
+                    "Chain guards", "probability of a false merge", "clustering threshold"):
         assert caption in html
     crosswalk = pd.read_parquet(world["link"] / "crosswalk.parquet")
     tokens = pd.read_parquet(world["dirs"][0] / "tokens.parquet")

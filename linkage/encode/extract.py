@@ -51,6 +51,7 @@ from linkage.encode.limits import check_loss
 from linkage.encode.manifest import ENCODED_FILES, EncodedManifest
 from linkage.encode.payload import PayloadGeneraliser, parse_payload, payload_schema, shipped_columns
 from linkage.encode.reader import iter_chunks
+from linkage.encode.sources import DatabaseSource
 from linkage.encrypt import ALGORITHM, EncryptingWriter
 from linkage.errors import LinkageConfigError, LinkageInputError
 from linkage.io import atomic_output_dir, check_output_dir, die_with_parent, progress, sha256_file, write_json
@@ -74,6 +75,21 @@ def _record_ids(local_ids: pa.Array, key: bytes, project_id: str, source: str) -
     return ids, ints
 
 
+
+
+@dataclass
+class Triage:
+    """One chunk cleaned and checked: which rows are kept, and every problem found (field, reason, action)."""
+
+    row_numbers: np.ndarray
+    local: pa.Array
+    clean: dict[str, pa.Array]
+    arrays: dict[str, pa.Array]
+    problems: list[tuple[np.ndarray, str, str, str]]
+    reject_field: np.ndarray
+    accepted: np.ndarray
+    lines: list[tuple[int, str, str, str]]
+    placeholders: int
 
 
 @dataclass
@@ -134,7 +150,8 @@ class ChunkEncoder:
         self.order = {c: i for i, c in enumerate(dict.fromkeys(
             [cfg.local_id] + [c for cols in ids.values() for c in cols] + [p.column for p in cfg.payload]))}
 
-    def process(self, chunk: pa.Table, first_row: int, duplicate_ids: np.ndarray) -> ChunkResult:
+    def triage(self, chunk: pa.Table, first_row: int, duplicate_ids: np.ndarray) -> Triage:
+        """Clean and check one chunk without encoding it: what ``process`` keeps, and ``--dry-run`` reports."""
         cfg, n = self.cfg, chunk.num_rows
         row_numbers = np.arange(first_row, first_row + n, dtype=np.int64)
         local = pc.utf8_trim_whitespace(chunk.column(cfg.local_id).combine_chunks())
@@ -158,7 +175,14 @@ class ChunkEncoder:
         for mask, field, reason, action in problems:
             if action == "blank":
                 lines += [(int(row_numbers[i]), field, reason, "blanked") for i in np.flatnonzero(mask & accepted)]
-        result = ChunkResult(n, int(accepted.sum()), self.encoder.count_placeholders(accepted), sorted(lines), None)
+        return Triage(row_numbers, local, clean, arrays, problems, reject_field, accepted, lines,
+                      self.encoder.count_placeholders(accepted))
+
+    def process(self, chunk: pa.Table, first_row: int, duplicate_ids: np.ndarray) -> ChunkResult:
+        cfg, n = self.cfg, chunk.num_rows
+        t = self.triage(chunk, first_row, duplicate_ids)
+        row_numbers, local, clean, arrays, accepted = t.row_numbers, t.local, t.clean, t.arrays, t.accepted
+        result = ChunkResult(n, int(accepted.sum()), t.placeholders, sorted(t.lines), None)
         result.non_calendar = self.encoder.count_non_calendar(accepted)
         if not accepted.any():
             return result
@@ -209,7 +233,7 @@ def attributes_dir_for(out_dir: str | Path) -> Path:
     return out.parent / f"{out.name}-attributes"
 
 
-def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: str | Path,
+def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: str | Path | DatabaseSource,
                    out_dir: str | Path, *, source: str | None = None, quiet: bool = False,
                    today: dt.date | None = None, workers: int = 1,
                    analysis_public_key: X25519PublicKey | None = None,
@@ -232,7 +256,8 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
     if source is not None:
         cfg = with_source(cfg, source)
     started = time.perf_counter()
-    input_path = Path(input_path)
+    if not isinstance(input_path, DatabaseSource):
+        input_path = Path(input_path)
     attributes_path: Path | None = None
     if analysis_public_key is not None:
         check_recipient(cfg, analysis_public_key)
@@ -291,7 +316,7 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
 
         def jobs():
             first_row = 1
-            for chunk in iter_chunks(input_path, cfg.input, needed, cfg.chunk_rows):
+            for chunk in read_chunks(input_path, cfg, needed):
                 duplicates = np.zeros(chunk.num_rows, dtype=bool)
                 if cfg.unique_local_id:  # needs every earlier chunk, so it is checked here, in order
                     local = pc.utf8_trim_whitespace(chunk.column(cfg.local_id).combine_chunks())
@@ -375,6 +400,13 @@ def check_recipient(cfg: PartnerConfig, public_key: X25519PublicKey) -> None:
     if expected is not None and expected != public_key_fingerprint(public_key):
         raise LinkageConfigError(f"analysis public key has fingerprint {public_key_fingerprint(public_key)}, but "
                                  f"the partner config confirms {expected}; do not send data until this is resolved")
+
+
+def read_chunks(source: Path | DatabaseSource, cfg: PartnerConfig, needed: list[str]):
+    """Chunks of the needed columns as text, from a file or a database table/query."""
+    if isinstance(source, DatabaseSource):
+        return source.iter_chunks(needed, cfg.chunk_rows)
+    return iter_chunks(source, cfg.input, needed, cfg.chunk_rows)
 
 
 def token_schema(token_types: dict[str, pa.DataType]) -> pa.Schema:

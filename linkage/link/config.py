@@ -13,8 +13,6 @@ from pydantic import Field
 
 from linkage.config import SCHEMA_MODELS, StrictModel, load_yaml_model
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[2] / "configs" / "linkage.yaml"
-
 # A blocking rule is a list of columns that must be equal on both sides, or one SQL condition on l./r.
 BlockingRule = list[str] | str
 
@@ -188,5 +186,8 @@ SCHEMA_MODELS["link-config"] = LinkConfig
 def load_link_config(path: str | Path | None = None) -> LinkConfig:
     """Load a link config; ``None`` means the shipped ``configs/linkage.yaml`` (or built-in defaults)."""
     if path is None:
-        return load_yaml_model(DEFAULT_CONFIG_PATH, LinkConfig) if DEFAULT_CONFIG_PATH.is_file() else LinkConfig()
+        from linkage.resources import default_link_config
+
+        shipped = default_link_config()
+        return load_yaml_model(shipped, LinkConfig) if shipped.is_file() else LinkConfig()
     return load_yaml_model(path, LinkConfig)

@@ -95,17 +95,18 @@ def read_truth(truth_csv: str | Path) -> pd.DataFrame:
     return truth[list(TRUTH_COLUMNS)].drop_duplicates(["source", "local_id"])
 
 
-def evaluate_link(link_dir: str | Path, truth_csv: str | Path, key_path: str | Path) -> dict[str, Any]:
+def evaluate_link(link_dir: str | Path, truth_csv: str | Path, key_path: str | Path | bytes) -> dict[str, Any]:
     """Pairwise precision/recall/F1 and cluster metrics of a link folder against a truth CSV.
 
     Every truth record of the linked sources is scored. A truth record absent from the crosswalk (rejected
     by its partner's encoder, or never linked) counts as a person of its own: its true pairs are misses.
     Scoring only the records that reached the crosswalk would report the accuracy of the survivors.
-    ``coverage`` says how many truth records reached the crosswalk.
+    ``coverage`` says how many truth records reached the crosswalk. ``key_path`` is the key file, or the key
+    itself as bytes.
     """
     from linkage.contracts import read_link_output
 
-    key = read_key_file(key_path)
+    key = key_path if isinstance(key_path, bytes) else read_key_file(key_path)
     link = read_link_output(link_dir, key=key)  # refuses a key other than the extracts' (KCV)
     project_id = link.manifest.project_id
     sources = link.manifest.sources()

@@ -48,7 +48,7 @@ from linkage.link.sql import Dialect, string
 from linkage.link.tables import duckdb_session
 
 PHASES = ("check extracts", "start backend", "load tokens", "plan blocking", "train model", "score pairs",
-          "cluster into persons", "export results", "persons and guards", "write outputs", "report")
+          "cluster into persons", "export results", "persons and guards", "write outputs", "report", "dashboards")
 
 # --- what the job decides before any engine work (shared by every backend) -------------------------------
 
@@ -297,6 +297,11 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
                 report_linker, report_api = duckdb_report_linker(con, linker, plan, cfg, rules, tables)
             pairs_frame = report_api.register("_pairs", table_name="__splink__df_predict")  # the name Splink expects
             build_report(report_linker, pairs_frame, con, manifest, summary, cfg).write(tmp / "report.html")
+        with phase("dashboards"):
+            # Splink's comparison viewer and cluster studio, agreement levels only (no token values)
+            from linkage.link.dashboards import worst_flagged, write_dashboards
+
+            write_dashboards(report_linker, pairs_frame, con, tmp, worst_flagged(con, threshold))
         manifest["timings_seconds"] = {**timer.timings, "total": timer.total}
         write_json(tmp / "manifest.json", manifest)
     return manifest

@@ -1,0 +1,54 @@
+"""Install and first-run experience: shipped configs by name, --version, output parents, help text."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from linkage import __version__
+from linkage.cli import app
+from linkage.errors import LinkageConfigError
+from linkage.io import atomic_output_dir
+from linkage.resources import configs_dir, data_path, default_link_config, resolve_config, shipped_configs
+
+runner = CliRunner()
+
+
+def test_shipped_configs_resolve_by_name_and_files_win(tmp_path, monkeypatch):
+    assert resolve_config("police") == configs_dir() / "partners" / "police.yaml"
+    assert resolve_config("hardened/police.yaml") == configs_dir() / "partners" / "hardened" / "police.yaml"
+    assert resolve_config("high_harm", "cohort") == configs_dir() / "cohorts" / "high_harm.yaml"
+    assert {"police", "education", "social_care", "febrl"} <= set(shipped_configs("partner"))
+    assert default_link_config().is_file() and data_path("name_frequencies.csv").is_file()
+    # A partner's own file of the same name in the working folder is used, not the shipped one.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "police").write_text("own: file\n")
+    assert resolve_config("police") == Path("police")
+
+
+@pytest.mark.parametrize("name", ["nosuch", "../linkage", "partners/../../pyproject"])
+def test_unknown_config_name_is_one_line_listing_what_ships(name):
+    with pytest.raises(LinkageConfigError, match="shipped: .*police") as err:
+        resolve_config(name)
+    assert "\n" not in str(err.value)
+
+
+def test_version_flag():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"linkage {__version__}"
+
+
+def test_output_parents_are_created(tmp_path):
+    target = tmp_path / "enc" / "police"
+    with atomic_output_dir(target) as tmp:
+        (tmp / "f").write_text("x")
+    assert (target / "f").read_text() == "x"
+
+
+def test_help_renders_pip_extras():
+    result = runner.invoke(app, ["link", "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
+    assert result.exit_code == 0
+    assert "pip install 'linkage[spark]'" in re.sub(r"\s+", " ", result.stdout.replace("│", " "))
