@@ -20,9 +20,10 @@ import pandas as pd
 
 from linkage import keys
 from linkage.cohort import build_cohort
-from linkage.demo import REPO_CONFIGS, SOURCES
+from linkage.demo import SOURCES
 from linkage.encode import encode_extract
 from linkage.link.pseudonyms import export_crosswalk
+from linkage.resources import configs_dir
 
 
 def person_signature(persons: pd.DataFrame, crosswalk: pd.DataFrame) -> pd.DataFrame:
@@ -47,7 +48,8 @@ def main() -> int:
     (work / "identifiers").mkdir()
     (work / "attributes").mkdir()
     for source in SOURCES:
-        encode_extract(REPO_CONFIGS / "partners" / f"{source}.yaml", key, before / "partners" / "raw" / f"{source}.csv",
+        encode_extract(configs_dir() / "partners" / f"{source}.yaml", key,
+                       before / "partners" / "raw" / f"{source}.csv",
                        work / "identifiers" / source, quiet=True, analysis_public_key=public,
                        attributes_out=work / "attributes" / source)
         same = ((work / "identifiers" / source / "tokens.parquet").read_bytes()
@@ -56,7 +58,7 @@ def main() -> int:
         if not same:
             return 1
     export_crosswalk(before / "vrn" / "link", keys.generate_key(), work / "crosswalk")
-    config = REPO_CONFIGS / "cohorts" / "high_harm.yaml"
+    config = configs_dir() / "cohorts" / "high_harm.yaml"
     new = build_cohort(config, work / "crosswalk", [work / "attributes" / s for s in SOURCES], work / "cohort",
                        quiet=True, keep_persons=True, analysis_key=work / "analysis.key")
     old = build_cohort(config, before / "vrn" / "link", [before / "encoded" / s for s in SOURCES],

@@ -20,13 +20,16 @@ def run(tmp_path_factory):
     raw = linkage.generate_extracts(root / "raw", people=400, seed=5, quiet=True)
     key = linkage.generate_key()
     linkage.write_key_file(root / "k.key", key)
-    encoded = {s: linkage.encode_extract(raw.path(s), root / "enc" / s, config=s, key=key, quiet=True)
+    linkage.write_analysis_keypair(root / "analysis.key", root / "analysis.key.pub")
+    encoded = {s: linkage.encode_extract(raw.path(s), root / "enc" / s, config=s, key=key, quiet=True,
+                                         analysis_public_key=root / "analysis.key.pub")
                for s in SOURCES}
     link = linkage.link_extracts([e.folder for e in encoded.values()], root / "link", quiet=True)
     return root, raw, key, encoded, link
 
 
 @pytest.mark.parametrize("name", ["encode_extract", "link_extracts", "evaluate_link", "build_cohort",
+                                  "export_crosswalk", "write_analysis_keypair",
                                   "audit_extract", "generate_extracts"])
 def test_reexports_have_real_signatures_and_docstrings(name):
     func = getattr(linkage, name)
@@ -51,7 +54,7 @@ def test_typed_results_have_frames_and_html(run):
     root, raw, key, encoded, link = run
     police = encoded["police"]
     assert isinstance(police, EncodedExtract) and police.source == "police"
-    assert len(police.payload()) == police.counts["rows_accepted"]
+    assert police.attribute_package is not None and police.attribute_package.is_dir()
     assert police["counts"] == police.counts  # dict access still works
     assert "rows accepted" in police._repr_html_()
     assert isinstance(link, LinkResult)
@@ -67,8 +70,8 @@ def test_typed_results_have_frames_and_html(run):
 
 def test_cohort_takes_one_folder_as_a_string(run, tmp_path):
     root, _, _, encoded, link = run
-    release = linkage.build_cohort(str(encoded["police"].folder), tmp_path / "c", link=link.folder,
-                                   config="high_harm", quiet=True)
+    release = linkage.build_cohort(str(encoded["police"].attribute_package), tmp_path / "c", link=link.folder,
+                                   config="high_harm", analysis_key=root / "analysis.key", quiet=True)
     assert isinstance(release, CohortRelease)
     assert "cohort_summary" in release.table_names
     assert isinstance(release.table("factor_prevalence"), pd.DataFrame)

@@ -31,6 +31,7 @@ def encoder(key: bytes, **encodings) -> IdentifierEncoder:
 def clean_frame(rows: list[tuple]) -> dict[str, pa.Array]:
     cols = list(zip(*rows, strict=True))
     return {"given": pa.array(cols[0]), "surname": pa.array(cols[1]), "dob": pa.array(cols[2]),
+            "dob_digits": pa.array(cols[2]),
             "sex": pa.array(cols[3]), "pc_full": pa.array(cols[4]),
             "pc_sector": pa.array([v and v[:-2] for v in cols[4]]),
             "pc_district": pa.array([v and v.split(" ")[0] for v in cols[4]])}

@@ -99,7 +99,7 @@ def reports(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("browser") / "demo"
     summary = run_demo(out, people=800, seed=3, quiet=True)
     found = {"link": Path(summary["reports"]["link"]), "cohort": Path(summary["reports"]["cohort"])}
-    found.update({f"dashboard:{p.stem}": p for p in (out / "vrn" / "link").glob("*dashboard*.html")})
+    found.update({f"dashboard:{p.stem}": p for p in Path(summary["reports"]["link"]).parent.glob("*dashboard*.html")})
     return found
 
 
@@ -123,7 +123,7 @@ def test_splink_dashboards_render_offline_without_errors_or_tokens(reports, tmp_
     assert [e for e in found["errors"] if not e.startswith("warn:")] == []
     text = path.read_text(encoding="utf-8")
     assert "gamma_" in text
-    for folder in (reports["link"].parents[2] / "encoded").iterdir():
+    for folder in (reports["link"].parents[2] / "linkage-unit" / "identifiers").iterdir():
         tokens = pd.read_parquet(folder / "tokens.parquet")
         for column in tokens.columns.drop(["record_id", "identity_id"]):
             values = [v for v in tokens[column].dropna().head(30) if isinstance(v, str) and len(v) >= 8]

@@ -107,11 +107,11 @@ def test_each_role_holds_only_its_own_files(demo):
 def _payload_values(out: Path) -> set[str]:
     """Every distinct value (6+ characters) of the raw extracts' payload columns, shipped or not."""
     from linkage.config import load_partner_config
-    from linkage.demo import REPO_CONFIGS
+    from linkage.resources import configs_dir
 
     values: set[str] = set()
     for source in SOURCES:
-        cfg = load_partner_config(REPO_CONFIGS / "partners" / f"{source}.yaml")
+        cfg = load_partner_config(configs_dir() / "partners" / f"{source}.yaml")
         cols = [p.column for p in cfg.payload]
         frame = pd.read_csv(out / "partners" / "raw" / f"{source}.csv", dtype=str, keep_default_na=False,
                             usecols=cols)

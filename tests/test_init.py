@@ -73,6 +73,7 @@ def test_dry_run_matches_a_real_run_and_writes_nothing(raw, tmp_path):
     cfg = yaml.safe_load((configs_dir() / "partners" / "police.yaml").read_text())
     cfg["identifiers"]["date_of_birth"]["formats"] = ["%Y-%m-%d"]  # the wrong format: rows are rejected
     cfg["identifiers"]["postcode"]["on_invalid"] = "blank"
+    cfg["max_rejected_share"] = cfg["max_blanked_share"] = 1.0  # let the real run finish, to compare counts
     path = tmp_path / "wrong.yaml"
     path.write_text(yaml.safe_dump(cfg))
     before = set(tmp_path.iterdir())

@@ -224,7 +224,8 @@ def test_link_gives_the_same_persons_on_every_backend(backend: str, layout: str,
         assert (run_dir / name).is_file(), name
     assert not [p.name for p in run_dir.iterdir() if p.name.startswith(".")], "staging left in the output"
     html = (run_dir / "report.html").read_text()
-    for caption in ("Match-weight histogram", "Waterfall", "Records per person"):  # drawn from the written pairs
+    # drawn from the written pairs
+    for caption in ("Match-weight histogram", "Waterfall", "Persons by number of records"):
         assert caption in html
     assert run["counts"]["records"] == duck["counts"]["records"]
     assert run["counts"]["identities"] == duck["counts"]["identities"]

@@ -301,7 +301,11 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
             # Splink's comparison viewer and cluster studio, agreement levels only (no token values)
             from linkage.link.dashboards import worst_flagged, write_dashboards
 
-            write_dashboards(report_linker, pairs_frame, con, tmp, worst_flagged(con, threshold))
+            # Splink's dashboards expect its own prediction columns (source_dataset_l/_r), renamed in _pairs
+            run_sql(con, "CREATE OR REPLACE VIEW _pairs_splink AS SELECT * EXCLUDE (source_l, source_r), "
+                         "source_l AS source_dataset_l, source_r AS source_dataset_r FROM _pairs")
+            splink_pairs = report_api.register("_pairs_splink", table_name="__link_dashboard_predict")
+            write_dashboards(report_linker, splink_pairs, con, tmp, worst_flagged(con, threshold))
         manifest["timings_seconds"] = {**timer.timings, "total": timer.total}
         write_json(tmp / "manifest.json", manifest)
     return manifest
