@@ -30,6 +30,7 @@ from linkage.contracts.names import (
     SOURCE_PATTERN,
     describe_column_rule,
     is_valid_column,
+    safe_location,
 )
 from linkage.errors import LinkageInputError, ManifestMismatchError
 from linkage.io import sha256_file
@@ -188,14 +189,11 @@ class IdentifierPackage:
 
 def _first_error(exc: ValidationError) -> tuple[str, str]:
     first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    # pydantic's message may quote the input ("String should match pattern ..." does not, but
-    # literal_error does); keep only messages that cannot carry a value.
+    loc = safe_location(first["loc"])
+    # Keep only messages that cannot carry the input: pattern and literal errors are described instead.
     message = first["msg"] if first["type"] not in ("literal_error", "enum") else "value not allowed here"
     if first["type"] == "string_pattern_mismatch":
         message = "breaks the naming rule for this field"
-    if len(loc) > 80 or not all(ch.isprintable() for ch in loc):
-        loc = "(a key that breaks the naming grammar)"
     return loc, message
 
 

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from linkage.contracts.identifier_package import load_json
-from linkage.contracts.names import KCV_PATTERN, PROJECT_ID_PATTERN, SOURCE_PATTERN
+from linkage.contracts.names import KCV_PATTERN, PROJECT_ID_PATTERN, SOURCE_PATTERN, safe_location
 from linkage.errors import LinkageInputError, ManifestMismatchError
 
 CROSSWALK_COLUMNS = ("person_id", "source", "record_id")
@@ -92,7 +92,7 @@ def read_link_output(folder: str | Path, *, key: bytes | None = None) -> LinkOut
     except ValidationError as exc:
         first = exc.errors()[0]
         raise LinkageInputError("manifest does not validate", file=str(manifest_path),
-                                field=".".join(str(p) for p in first["loc"])[:80]) from None
+                                field=safe_location(first["loc"])) from None
     for name, expected in sorted((manifest.files or {}).items()):
         if "/" in name or "\\" in name or not (path / name).is_file() or sha256_file(path / name) != expected:
             raise ManifestMismatchError(f"{path / name}: missing or its SHA-256 differs from the link manifest")

@@ -43,3 +43,12 @@ def describe_source_rule() -> str:
 
 def describe_column_rule() -> str:
     return "'<field>__<variant>' in lower-case letters, digits and '_'"
+
+
+_SAFE_PART = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+def safe_location(loc: tuple[object, ...] | list[object]) -> str:
+    """A validation error's location for a message: parts that are not plain names are not echoed."""
+    parts = [str(p) if _SAFE_PART.fullmatch(str(p)) else "(a name breaking the grammar)" for p in loc]
+    return ".".join(parts) or "(top level)"

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from linkage.contracts.identifier_package import load_json
-from linkage.contracts.names import FILE_NAME_PATTERN, SHA256_PATTERN
+from linkage.contracts.names import FILE_NAME_PATTERN, SHA256_PATTERN, safe_location
 from linkage.errors import LinkageInputError, ManifestMismatchError
 
 RELEASE_SCHEMA_VERSION = "1.0"
@@ -64,7 +64,7 @@ def read_release(folder: str | Path) -> Release:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise LinkageInputError("manifest does not validate", file=str(manifest_path),
-                                field=".".join(str(p) for p in first["loc"])[:80]) from None
+                                field=safe_location(first["loc"])) from None
     for name, expected in sorted(manifest.outputs.items()):
         file = path / name
         if not file.is_file() or sha256_file(file) != expected:

@@ -8,6 +8,7 @@ raise :class:`LinkageInputError` naming the file and, where known, the row and c
 from __future__ import annotations
 
 import codecs
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,13 +81,19 @@ def _iter_csv(path: Path, cfg: InputFormat, needed: list[str], chunk_rows: int) 
         text = str(exc)
         if "straddling" in text.lower() or "block" in text.lower():
             raise LinkageInputError("a row (or a quoted value) is longer than the 4 MB read block; split or "
-                                    "clean the file", file=str(path), row=_first_long_row(path)) from None
+                                    "clean the file", file=str(path),
+                                    row=_first_long_row(path, cfg, encoding)) from None
         if "UTF8" in text.upper() or "decode" in text.lower():
             raise LinkageInputError(f"text is not valid {cfg.encoding}; set input.encoding "
                                     "(e.g. cp1252 for Windows files)", file=str(path),
                                     row=_first_bad_row(path, cfg, encoding)) from None
+        ragged = _first_bad_row(path, cfg, encoding)
+        long_row = _first_long_row(path, cfg, encoding) if ragged is None else None
+        if long_row is not None:  # the fast reader split a long quoted value that the csv module reads whole
+            raise LinkageInputError("a row (or a quoted value with line breaks) is longer than the 4 MB read "
+                                    "block; split or clean the file", file=str(path), row=long_row) from None
         raise LinkageInputError("row has a different number of fields from the header", file=str(path),
-                                row=_first_bad_row(path, cfg, encoding)) from None
+                                row=ragged) from None
 
 
 def _rechunk(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.Table]:
@@ -110,12 +117,14 @@ def _first_bad_row(path: Path, cfg: InputFormat, encoding: str) -> int | None:
     import csv
 
     try:
-        with open(path, encoding=encoding, newline="") as handle:
+        with open(path, encoding=encoding, newline="") as handle, _big_fields():
             rows = csv.reader(handle, delimiter=cfg.delimiter)
             width = len(next(rows))
             for number, row in enumerate(rows, start=1):
                 if len(row) != width:
                     return number
+    except csv.Error:
+        return None
     except UnicodeDecodeError:
         # Count complete lines that decode, to name the row holding the bad byte.
         with open(path, "rb") as handle:
@@ -127,12 +136,32 @@ def _first_bad_row(path: Path, cfg: InputFormat, encoding: str) -> int | None:
     return None
 
 
-def _first_long_row(path: Path, limit: int = READ_BLOCK_BYTES) -> int | None:
-    """The first data row (1 = first after the header) whose line is longer than ``limit`` bytes."""
-    with open(path, "rb") as handle:
-        for number, line in enumerate(iter(lambda: handle.readline(limit + 1), b"")):
-            if len(line) > limit:
-                return number
+@contextlib.contextmanager
+def _big_fields() -> Iterator[None]:
+    """Let the csv module read fields up to the read block (its default limit is 128 kB)."""
+    import csv
+
+    previous = csv.field_size_limit(READ_BLOCK_BYTES * 4)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _first_long_row(path: Path, cfg: InputFormat, encoding: str, limit: int = READ_BLOCK_BYTES) -> int | None:
+    """The first data row (1 = first after the header) longer than ``limit`` characters, quoted line
+    breaks included (slow path, only after an error; one row in memory at a time)."""
+    import csv
+
+    try:
+        with open(path, encoding=encoding, newline="") as handle, _big_fields():
+            rows = csv.reader(handle, delimiter=cfg.delimiter)
+            next(rows, None)
+            for number, row in enumerate(rows, start=1):
+                if sum(len(field) for field in row) > limit:
+                    return number
+    except (csv.Error, UnicodeDecodeError):  # e.g. a field over 16 MB: the message still names the file
+        return None
     return None
 
 

@@ -162,3 +162,14 @@ def test_empty_package_is_refused_before_training(tmp_path, two_extracts):
     result = run_cli("link", str(police), str(health), "--out", str(tmp_path / "link"), "--quiet")
     assert_refused(result, names="field 'counts.identities'")
     assert_nothing_written(tmp_path, "link")
+
+
+def test_hostile_key_is_not_echoed_in_the_error(tmp_path, two_extracts):
+    police, health = two_extracts
+
+    def change(m: dict) -> None:
+        m["encodings"]["columns"]["a' OR 1=1--"] = {"field": "BAD FIELD", "encoding": "exact", "type": "token"}
+    rewrite_manifest(police, change)
+    result = run_cli("link", str(police), str(health), "--out", str(tmp_path / "link"), "--quiet")
+    line = assert_refused(result, names=str(police / "manifest.json"))
+    assert "OR 1=1" not in line and "BAD FIELD" not in line

@@ -224,3 +224,12 @@ def test_worker_dies_with_a_killed_parent(tmp_path):
         time.sleep(0.1)
     os.kill(child, signal.SIGKILL)
     pytest.fail("worker outlived its killed parent")
+
+
+def test_quoted_line_breaks_past_the_read_block_are_refused_with_the_row(tmp_path, key_file):
+    rows = people(20)
+    rows[3][6] = "line one\n" * 700_000  # a 6 MB quoted value of many lines
+    raw = write_csv(tmp_path / "in.csv", rows)
+    line = assert_refused(run_cli(*_hash_args(tmp_path, key_file, raw)), names="row 4")
+    assert "4 MB" in line
+    assert_nothing_written(tmp_path, "enc")
