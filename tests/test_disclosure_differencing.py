@@ -15,9 +15,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from threadpoolctl import threadpool_limits
 
 from linkage.cohort import build_cohort
-from linkage.cohort.intruder import ReleaseRefused
+from linkage.cohort.config import load_cohort_config
+from linkage.cohort.intruder import ReleaseRefused, attack_pair
 from linkage.cohort.tables import WITHHELD
 from linkage.errors import LinkageInputError
 from tests.test_disclosure_release import generate
@@ -67,6 +69,25 @@ def test_one_day_apart_releases_difference_into_one_person_without_the_register(
     moved = [k for k in ca.keys() & cb.keys() if ca[k] != cb[k]]
     # An intruder who knows one person was added learns that person is in every count that moved.
     assert moved, "the unregistered releases could not be told apart (attack premise failed)"
+    # The joint integer-programming intruder (what the register runs for releases it lets through) pins
+    # the added person's differences too: without the 1-9 rule this pair would still be refused.
+    drift = {}
+    pa_, pb_ = a["persons"], b["persons"]
+    for g in ["all", *pa_["subgroup"].unique()]:
+        ma = set(pa_["person_id"] if g == "all" else pa_.loc[pa_["subgroup"] == g, "person_id"])
+        mb = set(pb_["person_id"] if g == "all" else pb_.loc[pb_["subgroup"] == g, "person_id"])
+        drift[f"people|{g}"] = len(ma ^ mb)
+    for dim in ("ethnic_group", "area", "age_band"):
+        for cat in set(pa_[dim]) | set(pb_[dim]):
+            drift[f"char|{dim}|{cat}"] = len(set(pa_.loc[pa_[dim] == cat, "person_id"])
+                                             ^ set(pb_.loc[pb_[dim] == cat, "person_id"]))
+    settings = load_cohort_config(config(root, "b", end=d1)).cohort.disclosure
+    view = {r: {"tables": x["release"].tables, "truth": x["release"].truth, "facts": x["release"].facts,
+                "settings": settings} for r, x in (("a", a), ("b", b))}
+    with threadpool_limits(1):
+        joint = attack_pair(view["b"], view["a"], settings, drift, WITHHELD)
+    assert not joint.passed
+    assert any(t.kind == "difference" and abs(t.truth) == 1 for t in joint.failures)
 
 
 def test_release_register_refuses_the_second_release_and_writes_nothing(two_ends):

@@ -128,6 +128,11 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
     pops = populations(builder)
     if reg is not None:
         reg.check(pops, cfg.disclosure)
+        with timer.phase("attack it together with earlier releases (release register)"), threadpool_limits(1):
+            for earlier_id, joint in reg.attack_with_earlier(cfg.name, pops, release, cfg.disclosure):
+                if not joint.passed and accepted is None:
+                    raise ReleaseRefused(joint.error_line().replace(
+                        "release refused:", f"release refused: together with release {earlier_id},"))
     if accepted is not None:  # a weakened policy goes out only with its override and verdict on record
         release.log.add("(policy)", "override:" + "; ".join(cfg.disclosure.weakenings()), 1,
                         f"risk accepted by {accepted.accepted_by}; intruder verdict "
@@ -170,7 +175,7 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
         }
         write_json(tmp / "manifest.json", manifest)
     if reg is not None:
-        reg.record(release_id, cfg.name, pops)
+        reg.record(release_id, cfg.name, pops, release, cfg.disclosure)
     symbol = cfg.disclosure.symbol
     summary_rows = [{k: (symbol if v is WITHHELD else v) for k, v in row.items()}
                     for row in release.tables["cohort_summary"]]

@@ -41,7 +41,7 @@ from scipy.sparse import coo_array
 from linkage.cohort.config import DisclosureSettings
 from linkage.errors import LinkageError
 
-__all__ = ["IntruderReport", "ReleaseRefused", "Target", "attack", "rounding_interval"]
+__all__ = ["IntruderReport", "ReleaseRefused", "Target", "attack", "attack_pair", "rounding_interval"]
 
 
 class ReleaseRefused(LinkageError):
@@ -192,6 +192,40 @@ class _Model:
                                    + " ".join(f"{c:+g}*{names[j]}" for j, c in row.items()))
 
 
+class _View:
+    """One release's unknowns inside a (possibly shared) model: names are prefixed per release, so two
+    releases can be attacked together (``attack_pair``)."""
+
+    def __init__(self, model: _Model, prefix: str) -> None:
+        self.model, self.prefix = model, prefix
+        self.truth: dict[str, int] = {}
+        self.upper = model.upper
+
+    def var(self, name: str, hi: float | None = None) -> str:
+        self.model.var(self.prefix + name, hi)
+        return name
+
+    def bound(self, name: str, lo: float, hi: float) -> None:
+        self.model.bound(self.prefix + name, lo, hi)
+
+    def add(self, coef: dict[str, float], lo: float, hi: float) -> None:
+        self.model.add({self.prefix + k: v for k, v in coef.items()}, lo, hi)
+
+    def equal(self, total: str, parts: Iterable[str]) -> None:
+        self.model.equal(self.prefix + total, [self.prefix + p for p in parts])
+
+    def leq(self, small: str, big: str) -> None:
+        self.model.leq(self.prefix + small, self.prefix + big)
+
+    @property
+    def index(self) -> dict[str, int]:
+        n = len(self.prefix)
+        return {name[n:]: i for name, i in self.model.index.items() if name.startswith(self.prefix)}
+
+    def publish_truth(self) -> None:
+        self.model.truth.update({self.prefix + k: v for k, v in self.truth.items()})
+
+
 def _band_bounds(label: str) -> tuple[int, int | None]:
     if label.endswith("+"):
         return int(label[:-1]), None
@@ -205,7 +239,8 @@ class _Builder:
     """Turns released tables into the intruder's model and its audit targets."""
 
     def __init__(self, tables: dict[str, list[dict[str, Any]]], settings: DisclosureSettings,
-                 truth: dict[tuple[str, int, str], int], facts: dict[str, Any], withheld: Any) -> None:
+                 truth: dict[tuple[str, int, str], int], facts: dict[str, Any], withheld: Any,
+                 model: _Model | None = None, prefix: str = "") -> None:
         self.t = tables
         self.s = settings
         self.truth = truth
@@ -218,7 +253,7 @@ class _Builder:
         # Every count is at most the cohort size; a withheld cohort size is bounded by nothing we know,
         # so fall back to a bound no real cohort of this tool reaches.
         upper = (rounding_interval(people_all, settings)[1] if isinstance(people_all, int) else 10**7)
-        self.m = _Model(upper)
+        self.m = _View(model if model is not None else _Model(upper), prefix)
         self.targets: dict[str, Target] = {}
         self.aux = 0
         self.observed_at: dict[str, tuple[str, int, str]] = {}  # unknown -> the released cell bounding it
@@ -469,8 +504,58 @@ def attack(tables: dict[str, list[dict[str, Any]]], settings: DisclosureSettings
     t0 = time.perf_counter()
     b = _Builder(tables, settings, truth, facts, withheld)
     b.build()
-    b.m.check_truth()
-    a, rlo, rhi, lo, hi = b.m.matrices()
+    b.m.publish_truth()
+    report = _solve(b.m.model, list(b.targets.values()), dict(b.observed_at), settings,
+                    exact=exact, audit_all=audit_all, time_limit=time_limit)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def attack_pair(now: dict[str, Any], then: dict[str, Any], settings: DisclosureSettings,
+                drift: dict[str, int], withheld: Any, *, time_limit: float = 20.0) -> IntruderReport:
+    """Attack a release together with an earlier one (from the release register).
+
+    ``now`` and ``then`` hold ``tables``, ``truth``, ``facts`` and ``settings`` of each release; ``drift``
+    maps each population (``people|<group>``, ``char|<dim>|<category>``) to the number of people who
+    entered or left it between the two (the intruder is assumed to know it). Every count shown by both
+    can move by at most its population's drift. Audited: the current release's sensitive quantities,
+    and every difference between the two releases whose true size is sensitive.
+    """
+    t0 = time.perf_counter()
+    model = _Model(10**7)
+    bn = _Builder(now["tables"], now["settings"], now["truth"], now["facts"], withheld, model, "now:")
+    bt = _Builder(then["tables"], then["settings"], then["truth"], then["facts"], withheld, model, "then:")
+    bn.build()
+    bt.build()
+    bn.m.publish_truth()
+    bt.m.publish_truth()
+    groups = set(bn.groups) | set(bt.groups)
+    targets = [Target(t.table, t.cell, t.kind, {"now:" + k: v for k, v in t.coef.items()}, t.truth)
+               for t in bn.targets.values()]
+    shared = sorted(set(bn.m.index) & set(bt.m.index))
+    for name in shared:
+        if name.startswith(("aux|", "sum|")):
+            continue  # sums can move by more than one per person; leaving them unlinked only weakens the intruder
+        parts = name.split("|")
+        population = (f"people|{parts[-1]}" if parts[-1] in groups else
+                      f"char|{parts[1]}|{parts[2]}" if parts[0].startswith("char") else "people|all")
+        d = drift.get(population, drift.get("people|all", 10**7))
+        model.add({"now:" + name: 1.0, "then:" + name: -1.0}, -d, d)
+        t_now, t_then = model.truth.get("now:" + name), model.truth.get("then:" + name)
+        if t_now is not None and t_then is not None:
+            targets.append(Target("(difference of two releases)", f"{name} (now - then)", "difference",
+                                  {"now:" + name: 1, "then:" + name: -1}, t_now - t_then))
+    observed = {"now:" + k: v for k, v in bn.observed_at.items()}
+    report = _solve(model, targets, observed, settings, exact=False, audit_all=False, time_limit=time_limit)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _solve(model: _Model, targets: list[Target], observed_at: dict[str, tuple[str, int, str]],
+           settings: DisclosureSettings, *, exact: bool, audit_all: bool, time_limit: float) -> IntruderReport:
+    """Feasible interval of every target over ``model`` (see ``attack``)."""
+    model.check_truth()
+    a, rlo, rhi, lo, hi = model.matrices()
     n = len(lo)
     cons = [LinearConstraint(a, rlo, rhi)] if a.shape[0] else []
     bounds = Bounds(lo, hi)
@@ -479,11 +564,11 @@ def attack(tables: dict[str, list[dict[str, Any]]], settings: DisclosureSettings
     base = settings.intruder_min_width()
     lp_rows = _lp_constraints(a, rlo, rhi)
     lp_bounds = np.column_stack([lo, hi])
-    for target in b.targets.values():
+    for target in targets:
         c = np.zeros(n)
         for name, coef in target.coef.items():
-            c[b.m.index[name]] = coef
-        sensitive = target.truth is not None and settings.intruder_sensitive(target.truth)
+            c[model.index[name]] = coef
+        sensitive = target.truth is not None and settings.intruder_sensitive(abs(target.truth))
         if not (sensitive or audit_all):
             report.targets.append(target)
             continue
@@ -514,21 +599,20 @@ def attack(tables: dict[str, list[dict[str, Any]]], settings: DisclosureSettings
         report.targets.append(target)
         if sensitive and target.width is not None and target.width < base:
             report.failures.append(target)
-    names = {i: name for name, i in b.m.index.items()}
+    names = {i: name for name, i in model.index.items()}
     for target in report.failures:
         c = np.zeros(n)
         for name, coef in target.coef.items():
-            c[b.m.index[name]] = coef
+            c[model.index[name]] = coef
         for sign in (1.0, -1.0):
             res = linprog(sign * c, bounds=lp_bounds, method="highs", **lp_rows)
             if res.status != 0:
                 continue
             binding = np.flatnonzero((np.abs(res.lower.marginals) > 1e-9) | (np.abs(res.upper.marginals) > 1e-9))
             for j in binding:
-                cell = b.observed_at.get(names[int(j)])
+                cell = observed_at.get(names[int(j)])
                 if cell is not None and cell not in target.leans_on:
                     target.leans_on.append(cell)
-    report.seconds = time.perf_counter() - t0
     return report
 
 

@@ -5,9 +5,13 @@ whole profile by subtraction. Rounding hides most of it, but not all (a count th
 boundary moves by 5), and cell-key perturbation would not help either: with the same contributors giving
 the same noise, every cell whose value changes is one the new person is in. So the VRN keeps a register
 (VRN-internal, never released) of the populations every release described — the cohort, each sub-group,
-each category of each characteristic — and refuses a release in which any population that was shown in
-an earlier release and is shown again differs from it by 1-9 people. Differences of 0 (the same people)
-or of 10 or more (a difference table with the 10-5 rule's own threshold) are allowed.
+each category of each characteristic — and refuses a release in which the cohort or a sub-group that
+was shown in an earlier release and is shown again differs from it by 1-9 people. Differences of 0 (the same people)
+or of 10 or more (a difference table with the 10-5 rule's own threshold) are allowed, and then the
+intruder attacks the new release together with each earlier release of the same cohort
+(``intruder.attack_pair``): every count shown in both may move by at most its population's change.
+The register therefore also keeps each release's tables and true counts (it is as sensitive as the
+linked data and stays with the VRN).
 
 People are stored as keyed fingerprints (HMAC-SHA256 of the VRN ``person_id`` under a random salt kept
 in the register), so the register says nothing without the VRN's crosswalk.
@@ -26,12 +30,24 @@ from pathlib import Path
 from typing import Any
 
 from linkage.cohort.config import POLICY_FLOOR, DisclosureSettings
-from linkage.cohort.intruder import ReleaseRefused
+from linkage.cohort.intruder import IntruderReport, ReleaseRefused, attack_pair
+from linkage.cohort.tables import WITHHELD, Release
 from linkage.errors import LinkageInputError
 
 __all__ = ["ReleaseRegister", "populations"]
 
 REGISTER_KIND = "cohort-release-register"
+_WITHHELD_JSON = "__withheld__"
+
+
+def _to_json(tables: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    return {t: [{k: (_WITHHELD_JSON if v is WITHHELD else v) for k, v in r.items()} for r in rows]
+            for t, rows in tables.items()}
+
+
+def _from_json(tables: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    return {t: [{k: (WITHHELD if v == _WITHHELD_JSON else v) for k, v in r.items()} for r in rows]
+            for t, rows in tables.items()}
 
 
 def populations(builder) -> dict[str, tuple[bool, list[str]]]:
@@ -74,8 +90,11 @@ class ReleaseRegister:
         limit = max(settings.suppress_max, POLICY_FLOOR["suppress_max"])
         now = {name: {self.fingerprint(p) for p in ids} for name, (shown, ids) in pops.items() if shown}
         for earlier in self.releases:
+            shown_then = set(earlier.get("shown", earlier["populations"]))
             for name, members in earlier["populations"].items():
-                if name not in now:
+                # The cohort and its sub-groups: categories of characteristics are left to the joint attack
+                # (their small drifts are the rule rather than the exception between any two releases).
+                if not name.startswith("people|") or name not in now or name not in shown_then:
                     continue
                 diff = len(now[name].symmetric_difference(members))
                 if 1 <= diff <= limit:
@@ -85,13 +104,34 @@ class ReleaseRegister:
                         "releases could be differenced; widen the change or reuse the earlier release; "
                         "nothing was written")
 
-    def record(self, release_id: str, cohort: str, pops: dict[str, tuple[bool, list[str]]]) -> None:
+    def attack_with_earlier(self, cohort: str, pops: dict[str, tuple[bool, list[str]]], release: Release,
+                            settings: DisclosureSettings) -> list[tuple[str, IntruderReport]]:
+        """Attack the new release together with every earlier release of the same cohort."""
+        now_fp = {name: {self.fingerprint(p) for p in ids} for name, (_, ids) in pops.items()}
+        now = {"tables": release.tables, "truth": release.truth, "facts": release.facts, "settings": settings}
+        out = []
+        for earlier in self.releases:
+            if earlier.get("cohort") != cohort or "tables" not in earlier:
+                continue
+            drift = {name: len(now_fp[name].symmetric_difference(members))
+                     for name, members in earlier["populations"].items() if name in now_fp}
+            then = {"tables": _from_json(earlier["tables"]), "facts": earlier["facts"],
+                    "truth": {(t, int(i), c): int(v) for t, i, c, v in earlier["truth"]},
+                    "settings": DisclosureSettings.model_validate(earlier["settings"])}
+            out.append((earlier["release_id"], attack_pair(now, then, settings, drift, WITHHELD)))
+        return out
+
+    def record(self, release_id: str, cohort: str, pops: dict[str, tuple[bool, list[str]]],
+               release: Release, settings: DisclosureSettings) -> None:
         """Add a written release and save the register atomically."""
         self.releases.append({
             "release_id": release_id, "cohort": cohort,
             "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "populations": {name: sorted(self.fingerprint(p) for p in ids)
-                            for name, (shown, ids) in pops.items() if shown}})
+            "populations": {name: sorted(self.fingerprint(p) for p in ids) for name, (_, ids) in pops.items()},
+            "shown": sorted(name for name, (shown, _) in pops.items() if shown),
+            "tables": _to_json(release.tables), "facts": release.facts,
+            "truth": [[t, i, c, int(v)] for (t, i, c), v in release.truth.items()],
+            "settings": settings.model_dump(mode="json")})
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps({"kind": REGISTER_KIND, "salt": self.salt, "releases": self.releases}),
