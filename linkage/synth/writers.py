@@ -23,7 +23,7 @@ from linkage.synth.timeutil import NEVER, days_to_ymd, dmy, iso, iso_minutes
 POLICE_COLUMNS = ["nominal_id", "forename", "surname", "date_of_birth", "gender", "ethnicity", "postcode",
                   "crime_ref", "ho_class", "offence_description", "committed_from", "role", "da_flag",
                   "knife_flag", "alcohol_flag", "gang_flag", "cse_flag", "cce_flag", "location_type", "npa",
-                  "markers"]
+                  "markers", *"district victim_relationship age_at_occurrence person_sex".split()]
 EDUCATION_COLUMNS = ["upn", "forename", "middle_names", "surname", "former_surname", "preferred_surname", "dob",
                      "sex", "ethnicity", "postcode", "record_type", "event_date", "urn", "nc_year",
                      "sen_provision", "sen_primary_need", "fsm_eligible", "sessions_possible", "sessions_missed",
@@ -232,6 +232,11 @@ def police_frame(rng, rows: Rows, people: People, hh: Households, traits: Traits
         "da_flag": yn["da"], "knife_flag": yn["knife"], "alcohol_flag": yn["alcohol"], "gang_flag": yn["gang"],
         "cse_flag": yn["cse"], "cce_flag": yn["cce"], "location_type": rows["location"], "npa": rows["npa"],
         "markers": rows["markers"],
+        # SNA profile attributes (issue 17): where it happened, the victim-offender relationship, and the
+        # person's age and recorded sex at the occurrence (attributes for the profile, not identifiers)
+        "district": geo.areas().district[rows["area"]], "victim_relationship": rows["relationship"],
+        "age_at_occurrence": np.floor((d - people.dob[p]) / 365.25).astype(np.int64),
+        "person_sex": np.where(people.male[p], "M", "F"),
     }
     return _ordered(df, POLICE_COLUMNS), np.stack([nominal, uniq // 3], axis=1), has_alias
 
