@@ -59,6 +59,16 @@ class _CrimeRefs:
         return refs[inverse]
 
 
+def _write_population(path: Path, tables: list) -> None:
+    """population.csv: SYNTHETIC residents by postcode sector, age band and sex (rate denominators)."""
+    from linkage.synth.sna import POPULATION_COLUMNS, merge_population
+    from linkage.synth.writers import write_table
+
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(",".join(POPULATION_COLUMNS) + "\n")
+        write_table(handle, merge_population(tables))
+
+
 def generate_extracts(people: int, seed: int, out_dir: str | Path, *, params: SynthParams | dict | None = None,
                       quiet: bool = False, **overrides: Any) -> dict[str, Any]:
     """Write synthetic extracts for ``people`` people (each in at least one extract) into ``out_dir``.
@@ -90,6 +100,7 @@ def generate_extracts(people: int, seed: int, out_dir: str | Path, *, params: Sy
                "truth": TRUTH_COLUMNS, "people": PEOPLE_COLUMNS}
     counts = {name: 0 for name in columns}
     ids, refs = IdFactory(seed), _CrimeRefs()
+    populations: list = []
     summary: dict[str, Any] = {"seed": seed, "people": people, "batches": 0, "high_harm_people": 0}
     with atomic_output_dir(out_dir) as tmp, timer.phase("generate and write extracts"):
         handles = {name: open(tmp / f"{name}.csv", "w", encoding="utf-8", newline="") for name in columns}
@@ -104,6 +115,7 @@ def generate_extracts(people: int, seed: int, out_dir: str | Path, *, params: Sy
                     rng = np.random.default_rng([seed, batch])
                     frames, kept, n_hh, n_hh_people, high_harm = generate_batch(
                         rng, n_households, remaining, p, ids, refs, person_offset, hh_offset)
+                    populations.append(frames.pop("population"))
                     for name, table in frames.items():
                         counts[name] += write_table(handles[name], table)
                     summary["high_harm_people"] += high_harm
@@ -115,6 +127,7 @@ def generate_extracts(people: int, seed: int, out_dir: str | Path, *, params: Sy
         finally:
             for handle in handles.values():
                 handle.close()
+        _write_population(tmp / "population.csv", populations)
         summary["batches"] = batch
         summary["rows"] = {name: counts[name] for name in _SOURCES}
         summary["truth_rows"] = counts["truth"]

@@ -70,4 +70,9 @@ def generate_batch(rng: np.random.Generator, n_households: int, remaining: int, 
                       if truth else np.array([], object)),
     }
     frames["people"] = wr.people_frame(people, person_ids, household_ids, keep, has_alias)
+    # synthetic rate denominators (issue 17): residents of the batch's households in mid-window
+    from linkage.synth.sna import resident_population
+    from linkage.synth.timeutil import day as _day
+    ref = (_day(params.sna.window_start) + _day(params.extract_date)) // 2
+    frames["population"] = resident_population(people, hh, ref)
     return frames, len(members), len(hh.area), len(people), high_harm

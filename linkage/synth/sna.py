@@ -48,22 +48,37 @@ def age_band_labels() -> list[str]:
     return [f"{lo}-{hi}" if hi < 120 else f"{lo}+" for lo, hi in AGE_BANDS]
 
 
-def resident_population(people: People, hh: Households, ref_day: int) -> dict[tuple[str, str, str], int]:
-    """Synthetic residents alive on ``ref_day`` by (district, age band, sex): the rate denominators."""
+POPULATION_COLUMNS = ["sector", "district", "npa", "la", "age_band", "sex", "population"]
+
+
+def resident_population(people: People, hh: Households, ref_day: int) -> dict[str, np.ndarray]:
+    """Synthetic residents alive on ``ref_day`` by postcode sector, age band and sex (rate denominators)."""
     alive = np.flatnonzero(people.dob <= ref_day)
     area = address_at(people, hh, alive, np.full(len(alive), ref_day))[1]
-    dist = geo.areas().district[area]
     age = (ref_day - people.dob[alive]) / 365.25
     band = np.zeros(len(alive), np.int64)
     for i, (lo, _hi) in enumerate(AGE_BANDS):
         band[age >= lo] = i
-    labels = age_band_labels()
-    sex = np.where(people.male[alive], "M", "F")
-    out: dict[tuple[str, str, str], int] = {}
-    keys, counts = np.unique(np.stack([dist.astype(str), np.array(labels, dtype=object)[band].astype(str),
-                                       sex.astype(str)], axis=1), axis=0, return_counts=True)
-    for (d, b, s), n in zip(keys.tolist(), counts.tolist(), strict=True):
-        out[(d, b, s)] = int(n)
+    key = (area * len(AGE_BANDS) + band) * 2 + people.male[alive]
+    uniq, counts = np.unique(key, return_counts=True)
+    a, rest = uniq // (2 * len(AGE_BANDS)), uniq % (2 * len(AGE_BANDS))
+    t = geo.areas()
+    return {"sector": t.sector[a], "district": t.district[a], "npa": t.npa[a], "la": t.la[a],
+            "age_band": np.array(age_band_labels(), dtype=object)[rest // 2],
+            "sex": np.where(rest % 2 == 1, "M", "F").astype(object), "population": counts}
+
+
+def merge_population(tables: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Sum per-batch population tables into one, sorted by sector, age band and sex."""
+    totals: dict[tuple, int] = {}
+    for t in tables:
+        keys = zip(*(t[c].tolist() for c in POPULATION_COLUMNS[:-1]), strict=True)
+        for k, n in zip(keys, t["population"].tolist(), strict=True):
+            totals[k] = totals.get(k, 0) + int(n)
+    items = sorted(totals.items())
+    cols = list(zip(*[k for k, _ in items], strict=True)) if items else [()] * 6
+    out = {c: np.array(v, dtype=object) for c, v in zip(POPULATION_COLUMNS[:-1], cols, strict=True)}
+    out["population"] = np.array([n for _, n in items], dtype=np.int64)
     return out
 
 
@@ -186,7 +201,8 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
                 continue
             for arr, male_share, agew in ((victim, v_male, v_age), (suspect, s_male, s_age)):
                 m = res_male[pool]
-                w = agew(res_age[pool]) * np.where(m, male_share / max(1, m.sum()), (1 - male_share) / max(1, (~m).sum()))
+                w = agew(res_age[pool]) * np.where(m, male_share / max(1, m.sum()),
+                                                   (1 - male_share) / max(1, (~m).sum()))
                 arr[idx] = alive[pool[rng.choice(len(pool), size=len(idx), p=w / w.sum())]]
     # domestic abuse: the victim's partner where there is one
     for i in np.flatnonzero(da & (victim >= 0)):

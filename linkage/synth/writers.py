@@ -27,7 +27,7 @@ POLICE_COLUMNS = ["nominal_id", "forename", "surname", "date_of_birth", "gender"
 EDUCATION_COLUMNS = ["upn", "forename", "middle_names", "surname", "former_surname", "preferred_surname", "dob",
                      "sex", "ethnicity", "postcode", "record_type", "event_date", "urn", "nc_year",
                      "sen_provision", "sen_primary_need", "fsm_eligible", "sessions_possible", "sessions_missed",
-                     "ap_placement", "exclusion_category", "exclusion_reason", "neet_activity"]
+                     "ap_placement", "exclusion_category", "exclusion_reason", "neet_activity", "home_sector"]
 SOCIAL_CARE_COLUMNS = ["child_id", "forename", "surname", "dob", "sex", "ethnicity", "nhs_number", "upn",
                        "postcode", "record_type", "start_date", "end_date", "primary_need", "assessment_factors",
                        "cp_category", "legal_status", "substance_misuse"]
@@ -134,7 +134,9 @@ def education_frame(rng, rows: Rows, people: People, hh: Households, params: Syn
         "postcode": _postcodes(rng, people, hh, p, d, params.education, params, allow_nfa=False),
         "record_type": rows["record_type"], "event_date": iso(d),
     }
-    df.update({col: rows[col] for col in EDUCATION_COLUMNS[12:]})
+    df.update({col: rows[col] for col in EDUCATION_COLUMNS[12:-1]})
+    # postcode sector of the pupil's address as an attribute (issue 17: area concentration of risk factors)
+    df["home_sector"] = geo.areas().sector[address_at(people, hh, p, d)[1]]
     upn_of = {int(k): u for k, u in zip(uniq[~temp].tolist(), upn[~temp].tolist(), strict=True)}
     return _ordered(df, EDUCATION_COLUMNS), np.stack([upn, uniq // 3], axis=1), upn_of
 
