@@ -152,7 +152,7 @@ class SnaCalibration(StrictModel):
     enabled: bool = Field(True, description="add the calibrated serious-violence background")
     window_start: dt.date = Field(dt.date(2022, 4, 1), description="first day of the calibrated window")
     rate_scale: float = Field(
-        1.5, ge=0.1, le=10.0, description="synthetic SV rates = this x the published district rates (the "
+        3.0, ge=0.1, le=10.0, description="synthetic SV rates = this x the published district rates (the "
                                           "synthetic population is enriched for at-risk people, so the other "
                                           "scenarios alone come close to the published level)")
     yearly_growth: float = Field(0.02, ge=-0.5, le=0.5, description="year-on-year change of the background "

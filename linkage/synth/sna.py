@@ -140,7 +140,7 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
     nte = pubhosp & ~sexual & (u[:, 2] < p_nte)
     pub_total = e_loc["PUBLIC"] + int((loc == "PUBLIC").sum())
     city = np.array([dist_names[i] == "Leicester" for i in district])
-    city_w = np.where(city, 2.0, 0.6)
+    city_w = np.where(city, 0.7, 1.2)
     public = loc == "PUBLIC"
     p_kp = _need(s.knife_share_public * pub_total, (e["knife"] & (e["location"] == "PUBLIC")).sum())
     p_kp /= max(1, (public & ~sexual).sum())
@@ -189,10 +189,9 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
     adult = lambda a: (a >= 18) * 1.0 + 1e-6  # noqa: E731
     teen_adult = lambda a: (a >= 12) * (1.0 + 1.5 * (a < 30)) + 1e-6  # noqa: E731
     flat = lambda a: (a >= 10) * 1.0 + 1e-6  # noqa: E731
-    u25_boost = lambda a: (a >= 10) * (1.0 + 1.0 * (a < 25)) + 1e-6  # noqa: E731
     roles = {"da": (0.12, adult, 0.85, adult), "sexual": (0.15, teen_adult, 0.97, flat),
              "nte": (0.70, nte_age, 0.80, nte_age), "knife": (0.75, young, 0.88, young),
-             "other": (0.45, u25_boost, 0.66, u25_boost)}
+             "other": (0.60, flat, 0.60, flat)}
     for k, (v_male, v_age, s_male, s_age) in roles.items():
         for di in range(len(dist_names)):
             idx = np.flatnonzero((kind == k) & (district == di))
