@@ -229,7 +229,8 @@ def export_schemas(out_dir: str | Path) -> list[Path]:
     # Import the stages so their models register themselves.
     import importlib
 
-    for module in ("linkage.encode.manifest", "linkage.link.config", "linkage.cohort.config", "linkage.synth.params"):
+    for module in ("linkage.encode.manifest", "linkage.link.config", "linkage.cohort.config", "linkage.synth.params",
+                   "linkage.profile.config"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError:
