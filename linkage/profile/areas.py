@@ -102,7 +102,7 @@ def area_section(loaded, payloads: dict[str, pd.DataFrame], den: pd.DataFrame
                              "young_population": None if p is None else int(p),
                              "rate_per_1000_young_people": rel.rate(k, p),
                              "pct_of_linked": rel.pct(k, ("area", "young", a))})
-            several = [r for r in rows if r["measure"] == "several"]
+            several = [{"rank": 0, **r} for r in rows if r["measure"] == "several"]
             ranked = sorted(several, key=lambda r: (-(r["rate_per_1000_young_people"]
                                                       if isinstance(r["rate_per_1000_young_people"], float) else -1),
                                                     r["area"]))

@@ -28,15 +28,21 @@ def load_params(path: str | Path) -> SynthParams:
 
     return load_yaml_model(path, SynthParams)
 
-_SOURCES = ("police", "education", "social_care")
+_SOURCES = ("police", "education", "social_care", "health")
 
 
 class _CrimeRefs:
     """``LC-YYYYMMDD-NNNNN`` / ``MP-…`` references, numbered per day across the whole run."""
 
     def __init__(self) -> None:
+        self.attendances = 0
         self.base = (dt.date(1990, 1, 1) - dt.date(1970, 1, 1)).days
         self.next = {"LC": np.zeros(60 * 366, np.int64), "MP": np.zeros(60 * 366, np.int64)}
+
+    def next_attendance(self, n: int) -> int:
+        """First number of a block of ``n`` A&E attendance ids (unique across the run)."""
+        first, self.attendances = self.attendances, self.attendances + n
+        return first
 
     def assign(self, occ: np.ndarray, day: np.ndarray, missing: np.ndarray) -> np.ndarray:
         from linkage.synth.timeutil import iso
@@ -96,8 +102,10 @@ def generate_extracts(people: int, seed: int, out_dir: str | Path, *, params: Sy
         first = exc.errors()[0]
         raise LinkageConfigError(f"synth params: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     timer = PhaseTimer(echo=not quiet)
+    from linkage.synth.health import HEALTH_COLUMNS
+
     columns = {"police": POLICE_COLUMNS, "education": EDUCATION_COLUMNS, "social_care": SOCIAL_CARE_COLUMNS,
-               "truth": TRUTH_COLUMNS, "people": PEOPLE_COLUMNS}
+               "health": HEALTH_COLUMNS, "truth": TRUTH_COLUMNS, "people": PEOPLE_COLUMNS}
     counts = {name: 0 for name in columns}
     ids, refs = IdFactory(seed), _CrimeRefs()
     populations: list = []

@@ -124,6 +124,8 @@ class SynthParams(StrictModel):
     households_per_batch: int = Field(4000, ge=10, le=200_000, description="generation batch (bounds memory)")
     sna: SnaCalibration = Field(default_factory=lambda: SnaCalibration(),
                                 description="SNA profile calibration of police serious violence (issue 17)")
+    health: HealthSettings = Field(default_factory=lambda: HealthSettings(),
+                                   description="the A&E (ISTV) extract of the health partner (issue 17)")
 
     @model_validator(mode="after")
     def _check_years(self) -> SynthParams:
@@ -171,5 +173,22 @@ class SnaCalibration(StrictModel):
     suspect_u25_share: Rate = _rate(0.32, "suspects/offenders under 25")
     stranger_share: Rate = _rate(0.41, "non-domestic occurrences where the victim was a stranger")
     knife_in_city: Rate = _rate(0.61, "knife-enabled occurrences located in Leicester City")
+
+class HealthSettings(StrictModel):
+    """The ISTV-style A&E extract (linkage.synth.health): who attends, and how identifiers are recorded."""
+
+    enabled: bool = Field(True, description="write health.csv")
+    start: dt.date = Field(dt.date(2016, 4, 1), description="first day of the A&E extract")
+    attend_injury: Rate = _rate(0.15, "victims of assault with injury or robbery who attend A&E")
+    attend_knife: Rate = _rate(0.55, "... when a knife or sharp object was used")
+    attend_serious: Rate = _rate(0.85, "... for GBH, attempted murder and murder")
+    unreported_rate: float = Field(0.02, ge=0, le=1, description="A&E assaults never reported to the police, per "
+                                                                 "young person over the extract, at average risk")
+    admitted_share: Rate = _rate(0.15, "attendances admitted (published LLR ratio 176 / 969)")
+    nhs_known: Rate = _rate(0.92, "attendances carrying the NHS number")
+    errors: SourceErrorRates = Field(default_factory=lambda: SourceErrorRates(
+        forename_variant=0.06, surname_change=0.05, name_swap=0.02, dob_error=0.01, postcode_defect=0.15,
+        duplicate_id=0.02, missing_dob=0.005), description="identifier errors per hospital number")
+
 
 SynthParams.model_rebuild()

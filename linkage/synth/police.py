@@ -62,6 +62,10 @@ SV_CODES = np.array([K[k] for k in ("murder", "attempted_murder", "gbh_s18", "gb
                                     "stalking", "malicious_comms", "coercive_control", "threats_to_kill",
                                     "robbery", "rape", "sexual_assault_f", "sexual_assault_m", "affray",
                                     "kidnapping", "business_robbery")])
+# offences whose victims may attend A&E (linkage.synth.health), and the serious ones
+INJURY_CODES = np.array([K[k] for k in ("murder", "attempted_murder", "gbh_s18", "gbh_s20", "abh", "robbery",
+                                        "rape", "affray")])
+SERIOUS_INJURY_CODES = np.array([K[k] for k in ("murder", "attempted_murder", "gbh_s18", "gbh_s20")])
 RELATIONSHIPS = np.array(["STRANGER", "ACQUAINTANCE", "FAMILY", "NOT_RECORDED"], dtype=object)
 LOCATIONS = np.array(["DWELLING", "PUBLIC", "HOSPITALITY", "EDUCATION", "OTHER"], dtype=object)
 

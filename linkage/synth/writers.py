@@ -108,6 +108,16 @@ def _unit_identity(rng, rows: Rows, people: People, hh: Households, rates, param
     return uniq, first, inv, forename, surname, dob_u[inv], dob_missing[inv], sex_missing[inv], changed
 
 
+def unit_identity(rng, rows: Rows, people: People, hh: Households, rates, params: SynthParams, placeholder: str):
+    """Public entry to the per-unit identity model (used by the health extract, linkage.synth.health)."""
+    return _unit_identity(rng, rows, people, hh, rates, params, placeholder)
+
+
+def recorded_postcodes(rng, people: People, hh: Households, p, d, rates, params: SynthParams) -> np.ndarray:
+    """Postcodes as a partner records them (missing / stale per the error model; no NFA)."""
+    return _postcodes(rng, people, hh, p, d, rates, params, allow_nfa=False)
+
+
 def education_frame(rng, rows: Rows, people: People, hh: Households, params: SynthParams,
                     ids: IdFactory) -> tuple[Table, np.ndarray, dict[int, str]]:
     order = np.lexsort((rows["day"], rows["person"]))
@@ -142,7 +152,8 @@ def education_frame(rng, rows: Rows, people: People, hh: Households, params: Syn
 
 
 def social_care_frame(rng, rows: Rows, people: People, hh: Households, params: SynthParams, ids: IdFactory,
-                      upn_of: dict[int, str]) -> tuple[Table, np.ndarray]:
+                      upn_of: dict[int, str]) -> tuple[Table, np.ndarray, dict[int, str]]:
+    """Returns (frame, truth pairs, each person's NHS number before adoption for the health extract)."""
     order = np.lexsort((rows["day"], rows["person"]))
     rows = {k: v[order] for k, v in rows.items()}
     uniq, first, inv, forename, surname, dob, dob_missing, sex_missing, _ = _unit_identity(
@@ -167,6 +178,7 @@ def social_care_frame(rng, rows: Rows, people: People, hh: Households, params: S
     for i, k in enumerate(uniq.tolist()):
         if k % 3 == 1:
             nhs[i] = nhs[base_idx[k // 3]]
+    nhs_of = {int(k // 3): str(nhs[i]) for i, k in enumerate(uniq.tolist()) if k % 3 == 0}
     nhs[rng.random(len(uniq)) >= params.csc_nhs_known] = ""
     sex = np.where(sex_missing, "0", np.where(people.male[p], "1", "2"))
     df = {
@@ -178,7 +190,7 @@ def social_care_frame(rng, rows: Rows, people: People, hh: Households, params: S
         "end_date": np.where(rows["end"] < 0, "", dmy(np.maximum(rows["end"], 0))),
     }
     df.update({col: rows[col] for col in SOCIAL_CARE_COLUMNS[12:]})
-    return _ordered(df, SOCIAL_CARE_COLUMNS), np.stack([child_id, uniq // 3], axis=1)
+    return _ordered(df, SOCIAL_CARE_COLUMNS), np.stack([child_id, uniq // 3], axis=1), nhs_of
 
 
 def police_frame(rng, rows: Rows, people: People, hh: Households, traits: Traits, params: SynthParams,
