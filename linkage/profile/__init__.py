@@ -42,7 +42,8 @@ def profile_from_frames(loaded, police, payloads: dict | None = None, denominato
     section = None
     if cfg.areas.enabled and payloads:
         section = area_section(loaded, payloads, den)
-    return build_profile_tables(occ, police, cfg, den, ProfileRelease(cfg.disclosure), section)
+    health = (payloads or {}).get(cfg.health.source)
+    return build_profile_tables(occ, police, cfg, den, ProfileRelease(cfg.disclosure), section, health)
 
 
 def build_profile(config_path: str | Path | None, link_dir: str | Path, encoded_dirs: list[str | Path],

@@ -65,7 +65,8 @@ def area_section(loaded, payloads: dict[str, pd.DataFrame], den: pd.DataFrame
     catalogue = catalogue.model_copy(update={"factors": factors})
     cohort = pd.DataFrame({"person_id": yp["person_id"], "index_day": ref + pd.Timedelta(days=1),
                            "index_crime_ref": pd.Series(pd.NA, index=yp.index, dtype="string")})
-    ccfg = CohortConfig(name="area_concentration", label="young people", qualifying_groups=["serious_violence"])
+    ccfg = CohortConfig.model_validate({"name": "area_concentration", "label": "young people",
+                                        "qualifying_groups": ["serious_violence"]})
     flags = person_factors(cohort, {s: payloads[s] for s in ac.sources if s in payloads}, catalogue, ccfg, None)
     level = choose_level(den, ac.levels, ac.age_bands, ac.min_young_people) or ac.levels[-1]
     sector_map = den.drop_duplicates("sector").set_index("sector")
@@ -91,7 +92,7 @@ def area_section(loaded, payloads: dict[str, pd.DataFrame], den: pd.DataFrame
                 k = ("area", m, str(a))
                 rel.share(k, int(n), ("area", "young", str(a)))
                 cells.append((str(a), m, label, k))
-            rel.reg.constrain(mtot, [c[3] for c in cells if c[1] == m])
+            rel.constrain(mtot, [c[3] for c in cells if c[1] == m])
 
         def render() -> None:
             rows = []

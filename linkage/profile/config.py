@@ -69,6 +69,17 @@ class AreaConcentration(StrictModel):
     several: int = Field(2, ge=2, description="'several' risk factors means at least this many")
 
 
+class HealthColumns(StrictModel):
+    """Where the health partner's ISTV A&E payload keeps what the profile needs."""
+
+    source: str = "health"
+    arrival: str = "arrival_datetime"
+    location: str = "location_of_assault"
+    means: str = "means_of_assault"
+    admitted: str = "admitted"
+    age: str = "age_at_attendance"
+
+
 class ProfileConfig(StrictModel):
     name: str = Field("sv_profile", pattern=r"^[A-Za-z0-9_\-]+$")
     label: str = "Serious violence profile"
@@ -86,6 +97,7 @@ class ProfileConfig(StrictModel):
     previous_year: Period = Field(default_factory=lambda: Period(start=dt.date(2022, 4, 1),
                                                                  end=dt.date(2023, 3, 31)))
     police: PoliceColumns = Field(default_factory=PoliceColumns)
+    health: HealthColumns = Field(default_factory=HealthColumns)
     location_column: str = "location_type"
     public_locations: list[str] = Field(default_factory=lambda: ["PUBLIC"])
     sex_column: str = Field("person_sex", description="recorded sex of the person at the occurrence")

@@ -28,7 +28,7 @@ def load_denominators(path: str | Path | None) -> pd.DataFrame:
     pop = pd.to_numeric(df["population"], errors="coerce")
     bad = pop.isna() | (pop < 0)
     if bad.any():
-        raise LinkageInputError("not a non-negative number", file=str(p), row=int(bad.idxmax()) + 2,
+        raise LinkageInputError("not a non-negative number", file=str(p), row=int(bad.to_numpy().nonzero()[0][0]) + 2,
                                 field="population")
     df["population"] = pop.astype(int)
     if not any(lv in df.columns for lv in LEVELS):

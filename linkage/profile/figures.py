@@ -56,6 +56,8 @@ def occurrences(police: pd.DataFrame, classifier: OffenceClassifier, cfg: Profil
     involved = role.isin(people_roles).fillna(False)
     young = (involved & (age <= cfg.young_age_max)).groupby(rows[pc.crime_ref]).any()
     child = (involved & (age <= cfg.after_school.max_age)).groupby(rows[pc.crime_ref]).any()
+    offender = role.isin({r.upper() for r in pc.offender_roles}).fillna(False)
+    young_suspect = (offender & (age <= cfg.young_age_max)).groupby(rows[pc.crime_ref]).any()
     first = rows.drop_duplicates(pc.crime_ref, keep="first")
     group = classifier.first_group(cfg.offence_groups).loc[first.index].fillna("other")
     loc = (_upper(first[cfg.location_column]) if cfg.location_column in first
@@ -76,6 +78,10 @@ def occurrences(police: pd.DataFrame, classifier: OffenceClassifier, cfg: Profil
     out["nte"] = (nte_loc & in_window(hour, cfg.nte.window)).to_numpy()
     out["young_involved"] = out["crime_ref"].map(young).fillna(False).astype(bool).to_numpy()
     out["child_involved"] = out["crime_ref"].map(child).fillna(False).astype(bool).to_numpy()
+    out["young_suspect"] = out["crime_ref"].map(young_suspect).fillna(False).astype(bool).to_numpy()
+    out["relationship"] = (first[pc.relationship].astype("string").str.strip().str.upper().fillna(UNKNOWN)
+                           .replace("", UNKNOWN).to_numpy() if pc.relationship in first else UNKNOWN)
+    out["knife_u25"] = (out["flag_knife"] & out["young_suspect"]) if "flag_knife" in out else False
     out["after_school"] = (in_window(hour, cfg.after_school.window).to_numpy() & out["child_involved"].to_numpy())
     for col in ("district", "npa", "location"):
         out[col] = out[col].astype("string").fillna(UNKNOWN).replace("", UNKNOWN)

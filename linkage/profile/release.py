@@ -9,7 +9,7 @@ the one hook for the project-wide release check: route :meth:`ProfileRelease.pro
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,24 +33,29 @@ class ProfileRelease:
         self.reg = CellRegistry(self.settings)
 
     # --- registration --------------------------------------------------------------------------------
-    def count(self, key: Hashable, value: int, hidden: bool = False) -> Hashable:
-        return self.reg.add(key, int(value), hidden=hidden)
+    def count(self, key: tuple, value: int, hidden: bool = False) -> tuple:
+        self.reg.add(key, int(value), hidden=hidden)
+        return key
 
-    def breakdown(self, prefix: tuple, counts: pd.Series, total: Hashable | None = None) -> list[Hashable]:
+    def constrain(self, total: Hashable, parts: Sequence[Hashable]) -> None:
+        """``total`` = sum of ``parts`` (all registered)."""
+        self.reg.constrain(total, list(parts))
+
+    def breakdown(self, prefix: tuple, counts: pd.Series, total: tuple | None = None) -> list[tuple]:
         """Register ``prefix + (category,)`` per category; tie them to ``total`` (registered if new)."""
         keys = [self.count((*prefix, str(cat)), int(n)) for cat, n in counts.items()]
         if total is not None:
             if total not in self.reg.values:
                 self.count(total, int(counts.sum()))
-            self.reg.constrain(total, keys)
+            self.constrain(total, keys)
         return keys
 
-    def share(self, key: Hashable, n: int, total: Hashable) -> None:
+    def share(self, key: tuple, n: int, total: tuple) -> None:
         """A count that is a share of ``total``: its complement is hidden but protected too."""
         self.count(key, n)
         comp = ("_not", key)
         self.count(comp, self.reg.values[total] - int(n), hidden=True)
-        self.reg.constrain(total, [key, comp])
+        self.constrain(total, [key, comp])
 
     def protect(self) -> None:
         self.reg.protect()

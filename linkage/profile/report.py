@@ -96,6 +96,13 @@ def build_report(rel: ProfileRelease, cfg: ProfileConfig, paths: dict[str, str])
         w = settings.window
         rep.add_heading(f"{settings.label} deep dive ({w.start_hour:02d}:00 to {(w.end_hour - 1) % 24:02d}:59)")
         rep.add_table(csv_frame(t[f"{kind}_deep_dive"], sym), max_rows=400)
+    rep.add_heading(f"Knife-enabled serious violence with a suspect aged {cfg.young_age_max} or under")
+    rep.add_text("Occurrences with the knife flag and at least one suspect/offender under 25: where, the "
+                 "victim-offender relationship, and the under-25 suspects' sex and age.")
+    rep.add_table(csv_frame(t["knife_u25_deep_dive"], sym), max_rows=400)
+    if "ae_assault_attendances" in t:
+        rep.add_heading("A&E assault attendances (health partner, ISTV extract)")
+        rep.add_table(csv_frame(t["ae_assault_attendances"], sym), max_rows=200)
     rep.add_heading("Victims and perpetrators by age and sex")
     a = _num(t["age_sex_rates"], "rate_per_1000")
     if not a.empty:

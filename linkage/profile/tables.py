@@ -29,13 +29,14 @@ def _counts(series: pd.Series, order: list | None = None) -> pd.Series:
 
 
 def build_profile_tables(occ_all: pd.DataFrame, police: pd.DataFrame, cfg: ProfileConfig, den: pd.DataFrame,
-                         rel: ProfileRelease, area_section: Callable[[ProfileRelease], Renderer] | None = None
-                         ) -> ProfileRelease:
+                         rel: ProfileRelease, area_section: Callable[[ProfileRelease], Renderer] | None = None,
+                         health: pd.DataFrame | None = None) -> ProfileRelease:
     occ = occ_all[in_period(occ_all["ts"], cfg.period)].reset_index(drop=True)
     renderers: list[Renderer] = []
     rel.count(TOTAL, len(occ))
     renderers += [_areas(occ, cfg, den, rel), _groups(occ, cfg, rel), _flags(occ, cfg, rel), _time(occ, rel),
                   _deep_dive("nte", occ, police, cfg, rel), _deep_dive("after_school", occ, police, cfg, rel),
+                  _deep_dive("knife_u25", occ, police, cfg, rel), _health(health, cfg, rel),
                   _age_sex(occ, police, cfg, den, rel), _year_on_year(occ_all, cfg, rel)]
     if area_section is not None:
         renderers.append(area_section(rel))
@@ -55,7 +56,7 @@ def _areas(occ: pd.DataFrame, cfg: ProfileConfig, den: pd.DataFrame, rel: Profil
     la_keys = rel.breakdown(("sv", "la"), la_counts, TOTAL)
     for lname in la_counts.index:  # each LA is the sum of its districts
         parts = [("sv", "district", d) for d in district[la == lname].unique()]
-        rel.reg.constrain(("sv", "la", str(lname)), parts)
+        rel.constrain(("sv", "la", str(lname)), parts)
     npa_keys = rel.breakdown(("sv", "npa"), _counts(occ["npa"]), TOTAL)
     pops = {"district": population_by(den, "district"), "la": population_by(den, "la"),
             "npa": population_by(den, "npa")}
@@ -97,9 +98,9 @@ def _flags(occ: pd.DataFrame, cfg: ProfileConfig, rel: ProfileRelease) -> Render
     pub = ("sv", "public_total")
     if pub not in rel.reg.values:
         rel.share(pub, int(occ["public"].sum()), TOTAL)
+    knife_col = occ["flag_knife"] if "flag_knife" in occ else pd.Series(False, index=occ.index)
     for name, mask, label in (("nte_of_public", occ["nte"] & occ["public"], "NTE share of public-place violence"),
-                              ("knife_of_public", occ.get("flag_knife", False) & occ["public"],
-                               "knife share of public-place violence")):
+                              ("knife_of_public", occ["public"] & knife_col, "knife share of public-place violence")):
         if name == "knife_of_public" and "flag_knife" not in occ:
             continue
         key = ("sv", "public", name)
@@ -130,15 +131,14 @@ def _time(occ: pd.DataFrame, rel: ProfileRelease) -> Renderer:
     rel.share(young_total, int(occ["young_involved"].sum()), TOTAL)
     y_keys = rel.breakdown(("sv", "young_hour"), _counts(occ.loc[occ["young_involved"], "hour"], hours), young_total)
     wd_keys = rel.breakdown(("sv", "weekday"), _counts(occ["weekday"], list(range(7))), TOTAL)
-    grid = occ.groupby(["weekday", "hour"]).size()
+    grid = pd.crosstab(occ["weekday"], occ["hour"]).reindex(index=range(7), columns=hours, fill_value=0)
     cell_keys = {}
     for w in range(7):
-        row = grid.get(w, pd.Series(dtype=int)).reindex(hours, fill_value=0) if w in grid.index.get_level_values(0) \
-            else pd.Series(0, index=hours)
+        row = grid.loc[w]
         ks = rel.breakdown(("sv", "wd_hour", str(w)), row, ("sv", "weekday", str(w)))
         cell_keys[w] = ks
     for h in hours:
-        rel.reg.constrain(("sv", "hour", str(h)), [cell_keys[w][h] for w in range(7)])
+        rel.constrain(("sv", "hour", str(h)), [cell_keys[w][h] for w in range(7)])
 
     def render() -> None:
         rel.add_table("by_month", [{"month": k[-1], "occurrences": rel.value(k), "share_pct": rel.pct(k, TOTAL)}
@@ -161,6 +161,8 @@ def _deep_dive(kind: str, occ: pd.DataFrame, police: pd.DataFrame, cfg: ProfileC
     rel.share(total, len(sub), TOTAL)
     dims: list[tuple[str, pd.Series, list | None]] = [
         ("offence_group", sub["offence_group"], None),
+        *([("district", sub["district"], None), ("relationship", sub["relationship"], None)]
+          if kind == "knife_u25" else []),
         ("weekday", sub["weekday"].map(lambda w: WEEKDAYS[w]), list(WEEKDAYS)),
         ("hour", sub["hour"].map(lambda h: f"{h:02d}:00"), None),
         ("month", sub["ts"].dt.month.map(lambda m: f"{m:02d}"), [f"{m:02d}" for m in range(1, 13)]),
@@ -171,6 +173,8 @@ def _deep_dive(kind: str, occ: pd.DataFrame, police: pd.DataFrame, cfg: ProfileC
         sections.append((dim, keys, total))
     for role, roles in (("victim", cfg.victim_roles), ("suspect", cfg.police.offender_roles)):
         inv = involvements(police, sub["crime_ref"], cfg, roles)
+        if kind == "knife_u25" and role == "suspect":  # the cohort's perpetrators: the under-25s only
+            inv = inv[inv["age"] <= cfg.young_age_max]
         inv_total = ("dd", kind, role, "total")
         rel.count(inv_total, len(inv))
         for dim, values in (("sex", inv["sex"]), ("age_band", _age_bands_deep(inv["age"]))):
@@ -208,11 +212,9 @@ def _age_sex(occ: pd.DataFrame, police: pd.DataFrame, cfg: ProfileConfig, den: p
         band = age_band_of(inv["age"], labels)
         tot = ("agesex", role, "total")
         rel.count(tot, len(inv))
-        cells = inv.groupby([band, inv["sex"]]).size()
-        keys = []
-        for (b, sx), n in cells.items():
-            keys.append(rel.count(("agesex", role, str(b), str(sx)), int(n)))
-        rel.reg.constrain(tot, keys)
+        cells = pd.DataFrame({"band": band, "sex": inv["sex"]}).value_counts().sort_index()
+        keys = [rel.count(("agesex", role, str(b), str(sx)), int(n)) for (b, sx), n in cells.items()]
+        rel.constrain(tot, keys)
         for k in keys:
             out.append((role, k[2], k[3], k))
 
@@ -243,8 +245,8 @@ def _year_on_year(occ_all: pd.DataFrame, cfg: ProfileConfig, rel: ProfileRelease
     other_c, other_p = ("yoy", "current", "_other"), ("yoy", "previous", "_other")
     rel.count(other_c, len(cur) - sum(rel.reg.values[k] for k in groups_c), hidden=True)
     rel.count(other_p, len(prev) - sum(rel.reg.values[k] for k in groups_p), hidden=True)
-    rel.reg.constrain(specs[0][1], [*groups_c, other_c])
-    rel.reg.constrain(specs[0][2], [*groups_p, other_p])
+    rel.constrain(specs[0][1], [*groups_c, other_c])
+    rel.constrain(specs[0][2], [*groups_p, other_p])
 
     def render() -> None:
         rows = []
@@ -256,4 +258,51 @@ def _year_on_year(occ_all: pd.DataFrame, cfg: ProfileConfig, rel: ProfileRelease
                 change = WITHHELD
             rows.append({"measure": label, "previous_year": p, "current_year": c, "change_pct": change})
         rel.add_table("year_on_year", rows, {k for s in specs for k in s[1:]})
+    return render
+
+
+def _health(health: pd.DataFrame | None, cfg: ProfileConfig, rel: ProfileRelease) -> Renderer:
+    """A&E assault attendances (ISTV extract) in the period, and year on year, when a health extract is linked."""
+    hc = cfg.health
+    if health is None or hc.arrival not in health.columns:
+        return lambda: None
+    ts = pd.to_datetime(health[hc.arrival], errors="coerce")
+    in_p = health[in_period(ts, cfg.period)]
+    total = ("ae", "total")
+    rel.count(total, len(in_p))
+    sections: list[tuple[str, list, Any]] = []
+    for dim, col in (("location_of_assault", hc.location), ("means_of_assault", hc.means), ("admitted", hc.admitted)):
+        if col in in_p.columns:
+            values = in_p[col].astype("string").str.strip().str.upper().fillna(UNKNOWN).replace("", UNKNOWN)
+            sections.append((dim, rel.breakdown(("ae", dim), _counts(values), total), total))
+    if hc.age in in_p.columns:
+        age = pd.to_numeric(in_p[hc.age], errors="coerce")  # same bands as the deep dives
+        sections.append(("age_band", rel.breakdown(("ae", "age_band"), _counts(_age_bands_deep(age)), total), total))
+    yoy = []
+    for label, mask in (("attendances", pd.Series(True, index=health.index)),
+                        ("admissions", health[hc.admitted].astype("string").str.upper().eq("Y").fillna(False)
+                         if hc.admitted in health.columns else None)):
+        if mask is None:
+            continue
+        kc, kp = ("ae", "current", label), ("ae", "previous", label)
+        rel.count(kc, int((mask & in_period(ts, cfg.current_year)).sum()))
+        rel.count(kp, int((mask & in_period(ts, cfg.previous_year)).sum()))
+        yoy.append((label, kc, kp))
+
+    def render() -> None:
+        rows: list[dict[str, Any]] = [{"dimension": "all", "category": "attendances", "count": rel.value(total),
+                                       "pct": None}]
+        keys: set = {total}
+        for dim, ks, den in sections:
+            keys |= set(ks)
+            rows += [{"dimension": dim, "category": k[-1], "count": rel.value(k), "pct": rel.pct(k, den)} for k in ks]
+        for label, kc, kp in yoy:
+            c, p = rel.value(kc), rel.value(kp)
+            change: Any = (round(100.0 * (c - p) / p, 1) if p >= 10 else None) if isinstance(c, int) and \
+                isinstance(p, int) else WITHHELD
+            rows += [{"dimension": "year_on_year", "category": f"{label}: previous year", "count": p, "pct": None},
+                     {"dimension": "year_on_year", "category": f"{label}: current year", "count": c, "pct": None},
+                     {"dimension": "year_on_year", "category": f"{label}: change %", "count": None, "pct": change}]
+            keys |= {kc, kp}
+        rel.add_table("ae_assault_attendances", rows, keys)
     return render

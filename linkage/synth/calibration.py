@@ -166,7 +166,12 @@ def sna_profile(out_dir: str | Path, config: str | Path | None = None) -> dict:
            "perpetrators_male_pct": share("perpetrator", lambda r: r["sex"] == "M"),
            "perpetrators_u25_pct": share("perpetrator", lambda r: r["age_band"] in u25),
            "u25_peak_hour": max(hours, key=lambda h: hours[h]) if hours else None}
+    import json
+
+    scale = json.loads((out_dir / "manifest.json").read_text())["params"]["sna"]["rate_scale"]
+    scaled = {a: (round(r / scale, 1) if isinstance(r, (int, float)) else r) for a, r in rates.items()}
     return {"reproduced": got, "published": PUBLISHED_PROFILE, "rates_per_1000": rates,
+            "rates_per_1000_over_rate_scale": scaled, "rate_scale": scale,
             "offence_groups": {r["offence_group"]: r["share_pct"] for r in t["offence_groups"]},
             "nte": t["nte_deep_dive"], "after_school": t["after_school_deep_dive"],
             "area_ranking": t.get("area_ranking", [])}

@@ -150,14 +150,15 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
     knife = ~sexual & ~da & (u[:, 3] < p_knife)
     # --- offence type ---------------------------------------------------------------------------------
     K = offences
-    mixes = {
+    # No GBH, attempted murder or murder here: those index offences belong to the high-harm scenario,
+    # which places them after a prolific career (the published 12.2 prior offences).
+    mixes: dict[str, dict[str, float]] = {
         "da": dict(abh=30, harassment=18, coercive_control=25, stalking=8, malicious_comms=12, threats_to_kill=7),
         "sexual": dict(rape=35, sexual_assault_f=50, sexual_assault_m=15),
-        "nte": dict(abh=62, gbh_s20=4, affray=17, robbery=10, threats_to_kill=3, harassment=4),
-        "knife": dict(abh=35, gbh_s20=10, gbh_s18=10, robbery=30, threats_to_kill=12, affray=3),
-        "other": dict(abh=30, harassment=22, malicious_comms=12, stalking=7, robbery=5, threats_to_kill=5,
-                      affray=4, gbh_s20=2.5, gbh_s18=1, kidnapping=0.6, business_robbery=0.6,
-                      attempted_murder=0.1),
+        "nte": dict(abh=66, affray=17, robbery=10, threats_to_kill=3, harassment=4),
+        "knife": dict(abh=55, robbery=30, threats_to_kill=12, affray=3),
+        "other": dict(abh=33, harassment=22, malicious_comms=12, stalking=7, robbery=5, threats_to_kill=5,
+                      affray=4, kidnapping=0.6, business_robbery=0.6),
     }
     kind = np.where(da, "da", np.where(sexual, "sexual", np.where(nte, "nte", np.where(knife, "knife", "other"))))
     offence = np.zeros(B, np.int64)
@@ -189,9 +190,10 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
     adult = lambda a: (a >= 18) * 1.0 + 1e-6  # noqa: E731
     teen_adult = lambda a: (a >= 12) * (1.0 + 1.5 * (a < 30)) + 1e-6  # noqa: E731
     flat = lambda a: (a >= 10) * 1.0 + 1e-6  # noqa: E731
-    roles = {"da": (0.12, adult, 0.85, adult), "sexual": (0.15, teen_adult, 0.97, flat),
-             "nte": (0.70, nte_age, 0.80, nte_age), "knife": (0.75, young, 0.88, young),
-             "other": (0.60, flat, 0.60, flat)}
+    older = lambda a: (a >= 10) * (1.0 + 3.0 * (a >= 25)) + 1e-6  # noqa: E731
+    roles = {"da": (0.12, adult, 0.85, adult), "sexual": (0.15, teen_adult, 0.97, older),
+             "nte": (0.70, nte_age, 0.80, nte_age), "knife": (0.75, young, 0.85, young),
+             "other": (0.70, flat, 0.50, older)}
     for k, (v_male, v_age, s_male, s_age) in roles.items():
         for di in range(len(dist_names)):
             idx = np.flatnonzero((kind == k) & (district == di))
@@ -234,14 +236,14 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
                                            np.where(rng.random(B) < 0.9, "ACQUAINTANCE", "NOT_RECORDED")))
     rel = np.where(da & (rng.random(B) < 0.15), "FAMILY", rel).astype(object)
     idx = np.flatnonzero(ok)
-    v, sp = victim[idx], suspect[idx]
-    area = address_at(people, hh, v, d[idx])[1]
+    vic, sus = victim[idx], suspect[idx]
+    area = address_at(people, hh, vic, d[idx])[1]
     alcohol = (nte[idx] | (loc[idx] == "HOSPITALITY")) & (rng.random(len(idx)) < 0.6) | (
         da[idx] & (rng.random(len(idx)) < 0.3))
     ids = occ.add(d[idx], minute[idx], offence[idx], loc[idx], area, da=da[idx], knife=knife[idx],
                   alcohol=alcohol, relationship=rel[idx])
-    occ.involve(ids, v, "VICTIM")
-    occ.involve(ids, sp, np.where(rng.random(len(idx)) < 0.4, "OFFENDER", "SUSPECT"))
+    occ.involve(ids, vic, "VICTIM")
+    occ.involve(ids, sus, np.where(rng.random(len(idx)) < 0.4, "OFFENDER", "SUSPECT"))
     _ = areas
 
 
