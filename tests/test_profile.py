@@ -174,3 +174,16 @@ def test_cohort_index_filter_knife_under_25_and_stranger_subgroup():
     assert sorted(out.index) == ["p1", "p2"]
     assert out.loc["p1", "index_crime_ref"] == "A" and out.loc["p2", "index_crime_ref"] == "C"
     assert out.loc["p1", "subgroup"] == "stranger" and out.loc["p2", "subgroup"] == "other"
+
+
+def test_a_number_shown_in_two_tables_is_withheld_in_both(loaded):
+    """40 of 42 occurrences are NTE: "all but two" must not show in the flag table nor in the NTE deep dive."""
+    police = _bulk(loaded, n_city=2, n_da=0, n_rut=40, n_nte=40)
+    den = pd.DataFrame({"district": ["Leicester", "Rutland"], "la": ["Leicester", "Rutland"],
+                        "population": [30000, 8000]})
+    t = profile_from_frames(loaded, police, None, den).tables
+    total = [r for r in t["sv_by_area"] if r["level"] == "LLR"][0]["occurrences"]
+    nte_flag = {r["measure"]: r for r in t["flag_shares"]}["nte"]["occurrences"]
+    nte_dd = [r for r in t["nte_deep_dive"] if r["dimension"] == "all"][0]["count"]
+    assert total is not WITHHELD
+    assert nte_flag is WITHHELD and nte_dd is WITHHELD

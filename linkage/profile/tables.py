@@ -40,6 +40,7 @@ def build_profile_tables(occ_all: pd.DataFrame, police: pd.DataFrame, cfg: Profi
                   _age_sex(occ, police, cfg, den, rel), _year_on_year(occ_all, cfg, rel)]
     if area_section is not None:
         renderers.append(area_section(rel))
+    _same_numbers(occ, cfg, rel)
     rel.protect()
     for render in renderers:
         render()
@@ -96,8 +97,7 @@ def _flags(occ: pd.DataFrame, cfg: ProfileConfig, rel: ProfileRelease) -> Render
     specs.append(("nte", "night-time economy (22:00-04:59 in a public place or hospitality) share of all", nte_key,
                   TOTAL))
     pub = ("sv", "public_total")
-    if pub not in rel.reg.values:
-        rel.share(pub, int(occ["public"].sum()), TOTAL)
+    rel.share(pub, int(occ["public"].sum()), TOTAL)
     knife_col = occ["flag_knife"] if "flag_knife" in occ else pd.Series(False, index=occ.index)
     for name, mask, label in (("nte_of_public", occ["nte"] & occ["public"], "NTE share of public-place violence"),
                               ("knife_of_public", occ["public"] & knife_col, "knife share of public-place violence")):
@@ -306,3 +306,22 @@ def _health(health: pd.DataFrame | None, cfg: ProfileConfig, rel: ProfileRelease
             keys |= {kc, kp}
         rel.add_table("ae_assault_attendances", rows, keys)
     return render
+
+
+def _same_numbers(occ: pd.DataFrame, cfg: ProfileConfig, rel: ProfileRelease) -> None:
+    """Cells of different tables that count the same thing are tied together, so a number withheld in one
+    table can never be read off another: the NTE total of the flags table and of the NTE deep dive, the
+    public-place flag and the public-place denominator, and the current year's count and its months."""
+    values = rel.reg.values
+    pairs = [(("sv", "flag", "nte"), ("dd", "nte", "total")),
+             (("sv", "public_total"), ("sv", "flag", "public_place"))]
+    for a, b in pairs:
+        if a in values and b in values and values[a] == values[b]:
+            rel.constrain(a, [b])
+    cur = cfg.current_year
+    if cfg.period.start <= cur.start and cur.end <= cfg.period.end:
+        months = pd.period_range(cur.start, cur.end, freq="M").strftime("%Y-%m")
+        keys = [("sv", "month", m) for m in months if ("sv", "month", m) in values]
+        kc = ("yoy", "current", "all serious violence")
+        if kc in values and values[kc] == sum(values[k] for k in keys):
+            rel.constrain(kc, keys)
