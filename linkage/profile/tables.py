@@ -165,12 +165,19 @@ def _deep_dive(kind: str, occ: pd.DataFrame, police: pd.DataFrame, cfg: ProfileC
           if kind == "knife_u25" else []),
         ("weekday", sub["weekday"].map(lambda w: WEEKDAYS[w]), list(WEEKDAYS)),
         ("hour", sub["hour"].map(lambda h: f"{h:02d}:00"), None),
-        ("month", sub["ts"].dt.month.map(lambda m: f"{m:02d}"), [f"{m:02d}" for m in range(1, 13)]),
     ]
     sections: list[tuple[str, list, Any]] = []
     for dim, values, order in dims:
         keys = rel.breakdown(("dd", kind, dim), _counts(values, order), total)
         sections.append((dim, keys, total))
+    # month of the year over the 12 months of `current_year` (a longer period would count some months twice)
+    year = sub[in_period(sub["ts"], cfg.current_year)]
+    year_total = ("dd", kind, "current_year_total")
+    rel.count(year_total, len(year))
+    keys = rel.breakdown(("dd", kind, "month_of_current_year"),
+                         _counts(year["ts"].dt.month.map(lambda m: f"{m:02d}"), [f"{m:02d}" for m in range(1, 13)]),
+                         year_total)
+    sections.append(("month_of_current_year", keys, year_total))
     for role, roles in (("victim", cfg.victim_roles), ("suspect", cfg.police.offender_roles)):
         inv = involvements(police, sub["crime_ref"], cfg, roles)
         if kind == "knife_u25" and role == "suspect":  # the cohort's perpetrators: the under-25s only

@@ -145,7 +145,10 @@ def sna_profile(out_dir: str | Path, config: str | Path | None = None) -> dict:
     frames = _raw_frames(out_dir)
     den = load_denominators(out_dir / "population.csv")
     rel = profile_from_frames(loaded, frames["police"], frames, den)
-    t = rel.tables
+    from linkage.cohort.tables import WITHHELD
+
+    t = {name: [{k: ("c" if v is WITHHELD else v) for k, v in r.items()} for r in rows]
+         for name, rows in rel.tables.items()}
     flags = {r["measure"]: r["pct"] for r in t["flag_shares"]}
     rates = {r["area"]: r["rate_per_1000"] for r in t["sv_by_area"] if r["level"] in ("LLR", "la", "district")}
     hours = {int(r["hour"][:2]): r["under_25_involved"] for r in t["by_hour"]

@@ -140,7 +140,7 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
     nte = pubhosp & ~sexual & (u[:, 2] < p_nte)
     pub_total = e_loc["PUBLIC"] + int((loc == "PUBLIC").sum())
     city = np.array([dist_names[i] == "Leicester" for i in district])
-    city_w = np.where(city, 0.7, 1.2)
+    city_w = np.where(city, 0.55, 1.3)
     public = loc == "PUBLIC"
     p_kp = _need(s.knife_share_public * pub_total, (e["knife"] & (e["location"] == "PUBLIC")).sum())
     p_kp /= max(1, (public & ~sexual).sum())
@@ -218,18 +218,19 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
     v_age_arr = age_of(np.maximum(victim, 0), d)
     s_age_arr = age_of(np.maximum(suspect, 0), d)
     u25 = (v_age_arr < 25) | (s_age_arr < 25)
-    for mask, hours in ((nte, _NTE_HOURS), (~nte & (dwelling | da), _HOME),
-                        (~nte & ~dwelling & ~da & u25, _DAY_U25), (~nte & ~dwelling & ~da & ~u25, _DAY_ADULT)):
+    day_out = ~nte & ~dwelling & ~da & ~sexual
+    for mask, hours in ((nte, _NTE_HOURS), (~nte & (dwelling | da | sexual), _HOME),
+                        (day_out & u25, _DAY_U25), (day_out & ~u25, _DAY_ADULT)):
         n = int(mask.sum())
         if n:
             h = categorical(rng, np.tile(hours / hours.sum(), (n, 1)))
             minute[mask] = h * 60 + rng.integers(0, 60, size=n)
     # after school (15:00-15:59, weekdays): mostly assaults with injury, as the deep dive found
     school = ~da & ~sexual & ~nte & (minute // 60 == 15) & ((v_age_arr < 18) | (s_age_arr < 18))
-    recast = school & (rng.random(B) < 0.6)
+    recast = school & (rng.random(B) < 0.9)
     offence[recast] = np.where(rng.random(int(recast.sum())) < 0.85, K["abh"], K["robbery"])
     weekend = dow_of(d) >= 5
-    move = school & weekend & (rng.random(B) < 0.5)
+    move = school & weekend & (rng.random(B) < 0.8)
     d[move] -= dow_of(d[move]) - 4  # to the Friday before
     d = np.clip(d, lo, hi)
     rel = np.where(da, "PARTNER", np.where(rng.random(B) < s.stranger_share, "STRANGER",
