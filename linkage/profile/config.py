@@ -62,7 +62,7 @@ class AreaConcentration(StrictModel):
     home_area_column: str = Field("home_sector", description="postcode sector of residence (an attribute)")
     levels: list[str] = Field(default_factory=lambda: ["sector", "district", "npa"],
                               description="finest first; the first where areas are large enough is used")
-    min_young_people: int = Field(1000, ge=1, description="an area level is used when at least 80% of its "
+    min_young_people: int = Field(500, ge=1, description="an area level is used when at least 80% of its "
                                                           "areas have this many young people")
     age_bands: list[str] = Field(default_factory=lambda: ["10-17", "18-24"],
                                  description="denominator age bands that make 'young people'")

@@ -164,7 +164,8 @@ def _deep_dive(kind: str, occ: pd.DataFrame, police: pd.DataFrame, cfg: ProfileC
         *([("district", sub["district"], None), ("relationship", sub["relationship"], None)]
           if kind == "knife_u25" else []),
         ("weekday", sub["weekday"].map(lambda w: WEEKDAYS[w]), list(WEEKDAYS)),
-        ("hour", sub["hour"].map(lambda h: f"{h:02d}:00"), None),
+        # the after-school window is one hour: an hour breakdown would only repeat the total
+        *([("hour", sub["hour"].map(lambda h: f"{h:02d}:00"), None)] if kind != "after_school" else []),
     ]
     sections: list[tuple[str, list, Any]] = []
     for dim, values, order in dims:

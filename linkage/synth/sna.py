@@ -218,8 +218,9 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
     v_age_arr = age_of(np.maximum(victim, 0), d)
     s_age_arr = age_of(np.maximum(suspect, 0), d)
     u25 = (v_age_arr < 25) | (s_age_arr < 25)
-    day_out = ~nte & ~dwelling & ~da & ~sexual
-    for mask, hours in ((nte, _NTE_HOURS), (~nte & (dwelling | da | sexual), _HOME),
+    # sexual offences against adults at home hours; against young people, their daytime pattern
+    day_out = ~nte & ~dwelling & ~da & ~(sexual & ~u25)
+    for mask, hours in ((nte, _NTE_HOURS), (~nte & (dwelling | da | (sexual & ~u25)), _HOME),
                         (day_out & u25, _DAY_U25), (day_out & ~u25, _DAY_ADULT)):
         n = int(mask.sum())
         if n:
