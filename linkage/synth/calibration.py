@@ -178,3 +178,33 @@ def sna_profile(out_dir: str | Path, config: str | Path | None = None) -> dict:
             "offence_groups": {r["offence_group"]: r["share_pct"] for r in t["offence_groups"]},
             "nte": t["nte_deep_dive"], "after_school": t["after_school_deep_dive"],
             "area_ranking": t.get("area_ranking", [])}
+
+
+def cohort_profile(out_dir: str | Path, cohort_config: str | Path) -> dict:
+    """A shipped cohort (e.g. configs/cohorts/knife_u25.yaml) on a synth folder linked by truth, through the
+    cohort engine's own person frame: size, previous victims and factor prevalence (VRN-internal numbers,
+    for calibration only; releases go through ``linkage cohort``)."""
+    from linkage.cohort import build_person_frame
+    from linkage.cohort.config import load_cohort_config
+    from linkage.cohort.inputs import CohortInputs
+
+    out_dir = Path(out_dir)
+    frames = _raw_frames(out_dir)
+    frames["police"]["age_at_occurrence"] = pd.to_numeric(frames["police"]["age_at_occurrence"], errors="coerce")
+    ids = {"police": "nominal_id", "education": "upn", "social_care": "child_id"}
+    if (out_dir / "health.csv").is_file():
+        truth = pd.read_csv(out_dir / "truth.csv", dtype=str, keep_default_na=False)
+        ae = _load(out_dir, "health", truth, "hospital_number")
+        ae["arrival_datetime"] = pd.to_datetime(ae["arrival_datetime"], format="%Y-%m-%d %H:%M")
+        frames["health"], ids["health"] = ae, "hospital_number"
+    crosswalk = pd.concat([pd.DataFrame({"person_id": f["person_id"], "source": s, "record_id": f[ids[s]]})
+                           for s, f in frames.items()]).drop_duplicates().astype("string")
+    loaded = load_cohort_config(cohort_config)
+    persons = build_person_frame(loaded, CohortInputs(crosswalk=crosswalk, payloads=frames))
+    rf = [c for c in persons.columns if c.startswith("rf_")]
+    return {"n": int(len(persons)), "share_prior_victim": round(float(persons["previous_victim"].mean()
+                                                                      if "previous_victim" in persons
+                                                                      else persons["prior_victim"].mean()), 3),
+            "subgroups": persons["subgroup"].value_counts(normalize=True).round(3).to_dict(),
+            "age_bands": persons["age_band"].value_counts(normalize=True).round(3).to_dict(),
+            "factor_prevalence": {c[3:]: round(float(persons[c].mean()), 3) for c in rf}}

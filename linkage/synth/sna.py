@@ -185,7 +185,7 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
     res_age = (mid - people.dob[alive]) / 365.25
     res_male = people.male[alive]
     # (victim male share, victim age weight, suspect male share, suspect age weight) per kind
-    young = lambda a: np.exp(-0.5 * ((a - 16) / 4) ** 2) + 0.05  # noqa: E731
+    young = lambda a: np.exp(-0.5 * ((a - 17) / 2.5) ** 2) + 0.02  # noqa: E731
     nte_age = lambda a: np.exp(-0.5 * ((a - 20) / 3) ** 2) + 0.03  # noqa: E731
     adult = lambda a: (a >= 18) * 1.0 + 1e-6  # noqa: E731
     teen_adult = lambda a: (a >= 12) * (1.0 + 1.5 * (a < 30)) + 1e-6  # noqa: E731
@@ -204,6 +204,8 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
                 m = res_male[pool]
                 w = agew(res_age[pool]) * np.where(m, male_share / max(1, m.sum()),
                                                    (1 - male_share) / max(1, (~m).sum()))
+                if k == "knife" and arr is suspect:  # knife carriers are at-risk young people, as the SNA found
+                    w = w * np.exp(0.8 * np.clip(people.risk[alive[pool]], -3, 4))
                 arr[idx] = alive[pool[rng.choice(len(pool), size=len(idx), p=w / w.sum())]]
     # domestic abuse: the victim's partner where there is one
     for i in np.flatnonzero(da & (victim >= 0)):
