@@ -177,6 +177,7 @@ def sna_profile(out_dir: str | Path, config: str | Path | None = None) -> dict:
             "rates_per_1000_over_rate_scale": scaled, "rate_scale": scale,
             "offence_groups": {r["offence_group"]: r["share_pct"] for r in t["offence_groups"]},
             "nte": t["nte_deep_dive"], "after_school": t["after_school_deep_dive"],
+            "knife_u25": t["knife_u25_deep_dive"],
             "area_ranking": t.get("area_ranking", [])}
 
 
