@@ -333,6 +333,30 @@ def cohort(
                f"people; disclosure rules fired: {sum(result['disclosure_summary'].values())} cells)")
 
 
+# --- profile (SNA) ----------------------------------------------------------------------------------
+
+@app.command()
+def profile(
+    encoded: Annotated[list[Path], typer.Argument(help="encoded extract folders (police; education, social care "
+                                                       "for the area tables)")],
+    link: Annotated[Path, typer.Option("--link", help="link output folder holding crosswalk.parquet")],
+    out: Annotated[Path, typer.Option("--out", help="release folder to create (must be new or empty)")],
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="profile config (default configs/profile.yaml)")] = None,
+    denominators: Annotated[Path | None, typer.Option(
+        "--denominators", help="population CSV (default: shipped ONS Census 2021 districts; "
+                               "synth: population.csv)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
+) -> None:
+    """The SNA serious-violence profile and area concentration of risk factors, disclosure-controlled."""
+    from linkage.profile import build_profile
+
+    cfg = config if config is not None else Path(__file__).resolve().parents[1] / "configs" / "profile.yaml"
+    result = run_safely(build_profile, cfg, link, encoded, out, denominators=denominators, quiet=quiet)
+    typer.echo(f"wrote {len(result['files'])} files to {out} ({len(result['tables'])} tables; disclosure rules "
+               f"fired: {sum(result['disclosure_summary'].values())} cells)")
+
+
 # --- synthetic data --------------------------------------------------------------------------------
 
 @app.command()

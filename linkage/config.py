@@ -358,7 +358,7 @@ def export_schemas(out_dir: str | Path) -> list[Path]:
     import importlib
 
     for module in ("linkage.encode.manifest", "linkage.link.config", "linkage.cohort.config", "linkage.synth.params",
-                   "linkage.contracts.attribute_package"):
+                   "linkage.contracts.attribute_package", "linkage.profile.config"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError:

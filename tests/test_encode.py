@@ -297,7 +297,7 @@ def test_payload_column_cannot_be_an_identifier():
 def test_shipped_partner_configs_validate():
     root = Path(__file__).resolve().parents[1] / "configs" / "partners"
     names = sorted(p.stem for p in root.glob("*.yaml"))
-    assert names == ["education", "febrl", "messy", "police", "social_care"]
+    assert names == ["education", "febrl", "health", "messy", "police", "social_care"]
     for name in names:
         cfg = load_partner_config(root / f"{name}.yaml")
         assert cfg.source == name

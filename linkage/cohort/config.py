@@ -40,10 +40,28 @@ class OffenceGroup(StrictModel):
         return self
 
 
+class OffenceFlag(StrictModel):
+    """A flag on an occurrence: a payload column holding one of ``values``, or membership of an offence group."""
+
+    label: str
+    column: str | None = Field(None, description="police payload column, e.g. knife_flag")
+    values: list[str] = Field(default_factory=list, description="values (case-insensitive) that set the flag")
+    offence_group: str | None = Field(None, description="the flag is set for offences in this group")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> OffenceFlag:
+        if (self.column is None) == (self.offence_group is None):
+            raise ValueError("a flag needs exactly one of 'column' (with 'values') or 'offence_group'")
+        if self.column is not None and not self.values:
+            raise ValueError("a column flag needs 'values'")
+        return self
+
+
 class OffenceTaxonomy(StrictModel):
-    """Named offence groups (serious violence by group, high-harm subset, drug offences)."""
+    """Named offence groups (serious violence by group, high-harm subset, drug offences) and flags."""
 
     groups: dict[str, OffenceGroup] = Field(min_length=1)
+    flags: dict[str, OffenceFlag] = Field(default_factory=dict, description="occurrence flags (knife, domestic…)")
 
     @model_validator(mode="after")
     def _includes_exist(self) -> OffenceTaxonomy:
@@ -53,6 +71,9 @@ class OffenceTaxonomy(StrictModel):
                     raise ValueError(f"group '{name}' includes unknown group '{inc}'")
                 if inc == name:
                     raise ValueError(f"group '{name}' includes itself")
+        for name, flag in self.flags.items():
+            if flag.offence_group is not None and flag.offence_group not in self.groups:
+                raise ValueError(f"flag '{name}' names unknown offence group '{flag.offence_group}'")
         return self
 
 
@@ -141,6 +162,8 @@ class PoliceColumns(StrictModel):
     ethnicity: str = "ethnicity"
     area: str = "npa"
     age_at_occurrence: str = Field("age_at_occurrence", description="used when the partner supplies it")
+    relationship: str = Field("victim_relationship", description="victim-offender relationship of the occurrence")
+    district: str = Field("district", description="local-authority district where the offence happened")
     offender_roles: list[str] = Field(default_factory=lambda: ["SUSPECT", "OFFENDER"],
                                       description="roles that make an occurrence the person's offence")
 
@@ -165,8 +188,31 @@ class AgeSettings(StrictModel):
 
 
 class Subgroup(StrictModel):
+    """Index offences in any of ``offence_groups`` (if given) that also carry every flag in ``flags`` and,
+    if given, one of ``relationships``. Earlier sub-groups win when several match."""
+
     label: str
-    offence_groups: list[str] = Field(min_length=1, description="index offence in any of these groups")
+    offence_groups: list[str] = Field(default_factory=list, description="index offence in any of these groups")
+    flags: list[str] = Field(default_factory=list, description="flags of the offence taxonomy, all required")
+    relationships: list[str] = Field(default_factory=list, description="victim-offender relationships")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Subgroup:
+        if not (self.offence_groups or self.flags or self.relationships):
+            raise ValueError("a sub-group needs offence_groups, flags or relationships")
+        return self
+
+
+class IndexFilter(StrictModel):
+    """Extra conditions a qualifying offence must meet to be an index offence (all must hold)."""
+
+    flags: list[str] = Field(default_factory=list, description="flags of the offence taxonomy, all required "
+                                                               "(e.g. knife)")
+    age_min: int | None = Field(None, ge=0, description="person's age at the offence, inclusive (needs the "
+                                                        "police age_at_occurrence column)")
+    age_max: int | None = Field(None, ge=0, description="inclusive, e.g. 24 for 'under 25 at the offence'")
+    relationships: list[str] = Field(default_factory=list, description="victim-offender relationships allowed")
+    areas: list[str] = Field(default_factory=list, description="NPAs or districts of the offence allowed")
 
 
 # The shipped floor of the disclosure policy (the ONS / UK LLC "10-5 rule"): a config may be stricter,
@@ -263,6 +309,8 @@ class CohortConfig(StrictModel):
     end: dt.date | None = Field(None, description="latest index offence date (inclusive)")
     police: PoliceColumns = Field(default_factory=PoliceColumns)
     age: AgeSettings = Field(default_factory=AgeSettings)
+    index: IndexFilter = Field(default_factory=IndexFilter, description="offence flags, age at the offence, "
+                                                                        "relationship and area of the index")
     subgroups: dict[str, Subgroup] = Field(default_factory=dict)
     factor_count_bands: list[tuple[int, int]] = Field(
         default_factory=lambda: [(0, 0), (1, 2), (3, 4), (5, 6), (7, 9), (10, 99)])
@@ -314,6 +362,9 @@ def load_cohort_config(path: str | Path) -> LoadedCohortConfig:
     for g in cohort.qualifying_groups + [g for sg in cohort.subgroups.values() for g in sg.offence_groups]:
         if g not in offences.groups:
             raise LinkageConfigError(f"{path}: offence group '{g}' is not in {off_path.name}")
+    for fl in cohort.index.flags + [f for sg in cohort.subgroups.values() for f in sg.flags]:
+        if fl not in offences.flags:
+            raise LinkageConfigError(f"{path}: flag '{fl}' is not in {off_path.name}")
     for f in catalogue.factors:
         for ind in f.indicators:
             for c in ind.when:

@@ -28,6 +28,67 @@ def _require(df: pd.DataFrame, columns: list[str], source: str) -> None:
                                     file=f"{source} payload.parquet", field=col)
 
 
+def flag_mask(police: pd.DataFrame, classifier: OffenceClassifier, flag: str) -> pd.Series:
+    """Rows carrying an occurrence flag of the taxonomy (a column value, or an offence group)."""
+    spec = classifier.taxonomy.flags[flag]
+    if spec.offence_group is not None:
+        return classifier.mask(spec.offence_group)
+    assert spec.column is not None
+    if spec.column not in police.columns:
+        raise LinkageInputError("payload column needed by an offence flag is missing",
+                                file="police payload.parquet", field=spec.column)
+    wanted = {v.strip().upper() for v in spec.values}
+    return police[spec.column].astype("string").str.strip().str.upper().isin(wanted).fillna(False).astype(bool)
+
+
+def _upper(values: pd.Series) -> pd.Series:
+    return values.astype("string").str.strip().str.upper()
+
+
+def index_filter_mask(police: pd.DataFrame, cfg: CohortConfig, classifier: OffenceClassifier) -> pd.Series:
+    """Rows meeting the config's ``index`` conditions: flags, age at the offence, relationship, area."""
+    pc, f = cfg.police, cfg.index
+    keep = pd.Series(True, index=police.index)
+    for flag in f.flags:
+        keep &= flag_mask(police, classifier, flag)
+    if f.age_min is not None or f.age_max is not None:
+        _require(police, [pc.age_at_occurrence], pc.source)
+        age = pd.to_numeric(police[pc.age_at_occurrence], errors="coerce")
+        # an offence with no recorded age cannot be shown to meet an age condition
+        keep &= age.notna()
+        if f.age_min is not None:
+            keep &= (age >= f.age_min).fillna(False)
+        if f.age_max is not None:
+            keep &= (age <= f.age_max).fillna(False)
+    if f.relationships:
+        _require(police, [pc.relationship], pc.source)
+        keep &= _upper(police[pc.relationship]).isin({r.upper() for r in f.relationships}).fillna(False)
+    if f.areas:
+        wanted = {a.strip().upper() for a in f.areas}
+        in_area = pd.Series(False, index=police.index)
+        for col in (pc.area, pc.district):
+            if col in police.columns:
+                in_area |= _upper(police[col]).isin(wanted).fillna(False)
+        keep &= in_area
+    return keep.astype(bool)
+
+
+def _subgroup_mask(police: pd.DataFrame, sg, cfg: CohortConfig, classifier: OffenceClassifier) -> pd.Series:
+    hit = pd.Series(True, index=police.index)
+    if sg.offence_groups:
+        any_group = pd.Series(False, index=police.index)
+        for g in sg.offence_groups:
+            any_group |= classifier.mask(g)
+        hit &= any_group
+    for flag in sg.flags:
+        hit &= flag_mask(police, classifier, flag)
+    if sg.relationships:
+        col = cfg.police.relationship
+        _require(police, [col], cfg.police.source)
+        hit &= _upper(police[col]).isin({r.upper() for r in sg.relationships}).fillna(False)
+    return hit.astype(bool)
+
+
 def select_cohort(police: pd.DataFrame, cfg: CohortConfig, classifier: OffenceClassifier) -> pd.DataFrame:
     """One row per cohort member: person_id, index_day, index_crime_ref, subgroup, ethnicity, area."""
     pc = cfg.police
@@ -38,6 +99,7 @@ def select_cohort(police: pd.DataFrame, cfg: CohortConfig, classifier: OffenceCl
     for g in cfg.qualifying_groups:
         qualifying |= classifier.mask(g)
     keep = qualifying & role.isin([r.upper() for r in pc.offender_roles]).fillna(False) & day.notna()
+    keep &= index_filter_mask(police, cfg, classifier)
     if cfg.start is not None:
         keep &= day >= pd.Timestamp(cfg.start)
     if cfg.end is not None:
@@ -45,9 +107,7 @@ def select_cohort(police: pd.DataFrame, cfg: CohortConfig, classifier: OffenceCl
     rows = police.loc[keep].assign(_day=day[keep], _ts=pd.to_datetime(police.loc[keep, pc.committed]))
     subgroup = pd.Series(OTHER_SUBGROUP, index=rows.index, dtype="string")
     for name, sg in reversed(list(cfg.subgroups.items())):
-        hit = pd.Series(False, index=rows.index)
-        for g in sg.offence_groups:
-            hit |= classifier.mask(g).loc[rows.index]
+        hit = _subgroup_mask(police, sg, cfg, classifier).loc[rows.index]
         subgroup = subgroup.mask(hit, name)
     rows["subgroup"] = subgroup
     # Most recent first; ties on time broken by crime reference so reruns pick the same occurrence.

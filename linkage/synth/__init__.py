@@ -28,15 +28,21 @@ def load_params(path: str | Path) -> SynthParams:
 
     return load_yaml_model(path, SynthParams)
 
-_SOURCES = ("police", "education", "social_care")
+_SOURCES = ("police", "education", "social_care", "health")
 
 
 class _CrimeRefs:
     """``LC-YYYYMMDD-NNNNN`` / ``MP-…`` references, numbered per day across the whole run."""
 
     def __init__(self) -> None:
+        self.attendances = 0
         self.base = (dt.date(1990, 1, 1) - dt.date(1970, 1, 1)).days
         self.next = {"LC": np.zeros(60 * 366, np.int64), "MP": np.zeros(60 * 366, np.int64)}
+
+    def next_attendance(self, n: int) -> int:
+        """First number of a block of ``n`` A&E attendance ids (unique across the run)."""
+        first, self.attendances = self.attendances, self.attendances + n
+        return first
 
     def assign(self, occ: np.ndarray, day: np.ndarray, missing: np.ndarray) -> np.ndarray:
         from linkage.synth.timeutil import iso
@@ -57,6 +63,16 @@ class _CrimeRefs:
         refs = np.array([f"{'MP' if m else 'LC'}-{s}-{n:05d}" for m, s, n in
                          zip(o_mp.tolist(), dates.tolist(), number.tolist(), strict=True)], dtype=object)
         return refs[inverse]
+
+
+def _write_population(path: Path, tables: list) -> None:
+    """population.csv: SYNTHETIC residents by postcode sector, age band and sex (rate denominators)."""
+    from linkage.synth.sna import POPULATION_COLUMNS, merge_population
+    from linkage.synth.writers import write_table
+
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(",".join(POPULATION_COLUMNS) + "\n")
+        write_table(handle, merge_population(tables))
 
 
 def generate_extracts(people: int, seed: int, out_dir: str | Path, *, params: SynthParams | dict | None = None,
@@ -86,10 +102,13 @@ def generate_extracts(people: int, seed: int, out_dir: str | Path, *, params: Sy
         first = exc.errors()[0]
         raise LinkageConfigError(f"synth params: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     timer = PhaseTimer(echo=not quiet)
+    from linkage.synth.health import HEALTH_COLUMNS
+
     columns = {"police": POLICE_COLUMNS, "education": EDUCATION_COLUMNS, "social_care": SOCIAL_CARE_COLUMNS,
-               "truth": TRUTH_COLUMNS, "people": PEOPLE_COLUMNS}
+               "health": HEALTH_COLUMNS, "truth": TRUTH_COLUMNS, "people": PEOPLE_COLUMNS}
     counts = {name: 0 for name in columns}
     ids, refs = IdFactory(seed), _CrimeRefs()
+    populations: list = []
     summary: dict[str, Any] = {"seed": seed, "people": people, "batches": 0, "high_harm_people": 0}
     with atomic_output_dir(out_dir) as tmp, timer.phase("generate and write extracts"):
         handles = {name: open(tmp / f"{name}.csv", "w", encoding="utf-8", newline="") for name in columns}
@@ -104,6 +123,7 @@ def generate_extracts(people: int, seed: int, out_dir: str | Path, *, params: Sy
                     rng = np.random.default_rng([seed, batch])
                     frames, kept, n_hh, n_hh_people, high_harm = generate_batch(
                         rng, n_households, remaining, p, ids, refs, person_offset, hh_offset)
+                    populations.append(frames.pop("population"))
                     for name, table in frames.items():
                         counts[name] += write_table(handles[name], table)
                     summary["high_harm_people"] += high_harm
@@ -115,6 +135,7 @@ def generate_extracts(people: int, seed: int, out_dir: str | Path, *, params: Sy
         finally:
             for handle in handles.values():
                 handle.close()
+        _write_population(tmp / "population.csv", populations)
         summary["batches"] = batch
         summary["rows"] = {name: counts[name] for name in _SOURCES}
         summary["truth_rows"] = counts["truth"]

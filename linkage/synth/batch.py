@@ -41,13 +41,14 @@ def generate_batch(rng: np.random.Generator, n_households: int, remaining: int, 
     frames: dict[str, wr.Table] = {}
     truth = []
     upn_of: dict[int, str] = {}
+    nhs_of: dict[int, str] = {}
     if edu:
         frames["education"], pairs, upn_of = wr.education_frame(rng, edu, people, hh, params, ids)
         truth.append(("education", pairs))
     else:
         frames["education"] = wr.empty_table(wr.EDUCATION_COLUMNS)
     if csc:
-        frames["social_care"], pairs = wr.social_care_frame(rng, csc, people, hh, params, ids, upn_of)
+        frames["social_care"], pairs, nhs_of = wr.social_care_frame(rng, csc, people, hh, params, ids, upn_of)
         truth.append(("social_care", pairs))
     else:
         frames["social_care"] = wr.empty_table(wr.SOCIAL_CARE_COLUMNS)
@@ -63,6 +64,18 @@ def generate_batch(rng: np.random.Generator, n_households: int, remaining: int, 
         high_harm = len(np.unique(pol["person"][sv]))
     else:
         frames["police"] = wr.empty_table(wr.POLICE_COLUMNS)
+    # the health partner (issue 17): A&E assault attendances, from police victims and unreported assaults
+    from linkage.synth.health import HEALTH_COLUMNS, health_frame, health_history
+    from linkage.synth.police import INJURY_CODES, SERIOUS_INJURY_CODES
+    ae = health_history(rng.spawn(1)[0], pol, people, traits, params, INJURY_CODES, SERIOUS_INJURY_CODES) if pol else {}
+    if ae:
+        ae = take(ae, keep[ae["person"]])
+    if ae and len(ae["person"]):
+        frames["health"], pairs = health_frame(rng.spawn(1)[0], ae, people, hh, params, nhs_of, ids.nhs_number,
+                                               person_offset, refs.next_attendance(len(ae["person"])))
+        truth.append(("health", pairs))
+    else:
+        frames["health"] = wr.empty_table(HEALTH_COLUMNS)
     frames["truth"] = {
         "source": np.array([src for src, pairs in truth for _ in range(len(pairs))], dtype=object),
         "local_id": np.concatenate([pairs[:, 0] for _, pairs in truth]) if truth else np.array([], object),
@@ -70,4 +83,9 @@ def generate_batch(rng: np.random.Generator, n_households: int, remaining: int, 
                       if truth else np.array([], object)),
     }
     frames["people"] = wr.people_frame(people, person_ids, household_ids, keep, has_alias)
+    # synthetic rate denominators (issue 17): residents of the batch's households in mid-window
+    from linkage.synth.sna import resident_population
+    from linkage.synth.timeutil import day as _day
+    ref = (_day(params.sna.window_start) + _day(params.extract_date)) // 2
+    frames["population"] = resident_population(people, hh, ref)
     return frames, len(members), len(hh.area), len(people), high_harm

@@ -108,3 +108,104 @@ def high_harm_profile(out_dir: str | Path) -> dict:
         "share_prior_victim": float(table["previous_victim"].mean()),
         "factor_prevalence": {f: round(float(table[f].mean()), 3) for f in FACTORS},
     }
+
+
+# --- SNA profile (issue 17) ------------------------------------------------------------------------
+
+PUBLISHED_PROFILE = {  # SNA 2024-25 (domain notes §0); shares in %, rates per 1,000 over Apr 2023-Sep 2024
+    "domestic_pct": 31.0, "public_place_pct": 24.0, "sexual_pct": 10.0, "knife_pct": 5.0, "nte_pct": 7.0,
+    "nte_of_public_pct": 25.0, "knife_in_leicester_city_pct": 61.0, "victims_female_pct": 55.0,
+    "perpetrators_male_pct": 70.0, "perpetrators_u25_pct": 32.0, "u25_peak_hour": 15,
+}
+
+
+def _raw_frames(out_dir: Path) -> dict[str, pd.DataFrame]:
+    truth = pd.read_csv(out_dir / "truth.csv", dtype=str, keep_default_na=False)
+    frames = {"police": _load(out_dir, "police", truth, "nominal_id"),
+              "education": _load(out_dir, "education", truth, "upn"),
+              "social_care": _load(out_dir, "social_care", truth, "child_id")}
+    for col in ("fsm_eligible", "sessions_possible", "sessions_missed", "ap_placement"):
+        frames["education"][col] = pd.to_numeric(frames["education"][col], errors="coerce")
+    frames["education"]["event_date"] = pd.to_datetime(frames["education"]["event_date"], format="%Y-%m-%d")
+    for col in ("start_date", "end_date"):
+        frames["social_care"][col] = pd.to_datetime(frames["social_care"][col], format="%d/%m/%Y", errors="coerce")
+    frames["police"]["committed_from"] = pd.to_datetime(frames["police"]["committed_from"], format="%Y-%m-%d %H:%M")
+    return frames
+
+
+def sna_profile(out_dir: str | Path, config: str | Path | None = None) -> dict:
+    """The profile's headline figures on a synth folder, linked by truth (perfect linkage), with the
+    published values they are calibrated to. Uses the same code as ``linkage profile``."""
+    from linkage.profile import profile_from_frames
+    from linkage.profile.config import load_profile_config
+    from linkage.profile.denominators import load_denominators
+
+    out_dir = Path(out_dir)
+    loaded = load_profile_config(config)
+    frames = _raw_frames(out_dir)
+    den = load_denominators(out_dir / "population.csv")
+    rel = profile_from_frames(loaded, frames["police"], frames, den)
+    from linkage.cohort.tables import WITHHELD
+
+    t = {name: [{k: ("c" if v is WITHHELD else v) for k, v in r.items()} for r in rows]
+         for name, rows in rel.tables.items()}
+    flags = {r["measure"]: r["pct"] for r in t["flag_shares"]}
+    rates = {r["area"]: r["rate_per_1000"] for r in t["sv_by_area"] if r["level"] in ("LLR", "la", "district")}
+    hours = {int(r["hour"][:2]): r["under_25_involved"] for r in t["by_hour"]
+             if isinstance(r["under_25_involved"], int)}
+    agesex = t["age_sex_rates"]
+
+    def share(role: str, pred) -> float | None:
+        rows = [r for r in agesex if r["role"] == role and isinstance(r["people_involved"], int)]
+        tot = sum(r["people_involved"] for r in rows)
+        return round(100 * sum(r["people_involved"] for r in rows if pred(r)) / tot, 1) if tot else None
+
+    u25 = {"0-9", "10-17", "18-24"}
+    got = {"domestic_pct": flags.get("domestic"), "public_place_pct": flags.get("public_place"),
+           "sexual_pct": flags.get("sexual"), "knife_pct": flags.get("knife"), "nte_pct": flags.get("nte"),
+           "nte_of_public_pct": flags.get("nte_of_public"),
+           "knife_in_leicester_city_pct": flags.get("knife_in_leicester_city"),
+           "victims_female_pct": share("victim", lambda r: r["sex"] == "F"),
+           "perpetrators_male_pct": share("perpetrator", lambda r: r["sex"] == "M"),
+           "perpetrators_u25_pct": share("perpetrator", lambda r: r["age_band"] in u25),
+           "u25_peak_hour": max(hours, key=lambda h: hours[h]) if hours else None}
+    import json
+
+    scale = json.loads((out_dir / "manifest.json").read_text())["params"]["sna"]["rate_scale"]
+    scaled = {a: (round(r / scale, 1) if isinstance(r, (int, float)) else r) for a, r in rates.items()}
+    return {"reproduced": got, "published": PUBLISHED_PROFILE, "rates_per_1000": rates,
+            "rates_per_1000_over_rate_scale": scaled, "rate_scale": scale,
+            "offence_groups": {r["offence_group"]: r["share_pct"] for r in t["offence_groups"]},
+            "nte": t["nte_deep_dive"], "after_school": t["after_school_deep_dive"],
+            "knife_u25": t["knife_u25_deep_dive"],
+            "area_ranking": t.get("area_ranking", [])}
+
+
+def cohort_profile(out_dir: str | Path, cohort_config: str | Path) -> dict:
+    """A shipped cohort (e.g. configs/cohorts/knife_u25.yaml) on a synth folder linked by truth, through the
+    cohort engine's own person frame: size, previous victims and factor prevalence (VRN-internal numbers,
+    for calibration only; releases go through ``linkage cohort``)."""
+    from linkage.cohort import build_person_frame
+    from linkage.cohort.config import load_cohort_config
+    from linkage.cohort.inputs import CohortInputs
+
+    out_dir = Path(out_dir)
+    frames = _raw_frames(out_dir)
+    frames["police"]["age_at_occurrence"] = pd.to_numeric(frames["police"]["age_at_occurrence"], errors="coerce")
+    ids = {"police": "nominal_id", "education": "upn", "social_care": "child_id"}
+    if (out_dir / "health.csv").is_file():
+        truth = pd.read_csv(out_dir / "truth.csv", dtype=str, keep_default_na=False)
+        ae = _load(out_dir, "health", truth, "hospital_number")
+        ae["arrival_datetime"] = pd.to_datetime(ae["arrival_datetime"], format="%Y-%m-%d %H:%M")
+        frames["health"], ids["health"] = ae, "hospital_number"
+    crosswalk = pd.concat([pd.DataFrame({"person_id": f["person_id"], "source": s, "record_id": f[ids[s]]})
+                           for s, f in frames.items()]).drop_duplicates().astype("string")
+    loaded = load_cohort_config(cohort_config)
+    persons = build_person_frame(loaded, CohortInputs(crosswalk=crosswalk, payloads=frames))
+    rf = [c for c in persons.columns if c.startswith("rf_")]
+    return {"n": int(len(persons)), "share_prior_victim": round(float(persons["previous_victim"].mean()
+                                                                      if "previous_victim" in persons
+                                                                      else persons["prior_victim"].mean()), 3),
+            "subgroups": persons["subgroup"].value_counts(normalize=True).round(3).to_dict(),
+            "age_bands": persons["age_band"].value_counts(normalize=True).round(3).to_dict(),
+            "factor_prevalence": {c[3:]: round(float(persons[c].mean()), 3) for c in rf}}

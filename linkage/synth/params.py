@@ -122,6 +122,10 @@ class SynthParams(StrictModel):
     police_start: dt.date = Field(dt.date(2010, 1, 1))
     extract_date: dt.date = Field(dt.date(2025, 3, 31), description="end of coverage of all three extracts")
     households_per_batch: int = Field(4000, ge=10, le=200_000, description="generation batch (bounds memory)")
+    sna: SnaCalibration = Field(default_factory=lambda: SnaCalibration(),
+                                description="SNA profile calibration of police serious violence (issue 17)")
+    health: HealthSettings = Field(default_factory=lambda: HealthSettings(),
+                                   description="the A&E (ISTV) extract of the health partner (issue 17)")
 
     @model_validator(mode="after")
     def _check_years(self) -> SynthParams:
@@ -162,3 +166,59 @@ class MessyParams(StrictModel):
 
 
 SCHEMA_MODELS["synth-messy-params"] = MessyParams
+
+
+# --- SNA profile calibration (issue 17) ------------------------------------------------------------
+# Kept apart from the identifier-error settings above. Targets are the published SNA 2024-25 figures
+# (domain notes §0); `linkage.synth.sna` tops the police histories up to them inside a reporting window.
+
+PUBLISHED_SV_RATES = {  # serious violence per 1,000 residents, Apr 2023 - Sep 2024 (18 months)
+    "Leicester": 55.6, "Charnwood": 32.3, "Hinckley and Bosworth": 32.9, "North West Leicestershire": 33.7,
+    "Blaby": 24.2, "Harborough": 22.2, "Oadby and Wigston": 32.0, "Melton": 30.2, "Rutland": 20.5}
+
+
+class SnaCalibration(StrictModel):
+    """Police serious-violence background calibrated to the SNA profile (rates, shares, time patterns)."""
+
+    enabled: bool = Field(True, description="add the calibrated serious-violence background")
+    window_start: dt.date = Field(dt.date(2022, 4, 1), description="first day of the calibrated window")
+    rate_scale: float = Field(
+        3.0, ge=0.1, le=10.0, description="synthetic SV rates = this x the published district rates (the "
+                                          "synthetic population is enriched for at-risk people, so the other "
+                                          "scenarios alone come close to the published level)")
+    yearly_growth: float = Field(0.02, ge=-0.5, le=0.5, description="year-on-year change of the background "
+                                                                     "(invented: no published SV trend)")
+    domestic_share: Rate = _rate(0.31, "share of SV occurrences flagged domestic abuse")
+    public_share: Rate = _rate(0.236, "share in a public place (street, open space)")
+    dwelling_share: Rate = _rate(0.61, "share in a dwelling")
+    hospitality_share: Rate = _rate(0.041, "share in hospitality premises")
+    education_share: Rate = _rate(0.025, "share in education premises")
+    sexual_share: Rate = _rate(0.10, "share that are sexual offences")
+    knife_share: Rate = _rate(0.05, "share knife/sharp-object enabled")
+    knife_share_public: Rate = _rate(0.09, "knife share among public-place occurrences")
+    nte_share: Rate = _rate(0.07, "share in the night-time economy (public place or hospitality, 22:00-04:59)")
+    victim_female_share: Rate = _rate(0.55, "victims who are female")
+    suspect_male_share: Rate = _rate(0.70, "suspects/offenders who are male")
+    suspect_u25_share: Rate = _rate(0.32, "suspects/offenders under 25")
+    stranger_share: Rate = _rate(0.41, "non-domestic occurrences where the victim was a stranger")
+    knife_in_city: Rate = _rate(0.61, "knife-enabled occurrences located in Leicester City")
+
+
+class HealthSettings(StrictModel):
+    """The ISTV-style A&E extract (linkage.synth.health): who attends, and how identifiers are recorded."""
+
+    enabled: bool = Field(True, description="write health.csv")
+    start: dt.date = Field(dt.date(2016, 4, 1), description="first day of the A&E extract")
+    attend_injury: Rate = _rate(0.15, "victims of assault with injury or robbery who attend A&E")
+    attend_knife: Rate = _rate(0.55, "... when a knife or sharp object was used")
+    attend_serious: Rate = _rate(0.85, "... for GBH, attempted murder and murder")
+    unreported_rate: float = Field(0.02, ge=0, le=1, description="A&E assaults never reported to the police, per "
+                                                                 "young person over the extract, at average risk")
+    admitted_share: Rate = _rate(0.15, "attendances admitted (published LLR ratio 176 / 969)")
+    nhs_known: Rate = _rate(0.92, "attendances carrying the NHS number")
+    errors: SourceErrorRates = Field(default_factory=lambda: SourceErrorRates(
+        forename_variant=0.06, surname_change=0.05, name_swap=0.02, dob_error=0.01, postcode_defect=0.15,
+        duplicate_id=0.02, missing_dob=0.005), description="identifier errors per hospital number")
+
+
+SynthParams.model_rebuild()

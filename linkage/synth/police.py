@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from linkage.synth import geography as geo
+from linkage.synth import sna
 from linkage.synth.histories import Rows, Traits, categorical
 from linkage.synth.params import SynthParams
 from linkage.synth.population import Households, People, address_at
@@ -41,6 +42,13 @@ OFFENCES: dict[str, tuple[str, str, bool]] = {
     "burglary": ("28E", "Burglary - residential (home)", True),
     "damage": ("58A", "Criminal damage to a dwelling", True),
     "public_order": ("9A", "Public fear, alarm or distress", False),
+    # added for the SNA profile calibration (linkage.synth.sna); appended so earlier draws are unchanged
+    "rape": ("19C", "Rape of a female aged 16 and over", True),
+    "sexual_assault_f": ("20A", "Sexual assault on a female aged 13 and over", True),
+    "sexual_assault_m": ("17A", "Sexual assault on a male aged 13 and over", True),
+    "affray": ("66", "Affray", True),
+    "kidnapping": ("36", "Kidnapping", True),
+    "business_robbery": ("34A", "Robbery of business property", True),
 }
 KEYS = list(OFFENCES)
 K = {k: i for i, k in enumerate(KEYS)}
@@ -49,6 +57,16 @@ DESCRIPTION = np.array([v[1] for v in OFFENCES.values()], dtype=object)
 PERSON_VICTIM = np.array([v[2] for v in OFFENCES.values()])
 SV_INDEX = np.array([K["murder"], K["attempted_murder"], K["gbh_s18"], K["gbh_s20"]])
 DRUGS = np.array([K["drug_supply"], K["drug_possession"], K["cannabis"]])
+# offences inside the SNA serious-violence definition (configs/offences.yaml: serious_violence)
+SV_CODES = np.array([K[k] for k in ("murder", "attempted_murder", "gbh_s18", "gbh_s20", "abh", "harassment",
+                                    "stalking", "malicious_comms", "coercive_control", "threats_to_kill",
+                                    "robbery", "rape", "sexual_assault_f", "sexual_assault_m", "affray",
+                                    "kidnapping", "business_robbery")])
+# offences whose victims may attend A&E (linkage.synth.health), and the serious ones
+INJURY_CODES = np.array([K[k] for k in ("murder", "attempted_murder", "gbh_s18", "gbh_s20", "abh", "robbery",
+                                        "rape", "affray")])
+SERIOUS_INJURY_CODES = np.array([K[k] for k in ("murder", "attempted_murder", "gbh_s18", "gbh_s20")])
+RELATIONSHIPS = np.array(["STRANGER", "ACQUAINTANCE", "FAMILY", "NOT_RECORDED"], dtype=object)
 LOCATIONS = np.array(["DWELLING", "PUBLIC", "HOSPITALITY", "EDUCATION", "OTHER"], dtype=object)
 
 _HOURS_U25 = np.array([1.5, 1, .7, .5, .3, .3, .4, 1, 2, 3, 3.5, 4, 4.5, 5, 6, 9, 8, 7, 6.5, 6, 5.5, 4.5, 3, 2])
@@ -76,9 +94,11 @@ class _Occurrences:
         self.n = 0
 
     def add(self, day_: np.ndarray, minute: np.ndarray, offence: np.ndarray, location: np.ndarray,
-            area: np.ndarray, **flags: np.ndarray) -> np.ndarray:
+            area: np.ndarray, relationship: np.ndarray | None = None, **flags: np.ndarray) -> np.ndarray:
         n = len(day_)
-        cols = {"day": day_, "minute": minute, "offence": offence, "location": location, "area": area}
+        cols = {"day": day_, "minute": minute, "offence": offence, "location": location, "area": area,
+                "relationship": (np.full(n, "", dtype=object) if relationship is None
+                                 else np.asarray(relationship, dtype=object))}
         for f in ("da", "knife", "alcohol", "gang", "cse", "cce"):
             cols[f] = np.asarray(flags.get(f, np.zeros(n, bool)), dtype=bool)
         self.occ.append(cols)
@@ -181,10 +201,26 @@ def police_history(rng: np.random.Generator, people: People, hh: Households, tra
     _domestic_abuse(rng, occ, people, hh, lo, hi, home_area)
     _adults(rng, occ, people, hh, victim_w, lo, hi, home_area)
     _missing_reports(rng, occ, missing, people, traits, lo, hi, home_area)
+    # SNA calibration: its own random stream (spawned), so the scenarios above draw exactly as before
+    extra = rng.spawn(1)[0]
+    sna.background(extra, occ, people, hh, params, K, SV_CODES)
+    _default_relationships(extra, occ)
     rows = occ.rows()
     rows["npa"] = geo.areas().npa[rows["area"]]
     rows["markers"] = _markers(rng, rows, people, traits)
     return rows
+
+
+def _default_relationships(rng, occ: _Occurrences) -> None:
+    """Victim-offender relationship where a scenario did not set one: partner for domestic abuse, else
+    stranger in ~41% of cases (the SNA knife cohort's figure), mostly acquaintances otherwise."""
+    for o in occ.occ:
+        rel = o["relationship"]
+        unset = rel == ""
+        person_victim = np.where(o["offence"] >= 0, PERSON_VICTIM[np.maximum(o["offence"], 0)], False)
+        draw = RELATIONSHIPS[categorical(rng, np.tile([0.41, 0.47, 0.04, 0.08], (len(rel), 1)))]
+        rel[unset & person_victim] = draw[unset & person_victim]
+        rel[unset & person_victim & o["da"]] = "PARTNER"
 
 
 def _youth_location(rng, offence: np.ndarray, age: np.ndarray) -> np.ndarray:

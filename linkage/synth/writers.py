@@ -23,11 +23,11 @@ from linkage.synth.timeutil import NEVER, days_to_ymd, dmy, iso, iso_minutes
 POLICE_COLUMNS = ["nominal_id", "forename", "surname", "date_of_birth", "gender", "ethnicity", "postcode",
                   "crime_ref", "ho_class", "offence_description", "committed_from", "role", "da_flag",
                   "knife_flag", "alcohol_flag", "gang_flag", "cse_flag", "cce_flag", "location_type", "npa",
-                  "markers"]
+                  "markers", *"district victim_relationship age_at_occurrence person_sex".split()]
 EDUCATION_COLUMNS = ["upn", "forename", "middle_names", "surname", "former_surname", "preferred_surname", "dob",
                      "sex", "ethnicity", "postcode", "record_type", "event_date", "urn", "nc_year",
                      "sen_provision", "sen_primary_need", "fsm_eligible", "sessions_possible", "sessions_missed",
-                     "ap_placement", "exclusion_category", "exclusion_reason", "neet_activity"]
+                     "ap_placement", "exclusion_category", "exclusion_reason", "neet_activity", "home_sector"]
 SOCIAL_CARE_COLUMNS = ["child_id", "forename", "surname", "dob", "sex", "ethnicity", "nhs_number", "upn",
                        "postcode", "record_type", "start_date", "end_date", "primary_need", "assessment_factors",
                        "cp_category", "legal_status", "substance_misuse"]
@@ -108,6 +108,16 @@ def _unit_identity(rng, rows: Rows, people: People, hh: Households, rates, param
     return uniq, first, inv, forename, surname, dob_u[inv], dob_missing[inv], sex_missing[inv], changed
 
 
+def unit_identity(rng, rows: Rows, people: People, hh: Households, rates, params: SynthParams, placeholder: str):
+    """Public entry to the per-unit identity model (used by the health extract, linkage.synth.health)."""
+    return _unit_identity(rng, rows, people, hh, rates, params, placeholder)
+
+
+def recorded_postcodes(rng, people: People, hh: Households, p, d, rates, params: SynthParams) -> np.ndarray:
+    """Postcodes as a partner records them (missing / stale per the error model; no NFA)."""
+    return _postcodes(rng, people, hh, p, d, rates, params, allow_nfa=False)
+
+
 def education_frame(rng, rows: Rows, people: People, hh: Households, params: SynthParams,
                     ids: IdFactory) -> tuple[Table, np.ndarray, dict[int, str]]:
     order = np.lexsort((rows["day"], rows["person"]))
@@ -134,13 +144,16 @@ def education_frame(rng, rows: Rows, people: People, hh: Households, params: Syn
         "postcode": _postcodes(rng, people, hh, p, d, params.education, params, allow_nfa=False),
         "record_type": rows["record_type"], "event_date": iso(d),
     }
-    df.update({col: rows[col] for col in EDUCATION_COLUMNS[12:]})
+    df.update({col: rows[col] for col in EDUCATION_COLUMNS[12:-1]})
+    # postcode sector of the pupil's address as an attribute (issue 17: area concentration of risk factors)
+    df["home_sector"] = geo.areas().sector[address_at(people, hh, p, d)[1]]
     upn_of = {int(k): u for k, u in zip(uniq[~temp].tolist(), upn[~temp].tolist(), strict=True)}
     return _ordered(df, EDUCATION_COLUMNS), np.stack([upn, uniq // 3], axis=1), upn_of
 
 
 def social_care_frame(rng, rows: Rows, people: People, hh: Households, params: SynthParams, ids: IdFactory,
-                      upn_of: dict[int, str]) -> tuple[Table, np.ndarray]:
+                      upn_of: dict[int, str]) -> tuple[Table, np.ndarray, dict[int, str]]:
+    """Returns (frame, truth pairs, each person's NHS number before adoption for the health extract)."""
     order = np.lexsort((rows["day"], rows["person"]))
     rows = {k: v[order] for k, v in rows.items()}
     uniq, first, inv, forename, surname, dob, dob_missing, sex_missing, _ = _unit_identity(
@@ -165,6 +178,7 @@ def social_care_frame(rng, rows: Rows, people: People, hh: Households, params: S
     for i, k in enumerate(uniq.tolist()):
         if k % 3 == 1:
             nhs[i] = nhs[base_idx[k // 3]]
+    nhs_of = {int(k // 3): str(nhs[i]) for i, k in enumerate(uniq.tolist()) if k % 3 == 0}
     nhs[rng.random(len(uniq)) >= params.csc_nhs_known] = ""
     sex = np.where(sex_missing, "0", np.where(people.male[p], "1", "2"))
     df = {
@@ -176,7 +190,7 @@ def social_care_frame(rng, rows: Rows, people: People, hh: Households, params: S
         "end_date": np.where(rows["end"] < 0, "", dmy(np.maximum(rows["end"], 0))),
     }
     df.update({col: rows[col] for col in SOCIAL_CARE_COLUMNS[12:]})
-    return _ordered(df, SOCIAL_CARE_COLUMNS), np.stack([child_id, uniq // 3], axis=1)
+    return _ordered(df, SOCIAL_CARE_COLUMNS), np.stack([child_id, uniq // 3], axis=1), nhs_of
 
 
 def police_frame(rng, rows: Rows, people: People, hh: Households, traits: Traits, params: SynthParams,
@@ -232,6 +246,11 @@ def police_frame(rng, rows: Rows, people: People, hh: Households, traits: Traits
         "da_flag": yn["da"], "knife_flag": yn["knife"], "alcohol_flag": yn["alcohol"], "gang_flag": yn["gang"],
         "cse_flag": yn["cse"], "cce_flag": yn["cce"], "location_type": rows["location"], "npa": rows["npa"],
         "markers": rows["markers"],
+        # SNA profile attributes (issue 17): where it happened, the victim-offender relationship, and the
+        # person's age and recorded sex at the occurrence (attributes for the profile, not identifiers)
+        "district": geo.areas().district[rows["area"]], "victim_relationship": rows["relationship"],
+        "age_at_occurrence": np.floor((d - people.dob[p]) / 365.25).astype(np.int64),
+        "person_sex": np.where(people.male[p], "M", "F"),
     }
     return _ordered(df, POLICE_COLUMNS), np.stack([nominal, uniq // 3], axis=1), has_alias
 
