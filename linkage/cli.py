@@ -337,9 +337,10 @@ def cohort(
 
 @app.command()
 def profile(
-    encoded: Annotated[list[Path], typer.Argument(help="encoded extract folders (police; education, social care "
-                                                       "for the area tables)")],
-    link: Annotated[Path, typer.Option("--link", help="link output folder holding crosswalk.parquet")],
+    encoded: Annotated[list[Path], typer.Argument(help="attribute packages (police; education, social care for "
+                                                       "the area tables; health for A&E)")],
+    link: Annotated[Path, typer.Option("--link", help="crosswalk release from `linkage export-crosswalk` (or a "
+                                                      "link folder)")],
     out: Annotated[Path, typer.Option("--out", help="release folder to create (must be new or empty)")],
     config: Annotated[Path | None, typer.Option(
         "--config", help="profile config (default configs/profile.yaml)")] = None,
@@ -347,12 +348,16 @@ def profile(
         "--denominators", help="population CSV (default: shipped ONS Census 2021 districts; "
                                "synth: population.csv)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
+    analysis_key: Annotated[Path | None, typer.Option(
+        "--analysis-key", help="the analysis environment's PRIVATE key file (opens the attribute packages)")] = None,
 ) -> None:
-    """The SNA serious-violence profile and area concentration of risk factors, disclosure-controlled."""
+    """Analysis step: the SNA serious-violence profile and area concentration of risk factors, disclosure-controlled."""
     from linkage.profile import build_profile
+    from linkage.resources import configs_dir
 
-    cfg = config if config is not None else Path(__file__).resolve().parents[1] / "configs" / "profile.yaml"
-    result = run_safely(build_profile, cfg, link, encoded, out, denominators=denominators, quiet=quiet)
+    cfg = config if config is not None else configs_dir() / "profile.yaml"
+    result = run_safely(build_profile, cfg, link, encoded, out, denominators=denominators, quiet=quiet,
+                        analysis_key=analysis_key)
     typer.echo(f"wrote {len(result['files'])} files to {out} ({len(result['tables'])} tables; disclosure rules "
                f"fired: {sum(result['disclosure_summary'].values())} cells)")
 
@@ -506,6 +511,8 @@ def demo(
         typer.echo("  " + ", ".join(f"{k}: {v}" for k, v in row.items()))
     typer.echo(f"Linkage report:  {summary['reports']['link']}")
     typer.echo(f"Cohort report:   {summary['reports']['cohort']}")
+    typer.echo(f"Profile report:  {summary['reports']['profile']}  (the needs-assessment tables; knife-crime "
+               f"cohort: {summary['reports']['knife_u25']})")
     typer.echo(f"Researcher tables: {Path(summary['reports']['cohort']).parent}")
 
 

@@ -33,7 +33,7 @@ from linkage import keys
 from linkage.io import check_output_dir
 from linkage.resources import configs_dir
 
-SOURCES = ("police", "education", "social_care")
+SOURCES = ("police", "education", "social_care", "health")
 ROLES = ("partners", "linkage-unit", "analysis", "researcher")
 
 
@@ -85,13 +85,13 @@ def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet
         timings[name] = round(time.perf_counter() - t0, 1)
         _say(f"    done in {timings[name]:.1f}s", quiet)
 
-    _say(f"[1/7] synthetic population of {people:,} people (seed {seed}) — partners' raw extracts", quiet)
+    _say(f"[1/8] synthetic population of {people:,} people (seed {seed}) — partners' raw extracts", quiet)
     t0 = time.perf_counter()
     raw = partners / "raw"
     synth = generate_extracts(people, seed, raw, quiet=True)
     step("synth", t0)
 
-    _say("[2/7] keys: the partners' project key; the analysis key pair (public half sent to partners)", quiet)
+    _say("[2/8] keys: the partners' project key; the analysis key pair (public half sent to partners)", quiet)
     key_path = partners / "project.key"
     key = keys.generate_key()
     keys.write_key_file(key_path, key)
@@ -100,7 +100,7 @@ def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet
     public = keys.read_analysis_public_key(partners / "analysis.pub")
     _say(f"    project KCV {keys.key_check_value(key)}; analysis public key fingerprint {fingerprint}", quiet)
 
-    _say("[3/7] each partner encodes its extract (linkage hash): identifier package → linkage unit, "
+    _say("[3/8] each partner encodes its extract (linkage hash): identifier package → linkage unit, "
          "attribute package (encrypted) → analysis", quiet)
     t0 = time.perf_counter()
     (unit / "identifiers").mkdir()
@@ -117,13 +117,13 @@ def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet
              "attribute columns sealed", quiet)
     step("hash", t0)
 
-    _say("[4/7] the linkage unit links the identifier packages (linkage link)", quiet)
+    _say("[4/8] the linkage unit links the identifier packages (linkage link)", quiet)
     t0 = time.perf_counter()
     link_dir = unit / "link"
     link_manifest = link_extracts([unit / "identifiers" / s for s in SOURCES], link_dir, quiet=True)
     step("link", t0)
 
-    _say("[5/7] the linkage unit releases a crosswalk with per-release person ids (linkage export-crosswalk)",
+    _say("[5/8] the linkage unit releases a crosswalk with per-release person ids (linkage export-crosswalk)",
          quiet)
     t0 = time.perf_counter()
     release_key = keys.generate_key()
@@ -131,7 +131,7 @@ def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet
     export_crosswalk(link_dir, release_key, analysis / "crosswalk", release_id="demo-release-1")
     step("export", t0)
 
-    _say("[6/7] accuracy against the synthetic truth (linkage evaluate; possible only on synthetic data)", quiet)
+    _say("[6/8] accuracy against the synthetic truth (linkage evaluate; possible only on synthetic data)", quiet)
     t0 = time.perf_counter()
     (out / "synthetic-only").mkdir()
     evaluation = evaluate_link(link_dir, raw / "truth.csv", key_path)
@@ -141,7 +141,7 @@ def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet
          f"recall {pairwise.get('recall', float('nan')):.3f}, F1 {pairwise.get('f1', float('nan')):.3f}", quiet)
     step("evaluate", t0)
 
-    _say("[7/7] the analysis environment builds researcher tables for the high-harm cohort (linkage cohort)",
+    _say("[7/8] the analysis environment builds researcher tables for the high-harm cohort (linkage cohort)",
          quiet)
     t0 = time.perf_counter()
     cohort = build_cohort(configs / "cohorts" / "high_harm.yaml", analysis / "crosswalk",
@@ -150,6 +150,15 @@ def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet
                           register=analysis / "release-register.json",
                           checker_log=analysis / "cohort-disclosure-log.json")
     step("cohort", t0)
+
+    _say("[8/8] the analysis environment builds the needs-assessment profile and the knife-crime cohort "
+         "(linkage profile, linkage cohort)", quiet)
+    t0 = time.perf_counter()
+    from linkage.profile.demo_hook import run_needs_assessment
+
+    needs = run_needs_assessment(out, analysis / "crosswalk", [analysis / "attributes" / s for s in SOURCES],
+                                 configs=configs, cohorts=("knife_u25",), analysis_key=analysis / "analysis.key")
+    step("needs assessment", t0)
 
     _say("\nWhat each role holds:", quiet)
     for line in _describe(out):
@@ -164,7 +173,10 @@ def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet
         "timings": timings,
         "elapsed_seconds": round(time.perf_counter() - started, 1),
         "reports": {"link": str(link_dir / "report.html"),
-                    "cohort": str(out / "researcher" / "cohort" / "report.html")},
+                    "cohort": str(out / "researcher" / "cohort" / "report.html"),
+                    "profile": str(out / "researcher" / "profile" / "report.html"),
+                    "knife_u25": str(out / "researcher" / "cohort_knife_u25" / "report.html")},
+        "profile_tables": len(needs["profile"]["tables"]),
     }
     return summary
 

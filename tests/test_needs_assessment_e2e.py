@@ -11,7 +11,8 @@ import pytest
 from linkage import keys
 from linkage.encode import encode_extract
 from linkage.link import link_extracts
-from linkage.profile.demo_hook import REPO_CONFIGS, run_needs_assessment
+from linkage.profile.demo_hook import run_needs_assessment
+from linkage.resources import configs_dir
 from linkage.synth import generate_extracts
 
 SOURCES = ("police", "education", "social_care", "health")
@@ -24,15 +25,18 @@ def run(tmp_path_factory):
     raw.parent.mkdir()
     generate_extracts(1500, 7, raw, quiet=True)
     key = keys.generate_key()
+    keys.write_analysis_keypair(out / "analysis.key", out / "analysis.key.pub")
+    public = keys.read_analysis_public_key(out / "analysis.key.pub")
     (out / "encoded").mkdir()
     (out / "vrn").mkdir()
-    encoded = []
+    identifiers, attributes = [], []
     for s in SOURCES:
-        encode_extract(REPO_CONFIGS / "partners" / f"{s}.yaml", key, raw / f"{s}.csv", out / "encoded" / s,
-                       quiet=True)
-        encoded.append(out / "encoded" / s)
-    link_extracts(encoded, out / "vrn" / "link", quiet=True)
-    return out, run_needs_assessment(out, out / "vrn" / "link", encoded)
+        encode_extract(configs_dir() / "partners" / f"{s}.yaml", key, raw / f"{s}.csv", out / "encoded" / s,
+                       quiet=True, analysis_public_key=public)
+        identifiers.append(out / "encoded" / s)
+        attributes.append(out / "encoded" / f"{s}-attributes")
+    link_extracts(identifiers, out / "vrn" / "link", quiet=True)
+    return out, run_needs_assessment(out, out / "vrn" / "link", attributes, analysis_key=out / "analysis.key")
 
 
 def test_profile_and_both_cohorts_are_released(run):

@@ -126,7 +126,8 @@ def test_weakened_release_without_secondary_suppression_leaks(loaded):
     den = pd.DataFrame({"district": ["Leicester", "Rutland"], "la": ["Leicester", "Rutland"],
                         "population": [30000, 8000]})
     weak = loaded.model_copy(deep=True)
-    weak.profile.disclosure = DisclosureSettings(rounding_base=1)
+    weak.profile.disclosure = DisclosureSettings(
+        rounding_base=1, risk_accepted={"accepted_by": "the test suite", "reason": "prove the attack works"})
     from linkage.profile import release as rmod
 
     class NoSecondary(rmod.ProfileRelease):

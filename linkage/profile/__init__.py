@@ -47,9 +47,13 @@ def profile_from_frames(loaded, police, payloads: dict | None = None, denominato
 
 
 def build_profile(config_path: str | Path | None, link_dir: str | Path, encoded_dirs: list[str | Path],
-                  out_dir: str | Path, *, denominators: str | Path | None = None, quiet: bool = False
-                  ) -> dict[str, Any]:
-    """Build the profile release in ``out_dir``; returns a JSON-ready summary."""
+                  out_dir: str | Path, *, denominators: str | Path | None = None, quiet: bool = False,
+                  analysis_key: Any = None) -> dict[str, Any]:
+    """Build the profile release in ``out_dir``; returns a JSON-ready summary.
+
+    ``encoded_dirs`` are the partners' attribute packages, opened with ``analysis_key`` (the analysis
+    environment's private key or its file); ``link_dir`` the crosswalk release (or a link folder).
+    """
     from linkage.profile.report import build_report
 
     timer = PhaseTimer(echo=not quiet)
@@ -59,7 +63,11 @@ def build_profile(config_path: str | Path | None, link_dir: str | Path, encoded_
         loaded.paths["denominators"] = str(denominators)
     cfg = loaded.profile
     with timer.phase("read crosswalk and payloads"):
-        inputs = read_inputs(link_dir, list(encoded_dirs))
+        if isinstance(analysis_key, (str, Path)):
+            from linkage.keys import read_analysis_private_key
+
+            analysis_key = read_analysis_private_key(analysis_key)
+        inputs = read_inputs(link_dir, list(encoded_dirs), analysis_key)
     police = inputs.payloads.get(cfg.police.source)
     if police is None:
         raise LinkageInputError(f"no encoded extract for the police source '{cfg.police.source}'")

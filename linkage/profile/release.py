@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from linkage.cohort.config import DisclosureSettings
-from linkage.cohort.disclosure import CellRegistry, DisclosureLog, percentage_allowed, wilson_interval
+from linkage.cohort.disclosure import CellRegistry, DisclosureLog, released_share
 from linkage.cohort.tables import WITHHELD
 
 
@@ -26,6 +26,9 @@ class ProfileRelease:
     reg: CellRegistry = field(init=False)
     log: DisclosureLog = field(default_factory=DisclosureLog)
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # column -> allowed category values, checked before writing (cohort.report.check_code_lists); the
+    # profile's categories come from its config and the shipped code lists, so none is registered yet
+    code_lists: dict[str, set[str]] = field(default_factory=dict)
     _table_keys: dict[str, set] = field(default_factory=dict)
     _protected: bool = False
 
@@ -67,21 +70,23 @@ class ProfileRelease:
         v = self.reg.released(key)
         return WITHHELD if v is None else v
 
-    def pct(self, key: Hashable, total: Hashable) -> Any:
-        """% from released counts; withheld when either is withheld or the split is too small."""
+    def _share(self, key: Hashable, total: Hashable) -> tuple[float, float, float] | None:
+        """(%, CI low, CI high) from the released counts only (the project-wide rule of
+        :func:`linkage.cohort.disclosure.released_share`); None when either is withheld or the released
+        denominator is below the threshold."""
         n, d = self.value(key), self.value(total)
         if n is WITHHELD or d is WITHHELD or not d:
-            return WITHHELD
-        if not percentage_allowed(self.reg.values[key], self.reg.values[total], self.settings):
-            return WITHHELD
-        return round(100.0 * n / d, 1)
+            return None
+        return released_share(int(n), int(d), self.settings)
+
+    def pct(self, key: Hashable, total: Hashable) -> Any:
+        """% from released counts; withheld when either is withheld or the released denominator is too small."""
+        share = self._share(key, total)
+        return WITHHELD if share is None else share[0]
 
     def ci(self, key: Hashable, total: Hashable) -> tuple[Any, Any]:
-        p = self.pct(key, total)
-        if p is WITHHELD:
-            return WITHHELD, WITHHELD
-        lo, hi = wilson_interval(int(self.value(key)), int(self.value(total)))
-        return round(100 * lo, 1), round(100 * hi, 1)
+        share = self._share(key, total)
+        return (WITHHELD, WITHHELD) if share is None else (share[1], share[2])
 
     def rate(self, key: Hashable, population: float | None, per: float = 1000.0) -> Any:
         n = self.value(key)
