@@ -80,17 +80,47 @@ def hash_extract(
     source: Annotated[str | None, typer.Option("--source", help="override the config's source name")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, help="worker processes (more help only on 4+ cores)")] = 1,
+    no_audit: Annotated[bool, typer.Option("--no-audit", help="skip the release audit; recorded in the manifest, "
+                                           "and `linkage link` then refuses the extract unless overridden")] = False,
+    max_risk: Annotated[float, typer.Option("--max-risk", min=0.0, max=1.0, help="release audit threshold: "
+                                            "highest worst-case re-identified share allowed")] = 0.10,
+    audit_report: Annotated[Path | None, typer.Option("--audit-report", help="also write the audit report "
+                                                      "(audit.md/.html/.json) to this new folder")] = None,
 ) -> None:
-    """Partner step: clean and encode an extract with the shared key."""
+    """Partner step: clean and encode an extract with the shared key, then audit it (release gate)."""
+    from linkage.audit.gate import ReleaseAuditFailed, audit_on_hash, record_no_audit
+    from linkage.config import load_partner_config
     from linkage.encode import encode_extract
+    from linkage.encode.hardening import weak_encoding_reasons
 
-    manifest = run_safely(lambda: encode_extract(config, keys.read_key_file(key), input, out,
+    secret = run_safely(keys.read_key_file, key)
+    manifest = run_safely(lambda: encode_extract(config, secret, input, out,
                                                  source=source, quiet=quiet, workers=workers))
+    for reason in weak_encoding_reasons(load_partner_config(config)):  # after success: errors stay one line
+        print(f"warning: weak encodings: {reason}", file=sys.stderr)
     c = manifest["counts"]
     typer.echo(f"{manifest['source']}: read {c['rows_read']} rows, accepted {c['rows_accepted']}, "
                f"rejected {c['rows_rejected']} (see {out / 'rejected.csv'}); {c['records']} records, "
                f"{c['identities']} identifier sets; KCV {manifest['kcv']}; "
                f"{manifest['elapsed_seconds']:.1f}s")
+    if no_audit:
+        record_no_audit(out, "linkage hash --no-audit")
+        print("warning: --no-audit: no release audit ran (recorded in the manifest; `linkage link` will refuse "
+              "this extract unless overridden)", file=sys.stderr)
+        return
+
+    def _audit() -> dict:
+        record = audit_on_hash(out, config, secret, input, max_risk=max_risk, report_dir=audit_report)
+        if record["status"] != "passed":
+            raise ReleaseAuditFailed(f"release audit FAILED: {record['strongest_attack']} re-identifies "
+                                     f"{100 * record['risk']:.1f}% of records (threshold {100 * max_risk:.1f}%); "
+                                     "do not release this extract (verdict recorded in its manifest)",
+                                     file=str(out))
+        return record
+
+    record = run_safely(_audit)
+    typer.echo(f"release audit passed: highest worst-case re-identification {100 * record['risk']:.1f}% "
+               f"(threshold {100 * max_risk:.1f}%), recorded in {out / 'manifest.json'}")
 
 
 @app.command()
@@ -157,9 +187,16 @@ def link(
         "--spark-master", help="Spark master URL, e.g. local[4] or spark://host:7077 (default local[*])")] = None,
     spark_conf: Annotated[list[str] | None, typer.Option(
         "--spark-conf", help="extra Spark setting KEY=VALUE, repeatable (see docs/scaling.md)")] = None,
+    allow_unaudited: Annotated[bool, typer.Option("--allow-unaudited", help="link extracts whose manifest "
+                                                  "records no passing release audit (reported)")] = False,
 ) -> None:
     """VRN step: link encoded extracts into persons (crosswalk, scored pairs, model, report)."""
+    from linkage.audit.gate import REQUIRE_AUDIT
     from linkage.link import link_extracts
+
+    REQUIRE_AUDIT.set(not allow_unaudited)
+    if allow_unaudited:
+        print("warning: --allow-unaudited: extracts without a passing release audit are linked", file=sys.stderr)
 
     m = run_safely(link_extracts, encoded, out, config, backend, quiet=quiet, spark_master=spark_master,
                    spark_conf=spark_conf)
@@ -228,6 +265,9 @@ def audit(
     input: Annotated[Path | None, typer.Option("--input", help="raw extract (to verify the attacks)")] = None,
     worst_case: Annotated[bool, typer.Option("--worst-case", help="attacker's reference = this extract's own "
                                              "name frequencies (needs --config and --input)")] = False,
+    reference_input: Annotated[Path | None, typer.Option("--reference-input", help="raw extract of an independent "
+                                                         "population, same layout: the realistic attacker's "
+                                                         "reference for the attack suite")] = None,
 ) -> None:
     """Partner step before release: attack the encoded extract without the key and report the risk."""
     from linkage.audit import audit_extract
@@ -235,13 +275,18 @@ def audit(
     def _do() -> dict:
         secret = keys.read_key_file(key) if key is not None else None
         return audit_extract(encoded, reference, max_risk, config=config, key=secret, clear_input=input,
-                             worst_case_reference=worst_case, out_dir=out)
+                             worst_case_reference=worst_case, out_dir=out, reference_input=reference_input)
 
     result = run_safely(_do)
     for row in result["columns"]:
         share = row["records_reidentified_share"]
         shown = "not verified" if share is None else f"{100 * share:.1f}% of records re-identified"
         typer.echo(f"{row['column']:24s} {row['attack']}: {shown}")
+    from linkage.audit.suite import risk_of
+
+    for row in result.get("attacks") or []:
+        typer.echo(f"{row['column']:24s} {row['attack']}: {100 * row['records_reidentified_share']:.1f}% of records "
+                   f"re-identified ({100 * risk_of(row):.1f}% counted by the gate)")
     from linkage.audit.report import verdict
 
     typer.echo(verdict(result) + (f" Report: {out}" if out else ""))

@@ -59,6 +59,7 @@ class EncodedManifest(BaseModel):
     files: dict[str, str]
     created_at: str
     elapsed_seconds: float
+    release_audit: dict[str, Any] | None = None  # added by `linkage hash` (linkage.audit.gate)
 
 
 SCHEMA_MODELS["encoded-manifest"] = EncodedManifest

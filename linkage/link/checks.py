@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
+from linkage.audit.gate import check_release_audits
 from linkage.encode.manifest import EncodedManifest
 from linkage.errors import LinkageInputError, ManifestMismatchError
 from linkage.io import sha256_file
@@ -132,6 +133,7 @@ def check_extracts(extract_dirs: list[str | Path]) -> list[Extract]:
             raise ManifestMismatchError(f"{ex.path}: source '{ex.source}' is also the source of "
                                         f"{seen_sources[ex.source]}; re-encode one with a distinct --source")
         seen_sources[ex.source] = ex.path
+    check_release_audits([(ex.path, ex.manifest) for ex in extracts])  # no-op unless the caller asked for the gate
     # The same column must mean the same thing everywhere (same field, encoding, Bloom parameters).
     reference: dict[str, tuple[Path, dict[str, Any]]] = {}
     for ex in extracts:
