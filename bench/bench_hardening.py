@@ -107,7 +107,7 @@ def datasets(work: Path, people: int, seed: int, wanted: list[str]) -> list[dict
 
 def run_variant(work: Path, ds: dict, name: str, variant: dict | str, key: bytes, key_file: Path) -> dict:
     from linkage.audit.population import pooled_population
-    from linkage.audit.suite import audit_extracts
+    from linkage.audit.suite import load_part, run_suite, strongest
 
     vdir = work / f"v{list(VARIANTS).index(name)}_{ds['name'].split()[0].lower()}"
     shutil.rmtree(vdir, ignore_errors=True)
@@ -124,10 +124,15 @@ def run_variant(work: Path, ds: dict, name: str, variant: dict | str, key: bytes
                                     suite=False))
     # Cross-partner suite: the attacker pools every extract; worst case = the extracts' own statistics,
     # realistic = an independent population of the same kind.
-    suites = {"worst": audit_extracts(items, key, pooled_population([(c, r) for _, c, r in items])),
-              "realistic": audit_extracts(items, key, pooled_population(
-                  [(variant_config(b, variant, vdir / f"ref_{i}.yaml"), r)
-                   for i, (b, r) in enumerate(ds["realistic"])]))}
+    parts = [load_part(enc, cfg, key, raw) for enc, cfg, raw in items]  # one oracle per extract, both suites
+    populations = {"worst": pooled_population([(c, r) for _, c, r in items]),
+                   "realistic": pooled_population([(variant_config(b, variant, vdir / f"ref_{i}.yaml"), r)
+                                                   for i, (b, r) in enumerate(ds["realistic"])])}
+    suites = {}
+    for kind, population in populations.items():
+        rows = run_suite(parts, population)
+        suites[kind] = {"attacks": rows, "strongest": {k: {"attack": v["attack"], "column": v["column"]}
+                                                       for k, v in strongest(rows).items()}}
     encode_audit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     link_extracts(enc_dirs, vdir / "link", quiet=True)
@@ -154,6 +159,7 @@ def run_variant(work: Path, ds: dict, name: str, variant: dict | str, key: bytes
             "suite_worst": suite_risk("worst", False), "suite_realistic": suite_risk("realistic", False),
             "row_order_excess": suite_risk("worst", True),
             "suite_strongest": {k: v["strongest"] for k, v in suites.items()},
+            "suite_rows": {k: v["attacks"] for k, v in suites.items()},
             "precision": metrics["precision"], "recall": metrics["recall"], "f1": metrics["f1"],
             "link_seconds": round(link_s, 1), "encode_audit_seconds": round(encode_audit_s, 1)}
 

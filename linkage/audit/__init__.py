@@ -160,7 +160,9 @@ def audit_extract(encoded_dir: str | Path, reference: str | Path | Reference | N
         from linkage.audit.suite import Part, risk_of, run_suite
 
         assert config is not None and clear_input is not None
-        population = population_from_input(config, clear_input if worst_case_reference else reference_input)
+        source_of_names = clear_input if worst_case_reference else reference_input
+        assert source_of_names is not None
+        population = population_from_input(config, source_of_names)
         attacks = run_suite([Part(manifest["source"], records.reset_index(drop=True), columns, bloom, oracle)],
                             population)
         risks += [risk_of(a) for a in attacks]

@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
+from scipy.sparse.csgraph import connected_components  # type: ignore[import-untyped]
 
 from linkage import normalise as nz
 from linkage.audit.bloom_attack import bloom_attack
@@ -148,16 +148,16 @@ def cluster_filters(filters: list[bytes], min_dice: float = CLUSTER_DICE, bands:
         starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
         ends = np.r_[starts[1:], n]
         for s, e in zip(starts, ends, strict=True):
-            size = e - s
-            if size < 2:
+            width = int(e - s)
+            if width < 2:
                 continue
             members = order[s:e]
-            if size <= 30:
-                i, j = np.triu_indices(size, 1)
-                left.append(members[i])
-                right.append(members[j])
+            if width <= 30:
+                upper_i, upper_j = np.triu_indices(width, 1)
+                left.append(members[upper_i])
+                right.append(members[upper_j])
             else:
-                left += [np.full(size - 1, members[0]), members[:-1]]
+                left += [np.full(width - 1, members[0]), members[:-1]]
                 right += [members[1:], members[1:]]
     if not left:
         return np.arange(n)
@@ -175,7 +175,7 @@ def _centroids(filters: list[bytes], counts: np.ndarray, labels: np.ndarray) -> 
     for label, idx in frame.groupby("label")["i"]:
         w = counts[idx.to_numpy()]
         mean = (bits[idx.to_numpy()] * w[:, None]).sum(axis=0) / w.sum()
-        out[int(label)] = np.packbits((mean >= 0.5).astype(np.uint8)).tobytes()
+        out[int(str(label))] = np.packbits((mean >= 0.5).astype(np.uint8)).tobytes()
     return out
 
 

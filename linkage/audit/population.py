@@ -51,6 +51,9 @@ def population_from_input(config_path: str | Path, input_path: str | Path) -> pd
 
 def pooled_population(pairs: list[tuple[str | Path, str | Path]]) -> pd.DataFrame:
     """Populations of several (config, raw extract) pairs stacked (the attacker pools every partner)."""
-    frames = [population_from_input(c, i).assign(local_id=lambda d, k=k: f"{k}:" + d.local_id.astype(str))
-              for k, (c, i) in enumerate(pairs)]
+    frames = []
+    for k, (config, raw) in enumerate(pairs):
+        frame = population_from_input(config, raw)
+        frame["local_id"] = f"{k}:" + frame["local_id"].astype(str)
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(POPULATION_COLUMNS))

@@ -105,25 +105,28 @@ def run_suite(parts: list[Part], population: pd.DataFrame) -> list[dict[str, Any
         field, encoding = column_field(col)
         if columns[col]["type"] == "bloom":
             hardening = set(columns[col]["encoding"].split("+")[1:])
-            for cond in [c for c in present_conditions if c in ((), ("dob__year",))]:
+            bloom_conditions: list[tuple[str, ...]] = [c for c in present_conditions if c in ((), ("dob__year",))]
+            for cond in bloom_conditions:
                 guesses = bloom_cluster_attack(pooled, col, population, field, int(bloom.get("ngram", 2)),
                                                int(bloom.get("hashes", 15)),
                                                structured=not ({"fold", "balanced"} & hardening), conditions=cond)
                 score(col, "similarity clustering + pattern mining" + _cond_label(cond), guesses)
             continue
         size_col = f"{field}__del1" if f"{field}__del1" in pooled.columns else None
+        size_label: tuple[str, ...] = (f"{field} list size",) if size_col else ()
         for cond in present_conditions:
             guesses = conditioned_frequency_attack(pooled, col, population, field, ENCODING_TRANSFORMS[encoding],
                                                    cond, size_column=size_col)
-            label = "frequency alignment" + _cond_label(cond + ((f"{field} list size",) if size_col else ()))
+            label = "frequency alignment" + _cond_label(cond + size_label)
             score(col, label, guesses)
 
     for p in parts:  # row order: per file
         for field in ("surname", "given_name"):
-            col = next((c for c in name_columns(p.columns) if column_field(c)[0] == field
-                        and column_field(c)[1] in ("exact", "bloom")), None)
-            if col is None:
+            found = [c for c in name_columns(p.columns) if column_field(c)[0] == field
+                     and column_field(c)[1] in ("exact", "bloom")]
+            if not found:
                 continue
+            col = found[0]
             clear = p.oracle.get(col, {})
             names = p.records[col].map(lambda v, m=clear: m.get(v) if v is not None else None)
             result = row_order_attack(names, population[field].dropna().astype(str))
