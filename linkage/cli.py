@@ -194,12 +194,14 @@ def link(
     from linkage.audit.gate import REQUIRE_AUDIT
     from linkage.link import link_extracts
 
-    REQUIRE_AUDIT.set(not allow_unaudited)
     if allow_unaudited:
         print("warning: --allow-unaudited: extracts without a passing release audit are linked", file=sys.stderr)
-
-    m = run_safely(link_extracts, encoded, out, config, backend, quiet=quiet, spark_master=spark_master,
-                   spark_conf=spark_conf)
+    gate = REQUIRE_AUDIT.set(not allow_unaudited)
+    try:
+        m = run_safely(link_extracts, encoded, out, config, backend, quiet=quiet, spark_master=spark_master,
+                       spark_conf=spark_conf)
+    finally:
+        REQUIRE_AUDIT.reset(gate)
     c, g = m["counts"], m["chain_guards"]
     typer.echo(f"wrote {out}: {sum(c['records'].values()):,} records -> {c['persons']:,} persons "
                f"({c['persons_in_two_or_more_sources']:,} in two or more sources); flagged: "

@@ -24,7 +24,16 @@ def key_file(tmp_path: Path, key: bytes) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def _release_gate_off(monkeypatch):
-    """Tests link extracts encoded by the library (no release audit); the gate's own tests turn it back on."""
-    monkeypatch.setenv("LINKAGE_ALLOW_UNAUDITED", "1")
+@pytest.fixture(autouse=True, scope="session")
+def _release_gate_off():
+    """Tests link extracts encoded by the library (no release audit) through the CLI too; the gate's own
+    tests remove this override (monkeypatch.delenv) where they check the refusal."""
+    import os
+
+    previous = os.environ.get("LINKAGE_ALLOW_UNAUDITED")
+    os.environ["LINKAGE_ALLOW_UNAUDITED"] = "1"
+    yield
+    if previous is None:
+        os.environ.pop("LINKAGE_ALLOW_UNAUDITED", None)
+    else:
+        os.environ["LINKAGE_ALLOW_UNAUDITED"] = previous
