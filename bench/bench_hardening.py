@@ -1,14 +1,20 @@
-"""Privacy / accuracy trade-off of each encoding hardening option: attack success vs linkage accuracy.
+"""Privacy / accuracy trade-off of encoding profiles: attack success vs linkage accuracy.
 
-    python bench/bench_hardening.py --people 3000 --datasets synth,febrl4 --json bench/results/hardening.json
+    python bench/bench_hardening.py --datasets febrl4 --json bench/results/hardening_febrl4.json
+    python bench/bench_hardening.py --people 50000 --seed 1 --datasets synth --variants 2 --json ...
+    python bench/bench_hardening.py --people 50000 --seed 1 --datasets synth --variants 0 --no-suite 0 --json ...
 
-For each variant (the shipped partner configs with one hardening option switched on, and the hardened
-profile in configs/partners/hardened/) the script encodes the extracts with one fresh key, links them
-(`link_extracts`, default link config), scores the link against truth (`evaluate_link`) and runs
-`audit_extract` on every encoded extract with the worst-case reference (each extract's own name
-frequencies) and verified scoring. It reports, per variant, the highest share of records whose name the
-attacks re-identify (token columns, Bloom columns) next to pairwise precision, recall and F1.
-Synthetic data comes from `linkage synth`; FEBRL4 is read from /work/shared/data/febrl (bench only).
+For each variant (the unhardened configs in configs/partners/unhardened/, the earlier year-salted
+profile as overrides of them, and the shipped configs/partners/*.yaml) the script encodes the extracts
+with one fresh key, links them (`link_extracts`, default link config), scores the link against truth
+(`evaluate_link`) and attacks the encoded extracts:
+* `audit_extract` on each extract, worst-case reference (its own name frequencies), without the suite;
+* the attack suite (`linkage.audit.suite.run_suite`) over all extracts pooled (cross-partner), scored per
+  partner and for all partners, once with the worst-case population (the raw extracts themselves,
+  joint statistics included) and once with a realistic one (synthetic: `linkage synth` with seed + 1;
+  FEBRL4: FEBRL3). On synthetic data the police extract is sorted by surname first (row-order scenario).
+It reports the highest share of records whose name an attack re-identifies next to pairwise precision,
+recall and F1. FEBRL data are read from /work/shared/data/febrl (bench only).
 """
 
 from __future__ import annotations
@@ -105,7 +111,8 @@ def datasets(work: Path, people: int, seed: int, wanted: list[str]) -> list[dict
     return out
 
 
-def run_variant(work: Path, ds: dict, name: str, variant: dict | str, key: bytes, key_file: Path) -> dict:
+def run_variant(work: Path, ds: dict, name: str, variant: dict | str, key: bytes, key_file: Path,
+                suite: bool = True) -> dict:
     from linkage.audit.population import pooled_population
     from linkage.audit.suite import load_part, run_suite, strongest
 
@@ -128,8 +135,8 @@ def run_variant(work: Path, ds: dict, name: str, variant: dict | str, key: bytes
     populations = {"worst": pooled_population([(c, r) for _, c, r in items]),
                    "realistic": pooled_population([(variant_config(b, variant, vdir / f"ref_{i}.yaml"), r)
                                                    for i, (b, r) in enumerate(ds["realistic"])])}
-    suites = {}
-    for kind, population in populations.items():
+    suites: dict[str, dict] = {k: {"attacks": [], "strongest": {}} for k in populations}
+    for kind, population in populations.items() if suite else ():
         rows = run_suite(parts, population)
         suites[kind] = {"attacks": rows, "strongest": {k: {"attack": v["attack"], "column": v["column"]}
                                                        for k, v in strongest(rows).items()}}
@@ -174,6 +181,8 @@ def markdown(rows: list[dict]) -> str:
         return f"{100 * x:.1f}%"
 
     def split(d: dict) -> str:
+        if not d:
+            return "n/a"
         partners = [v for k, v in d.items() if k != "all partners"]
         pooled = d.get("all partners")
         return pct(max(partners, default=0.0)) + ("" if pooled is None else f" / {pct(pooled)}")
@@ -182,7 +191,8 @@ def markdown(rows: list[dict]) -> str:
         delta = r["f1"] - base.get(r["dataset"], r["f1"])
         lines.append(f"| {r['dataset']} | {r['variant']} | {pct(max(r['reid_name_tokens'], r['reid_bloom']))} | "
                      f"{split(r['suite_worst'])} | {split(r['suite_realistic'])} | "
-                     f"{pct(max(r['row_order_excess'].values(), default=0.0))} | {r['precision']:.4f} | "
+                     f"{pct(max(r['row_order_excess'].values())) if r['row_order_excess'] else 'n/a'} | "
+                     f"{r['precision']:.4f} | "
                      f"{r['recall']:.4f} | {r['f1']:.4f} | {delta:+.4f} |")
     return "\n".join(lines)
 
@@ -195,6 +205,8 @@ def main() -> None:
     parser.add_argument("--variants", default="", help="comma-separated variant numbers (default: all)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/linkage-bench-hardening"))
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--no-suite", default="", help="comma-separated variant numbers whose extracts get only the "
+                        "per-extract audit, not the attack suite (saves time on large runs; reported as n/a)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     key = generate_key()
@@ -205,7 +217,8 @@ def main() -> None:
     rows = []
     for ds in datasets(args.work, args.people, args.seed, args.datasets.split(",")):
         for name in chosen:
-            rows.append(run_variant(args.work, ds, name, VARIANTS[name], key, key_file))
+            suite = str(list(VARIANTS).index(name)) not in args.no_suite.split(",")
+            rows.append(run_variant(args.work, ds, name, VARIANTS[name], key, key_file, suite))
             r = rows[-1]
             print(f"{ds['name']} | {name}: exact {r['reid_exact_tokens']:.3f} tokens {r['reid_name_tokens']:.3f} "
                   f"bloom {r['reid_bloom']:.3f} suite {r['suite_worst']} realistic {r['suite_realistic']} "

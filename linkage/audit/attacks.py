@@ -35,6 +35,7 @@ from linkage.audit.frequency import align
 CONDITIONS = {"dob__year": "year", "sex__exact": "sex", "postcode__district": "district"}
 CONDITION_SETS: list[tuple[str, ...]] = [(), ("dob__year",), ("dob__year", "sex__exact"), ("postcode__district",)]
 MIN_COUNT = 2       # a token seen once carries no frequency information: it is not guessed
+MIN_GROUP = 20      # a Bloom group this small has too few filters to cluster or mine patterns from
 CLUSTER_DICE = 0.8  # filters at least this similar are taken to encode the same name
 _UNKNOWN = "\x00?"  # group label for a missing condition value (same on both sides)
 
@@ -80,15 +81,17 @@ def conditioned_frequency_attack(records: pd.DataFrame, column: str, population:
     ref = pd.DataFrame({"g": ref_key, "name": names.map(lambda v: transform(v) if isinstance(v, str) and v else None)})
     ref = ref.dropna()
     obs_counts = obs.groupby(["g", "tok"]).size()
-    obs_counts = obs_counts[obs_counts >= MIN_COUNT]
-    ref_groups = {g: Counter(dict(s.droplevel(0).items()))
-                  for g, s in ref.groupby(["g", "name"]).size().groupby(level=0)}
+    obs_groups: dict[str, Counter] = defaultdict(Counter)
+    for (g, tok), n in obs_counts[obs_counts >= MIN_COUNT].items():
+        obs_groups[g][tok] = int(n)
+    ref_groups: dict[str, Counter] = defaultdict(Counter)
+    for (g, name), n in ref.groupby(["g", "name"]).size().items():
+        ref_groups[g][name] = int(n)
     votes: dict[object, Counter] = defaultdict(Counter)
-    for g, counts in obs_counts.groupby(level=0):
+    for g, observed in obs_groups.items():
         reference = ref_groups.get(g)
         if not reference:
             continue
-        observed = Counter(dict(counts.droplevel(0).items()))
         for tok, guess in align(observed, reference, top=len(observed)).items():
             votes[tok][guess] += observed[tok]
     return {tok: max(v.items(), key=lambda kv: (kv[1], kv[0]))[0] for tok, v in votes.items()}
@@ -189,7 +192,7 @@ def bloom_cluster_attack(records: pd.DataFrame, column: str, population: pd.Data
     votes: dict[bytes, Counter] = defaultdict(Counter)
     for g, part in frame.groupby("g"):
         reference = ref_groups.get(g)
-        if not reference:
+        if not reference or len(part) < MIN_GROUP:
             continue
         counted = Counter(part["f"].tolist())
         distinct = list(counted)
