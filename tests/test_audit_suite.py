@@ -203,3 +203,20 @@ def test_shuffled_rows_do_not_follow_input_order(tmp_path):
     encode_extract(plain, KEY, tmp_path / "sorted.csv", tmp_path / "plain", quiet=True)
     in_order = pd.read_parquet(tmp_path / "plain" / "tokens.parquet")["surname__exact"].tolist()
     assert in_order != one["surname__exact"].tolist() and sorted(in_order) == sorted(one["surname__exact"])
+
+
+def test_suite_pools_partners_and_scores_each(people):
+    from linkage.audit.suite import ALL_PARTNERS, Part, run_suite, strongest
+
+    records = as_records(people, salted=True)
+    truth = {"surname__exact": dict(zip(records["surname__exact"], people.surname, strict=True))}
+    columns = {c: {"field": c.split("__")[0], "encoding": "exact+dob_year", "type": "token"}
+               for c in records.columns}
+    halves = [records.iloc[::2].reset_index(drop=True), records.iloc[1::2].reset_index(drop=True)]
+    parts = [Part(name, half, columns, {}, truth) for name, half in zip(("police", "education"), halves,
+                                                                         strict=True)]
+    rows = run_suite(parts, people)
+    best = strongest(rows)
+    assert set(best) == {"police", "education", ALL_PARTNERS}
+    assert all(best[p]["records_reidentified_share"] > 0.8 for p in best)  # the conditioned attack, pooled
+    assert "dob year" in best[ALL_PARTNERS]["attack"]
