@@ -51,6 +51,7 @@ VARIANTS: dict[str, dict[str, Any] | str] = {
         "name_variants": ["exact", "del1"], "name_token_salt": "dob_year",
         "postcode_variants": ["exact", "sector", "district"], "bloom": {"salt": "dob_year", "blip": 0.02}},
     "shipped defaults (configs/partners)": SHIPPED,
+    "shipped + name/postcode composite tokens": {"_from": SHIPPED, "name_postcode_tokens": True},
 }
 def merge(base: dict, override: dict) -> dict:
     out = copy.deepcopy(base)
@@ -62,8 +63,10 @@ def merge(base: dict, override: dict) -> dict:
 def variant_config(base: Path, variant: dict | str, out: Path) -> Path:
     if variant == SHIPPED:
         return PARTNERS / base.name
-    data = yaml.safe_load((UNHARDENED / base.name).read_text())
-    data["encodings"] = merge(data.get("encodings") or {}, variant)
+    assert isinstance(variant, dict)
+    overrides = {k: v for k, v in variant.items() if k != "_from"}
+    data = yaml.safe_load(((PARTNERS if variant.get("_from") == SHIPPED else UNHARDENED) / base.name).read_text())
+    data["encodings"] = merge(data.get("encodings") or {}, overrides)
     out.write_text(yaml.safe_dump(data, sort_keys=False))
     return out
 

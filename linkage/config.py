@@ -171,6 +171,10 @@ class Encodings(StrictModel):
                           "composite token of the name and the year of birth (dob_year) or the whole date of "
                           "birth (dob), so name frequencies no longer show; names then agree only within the "
                           "same birth year / date")
+    name_postcode_tokens: bool = Field(
+        False, description="hardening companion: a second composite token per name, name + full postcode "
+                           "(match-key style), so a person whose date of birth differs between sources still "
+                           "agrees on name where the address agrees")
     pad_token_lists: int | None = Field(
         None, ge=8, le=64, description="hardening: pad (or trim) every name deletion-neighbourhood list to "
                                       "this many tokens, so its size no longer gives the name's length")

@@ -220,3 +220,15 @@ def test_suite_pools_partners_and_scores_each(people):
     assert set(best) == {"police", "education", ALL_PARTNERS}
     assert all(best[p]["records_reidentified_share"] > 0.8 for p in best)  # the conditioned attack, pooled
     assert "dob year" in best[ALL_PARTNERS]["attack"]
+
+
+def test_name_postcode_composite_survives_a_date_of_birth_error():
+    enc = encoder(name_variants=["exact"], name_token_salt="dob", name_postcode_tokens=True)
+    rows = [("amy", "patel", "20050101"), ("amy", "patel", "20050110"), ("amy", "patel", None)]
+    frame = clean(rows)
+    frame["pc_full"] = pa.array(["LE1 1AA", "LE1 1AA", None])
+    out = enc.encode(frame)
+    assert out["surname__exact"][0] != out["surname__exact"][1]            # date composites: the error splits them
+    assert out["surname__exact_pc"][0] == out["surname__exact_pc"][1]      # the postcode composite still agrees
+    assert out["surname__exact_pc"][2].as_py() is None
+    assert enc.columns["given_name__exact_pc"]["encoding"] == "exact_pc+postcode"

@@ -254,6 +254,8 @@ class IdentifierEncoder:
                 continue
             for variant in self.enc.name_variants:
                 add(f"{field}__{variant}", field, variant + salt, "token_list" if variant == "del1" else "token")
+            if self.enc.name_postcode_tokens and self.ids.postcode is not None:
+                add(f"{field}__exact_pc", field, "exact_pc+postcode", "token")
             if field in bloom_fields:
                 add(f"{field}__bloom", field, bloom_label, "bloom")
         if self.enc.shared_name_tokens and (self.ids.given_name or self.ids.surname):
@@ -358,6 +360,16 @@ class IdentifierEncoder:
             per_value(f"_tok_{column}", f"{field}__phonetic", tok(phon, jellyfish.metaphone))
             per_value(f"_tok_{column}", f"{field}__initial", tok(init, lambda x: x[0]))
             per_value(f"_tok_{column}", f"{field}__del1", neighbours)
+            if f"{field}__exact_pc" in types and "pc_full" in clean:
+                # Composite with the full postcode: null where either part is missing.
+                clean[f"_pc_{column}"] = pc.binary_join_element_wise(clean[column], clean["pc_full"], "\x1f")
+                at_postcode = self._tok(field, "exact_pc")
+
+                def with_postcode(v: str, c: Callable[[str], str] = core, t: Tokeniser = at_postcode) -> str | None:
+                    name, _, postcode = v.partition("\x1f")
+                    return t.token(f"{c(name)}\x1f{postcode}")
+
+                per_value(f"_pc_{column}", f"{field}__exact_pc", with_postcode)
             if f"{field}__bloom" in types:
                 bloom = self._bloom(field)
                 if bloom_context:
