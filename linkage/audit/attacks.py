@@ -6,7 +6,7 @@
   to clear values by their own frequencies; guesses for a token seen in several groups are pooled by vote.
   Composite (salted) tokens that repeat only within a year still repeat there, which this attack reads.
 * :func:`bloom_cluster_attack`: similarity-graph clustering of Bloom filters (Vidanage et al.'s idea):
-  filters whose Dice similarity is high are linked (MinHash LSH candidates, verified Dice), each cluster
+  filters whose Dice similarity is high are linked (bit-sampling LSH candidates, verified Dice), each cluster
   stands for one name, its size is the name's frequency and its majority-vote centroid undoes random bit
   flips (BLIP). Clusters are then aligned with reference names by size and length and decoded by n-gram
   pattern mining (:mod:`linkage.audit.bloom_attack`); optionally within year-of-birth groups, which is what
@@ -107,18 +107,21 @@ def _bit_matrix(filters: list[bytes]) -> np.ndarray:
     return raw
 
 
-def _minhash(raw: np.ndarray, n_hashes: int, seed: int = 7, chunk: int = 4096) -> np.ndarray:
-    """MinHash signatures of each filter's set-bit positions (rows: filters)."""
+def _band_keys(raw: np.ndarray, bands: int, width: int, seed: int = 7, chunk: int = 8192) -> np.ndarray:
+    """Bit-sampling LSH: per band, ``width`` keyed-random bit positions read as one integer per filter.
+
+    Two filters agree on a band when they agree on all its bits, which is likely for near-duplicates
+    (a few flipped bits) and unlikely for unrelated filters; cheap even for 100,000 filters.
+    """
     n, n_bytes = raw.shape
-    m = 8 * n_bytes
-    rng = np.random.default_rng(seed)
-    perms = np.stack([rng.permutation(m).astype(np.int16) for _ in range(n_hashes)])
-    sig = np.empty((n, n_hashes), dtype=np.int16)
+    positions = np.random.default_rng(seed).integers(0, 8 * n_bytes, size=(bands, width))
+    weights = (1 << np.arange(width, dtype=np.int64))
+    keys = np.empty((n, bands), dtype=np.int64)
     for start in range(0, n, chunk):
-        bits = np.unpackbits(raw[start:start + chunk], axis=1).astype(bool)
-        for h in range(n_hashes):
-            sig[start:start + chunk, h] = np.where(bits, perms[h], m).min(axis=1)
-    return sig
+        bits = np.unpackbits(raw[start:start + chunk], axis=1)
+        for band in range(bands):
+            keys[start:start + chunk, band] = bits[:, positions[band]].astype(np.int64) @ weights
+    return keys
 
 
 def _dice_pairs(raw: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -130,22 +133,17 @@ def _dice_pairs(raw: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def cluster_filters(filters: list[bytes], min_dice: float = CLUSTER_DICE, bands: int = 12) -> np.ndarray:
     """Cluster label per distinct filter: connected components of the graph of pairs with Dice >= min_dice.
 
-    Candidate pairs come from MinHash banding (filters agreeing on a whole band); within a bucket every
+    Candidate pairs come from LSH banding (filters agreeing on a whole band); within a bucket every
     pair is tried when it is small, else each member against the bucket's first and previous member.
     """
     n = len(filters)
     if n <= 1:
         return np.zeros(n, dtype=np.int64)
     raw = _bit_matrix(filters)
-    fill = _POPCOUNT[raw].sum() / raw.size / 8
-    rows = 4 if fill < 0.35 else 10  # dense (balanced) filters need longer bands to stay selective
-    sig = _minhash(raw, bands * rows).astype(np.int64)
+    band_keys = _band_keys(raw, bands, 24)
     left, right = [], []
     for band in range(bands):
-        part = sig[:, band * rows:(band + 1) * rows]
-        key = np.zeros(n, dtype=np.int64)
-        for j in range(rows):
-            key = key * 1_000_003 + part[:, j]
+        key = band_keys[:, band]
         order = np.argsort(key, kind="stable")
         sorted_key = key[order]
         starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
