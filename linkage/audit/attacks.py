@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -82,11 +83,13 @@ def conditioned_frequency_attack(records: pd.DataFrame, column: str, population:
     ref = ref.dropna()
     obs_counts = obs.groupby(["g", "tok"]).size()
     obs_groups: dict[str, Counter] = defaultdict(Counter)
-    for (g, tok), n in obs_counts[obs_counts >= MIN_COUNT].items():
-        obs_groups[g][tok] = int(n)
+    for obs_key_tok, n in obs_counts[obs_counts >= MIN_COUNT].items():
+        group, tok = cast(tuple[str, str], obs_key_tok)  # a (group, token) MultiIndex entry
+        obs_groups[group][tok] = int(n)
     ref_groups: dict[str, Counter] = defaultdict(Counter)
-    for (g, name), n in ref.groupby(["g", "name"]).size().items():
-        ref_groups[g][name] = int(n)
+    for ref_key_name, n in ref.groupby(["g", "name"]).size().items():
+        ref_group, ref_name = cast(tuple[str, str], ref_key_name)
+        ref_groups[ref_group][ref_name] = int(n)
     votes: dict[object, Counter] = defaultdict(Counter)
     for g, observed in obs_groups.items():
         reference = ref_groups.get(g)
