@@ -232,10 +232,21 @@ def hash_extract(
     query: Annotated[str | None, typer.Option("--query", help="database input: a SELECT giving the extract")] = None,
     password_file: Annotated[Path | None, typer.Option(
         "--password-file", help="database input: file holding the password (else $LINKAGE_DB_PASSWORD)")] = None,
+    no_audit: Annotated[bool, typer.Option("--no-audit", help="skip the release audit; recorded in the manifest, "
+                                           "and `linkage link` then refuses the extract unless overridden")] = False,
+    max_risk: Annotated[float | None, typer.Option(
+        "--max-risk", min=0.0, max=1.0, help="enforce the release audit: exit 4 when the worst-case re-identified "
+                                             "share exceeds this (default: audit at 0.10, record and warn)")] = None,
+    audit_report: Annotated[Path | None, typer.Option("--audit-report", help="also write the audit report "
+                                                      "(audit.md/.html/.json) to this new folder")] = None,
 ) -> None:
-    """Partner step: write the identifier package (for the linkage unit) and the encrypted attribute package."""
+    """Partner step: write the identifier package (for the linkage unit) and the encrypted attribute package,
+    then audit the identifier package (the release gate)."""
+    from linkage.audit.gate import DEFAULT_MAX_RISK, ReleaseAuditFailed, audit_on_hash, record_no_audit
+    from linkage.config import load_partner_config
     from linkage.encode import encode_extract
-    from linkage.encode.sources import open_input
+    from linkage.encode.hardening import weak_encoding_reasons
+    from linkage.encode.sources import DatabaseSource, open_input
     from linkage.resources import resolve_config
 
     if dry_run:
@@ -249,15 +260,19 @@ def hash_extract(
         typer.echo("error: --key and --out are required (or use --dry-run to check the config first)", err=True)
         raise typer.Exit(2)
 
+    config_path = run_safely(resolve_config, config)
+    secret = run_safely(keys.read_key_file, key)
+    source_input = run_safely(open_input, input, table=table, query=query, password_file=password_file)
+
     def _do() -> dict:
-        assert key is not None and out is not None
+        assert out is not None
         public = keys.read_analysis_public_key(analysis_key) if analysis_key is not None else None
-        return encode_extract(resolve_config(config), keys.read_key_file(key),
-                              open_input(input, table=table, query=query, password_file=password_file), out,
-                              source=source, quiet=quiet, workers=workers, analysis_public_key=public,
-                              attributes_out=attributes_out)
+        return encode_extract(config_path, secret, source_input, out, source=source, quiet=quiet, workers=workers,
+                              analysis_public_key=public, attributes_out=attributes_out)
 
     manifest = run_safely(_do)
+    for reason in weak_encoding_reasons(run_safely(load_partner_config, config_path)):
+        print(f"warning: weak encodings: {reason}", file=sys.stderr)
     c = manifest["counts"]
     typer.echo(f"{manifest['source']}: read {c['rows_read']} rows, accepted {c['rows_accepted']}, "
                f"rejected {c['rows_rejected']}, values blanked {sum(c.get('blanked_by_reason', {}).values())} "
@@ -272,6 +287,38 @@ def hash_extract(
     else:
         typer.echo(f"identifier package (for the linkage unit): {out}; no attribute package (no --analysis-key)",
                    err=True)
+    if not no_audit and isinstance(source_input, DatabaseSource):
+        no_audit = True  # the audit re-reads the clear extract from a file; audit an export with `linkage audit`
+        print("warning: database input: the release audit runs on files only; run `linkage audit` on an export",
+              file=sys.stderr)
+    if no_audit:
+        record_no_audit(out, "linkage hash --no-audit")
+        print("warning: --no-audit: no release audit ran (recorded in the manifest; `linkage link` will refuse "
+              "this extract unless overridden)", file=sys.stderr)
+        return
+
+    threshold = DEFAULT_MAX_RISK if max_risk is None else max_risk
+
+    def _audit() -> dict:
+        record = audit_on_hash(out, config_path, secret, source_input, max_risk=threshold, report_dir=audit_report)
+        if record["status"] != "passed" and max_risk is not None:
+            raise ReleaseAuditFailed(f"release audit FAILED: {record['strongest_attack']} re-identifies "
+                                     f"{100 * record['risk']:.1f}% of records (threshold {100 * threshold:.1f}%); "
+                                     "do not release this extract (verdict recorded in its manifest)",
+                                     file=str(out))
+        return record
+
+    record = run_safely(_audit)
+    if record["status"] != "passed":
+        # Not enforced without --max-risk: the shipped default profile favours accuracy and does not pass the
+        # worst-case audit (docs/threat-model.md §3); the verdict travels in the manifest and the link report.
+        print(f"warning: release audit: {record['strongest_attack']} re-identifies {100 * record['risk']:.1f}% of "
+              f"records in the worst case (above {100 * threshold:.0f}%); recorded in the manifest. For a release "
+              "that passes, encode with --config hardened/<partner> (costs accuracy, docs/benchmarks.md); "
+              "--max-risk enforces the audit", file=sys.stderr)
+    else:
+        typer.echo(f"release audit passed: highest worst-case re-identification {100 * record['risk']:.1f}% "
+                   f"(threshold {100 * threshold:.1f}%), recorded in {out / 'manifest.json'}")
 
 
 @app.command()
@@ -417,12 +464,21 @@ def link(
         "--spark-master", help="Spark master URL, e.g. local[4] or spark://host:7077 (default local[*])")] = None,
     spark_conf: Annotated[list[str] | None, typer.Option(
         "--spark-conf", help="extra Spark setting KEY=VALUE, repeatable (see docs/scaling.md)")] = None,
+    allow_unaudited: Annotated[bool, typer.Option("--allow-unaudited", help="link extracts whose manifest "
+                                                  "records no passing release audit (reported)")] = False,
 ) -> None:
     """VRN step: link encoded extracts into persons (crosswalk, scored pairs, model, report)."""
+    from linkage.audit.gate import REQUIRE_AUDIT
     from linkage.link import link_extracts
 
-    m = run_safely(link_extracts, encoded, out, config, backend, quiet=quiet, spark_master=spark_master,
-                   spark_conf=spark_conf)
+    if allow_unaudited:
+        print("warning: --allow-unaudited: extracts without a passing release audit are linked", file=sys.stderr)
+    gate = REQUIRE_AUDIT.set(not allow_unaudited)
+    try:
+        m = run_safely(link_extracts, encoded, out, config, backend, quiet=quiet, spark_master=spark_master,
+                       spark_conf=spark_conf)
+    finally:
+        REQUIRE_AUDIT.reset(gate)
     c, g = m["counts"], m["chain_guards"]
     typer.echo(f"wrote {out}: {sum(c['records'].values()):,} records -> {c['persons']:,} persons "
                f"({c['persons_in_two_or_more_sources']:,} in two or more sources); flagged: "
@@ -531,6 +587,9 @@ def audit(
     input: Annotated[Path | None, typer.Option("--input", help="raw extract (to verify the attacks)")] = None,
     worst_case: Annotated[bool, typer.Option("--worst-case", help="attacker's reference = this extract's own "
                                              "name frequencies (needs --config and --input)")] = False,
+    reference_input: Annotated[Path | None, typer.Option("--reference-input", help="raw extract of an independent "
+                                                         "population, same layout: the realistic attacker's "
+                                                         "reference for the attack suite")] = None,
 ) -> None:
     """Partner step before release: attack the encoded extract without the key and report the risk."""
     from linkage.audit import audit_extract
@@ -538,13 +597,18 @@ def audit(
     def _do() -> dict:
         secret = keys.read_key_file(key) if key is not None else None
         return audit_extract(encoded, reference, max_risk, config=config, key=secret, clear_input=input,
-                             worst_case_reference=worst_case, out_dir=out)
+                             worst_case_reference=worst_case, out_dir=out, reference_input=reference_input)
 
     result = run_safely(_do)
     for row in result["columns"]:
         share = row["records_reidentified_share"]
         shown = "not verified" if share is None else f"{100 * share:.1f}% of records re-identified"
         typer.echo(f"{row['column']:24s} {row['attack']}: {shown}")
+    from linkage.audit.suite import risk_of
+
+    for row in result.get("attacks") or []:
+        typer.echo(f"{row['column']:24s} {row['attack']}: {100 * row['records_reidentified_share']:.1f}% of records "
+                   f"re-identified ({100 * risk_of(row):.1f}% counted by the gate)")
     from linkage.audit.report import verdict
 
     typer.echo(verdict(result) + (f" Report: {out}" if out else ""))

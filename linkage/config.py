@@ -185,9 +185,10 @@ class BloomSettings(StrictModel):
     hashes: int = Field(15, ge=1, le=32, description="bit positions set per n-gram")
     ngram: int = Field(2, ge=1, le=4)
     # Hardening options (docs/threat-model.md). Defaults leave the filters exactly as before.
-    salt: Literal["dob_year"] | None = Field(
-        None, description="mix the year of birth into every n-gram's positions: the same name gives "
-                          "unrelated filters in different birth years (no year: the name alone)")
+    salt: Literal["dob_year", "dob"] | None = Field(
+        None, description="mix the year of birth (dob_year) or the whole date of birth (dob) into every "
+                          "n-gram's positions: the same name gives unrelated filters for other birth "
+                          "years/dates (no date: the name alone)")
     xor_fold: bool = Field(False, description="XOR the filter's two halves together (half the length)")
     balanced: bool = Field(False, description="append the complement and permute with the key "
                                               "(twice the length; every filter has the same bit count)")
@@ -225,10 +226,21 @@ class Encodings(StrictModel):
                     "well-formed non-calendar dates, which are kept for this comparison only")
     postcode_variants: list[PostcodeVariant] = Field(default_factory=lambda: list(_POSTCODE_VARIANTS))
     bloom: BloomSettings | None = Field(default_factory=BloomSettings)
-    name_token_salt: Literal["dob_year"] | None = Field(
+    name_token_salt: Literal["dob_year", "dob"] | None = Field(
         None, description="hardening: every name token (exact, phonetic, initial, del1, shared) becomes a "
-                          "composite token of the name and the year of birth, so name frequencies no longer "
-                          "show; names still agree only within the same birth year")
+                          "composite token of the name and the year of birth (dob_year) or the whole date of "
+                          "birth (dob), so name frequencies no longer show; names then agree only within the "
+                          "same birth year / date")
+    name_postcode_tokens: bool = Field(
+        False, description="hardening companion: a second composite token per name, name + full postcode "
+                           "(match-key style), so a person whose date of birth differs between sources still "
+                           "agrees on name where the address agrees")
+    pad_token_lists: int | None = Field(
+        None, ge=8, le=64, description="hardening: pad (or trim) every name deletion-neighbourhood list to "
+                                      "this many tokens, so its size no longer gives the name's length")
+    shuffle_rows: bool = Field(
+        False, description="hardening: write tokens.parquet in a keyed pseudo-random order (by identity id), "
+                           "so the order of the raw extract (e.g. sorted by surname) does not show")
 
 
 DEFAULT_PLACEHOLDERS = ("UNKNOWN", "UNK", "N/A", "NULL", "NONE", "NOT KNOWN", "NOT STATED", "NOT RECORDED",

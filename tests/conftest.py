@@ -28,3 +28,18 @@ def key_file(tmp_path: Path, key: bytes) -> Path:
 def analysis_private():
     """A fresh analysis-environment key pair (the private half; ``.public_key()`` gives the other)."""
     return keys.generate_analysis_keypair()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _release_gate_off():
+    """Tests link extracts encoded by the library (no release audit) through the CLI too; the gate's own
+    tests remove this override (monkeypatch.delenv) where they check the refusal."""
+    import os
+
+    previous = os.environ.get("LINKAGE_ALLOW_UNAUDITED")
+    os.environ["LINKAGE_ALLOW_UNAUDITED"] = "1"
+    yield
+    if previous is None:
+        os.environ.pop("LINKAGE_ALLOW_UNAUDITED", None)
+    else:
+        os.environ["LINKAGE_ALLOW_UNAUDITED"] = previous

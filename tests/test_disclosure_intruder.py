@@ -49,7 +49,7 @@ def person_frame(n: int, seed: int, murder: int | None = None, p_sc: float = 0.4
         for f in cat.factors:
             if not f.indicators:
                 continue
-            can = any(linked[s] for s in fsrc[f.id])
+            can = any(linked.get(s, False) for s in fsrc[f.id])  # sources this frame does not link (health)
             row[f"rf_{f.id}"] = can and rng.random() < 0.35
         row["prior_victim"] = row["rf_previous_victim"]
         rows.append(row)

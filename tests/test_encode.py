@@ -328,7 +328,7 @@ def test_cli_keygen_keycheck_hash(tmp_path, raw):
     assert kcv in result.output
     assert runner.invoke(app, ["keycheck", str(key_path)]).output.strip() == kcv
     result = runner.invoke(app, ["hash", "--config", str(_config_file(tmp_path)), "--key", str(key_path),
-                                 "--input", str(raw), "--out", str(tmp_path / "enc"), "--quiet"])
+                                 "--input", str(raw), "--out", str(tmp_path / "enc"), "--quiet", "--no-audit"])
     assert result.exit_code == 0, result.output
     assert "read 9 rows, accepted 5, rejected 4" in result.output
 
@@ -362,7 +362,7 @@ def test_cli_error_messages_never_carry_values(tmp_path, key_file):
             ["N2", "Amy", "Jones", "01/02/2010", "F", "LE2 1AB", "c", "", "V"]]  # one good row: not 100% rejected
     raw = write_csv(tmp_path / "in.csv", rows)
     result = CliRunner().invoke(app, ["hash", "--config", str(_config_file(tmp_path)), "--key", str(key_file),
-                                      "--input", str(raw), "--out", str(tmp_path / "enc"), "--quiet"])
+                                      "--input", str(raw), "--out", str(tmp_path / "enc"), "--quiet", "--no-audit"])
     assert result.exit_code == 0
     text = result.output + (tmp_path / "enc" / "rejected.csv").read_text()
     assert "Uniquename" not in text and "31/02/2010" not in text and "bad date" not in text

@@ -73,7 +73,8 @@ def propagate(tokens: pd.Series, names: pd.Series, transform: Callable[[str], st
 def audit_extract(encoded_dir: str | Path, reference: str | Path | Reference | None = None,
                   max_risk: float | None = None, *, config: str | Path | None = None, key: bytes | None = None,
                   clear_input: str | Path | None = None, worst_case_reference: bool = False,
-                  out_dir: str | Path | None = None) -> dict[str, Any]:
+                  out_dir: str | Path | None = None, suite: bool = True,
+                  reference_input: str | Path | None = None) -> dict[str, Any]:
     """Attack one encoded extract and report per-column risk; optionally write the report to ``out_dir``.
 
     ``reference``: a ``field,value,weight`` CSV, a ready :data:`Reference`, or None for the shipped list.
@@ -81,6 +82,11 @@ def audit_extract(encoded_dir: str | Path, reference: str | Path | Reference | N
     only exposure figures are reported. ``worst_case_reference`` replaces the reference by the name
     frequencies of ``clear_input`` itself (an attacker with perfect public figures). ``max_risk`` (0-1)
     sets ``passed`` to False when any column's verified re-identification share exceeds it.
+
+    ``suite`` (verified audits with a population reference only) also runs the attack suite of
+    :mod:`linkage.audit.suite`: frequency alignment conditioned on co-released tokens and list sizes,
+    Bloom similarity clustering, row-order inference. Its population is the raw extract itself in the
+    worst case, else ``reference_input``: a raw extract of an independent population in the same layout.
     """
     from linkage.encode.manifest import read_manifest
 
@@ -148,13 +154,25 @@ def audit_extract(encoded_dir: str | Path, reference: str | Path | Reference | N
                      **_score(records[col], guesses, oracle.get(col) if oracle else None)})
     rows.sort(key=lambda r: r["column"])
     risks = [r["records_reidentified_share"] for r in rows if r["records_reidentified_share"] is not None]
+    attacks: list[dict[str, Any]] = []
+    if suite and oracle is not None and (worst_case_reference or reference_input is not None):
+        from linkage.audit.population import population_from_input
+        from linkage.audit.suite import Part, risk_of, run_suite
+
+        assert config is not None and clear_input is not None
+        source_of_names = clear_input if worst_case_reference else reference_input
+        assert source_of_names is not None
+        population = population_from_input(config, source_of_names)
+        attacks = run_suite([Part(manifest["source"], records.reset_index(drop=True), columns, bloom, oracle)],
+                            population)
+        risks += [risk_of(a) for a in attacks]
     risk = max(risks) if risks else None
     result: dict[str, Any] = {
         "source": manifest["source"], "records": int(len(records)), "verified": oracle is not None,
         "reference": "worst case: the extract's own name frequencies" if worst_case_reference else
                      "shipped UK name list" if reference is None else
                      ("supplied frequencies" if isinstance(reference, dict) else Path(reference).name),
-        "columns": rows, "uniqueness": uniqueness(records), "risk": risk, "max_risk": max_risk,
+        "columns": rows, "attacks": attacks, "uniqueness": uniqueness(records), "risk": risk, "max_risk": max_risk,
         "passed": max_risk is None or risk is None or risk <= max_risk,
     }
     if out_dir is not None:

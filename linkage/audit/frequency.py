@@ -71,7 +71,7 @@ def core_name(raw: str, field: str) -> str | None:
 
 # What each token encoding holds, as a function of the core name.
 ENCODING_TRANSFORMS: dict[str, Callable[[str], str]] = {
-    "exact": lambda v: v, "given_shared": lambda v: v, "surname_shared": lambda v: v,
+    "exact": lambda v: v, "given_shared": lambda v: v, "surname_shared": lambda v: v, "exact_pc": lambda v: v,
     "phonetic": jellyfish.metaphone, "initial": lambda v: v[0],
 }
 

@@ -39,6 +39,22 @@ def column_table(result: dict[str, Any]) -> pd.DataFrame:
     } for r in result["columns"]])
 
 
+SUITE_NOTE = ("attack suite: frequency alignment conditioned on co-released tokens and list sizes, Bloom-filter "
+              "similarity clustering with pattern mining, row-order inference (threat model, section 2). Row "
+              "order counts only what position gives beyond chance.")
+
+
+def attack_table(result: dict[str, Any]) -> pd.DataFrame:
+    from linkage.audit.suite import risk_of
+
+    return pd.DataFrame([{
+        "partner": a["partner"], "column": a["column"], "encoding": a["encoding"], "attack": a["attack"],
+        "records": a["records_with_value"], "records re-identified": _pct(a["records_reidentified_share"]),
+        "chance": _pct(a["chance_share"]) if "chance_share" in a else "",
+        "counted by the gate": _pct(risk_of(a)),
+    } for a in result.get("attacks") or []])
+
+
 def uniqueness_table(result: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame([{"combination": u["combination"], "records": u["records"],
                           "unique (k=1)": _pct(u["unique_share"]), "k < 5": _pct(u["k_below_5_share"]),
@@ -58,6 +74,9 @@ def markdown(result: dict[str, Any]) -> str:
              f"{result['records']} records (one identifier set each); reference: {result['reference']}; "
              f"attacks verified with the key: {'yes' if result['verified'] else 'no'}.", "",
              "## Attacks per column", "", md_table(column_table(result)), "", COLUMN_NOTE, "",
+             "## Attack suite", "",
+             md_table(attack_table(result)) if result.get("attacks") else "(not run: needs a verified audit "
+             "with the worst-case or an independent population reference)", "", SUITE_NOTE, "",
              "## Uniqueness of token combinations", "",
              md_table(uniqueness_table(result)) if result["uniqueness"] else "(no combination)",
              ""]
@@ -78,6 +97,9 @@ def write_report(result: dict[str, Any], out_dir: str | Path) -> None:
                               for r in result["columns"]])
         if result["verified"] and len(chart):
             html.add_chart(bar_chart(chart, "column", "share", "Share of records re-identified", horizontal=True))
+        if result.get("attacks"):
+            html.add_heading("Attack suite")
+            html.add_table(attack_table(result), caption=SUITE_NOTE)
         html.add_heading("Uniqueness of token combinations")
         html.add_table(uniqueness_table(result))
         html.write(tmp / "audit.html")

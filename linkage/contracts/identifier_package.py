@@ -136,6 +136,8 @@ class IdentifierPackageManifest(BaseModel):
     one_person_per_id: bool
     extract_id: str | None = Field(None, pattern=r"^[0-9a-f]{16,64}$",
                                    description="shared with the attribute package of the same run")
+    release_audit: dict[str, Any] | None = Field(None, description="the partner's release audit verdict, added by "
+                                                 "`linkage hash` (linkage.audit.gate)")
     payload_columns: dict[str, str] = Field(default_factory=dict, description="legacy: the attribute package "
                                             "now describes its own columns")
     encodings: EncodingInfo

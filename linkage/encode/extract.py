@@ -46,6 +46,7 @@ from linkage.contracts.attribute_package import (
 from linkage.contracts.attribute_package import (
     SCHEMA_VERSION as ATTRIBUTE_SCHEMA_VERSION,
 )
+from linkage.encode.hardening import keyed_shuffle
 from linkage.encode.identifiers import IdentifierEncoder, map_distinct, row_hash, take
 from linkage.encode.limits import check_loss
 from linkage.encode.manifest import ENCODED_FILES, EncodedManifest
@@ -358,6 +359,8 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
 
         n_records, n_identities = len(seen_records), len(seen_identities)
         shutil.rmtree(spill)
+        if cfg.encodings.shuffle_rows:  # before the checksums: the manifest describes the shuffled file
+            keyed_shuffle(tmp / "tokens.parquet", PARQUET_OPTIONS)
         manifest = EncodedManifest(
             tool_version=__version__, source=cfg.source, project_id=cfg.project_id, kcv=key_check_value(key),
             one_person_per_id=cfg.one_person_per_id, extract_id=extract_id,

@@ -133,6 +133,16 @@ def merge_token_lists(arrays: list[pa.ListArray]) -> pa.ListArray:
     return pa.ListArray.from_arrays(offsets, table["v"].combine_chunks(), mask=pa.array(counts == 0))
 
 
+def pad_tokens(tokens: list[str], size: int, tokeniser: Tokeniser, value: str) -> list[str]:
+    """A token list of exactly ``size`` tokens: keyed filler tokens of this value, or trimmed (sorted order).
+
+    Fillers depend on the value, so the same name pads identically at every partner and two different
+    names never share a filler; the list's size no longer tells the name's length.
+    """
+    fillers = [tokeniser.token(f"\x1epad{i}\x1e{value}") for i in range(max(0, size - len(tokens)))]
+    return sorted([*tokens, *(f for f in fillers if f)])[:size]
+
+
 class IdentifierEncoder:
     """Cleans and encodes the identifier fields of one partner config with one key."""
 
@@ -286,6 +296,8 @@ class IdentifierEncoder:
                     continue  # nickname lists are about given names
                 add(f"{field}__{variant}", field, variant + salt,
                     "token_list" if variant in ("del1", "alias") else "token")
+            if self.enc.name_postcode_tokens and self.ids.postcode is not None:
+                add(f"{field}__exact_pc", field, "exact_pc+postcode", "token")
             if field in bloom_fields:
                 add(f"{field}__bloom", field, bloom_label, "bloom")
         if self.enc.shared_name_tokens and (self.ids.given_name or self.ids.surname):
@@ -318,6 +330,12 @@ class IdentifierEncoder:
             return self._nulls(clean)
         return pc.utf8_slice_codeunits(clean["dob"], 0, 4)
 
+    def _salt(self, clean: dict[str, pa.Array], kind: str | None) -> pa.Array:
+        """Per-row salt of hardened name encodings: year of birth (dob_year) or whole date of birth (dob)."""
+        if kind == "dob":
+            return clean.get("dob", self._nulls(clean))
+        return self._year(clean)
+
     def arrow_types(self) -> dict[str, pa.DataType]:
         n_bytes = self.enc.bloom.output_bits() // 8 if self.enc.bloom else 0
         kinds = {"token": pa.string(), "token_list": pa.list_(pa.string()), "bloom": pa.binary(n_bytes)}
@@ -343,7 +361,9 @@ class IdentifierEncoder:
         bloom_context = bloom_cfg is not None and (bloom_cfg.salt is not None or bloom_cfg.blip > 0)
 
         def named(column: str, with_context: bool) -> pa.Array:
-            parts = [clean[column], self._year(clean)]
+            bloom_salt = bloom_cfg.salt if bloom_cfg is not None else None
+            salt_kind = bloom_salt if with_context else self.enc.name_token_salt
+            parts = [clean[column], self._salt(clean, salt_kind)]
             if with_context:
                 parts += [clean.get(c, self._nulls(clean)) for c in ("dob", "sex", "pc_full")]
             joined = pc.binary_join_element_wise(*parts, "\x1f", null_handling="replace", null_replacement="")
@@ -354,6 +374,7 @@ class IdentifierEncoder:
             name, _, rest = v.partition("\x1f")
             return (name, "\x1f" + rest.split("\x1f")[0]) if name_salted else (v, "")
 
+        pad = self.enc.pad_token_lists
         for field, column in (("given_name", "given"), ("surname", "surname")):
             if column not in clean:
                 continue
@@ -374,7 +395,8 @@ class IdentifierEncoder:
 
             def neighbours(v: str, c: Callable[[str], str] = core, t: Tokeniser = dele) -> list[str] | None:
                 name, suffix = salt_of(v)
-                return t.tokens([n + suffix for n in nz.deletion_neighbourhood(c(name))])
+                found = t.tokens([n + suffix for n in nz.deletion_neighbourhood(c(name))])
+                return pad_tokens(found, pad, t, c(name) + suffix) if pad and found else found
 
             per_value(f"_tok_{column}", f"{field}__exact", tok(exact, lambda x: x))
             per_value(f"_tok_{column}", f"{field}__phonetic", tok(phon, jellyfish.metaphone))
@@ -387,6 +409,16 @@ class IdentifierEncoder:
                 return t.tokens([a + suffix for a in name_aliases(c(name))])
 
             per_value(f"_tok_{column}", f"{field}__alias", aliases)
+            if f"{field}__exact_pc" in types and "pc_full" in clean:
+                # Composite with the full postcode: null where either part is missing.
+                clean[f"_pc_{column}"] = pc.binary_join_element_wise(clean[column], clean["pc_full"], "\x1f")
+                at_postcode = self._tok(field, "exact_pc")
+
+                def with_postcode(v: str, c: Callable[[str], str] = core, t: Tokeniser = at_postcode) -> str | None:
+                    name, _, postcode = v.partition("\x1f")
+                    return t.token(f"{c(name)}\x1f{postcode}")
+
+                per_value(f"_pc_{column}", f"{field}__exact_pc", with_postcode)
             if f"{field}__bloom" in types:
                 bloom = self._bloom(field)
                 if bloom_context:
@@ -394,8 +426,8 @@ class IdentifierEncoder:
                     clean[f"_bloom_{column}"] = named(column, True)
 
                     def filt(v: str, c: Callable[[str], str] = core, b: BloomEncoder = bloom) -> bytes | None:
-                        name, year, *rest = v.split("\x1f")
-                        return b.encode(c(name), salt=year if bloom_cfg.salt else None, context="\x1f".join(rest))
+                        name, salt, *rest = v.split("\x1f")  # salt: year or date of birth (named() above)
+                        return b.encode(c(name), salt=salt if bloom_cfg.salt else None, context="\x1f".join(rest))
 
                     per_value(f"_bloom_{column}", f"{field}__bloom", filt)
                 else:

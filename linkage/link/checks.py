@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from linkage.audit.gate import check_release_audits
 from linkage.contracts import IdentifierPackage, check_agreement, read_identifier_package
 from linkage.contracts.identifier_package import REQUIRED_FILES, SUPPORTED_MAJOR_VERSIONS
 from linkage.errors import LinkageInputError
@@ -60,4 +61,6 @@ def check_extracts(extract_dirs: list[str | Path]) -> list[Extract]:
         raise LinkageInputError("no encoded extracts given")
     packages = [read_identifier_package(d) for d in extract_dirs]
     check_agreement(packages)
-    return [Extract.from_package(p) for p in packages]
+    extracts = [Extract.from_package(p) for p in packages]
+    check_release_audits([(ex.path, ex.manifest) for ex in extracts])  # no-op unless the caller asked for the gate
+    return extracts

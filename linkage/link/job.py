@@ -172,6 +172,7 @@ def link_manifest(plan: LinkPlan, cfg: LinkConfig, training: dict[str, Any], cou
         "kcv": extracts[0].manifest["kcv"],
         "inputs": [{"path": str(ex.path), "source": ex.source, "files": ex.manifest["files"],
                     "extract_id": ex.manifest.get("extract_id"),
+                    "release_audit": (ex.manifest.get("release_audit") or {}).get("status", "none recorded"),
                     "one_person_per_id": ex.one_person_per_id, "counts": ex.manifest["counts"]}
                    for ex in extracts],
         "link_type": plan.link_type, "deduplicated_sources": plan.dedupe, "one_to_one_sources": plan.duplicate_free,

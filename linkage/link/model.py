@@ -39,6 +39,8 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
         return None
     tf = field in opts.term_frequency_adjustments
     levels: list[Any] = [cll.NullLevel(exact), cll.ExactMatchLevel(exact, term_frequency_adjustments=tf)]
+    if f"{field}__exact_pc" in cols:  # name + postcode composite (hardened profile): dates of birth differ
+        levels.append(cll.ExactMatchLevel(f"{field}__exact_pc").configure(label_for_charts="same name, same postcode"))
     own, other = (("name__given_shared", "name__surname_shared") if field == "given_name"
                   else ("name__surname_shared", "name__given_shared"))
     if own in cols and other in cols:
@@ -142,6 +144,7 @@ def build_comparisons(cols: set[str], config: LinkConfig) -> list[cl.CustomCompa
 # within `blocking_budget_pairs_per_identity` (see plan_blocking).
 DEFAULT_BLOCKING: list[BlockingRule] = [
     ["given_name__exact", "dob__exact"],
+    ["given_name__exact_pc", "surname__exact_pc"],             # hardened profile: same name and postcode
     ["surname__exact", "dob__exact"],
     ["dob__exact", "postcode__exact"],
     ["given_name__exact", "postcode__exact"],

@@ -1,0 +1,235 @@
+"""The strongest key-less attacks we know, using everything the linkage unit holds.
+
+* :func:`conditioned_frequency_attack`: frequency alignment of a name token column *within* groups of
+  records that share co-released tokens (year of birth, sex, postcode district) and the size of the same
+  name's deletion-neighbourhood list (which gives the name's length). The groups' tokens are first mapped
+  to clear values by their own frequencies; guesses for a token seen in several groups are pooled by vote.
+  Composite (salted) tokens that repeat only within a year still repeat there, which this attack reads.
+* :func:`bloom_cluster_attack`: similarity-graph clustering of Bloom filters (Vidanage et al.'s idea):
+  filters whose Dice similarity is high are linked (bit-sampling LSH candidates, verified Dice), each cluster
+  stands for one name, its size is the name's frequency and its majority-vote centroid undoes random bit
+  flips (BLIP). Clusters are then aligned with reference names by size and length and decoded by n-gram
+  pattern mining (:mod:`linkage.audit.bloom_attack`); optionally within year-of-birth groups, which is what
+  a year salt needs.
+* :func:`row_order_attack`: guesses names from row position alone, as if the extract were sorted by that
+  name; its success is compared with chance.
+
+All functions see encoded values and reference statistics only; scoring happens elsewhere (with the key).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from typing import cast
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
+from scipy.sparse.csgraph import connected_components  # type: ignore[import-untyped]
+
+from linkage import normalise as nz
+from linkage.audit.bloom_attack import bloom_attack
+from linkage.audit.frequency import align
+
+# Co-released token columns an attacker can condition on -> population column holding the clear value.
+CONDITIONS = {"dob__year": "year", "sex__exact": "sex", "postcode__district": "district"}
+CONDITION_SETS: list[tuple[str, ...]] = [(), ("dob__year",), ("dob__year", "sex__exact"), ("postcode__district",)]
+MIN_COUNT = 2       # a token seen once carries no frequency information: it is not guessed
+MIN_GROUP = 20      # a Bloom group this small has too few filters to cluster or mine patterns from
+CLUSTER_DICE = 0.8  # filters at least this similar are taken to encode the same name
+_UNKNOWN = "\x00?"  # group label for a missing condition value (same on both sides)
+
+
+def _map_tokens(tokens: pd.Series, clear: pd.Series) -> dict:
+    """Clear value of each token of a condition column, by frequency alignment of the whole column."""
+    return align(Counter(tokens.dropna().tolist()), Counter(clear.dropna().tolist()), top=10 ** 9)
+
+
+def _group_keys(records: pd.DataFrame, population: pd.DataFrame,
+                conditions: tuple[str, ...]) -> tuple[pd.Series, pd.Series]:
+    """Per record and per reference row, the (mapped) condition values joined into one group key."""
+    obs = pd.Series([""] * len(records), index=records.index, dtype=object)
+    ref = pd.Series([""] * len(population), index=population.index, dtype=object)
+    for cond in conditions:
+        mapping = _map_tokens(records[cond], population[CONDITIONS[cond]])
+        obs = obs + "|" + records[cond].map(mapping).fillna(_UNKNOWN).astype(str)
+        ref = ref + "|" + population[CONDITIONS[cond]].fillna(_UNKNOWN).astype(str)
+    return obs, ref
+
+
+def deletion_list_size(name: str) -> int:
+    """Size of a name's deletion-neighbourhood token list (what an unpadded ``__del1`` column shows)."""
+    return len(nz.deletion_neighbourhood(name))
+
+
+def conditioned_frequency_attack(records: pd.DataFrame, column: str, population: pd.DataFrame, field: str,
+                                 transform: Callable[[str], str], conditions: tuple[str, ...] = (),
+                                 size_column: str | None = None) -> dict:
+    """{token: guessed clear value} for one token column, aligning frequencies within condition groups.
+
+    ``population`` holds the attacker's reference rows (:mod:`linkage.audit.population`); ``field`` is
+    its name column and ``transform`` maps a core name to what the column encodes (exact, initial, ...).
+    ``size_column`` is a token-list column of the same name whose size is used as a further condition.
+    """
+    obs_key, ref_key = _group_keys(records, population, conditions)
+    names = population[field]
+    if size_column is not None:
+        obs_key = obs_key + "|" + records[size_column].map(
+            lambda v: str(len(v)) if isinstance(v, (list, np.ndarray)) else "")
+        ref_key = ref_key + "|" + names.map(lambda v: str(deletion_list_size(v)) if isinstance(v, str) and v else "")
+    obs = pd.DataFrame({"g": obs_key, "tok": records[column]}).dropna()
+    ref = pd.DataFrame({"g": ref_key, "name": names.map(lambda v: transform(v) if isinstance(v, str) and v else None)})
+    ref = ref.dropna()
+    obs_counts = obs.groupby(["g", "tok"]).size()
+    obs_groups: dict[str, Counter] = defaultdict(Counter)
+    for obs_key_tok, n in obs_counts[obs_counts >= MIN_COUNT].items():
+        group, tok = cast(tuple[str, str], obs_key_tok)  # a (group, token) MultiIndex entry
+        obs_groups[group][tok] = int(n)
+    ref_groups: dict[str, Counter] = defaultdict(Counter)
+    for ref_key_name, n in ref.groupby(["g", "name"]).size().items():
+        ref_group, ref_name = cast(tuple[str, str], ref_key_name)
+        ref_groups[ref_group][ref_name] = int(n)
+    votes: dict[object, Counter] = defaultdict(Counter)
+    for g, observed in obs_groups.items():
+        reference = ref_groups.get(g)
+        if not reference:
+            continue
+        for tok, guess in align(observed, reference, top=len(observed)).items():
+            votes[tok][guess] += observed[tok]
+    return {tok: max(v.items(), key=lambda kv: (kv[1], kv[0]))[0] for tok, v in votes.items()}
+
+
+# --- Bloom filters ----------------------------------------------------------------------------------
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)
+
+
+def _bit_matrix(filters: list[bytes]) -> np.ndarray:
+    raw = np.frombuffer(b"".join(filters), dtype=np.uint8).reshape(len(filters), -1)
+    return raw
+
+
+def _band_keys(raw: np.ndarray, bands: int, width: int, seed: int = 7, chunk: int = 8192) -> np.ndarray:
+    """Bit-sampling LSH: per band, ``width`` keyed-random bit positions read as one integer per filter.
+
+    Two filters agree on a band when they agree on all its bits, which is likely for near-duplicates
+    (a few flipped bits) and unlikely for unrelated filters; cheap even for 100,000 filters.
+    """
+    n, n_bytes = raw.shape
+    positions = np.random.default_rng(seed).integers(0, 8 * n_bytes, size=(bands, width))
+    weights = (1 << np.arange(width, dtype=np.int64))
+    keys = np.empty((n, bands), dtype=np.int64)
+    for start in range(0, n, chunk):
+        bits = np.unpackbits(raw[start:start + chunk], axis=1)
+        for band in range(bands):
+            keys[start:start + chunk, band] = bits[:, positions[band]].astype(np.int64) @ weights
+    return keys
+
+
+def _dice_pairs(raw: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    inter = _POPCOUNT[raw[a] & raw[b]].sum(axis=1)
+    total = _POPCOUNT[raw[a]].sum(axis=1) + _POPCOUNT[raw[b]].sum(axis=1)
+    return np.where(total > 0, 2 * inter / np.maximum(total, 1), 0.0)
+
+
+def cluster_filters(filters: list[bytes], min_dice: float = CLUSTER_DICE, bands: int = 12) -> np.ndarray:
+    """Cluster label per distinct filter: connected components of the graph of pairs with Dice >= min_dice.
+
+    Candidate pairs come from LSH banding (filters agreeing on a whole band); within a bucket every
+    pair is tried when it is small, else each member against the bucket's first and previous member.
+    """
+    n = len(filters)
+    if n <= 1:
+        return np.zeros(n, dtype=np.int64)
+    raw = _bit_matrix(filters)
+    band_keys = _band_keys(raw, bands, 24)
+    left, right = [], []
+    for band in range(bands):
+        key = band_keys[:, band]
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+        ends = np.r_[starts[1:], n]
+        for s, e in zip(starts, ends, strict=True):
+            width = int(e - s)
+            if width < 2:
+                continue
+            members = order[s:e]
+            if width <= 30:
+                upper_i, upper_j = np.triu_indices(width, 1)
+                left.append(members[upper_i])
+                right.append(members[upper_j])
+            else:
+                left += [np.full(width - 1, members[0]), members[:-1]]
+                right += [members[1:], members[1:]]
+    if not left:
+        return np.arange(n)
+    a, b = np.concatenate(left), np.concatenate(right)
+    keep = _dice_pairs(raw, a, b) >= min_dice
+    graph = coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def _centroids(filters: list[bytes], counts: np.ndarray, labels: np.ndarray) -> dict[int, bytes]:
+    """Majority-vote filter of each cluster (weighted by how often each distinct filter occurs)."""
+    bits = np.unpackbits(_bit_matrix(filters), axis=1).astype(np.float64)
+    out = {}
+    frame = pd.DataFrame({"label": labels, "i": np.arange(len(filters))})
+    for label, idx in frame.groupby("label")["i"]:
+        w = counts[idx.to_numpy()]
+        mean = (bits[idx.to_numpy()] * w[:, None]).sum(axis=0) / w.sum()
+        out[int(str(label))] = np.packbits((mean >= 0.5).astype(np.uint8)).tobytes()
+    return out
+
+
+def bloom_cluster_attack(records: pd.DataFrame, column: str, population: pd.DataFrame, field: str,
+                         ngram: int, hashes: int, structured: bool, conditions: tuple[str, ...] = ()) -> dict:
+    """{filter bytes: guessed core name}: cluster similar filters, then align and pattern-mine the clusters."""
+    obs_key, ref_key = _group_keys(records, population, conditions)
+    frame = pd.DataFrame({"g": obs_key, "f": records[column]}).dropna()
+    ref = pd.DataFrame({"g": ref_key, "name": population[field]}).dropna()
+    ref_groups = {g: Counter(s.tolist()) for g, s in ref.groupby("g")["name"]}
+    votes: dict[bytes, Counter] = defaultdict(Counter)
+    for g, part in frame.groupby("g"):
+        reference = ref_groups.get(g)
+        if not reference or len(part) < MIN_GROUP:
+            continue
+        counted = Counter(part["f"].tolist())
+        distinct = list(counted)
+        counts = np.array([counted[f] for f in distinct], dtype=np.float64)
+        labels = cluster_filters(distinct)
+        centroid = _centroids(distinct, counts, labels)
+        by_filter = {f: centroid[int(label)] for f, label in zip(distinct, labels, strict=True)}
+        guesses = bloom_attack(part["f"].map(by_filter), reference, ngram, hashes, structured=structured)
+        for f in distinct:
+            guess = guesses.get(by_filter[f])
+            if guess is not None:
+                votes[f][guess] += counted[f]
+    return {f: max(v.items(), key=lambda kv: (kv[1], kv[0]))[0] for f, v in votes.items()}
+
+
+# --- row order --------------------------------------------------------------------------------------
+
+def row_order_attack(truth: pd.Series, reference: pd.Series) -> dict[str, float]:
+    """Guess each record's name from its position, as if the rows were sorted by that name (either way).
+
+    ``truth`` holds the records' real core names in file order (used only to score); ``reference`` the
+    attacker's names. Returns the share guessed right (name and initial) and what chance would give.
+    """
+    present = truth.dropna().reset_index(drop=True)
+    ref = reference.dropna().sort_values().reset_index(drop=True)
+    if present.empty or ref.empty:
+        return {"share": 0.0, "chance": 0.0, "initial_share": 0.0, "initial_chance": 0.0}
+    positions = ((np.arange(len(present)) + 0.5) / len(present) * len(ref)).astype(int)
+    best: dict[str, float] = {}
+    for guess in (ref.iloc[positions].reset_index(drop=True), ref.iloc[positions[::-1]].reset_index(drop=True)):
+        scores = {"share": float((guess == present).mean()),
+                  "initial_share": float((guess.str[0] == present.str[0]).mean())}
+        p_true, p_guess = present.value_counts(normalize=True), guess.value_counts(normalize=True)
+        i_true, i_guess = present.str[0].value_counts(normalize=True), guess.str[0].value_counts(normalize=True)
+        scores["chance"] = float((p_true * p_guess.reindex(p_true.index, fill_value=0)).sum())
+        scores["initial_chance"] = float((i_true * i_guess.reindex(i_true.index, fill_value=0)).sum())
+        if not best or scores["share"] + scores["initial_share"] > best["share"] + best["initial_share"]:
+            best = scores
+    return {k: round(v, 4) for k, v in best.items()}

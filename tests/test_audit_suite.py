@@ -1,0 +1,235 @@
+"""The attack suite: each attack recovers most names from a deliberately weak encoding on a fixed key and
+fails against the defence meant for it; the encoder's new hardening does what it claims."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from linkage.audit.attacks import (
+    bloom_cluster_attack,
+    cluster_filters,
+    conditioned_frequency_attack,
+    deletion_list_size,
+    row_order_attack,
+)
+from linkage.audit.bloom_attack import bloom_attack
+from linkage.audit.frequency import transformed_reference
+from linkage.audit.suite import risk_of
+from linkage.config import PartnerConfig
+from linkage.encode.bloom import BloomEncoder, dice
+from linkage.encode.identifiers import IdentifierEncoder
+
+KEY = bytes(range(32))  # fixed: the attacks' tie-breaks, and so the rates, are the same on every run
+NAMES = ["smith", "jones", "taylor", "brown", "williams", "wilson", "johnson", "davies", "patel", "wright",
+         "walker", "thompson", "robinson", "white", "hughes", "edwards", "green", "hall", "wood", "harris"]
+
+
+def token(value: str) -> str:
+    return hashlib.blake2b(value.encode(), key=KEY, digest_size=16).hexdigest()
+
+
+def population(n: int, seed: int) -> pd.DataFrame:
+    """People whose surname frequencies differ by birth year (Zipf-like, shifted per year); year sizes differ."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for year in range(2000, 2006):
+        shift = year - 2000
+        weights = 1.0 / (1 + (np.arange(len(NAMES)) + shift) % len(NAMES)) ** 1.2
+        names = rng.choice(NAMES, size=n * (4 + shift) // 39, p=weights / weights.sum())
+        rows += [{"surname": s, "year": str(year), "sex": "F" if i % 2 else "M", "district": "LE1"}
+                 for i, s in enumerate(names)]
+    return pd.DataFrame(rows)
+
+
+def as_records(people: pd.DataFrame, salted: bool) -> pd.DataFrame:
+    """What the linkage unit holds: keyed tokens only (composite with the year when ``salted``)."""
+    return pd.DataFrame({
+        "surname__exact": [token(s + ("|" + y if salted else "")) for s, y in zip(people.surname, people.year,
+                                                                                  strict=True)],
+        "dob__year": [token("year" + y) for y in people.year],
+        "sex__exact": [token("sex" + x) for x in people.sex],
+        "postcode__district": [token("d" + d) for d in people.district]})
+
+
+def reidentified(records: pd.DataFrame, column: str, guesses: dict, truth: pd.Series) -> float:
+    return float((records[column].map(guesses) == truth).mean())
+
+
+@pytest.fixture(scope="module")
+def people() -> pd.DataFrame:
+    return population(6000, 1)
+
+
+def test_conditioned_alignment_reads_year_composite_tokens(people):
+    weak = as_records(people, salted=True)   # the previous "hardened" idea: name + year of birth
+    ident = lambda v: v  # noqa: E731
+    plain = conditioned_frequency_attack(weak, "surname__exact", people, "surname", ident, ())
+    by_year = conditioned_frequency_attack(weak, "surname__exact", people, "surname", ident, ("dob__year",))
+    assert reidentified(weak, "surname__exact", by_year, people.surname) > 0.8   # most names recovered
+    assert reidentified(weak, "surname__exact", plain, people.surname) < 0.5     # the old attack: far less
+    # An independent population of the same kind (the realistic reference) still recovers most.
+    other = population(6000, 2)
+    realistic = conditioned_frequency_attack(weak, "surname__exact", other, "surname", ident, ("dob__year",))
+    assert reidentified(weak, "surname__exact", realistic, people.surname) > 0.5
+
+
+def test_composite_with_the_whole_date_leaves_no_frequency_to_align(people):
+    rng = np.random.default_rng(3)
+    days = [f"{rng.integers(1, 13):02d}{rng.integers(1, 29):02d}" for _ in range(len(people))]
+    records = as_records(people, salted=False)
+    records["surname__exact"] = [token(f"{s}|{y}{d}") for s, y, d in zip(people.surname, people.year, days,
+                                                                          strict=True)]
+    for cond in ((), ("dob__year",), ("dob__year", "sex__exact")):
+        guesses = conditioned_frequency_attack(records, "surname__exact", people, "surname", lambda v: v, cond)
+        assert reidentified(records, "surname__exact", guesses, people.surname) < 0.05
+
+
+def test_list_size_splits_frequency_ties():
+    # Two names, equally common: frequency alone cannot tell them apart; their list sizes can.
+    people = pd.DataFrame({"surname": ["lee"] * 50 + ["robinson"] * 50, "year": "2000", "sex": "M",
+                           "district": "LE1"})
+    records = as_records(people, salted=False)
+    records["surname__del1"] = [["x"] * deletion_list_size(s) for s in people.surname]  # what the column shows
+    sized = conditioned_frequency_attack(records, "surname__exact", people, "surname", lambda v: v, (),
+                                         size_column="surname__del1")
+    assert reidentified(records, "surname__exact", sized, people.surname) == 1.0
+
+
+def blip_filters(people: pd.DataFrame, rate: float, salt_with_date: bool = False) -> list[bytes]:
+    enc = BloomEncoder(KEY, "p", "surname", 512, 15, 2, blip=rate)
+    return [enc.encode(s, salt=f"{y}{i % 300}" if salt_with_date else None, context=str(i))
+            for i, (s, y) in enumerate(zip(people.surname, people.year, strict=True))]
+
+
+def test_similarity_clustering_defeats_blip(people):
+    sample = people.iloc[::3].reset_index(drop=True)
+    filters = blip_filters(sample, 0.02)
+    records = as_records(sample, salted=False).assign(surname__bloom=filters)
+    # Same name, other person: still close; other names: far apart.
+    assert dice(filters[0], next(f for f, s in zip(filters[1:], sample.surname[1:], strict=True)
+                                 if s == sample.surname[0])) > 0.8
+    reference = transformed_reference({"surname": sample.surname.value_counts().to_dict()}, "surname", "exact")
+    exact_repeats = bloom_attack(pd.Series(filters), reference, 2, 15)
+    assert reidentified(records, "surname__bloom", exact_repeats, sample.surname) < 0.1  # BLIP stops the old attack
+    clustered = bloom_cluster_attack(records, "surname__bloom", sample, "surname", 2, 15, structured=True)
+    assert reidentified(records, "surname__bloom", clustered, sample.surname) > 0.7     # clustering does not
+    # Salting with (nearly) the whole date of birth: no two filters of one name share positions any more.
+    salted = as_records(sample, salted=False).assign(surname__bloom=blip_filters(sample, 0.02, True))
+    guesses = bloom_cluster_attack(salted, "surname__bloom", sample, "surname", 2, 15, structured=True)
+    assert reidentified(salted, "surname__bloom", guesses, sample.surname) < 0.1
+
+
+def test_cluster_filters_groups_near_duplicates():
+    enc = BloomEncoder(KEY, "p", "surname", 512, 15, 2, blip=0.03)
+    filters = [enc.encode(n, context=str(i)) for n in ("smith", "jones", "brown") for i in range(20)]
+    labels = cluster_filters(filters)
+    assert len(set(labels)) == 3 and len(set(labels[:20])) == 1
+
+
+def test_row_order_attack_reads_sorted_extracts_and_chance_otherwise(people):
+    sorted_names = people.surname.sort_values().reset_index(drop=True)
+    hit = row_order_attack(sorted_names, people.surname)
+    assert hit["share"] > 0.8 and hit["share"] > 5 * hit["chance"]
+    shuffled = people.surname.sample(frac=1, random_state=4).reset_index(drop=True)
+    miss = row_order_attack(shuffled, people.surname)
+    assert abs(miss["share"] - miss["chance"]) < 0.03
+    row = {"records_with_value": len(people), "records_reidentified_share": miss["share"],
+           "chance_share": miss["chance"], "initials_share": miss["initial_share"],
+           "initials_chance": miss["initial_chance"]}
+    assert risk_of(row) == 0.0
+    assert risk_of({**row, "records_reidentified_share": hit["share"], "initials_share": hit["initial_share"]}) > 0.5
+
+
+# --- encoder hardening ---------------------------------------------------------------------------------
+
+def encoder(**encodings) -> IdentifierEncoder:
+    cfg = PartnerConfig.model_validate({
+        "project_id": "p", "source": "s", "local_id": "id",
+        "identifiers": {"given_name": {"column": "g"}, "surname": {"column": "s"},
+                        "date_of_birth": {"column": "d"}, "sex": {"column": "x"}, "postcode": {"column": "pc"}},
+        "encodings": encodings})
+    return IdentifierEncoder(cfg, KEY)
+
+
+def clean(rows: list[tuple]) -> dict[str, pa.Array]:
+    cols = list(zip(*rows, strict=True))
+    return {"given": pa.array(cols[0]), "surname": pa.array(cols[1]), "dob": pa.array(cols[2]),
+            "dob_digits": pa.array(cols[2]),
+            "sex": pa.array(["F"] * len(rows)), "pc_full": pa.array(["LE1 1AA"] * len(rows)),
+            "pc_sector": pa.array(["LE1 1"] * len(rows)), "pc_district": pa.array(["LE1"] * len(rows))}
+
+
+ROWS = [("amy", "patel", "20050101"), ("amy", "patel", "20050101"), ("amy", "patel", "20050607"),
+        ("bo", "li", "20050101")]
+
+
+def test_date_of_birth_composites_agree_only_on_the_same_date():
+    enc = encoder(name_variants=["exact", "del1"], name_token_salt="dob", pad_token_lists=24,
+                  bloom={"salt": "dob", "balanced": True})
+    out = enc.encode(clean(ROWS))
+    surname = out["surname__exact"].to_pylist()
+    assert surname[0] == surname[1] != surname[2]
+    blooms = out["surname__bloom"].to_pylist()
+    assert blooms[0] == blooms[1] and dice(blooms[0], blooms[2]) < 0.8
+    assert enc.columns["surname__exact"]["encoding"] == "exact+dob"
+    assert enc.columns["surname__bloom"]["encoding"] == "bloom+balanced+salt-dob"
+    # Padded deletion lists: one size whatever the name's length; same name and date, same list.
+    sizes = {len(v) for v in out["surname__del1"].to_pylist()}
+    assert sizes == {24}
+    assert out["surname__del1"].to_pylist()[0] == out["surname__del1"].to_pylist()[1]
+    assert not set(out["surname__del1"].to_pylist()[0]) & set(out["surname__del1"].to_pylist()[3])
+
+
+def test_shuffled_rows_do_not_follow_input_order(tmp_path):
+    from linkage.encode import encode_extract
+
+    cfg = PartnerConfig.model_validate({
+        "project_id": "p", "source": "s", "local_id": "id",
+        "identifiers": {"given_name": {"column": "g"}, "surname": {"column": "s"}},
+        "encodings": {"shuffle_rows": True, "bloom": None}})
+    names = sorted(NAMES)
+    rows = [f"{i},ann,{n}" for i, n in enumerate(names)]
+    for label, order in (("sorted", rows), ("reversed", rows[::-1])):
+        (tmp_path / f"{label}.csv").write_text("id,g,s\n" + "\n".join(order) + "\n")
+        encode_extract(cfg, KEY, tmp_path / f"{label}.csv", tmp_path / label, quiet=True)
+    one = pd.read_parquet(tmp_path / "sorted" / "tokens.parquet")
+    other = pd.read_parquet(tmp_path / "reversed" / "tokens.parquet")
+    assert one["surname__exact"].tolist() == other["surname__exact"].tolist()  # order independent of the input
+    plain = cfg.model_copy(update={"encodings": cfg.encodings.model_copy(update={"shuffle_rows": False})})
+    encode_extract(plain, KEY, tmp_path / "sorted.csv", tmp_path / "plain", quiet=True)
+    in_order = pd.read_parquet(tmp_path / "plain" / "tokens.parquet")["surname__exact"].tolist()
+    assert in_order != one["surname__exact"].tolist() and sorted(in_order) == sorted(one["surname__exact"])
+
+
+def test_suite_pools_partners_and_scores_each(people):
+    from linkage.audit.suite import ALL_PARTNERS, Part, run_suite, strongest
+
+    records = as_records(people, salted=True)
+    truth = {"surname__exact": dict(zip(records["surname__exact"], people.surname, strict=True))}
+    columns = {c: {"field": c.split("__")[0], "encoding": "exact+dob_year", "type": "token"}
+               for c in records.columns}
+    halves = [records.iloc[::2].reset_index(drop=True), records.iloc[1::2].reset_index(drop=True)]
+    parts = [Part(name, half, columns, {}, truth) for name, half in zip(("police", "education"), halves,
+                                                                         strict=True)]
+    rows = run_suite(parts, people)
+    best = strongest(rows)
+    assert set(best) == {"police", "education", ALL_PARTNERS}
+    assert all(best[p]["records_reidentified_share"] > 0.8 for p in best)  # the conditioned attack, pooled
+    assert "dob year" in best[ALL_PARTNERS]["attack"]
+
+
+def test_name_postcode_composite_survives_a_date_of_birth_error():
+    enc = encoder(name_variants=["exact"], name_token_salt="dob", name_postcode_tokens=True)
+    rows = [("amy", "patel", "20050101"), ("amy", "patel", "20050110"), ("amy", "patel", None)]
+    frame = clean(rows)
+    frame["pc_full"] = pa.array(["LE1 1AA", "LE1 1AA", None])
+    out = enc.encode(frame)
+    assert out["surname__exact"][0] != out["surname__exact"][1]            # date composites: the error splits them
+    assert out["surname__exact_pc"][0] == out["surname__exact_pc"][1]      # the postcode composite still agrees
+    assert out["surname__exact_pc"][2].as_py() is None
+    assert enc.columns["given_name__exact_pc"]["encoding"] == "exact_pc+postcode"
