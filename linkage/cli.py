@@ -300,6 +300,7 @@ def hash_extract(
     threshold = DEFAULT_MAX_RISK if max_risk is None else max_risk
 
     def _audit() -> dict:
+        assert isinstance(source_input, Path)  # database inputs skip the audit above
         record = audit_on_hash(out, config_path, secret, source_input, max_risk=threshold, report_dir=audit_report)
         if record["status"] != "passed" and max_risk is not None:
             raise ReleaseAuditFailed(f"release audit FAILED: {record['strongest_attack']} re-identifies "
@@ -374,7 +375,8 @@ def cohort(
     from linkage.cohort import build_cohort
     from linkage.resources import resolve_config
 
-    result = run_safely(lambda: build_cohort(resolve_config(config, "cohort"), link, encoded, out, quiet=quiet,
+    packages: list[str | Path] = list(encoded)
+    result = run_safely(lambda: build_cohort(resolve_config(config, "cohort"), link, packages, out, quiet=quiet,
                                              analysis_key=analysis_key, register=register, checker_log=checker_log))
     typer.echo(f"wrote {len(result['files'])} files to {out} (cohort of about {result['people_rounded']} "
                f"people; disclosure rules fired: {sum(result['disclosure_summary'].values())} cells)")

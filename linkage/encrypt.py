@@ -89,7 +89,7 @@ class EncryptingWriter(io.RawIOBase):
     def tell(self) -> int:
         return self._written
 
-    def write(self, data) -> int:  # type: ignore[override]
+    def write(self, data) -> int:
         view = memoryview(data).cast("B")
         self.plaintext.update(view)
         self._buffer += view

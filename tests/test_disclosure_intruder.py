@@ -23,7 +23,7 @@ from linkage.cohort.tables import WITHHELD, Release, TableBuilder
 
 REPO = Path(__file__).resolve().parents[1]
 LOADED = load_cohort_config(REPO / "configs/cohorts/high_harm.yaml")
-SOURCES = ["education", "police", "social_care"]
+SOURCES = ["education", "health", "police", "social_care"]
 NPAS = ["Central Leicester", "Charnwood", "East Leicester", "West Leicester"]
 BANDS = ["14-15", "16-17", "18-20", "unknown"]
 
@@ -35,7 +35,8 @@ def person_frame(n: int, seed: int, murder: int | None = None, p_sc: float = 0.4
     fsrc = factor_sources(cat)
     rows = []
     for i in range(n):
-        linked = {"police": True, "education": rng.random() < 0.8, "social_care": rng.random() < p_sc}
+        linked = {"police": True, "education": rng.random() < 0.8, "social_care": rng.random() < p_sc,
+                  "health": rng.random() < 0.1}
         row = {"person_id": f"P{i:05d}",
                "subgroup": ("murder_attempt" if (i < murder if murder is not None else rng.random() < 0.15)
                             else "gbh"),

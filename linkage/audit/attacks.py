@@ -25,8 +25,8 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
-from scipy.sparse.csgraph import connected_components  # type: ignore[import-untyped]
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from linkage import normalise as nz
 from linkage.audit.bloom_attack import bloom_attack

@@ -355,7 +355,7 @@ def encode_extract(config: PartnerConfig | str | Path, key: bytes, input_path: s
         rows_read, rows_accepted = totals["rows"], totals["accepted"]
         if rows_read == 0:
             raise LinkageInputError("file has a header but no data rows", file=str(input_path), row=1)
-        check_loss(cfg, input_path, rows_read, rows_accepted, dict(reasons), dict(blanked))
+        check_loss(cfg, str(input_path), rows_read, rows_accepted, dict(reasons), dict(blanked))
 
         n_records, n_identities = len(seen_records), len(seen_identities)
         shutil.rmtree(spill)

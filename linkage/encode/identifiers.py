@@ -307,8 +307,9 @@ class IdentifierEncoder:
             if self.ids.surname:
                 add("name__surname_shared", "name", "surname_shared" + salt, "token")
         if self.ids.date_of_birth is not None:
-            for variant in self.enc.dob_variants:
-                add(f"dob__{variant}", "date_of_birth", variant, "token_list" if variant == "del1" else "token")
+            for dob_variant in self.enc.dob_variants:
+                add(f"dob__{dob_variant}", "date_of_birth", dob_variant,
+                    "token_list" if dob_variant == "del1" else "token")
         if self.ids.sex is not None:
             add("sex__exact", "sex", "exact", "token")
         if self.ids.postcode is not None:

@@ -36,7 +36,7 @@ def _dialect(sql_dialect: SplinkDialect) -> Dialect:
     name = sql_dialect.sql_dialect_str
     if name not in ("duckdb", "spark"):
         raise LinkageConfigError(f"the link model has no SQL for backend '{name}' (duckdb or spark)")
-    return name  # type: ignore[return-value]
+    return name
 
 
 class BloomDiceLevel(ComparisonLevelCreator):

@@ -190,8 +190,8 @@ def cluster_sweep(con: duckdb.DuckDBPyConnection, thresholds: list[float], expec
     """
     import numpy as np
     import pandas as pd
-    from scipy.sparse import coo_matrix  # type: ignore[import-untyped]
-    from scipy.sparse.csgraph import connected_components  # type: ignore[import-untyped]
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
     df = con.execute(_sweep_edges_sql(duplicate_free or [], edges_table)).df()
     codes, uniques = pd.factorize(pd.concat([df.node_id_l, df.node_id_r], ignore_index=True))
