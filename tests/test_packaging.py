@@ -52,3 +52,22 @@ def test_help_renders_pip_extras():
     result = runner.invoke(app, ["link", "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
     assert result.exit_code == 0
     assert "pip install 'linkage[spark]'" in re.sub(r"\s+", " ", result.stdout.replace("│", " "))
+
+
+@pytest.mark.slow  # builds in an isolated environment, which fetches setuptools from the package index
+def test_wheel_ships_configs_code_lists_and_reference_data(tmp_path):
+    """A plain (non-editable) install gets everything `linkage demo` and `hash --config police` need."""
+    import subprocess
+    import sys
+    import zipfile
+
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "--wheel-dir", str(tmp_path), str(repo)], check=True, capture_output=True, timeout=300)
+    wheel = next(tmp_path.glob("linkage-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {str(p.relative_to(repo)) for p in (repo / "linkage" / "configs").rglob("*.yaml")}
+    assert shipped and shipped <= names
+    assert {"linkage/configs/partners/police.yaml", "linkage/configs/cohorts/high_harm.yaml",
+            "linkage/configs/offences.yaml", "linkage/configs/linkage.yaml",
+            "linkage/data/name_frequencies.csv"} <= names

@@ -122,7 +122,9 @@ def load_profile_config(path: str | Path | None) -> LoadedProfileConfig:
     from linkage.errors import LinkageConfigError
 
     if path is None:
-        base = Path(__file__).resolve().parents[2] / "configs"
+        from linkage.resources import configs_dir
+
+        base = configs_dir()
         profile, where = ProfileConfig(), base / "profile.yaml"
     else:
         where = Path(path)
