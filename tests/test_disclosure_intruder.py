@@ -211,7 +211,7 @@ def test_demo_scale_releases_pass_the_intruder(tmp_path, people, seed):
     verdict = manifest["disclosure"]["intruder"]
     assert verdict["verdict"] == "pass" and verdict["failures"] == 0
     assert manifest["disclosure"]["weaker_than_floor"] == []
-    log = json.loads((tmp_path / "demo" / "vrn" / "cohort-disclosure-log.json").read_text())
+    log = json.loads((tmp_path / "demo" / "analysis" / "cohort-disclosure-log.json").read_text())
     assert log["intruder"]["verdict"] == "pass" and log["quantities"]
 
 
