@@ -87,8 +87,7 @@ def _dob_comparison(cols: set[str], config: LinkConfig | None = None) -> cl.Cust
         levels.append(cll.CustomLevel("dob__swap_l = dob__exact_r OR dob__exact_l = dob__swap_r",
                                       label_for_charts="day and month swapped"))
     if digits:
-        levels.append(cll.CustomLevel("list_has_any(dob__del1_l, dob__del1_r)",
-                                      label_for_charts="one digit apart (digit neighbourhood)"))
+        levels.append(ListOverlapLevel("dob__del1", "one digit apart (digit neighbourhood)"))  # per SQL dialect
     for enc, label in (("ym", "same year and month"), ("md", "same month and day"), ("year", "same year")):
         if f"dob__{enc}" in cols:
             levels.append(cll.ExactMatchLevel(f"dob__{enc}").configure(label_for_charts=label))
