@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -34,6 +34,8 @@ from linkage.contracts.names import (
 )
 from linkage.errors import LinkageInputError, ManifestMismatchError
 from linkage.io import sha256_file
+
+ManifestModel = TypeVar("ManifestModel", bound=BaseModel)
 
 SCHEMA_VERSION = "1.1"
 SUPPORTED_MAJOR_VERSIONS = frozenset({"1"})
@@ -217,6 +219,19 @@ def load_json(path: Path) -> Any:
         raise LinkageInputError("not valid UTF-8 JSON", file=str(path)) from None
     except OSError as exc:
         raise LinkageInputError(f"cannot read ({exc.strerror})", file=str(path)) from None
+
+
+def load_model_manifest(path: Path, model: type[ManifestModel]) -> ManifestModel:
+    """A manifest.json parsed and validated as ``model``; one-line errors naming the file and field (the
+    location only: a pydantic message may quote the hostile value)."""
+    data = load_json(path)
+    if not isinstance(data, dict):
+        raise LinkageInputError("manifest is not a JSON object", file=str(path))
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise LinkageInputError("manifest does not validate", file=str(path),
+                                field=safe_location(exc.errors()[0]["loc"])) from None
 
 
 _ARROW_TYPES = {"token": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),

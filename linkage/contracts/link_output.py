@@ -15,10 +15,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from linkage.contracts.identifier_package import load_json
-from linkage.contracts.names import KCV_PATTERN, PROJECT_ID_PATTERN, SOURCE_PATTERN, safe_location
+from linkage.contracts.identifier_package import load_model_manifest
+from linkage.contracts.names import KCV_PATTERN, PROJECT_ID_PATTERN, SOURCE_PATTERN
 from linkage.errors import LinkageInputError, ManifestMismatchError
 
 CROSSWALK_COLUMNS = ("person_id", "source", "record_id")
@@ -84,15 +84,7 @@ def read_link_output(folder: str | Path, *, key: bytes | None = None) -> LinkOut
     for p in (manifest_path, crosswalk):
         if not p.is_file():
             raise LinkageInputError("not found; is this a link folder?", file=str(p))
-    data = load_json(manifest_path)
-    if not isinstance(data, dict):
-        raise LinkageInputError("manifest is not a JSON object", file=str(manifest_path))
-    try:
-        manifest = LinkOutputManifest.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise LinkageInputError("manifest does not validate", file=str(manifest_path),
-                                field=safe_location(first["loc"])) from None
+    manifest = load_model_manifest(manifest_path, LinkOutputManifest)
     for name, expected in sorted((manifest.files or {}).items()):
         if "/" in name or "\\" in name or not (path / name).is_file() or sha256_file(path / name) != expected:
             raise ManifestMismatchError(f"{path / name}: missing or its SHA-256 differs from the link manifest")

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from linkage.contracts.identifier_package import load_json
-from linkage.contracts.names import FILE_NAME_PATTERN, SHA256_PATTERN, safe_location
+from linkage.contracts.identifier_package import load_model_manifest
+from linkage.contracts.names import FILE_NAME_PATTERN, SHA256_PATTERN
 from linkage.errors import LinkageInputError, ManifestMismatchError
 
 RELEASE_SCHEMA_VERSION = "1.0"
@@ -56,15 +56,7 @@ def read_release(folder: str | Path) -> Release:
     manifest_path = path / "manifest.json"
     if not manifest_path.is_file():
         raise LinkageInputError("manifest.json not found; is this a release folder?", file=str(path))
-    data = load_json(manifest_path)
-    if not isinstance(data, dict):
-        raise LinkageInputError("manifest is not a JSON object", file=str(manifest_path))
-    try:
-        manifest = ReleaseManifest.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise LinkageInputError("manifest does not validate", file=str(manifest_path),
-                                field=safe_location(first["loc"])) from None
+    manifest = load_model_manifest(manifest_path, ReleaseManifest)
     for name, expected in sorted(manifest.outputs.items()):
         file = path / name
         if not file.is_file() or sha256_file(file) != expected:
