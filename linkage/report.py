@@ -223,13 +223,15 @@ def share_chart(df: pd.DataFrame, label: str, count: str, denominator: str, titl
     for rec in df.to_dict(orient="records"):
         n = rec.get(denominator)
         k = rec.get(count)
-        ok = n is not None and not (isinstance(n, float) and math.isnan(n)) and n > 0 and k is not None \
-            and not (isinstance(k, float) and math.isnan(k))
-        lo, hi = wilson_interval(float(k), float(n)) if ok else (float("nan"), float("nan"))
+        # A row without a usable count or a positive denominator is drawn as "no data", never as 0%.
+        nf = float(n) if n is not None and not (isinstance(n, float) and math.isnan(n)) else math.nan
+        kf = float(k) if k is not None and not (isinstance(k, float) and math.isnan(k)) else math.nan
+        ok = nf > 0 and not math.isnan(kf)
+        lo, hi = wilson_interval(kf, nf) if ok else (float("nan"), float("nan"))
         rows.append({"label": str(rec[label]), "group": str(rec[group]) if group else "",
-                     "share": (float(k) / float(n)) if ok else None, "lo": lo if ok else None,
+                     "share": (kf / nf) if ok else None, "lo": lo if ok else None,
                      "hi": hi if ok else None, "k": k if ok else None, "n": n if ok else 0,
-                     "text": f"{100 * float(k) / float(n):.1f}%" if ok else NO_DATA})
+                     "text": f"{100 * kf / nf:.1f}%" if ok else NO_DATA})
     values = pd.DataFrame(rows)
     y: dict[str, Any] = {"field": "label", "type": "nominal", "title": None, "sort": None}
     tooltip = [{"field": "label", "title": human_label(label)}, {"field": "k", "title": "count", "format": ","},

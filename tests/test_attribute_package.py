@@ -81,7 +81,7 @@ def fake_link(tmp: Path, identifier_dirs: list[Path], name: str = "link") -> Pat
             rows.append({"person_id": f"internal-{i}", "source": m["source"], "record_id": rid})
     pq.write_table(pa.Table.from_pylist(rows), link / "crosswalk.parquet")
     first = json.loads((identifier_dirs[0] / "manifest.json").read_text())
-    (link / "manifest.json").write_text(json.dumps({"kind": "link", "project_id": first["project_id"],
+    (link / "manifest.json").write_text(json.dumps({"kind": "link", "tool_version": "test", "project_id": first["project_id"],
                                                     "kcv": first["kcv"], "inputs": inputs}))
     return link
 
@@ -178,6 +178,24 @@ def test_refuses_a_package_whose_extract_id_differs_from_the_release(sealed, key
     (tmp / "release" / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(ManifestMismatchError, match="is not the 'police' extract"):
         read_inputs(tmp / "release", [tmp / "police-attributes"], analysis_private)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("inputs", [{"source": "police'; DROP TABLE x; --", "extract_id": None, "tokens_sha256": None}]),
+    ("inputs", [{"source": "police", "extract_id": None, "tokens_sha256": None, "path": "/srv/police"}]),
+    ("kcv", "not-a-kcv"),
+    ("inputs", []),
+])
+def test_a_crosswalk_release_manifest_is_validated_by_its_contract(sealed, analysis_private, field, value):
+    tmp, _, link = sealed
+    export_crosswalk(link, keys.generate_key(), tmp / "release")
+    m = json.loads((tmp / "release" / "manifest.json").read_text())
+    m[field] = value
+    (tmp / "release" / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(LinkageInputError) as exc:
+        read_inputs(tmp / "release", [tmp / "police-attributes"], analysis_private)
+    line = one_line(exc)
+    assert "manifest does not validate" in line and f"field '{field}" in line and "DROP" not in line
 
 
 def test_refuses_a_different_project_key(sealed, analysis_private):

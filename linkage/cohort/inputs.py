@@ -13,7 +13,6 @@ later per indicator. Input files are checksummed so the cohort manifest can name
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,8 @@ from linkage.contracts.attribute_package import (
     read_attribute_manifest,
     read_attribute_package,
 )
+from linkage.contracts.crosswalk_release import CrosswalkSource, read_crosswalk
+from linkage.contracts.identifier_package import load_json
 from linkage.errors import LinkageInputError, ManifestMismatchError
 from linkage.io import sha256_file
 
@@ -44,15 +45,6 @@ class CohortInputs:
         return set(self.crosswalk.loc[self.crosswalk["source"] == source, "person_id"].dropna())
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise LinkageInputError("file not found", file=str(path))
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise LinkageInputError("not valid JSON", file=str(path)) from None
-
-
 def _read_parquet(path: Path, required: list[str]) -> pd.DataFrame:
     if not path.is_file():
         raise LinkageInputError("file not found", file=str(path))
@@ -66,44 +58,24 @@ def _read_parquet(path: Path, required: list[str]) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def check_link_manifest(link: Path, crosswalk_path: Path) -> dict[str, Any]:
-    """The link folder's (or crosswalk release's) manifest, with the crosswalk checked against it."""
-    path = link / "manifest.json"
-    manifest = _read_json(path)
-    if not isinstance(manifest, dict) or manifest.get("kind") not in ("link", "crosswalk-release"):
-        raise LinkageInputError("not a link or crosswalk-release manifest", file=str(path), field="kind")
-    for name in ("project_id", "kcv", "inputs"):
-        if name not in manifest:
-            raise LinkageInputError("manifest lacks a required entry", file=str(path), field=name)
-    if not isinstance(manifest["inputs"], list) or not all(isinstance(i, dict) for i in manifest["inputs"]):
-        raise LinkageInputError("manifest inputs are not a list of objects", file=str(path), field="inputs")
-    expected = (manifest.get("files") or {}).get("crosswalk.parquet")
-    if expected is not None and sha256_file(crosswalk_path) != expected:
-        raise ManifestMismatchError(f"{crosswalk_path}: SHA-256 does not match {path} (crosswalk changed after "
-                                    "the release was made); refusing to use it")
-    return manifest
-
-
-def check_package_against_link(pkg: AttributePackageManifest, folder: Path, link: dict[str, Any],
-                               link_path: Path) -> None:
-    """Refuse an attribute package whose extract the link manifest does not name (one line, both sides)."""
-    if pkg.project_id != link["project_id"]:
+def check_package_against_link(pkg: AttributePackageManifest, folder: Path, linked: CrosswalkSource) -> None:
+    """Refuse an attribute package whose extract the crosswalk's manifest does not name (one line, both sides)."""
+    link_path = linked.manifest_path
+    if pkg.project_id != linked.project_id:
         raise ManifestMismatchError(f"{folder}: project '{pkg.project_id}' differs from the link's "
-                                    f"'{link['project_id']}' ({link_path})")
-    if pkg.kcv != link["kcv"]:
+                                    f"'{linked.project_id}' ({link_path})")
+    if pkg.kcv != linked.kcv:
         raise ManifestMismatchError(f"{folder}: made under key check value {pkg.kcv}, but the link used "
-                                    f"{link['kcv']} ({link_path}); not the same partners' key")
-    named = [i for i in link["inputs"] if i.get("source") == pkg.source]
+                                    f"{linked.kcv} ({link_path}); not the same partners' key")
+    named = linked.extracts_of(pkg.source)
     if not named:
         raise ManifestMismatchError(f"{folder}: source '{pkg.source}' is not among the extracts {link_path} "
                                     "names; refusing an attribute package that was never linked")
-    def tokens_of(item: dict[str, Any]) -> str:
-        return str(item.get("tokens_sha256") or (item.get("files") or {}).get("tokens.parquet"))
-
-    for item in named:
-        if tokens_of(item) == pkg.identifier_package.tokens_sha256 and item.get("extract_id") in (None, pkg.extract_id):
+    for extract in named:
+        if extract.tokens_sha256 == pkg.identifier_package.tokens_sha256 \
+                and extract.extract_id in (None, pkg.extract_id):
             return
-    theirs = ", ".join(f"{i.get('extract_id') or '?'}/{tokens_of(i)[:12]}" for i in named)
+    theirs = ", ".join(f"{e.extract_id or '?'}/{(e.tokens_sha256 or '?')[:12]}" for e in named)
     raise ManifestMismatchError(
         f"{folder}: extract {pkg.extract_id} (tokens {pkg.identifier_package.tokens_sha256[:12]}) is not the "
         f"'{pkg.source}' extract {link_path} names ({theirs}); refusing a package from another extract")
@@ -121,7 +93,7 @@ def read_inputs(link_dir: str | Path, encoded_dirs: list[str | Path],
     crosswalk = _read_parquet(cw_path, ["person_id", "source", "record_id"])
     crosswalk = crosswalk[["person_id", "source", "record_id"]].astype("string")
     checksums = {str(cw_path): sha256_file(cw_path)}
-    link_manifest: dict[str, Any] | None = None
+    linked: CrosswalkSource | None = None
     if (link / "manifest.json").is_file():
         checksums[str(link / "manifest.json")] = sha256_file(link / "manifest.json")
     payloads: dict[str, pd.DataFrame] = {}
@@ -129,15 +101,17 @@ def read_inputs(link_dir: str | Path, encoded_dirs: list[str | Path],
     for d in encoded_dirs:
         d = Path(d)
         source: Any
-        manifest = _read_json(d / "manifest.json")
+        manifest = load_json(d / "manifest.json")
+        if not isinstance(manifest, dict):
+            raise LinkageInputError("manifest is not a JSON object", file=str(d / "manifest.json"))
         if manifest.get("kind") == ATTRIBUTE_KIND:
             if private_key is None:
                 raise LinkageInputError("an attribute package needs the analysis private key (--analysis-key)",
                                         file=str(d))
-            if link_manifest is None:
-                link_manifest = check_link_manifest(link, cw_path)
+            if linked is None:
+                linked = read_crosswalk(link)
             pkg_manifest = read_attribute_manifest(d)
-            check_package_against_link(pkg_manifest, d, link_manifest, link / "manifest.json")
+            check_package_against_link(pkg_manifest, d, linked)
             source = pkg_manifest.source
             if source in payloads:
                 raise LinkageInputError(f"a second extract for source '{source}'", file=str(d))

@@ -44,7 +44,8 @@ def evaluate_condition(df: pd.DataFrame, cond: Condition, source: str,
         if classifier is None:
             raise LinkageInputError("offence_group tests need the police source", file=f"{source} payload",
                                     field=cond.column)
-        return classifier.mask(cond.group).reindex(df.index, fill_value=False)
+        group = cond.group or ""  # the condition model requires a group for offence_group tests
+        return classifier.mask(group).reindex(df.index, fill_value=False)
     if cond.column not in df.columns:
         raise LinkageInputError("payload column used by a risk-factor indicator is missing",
                                 file=f"{source} payload.parquet", field=cond.column)
@@ -56,6 +57,8 @@ def evaluate_condition(df: pd.DataFrame, cond: Condition, source: str,
         return (col.notna() & (col.astype("string").str.strip() != "")).fillna(False).astype(bool)
     if op in ("ge", "gt", "le", "lt", "ratio_ge"):
         num = pd.to_numeric(col, errors="coerce")
+        if cond.value is None:
+            raise LinkageInputError("a comparison test needs a value", file="cohort config", field=cond.column)
         value = float(cond.value)
         if op == "ratio_ge":
             if cond.denominator_column not in df.columns:

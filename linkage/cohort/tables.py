@@ -421,4 +421,4 @@ class TableBuilder:
         while len(ids) < len(df):
             ids.add("R" + secrets.token_hex(5))
         df.insert(0, "research_id", sorted(ids, key=lambda _: secrets.randbits(32)))
-        return df.to_dict(orient="records")
+        return [{str(k): v for k, v in row.items()} for row in df.to_dict(orient="records")]

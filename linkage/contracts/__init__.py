@@ -9,6 +9,12 @@ JSON Schemas of the models are exported by ``linkage schemas`` into ``schemas/``
 from pydantic import BaseModel
 
 from linkage.contracts.crosscheck import check_agreement, check_key_agreement
+from linkage.contracts.crosswalk_release import (
+    CrosswalkReleaseManifest,
+    CrosswalkSource,
+    LinkedExtract,
+    read_crosswalk,
+)
 from linkage.contracts.identifier_package import (
     IdentifierPackage,
     IdentifierPackageManifest,
@@ -20,12 +26,14 @@ from linkage.contracts.release import Release, ReleaseManifest, read_release
 
 CONTRACT_SCHEMAS: dict[str, type[BaseModel]] = {
     "identifier-package-manifest": IdentifierPackageManifest,
+    "crosswalk-release-manifest": CrosswalkReleaseManifest,
     "link-output-manifest": LinkOutputManifest,
     "release-manifest": ReleaseManifest,
 }
 
 __all__ = [
-    "COLUMN_PATTERN", "CONTRACT_SCHEMAS", "SOURCE_PATTERN", "IdentifierPackage", "IdentifierPackageManifest",
-    "LinkOutput", "LinkOutputManifest", "Release", "ReleaseManifest", "check_agreement", "check_key_agreement",
-    "is_valid_column", "is_valid_source", "read_identifier_package", "read_link_output", "read_release",
+    "COLUMN_PATTERN", "CONTRACT_SCHEMAS", "SOURCE_PATTERN", "CrosswalkReleaseManifest", "CrosswalkSource",
+    "IdentifierPackage", "IdentifierPackageManifest", "LinkOutput", "LinkOutputManifest", "LinkedExtract",
+    "Release", "ReleaseManifest", "check_agreement", "check_key_agreement", "is_valid_column", "is_valid_source",
+    "read_crosswalk", "read_identifier_package", "read_link_output", "read_release",
 ]

@@ -64,6 +64,17 @@ def _is_text(kind: pa.DataType) -> bool:
         pa.types.is_dictionary(kind) and pa.types.is_string(kind.value_type))
 
 
+def check_crosswalk_columns(crosswalk: Path) -> None:
+    """The crosswalk is readable Parquet with ``person_id``, ``source`` and ``record_id`` as text."""
+    try:
+        schema = pq.read_schema(crosswalk)
+    except Exception:  # pyarrow raises several types for damaged files
+        raise LinkageInputError("not a readable Parquet file", file=str(crosswalk)) from None
+    for column in CROSSWALK_COLUMNS:
+        if column not in schema.names or not _is_text(schema.field(column).type):
+            raise LinkageInputError("required text column is missing", file=str(crosswalk), field=column)
+
+
 @dataclass(frozen=True)
 class LinkOutput:
     path: Path
@@ -88,13 +99,7 @@ def read_link_output(folder: str | Path, *, key: bytes | None = None) -> LinkOut
     for name, expected in sorted((manifest.files or {}).items()):
         if "/" in name or "\\" in name or not (path / name).is_file() or sha256_file(path / name) != expected:
             raise ManifestMismatchError(f"{path / name}: missing or its SHA-256 differs from the link manifest")
-    try:
-        schema = pq.read_schema(crosswalk)
-    except Exception:  # pyarrow raises several types for damaged files
-        raise LinkageInputError("not a readable Parquet file", file=str(crosswalk)) from None
-    for column in CROSSWALK_COLUMNS:
-        if column not in schema.names or not _is_text(schema.field(column).type):
-            raise LinkageInputError("required text column is missing", file=str(crosswalk), field=column)
+    check_crosswalk_columns(crosswalk)
     if key is not None and not hmac.compare_digest(key_check_value(key), manifest.kcv):
         raise ManifestMismatchError(f"{manifest_path}: the key's check value {key_check_value(key)} differs from "
                                     f"the link's ({manifest.kcv}); use the key the extracts were encoded with")

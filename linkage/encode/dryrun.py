@@ -104,8 +104,8 @@ def dry_run(config: PartnerConfig | str | Path, input_path: str | Path | Databas
     first_row = 1
     bar = progress(desc=f"dry run {cfg.source}", quiet=quiet)
     try:
-        source = input_path if isinstance(input_path, DatabaseSource) else Path(input_path)
-        for chunk in read_chunks(source, cfg, list(roles)):
+        reader_input: Path | DatabaseSource = input_path if isinstance(input_path, DatabaseSource) else Path(input_path)
+        for chunk in read_chunks(reader_input, cfg, list(roles)):
             duplicates = np.zeros(chunk.num_rows, dtype=bool)
             if cfg.unique_local_id:
                 local = pc.utf8_trim_whitespace(chunk.column(cfg.local_id).combine_chunks())

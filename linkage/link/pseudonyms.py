@@ -11,7 +11,6 @@ checksum), so the analysis step can refuse attribute packages from any other ext
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,66 +18,48 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from linkage.contracts.crosswalk_release import CROSSWALK_RELEASE_KIND, CrosswalkReleaseManifest
+from linkage.contracts.identifier_package import read_identifier_package
+from linkage.contracts.link_output import LinkInput, LinkOutputManifest, read_link_output
 from linkage.errors import LinkageInputError
 from linkage.io import atomic_output_dir, sha256_file, write_json
 from linkage.keys import key_check_value, release_person_id
 
-RELEASE_KIND = "crosswalk-release"
+RELEASE_KIND = CROSSWALK_RELEASE_KIND
 CROSSWALK_COLUMNS = ("person_id", "source", "record_id")
 
 
-def _link_manifest(link: Path) -> dict[str, Any]:
-    path = link / "manifest.json"
-    if not path.is_file():
-        raise LinkageInputError("manifest.json is missing; is this a link folder?", file=str(link))
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise LinkageInputError("manifest is not valid JSON", file=str(path)) from None
-    if not isinstance(manifest, dict) or manifest.get("kind") != "link":
-        raise LinkageInputError("not a link manifest (kind is not 'link')", file=str(path), field="kind")
-    for name in ("project_id", "kcv", "inputs"):
-        if name not in manifest:
-            raise LinkageInputError("link manifest lacks a required entry", file=str(path), field=name)
-    return manifest
-
-
-def _extract_id(item: dict[str, Any], tokens_sha256: str | None) -> str | None:
+def _extract_id(item: LinkInput) -> str | None:
     """The input's extract id: from the link manifest, else from the identifier package it names.
 
     The identifier package is consulted only if it is still where it was linked from and its tokens
     checksum is the one the link used.
     """
-    if item.get("extract_id"):
-        return str(item["extract_id"])
-    folder = Path(str(item.get("path", "")))
+    if item.extract_id:
+        return item.extract_id
+    if not item.path:
+        return None
     try:
-        ident = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        package = read_identifier_package(item.path, verify=False)
+    except LinkageInputError:
         return None
-    if not isinstance(ident, dict) or (ident.get("files") or {}).get("tokens.parquet") != tokens_sha256:
+    if package.manifest.files.get("tokens.parquet") != item.files.get("tokens.parquet"):
         return None
-    value = ident.get("extract_id")
-    return value if isinstance(value, str) else None
+    return package.manifest.extract_id
 
 
-def released_inputs(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+def released_inputs(manifest: LinkOutputManifest) -> list[dict[str, Any]]:
     """What the analysis step needs to know of each linked identifier package (no paths, no counts)."""
-    out = []
-    for item in manifest["inputs"]:
-        tokens = (item.get("files") or {}).get("tokens.parquet")
-        out.append({"source": item.get("source"), "extract_id": _extract_id(item, tokens), "tokens_sha256": tokens})
-    return out
+    return [{"source": item.source, "extract_id": _extract_id(item),
+             "tokens_sha256": item.files.get("tokens.parquet")} for item in manifest.inputs]
 
 
 def export_crosswalk(link_dir: str | Path, release_key: bytes, out_dir: str | Path, *,
                      release_id: str | None = None) -> dict[str, Any]:
     """Write a release of the crosswalk with per-release person ids; returns the release manifest."""
-    link = Path(link_dir)
-    manifest = _link_manifest(link)
-    path = link / "crosswalk.parquet"
-    if not path.is_file():
-        raise LinkageInputError("file not found", file=str(path))
+    link_output = read_link_output(link_dir)  # manifest validated, crosswalk checksum and columns checked
+    link, manifest = link_output.path, link_output.manifest
+    path = link_output.crosswalk_path
     try:
         table = pq.read_table(path, columns=list(CROSSWALK_COLUMNS))
     except Exception as exc:  # pyarrow raises several types for a damaged file or a missing column
@@ -99,13 +80,14 @@ def export_crosswalk(link_dir: str | Path, release_key: bytes, out_dir: str | Pa
             "kind": RELEASE_KIND,
             "release_id": release_id or key_check_value(release_key),
             "release_key_check_value": key_check_value(release_key),
-            "project_id": manifest["project_id"],
-            "kcv": manifest["kcv"],
+            "project_id": manifest.project_id,
+            "kcv": manifest.kcv,
             "inputs": released_inputs(manifest),
             "link_manifest_sha256": sha256_file(link / "manifest.json"),
             "counts": {"records": out_table.num_rows, "persons": len(released)},
             "files": {"crosswalk.parquet": sha256_file(tmp / "crosswalk.parquet")},
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
+        CrosswalkReleaseManifest.model_validate(release)  # what we hand over must meet our own contract
         write_json(tmp / "manifest.json", release)
     return release

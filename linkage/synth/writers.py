@@ -171,7 +171,7 @@ def social_care_frame(rng, rows: Rows, people: People, hh: Households, params: S
         upn[i] = upn[i][:pos] + digit + upn[i][pos + 1:]
     nhs = np.array(ids.nhs_number(len(uniq)), dtype=object)
     # one NHS number per person before adoption (a duplicate child id carries the same number)
-    base_idx = {}
+    base_idx: dict[int, int] = {}
     for i, k in enumerate(uniq.tolist()):
         if k % 3 != 2:
             base_idx.setdefault(k // 3, i)
