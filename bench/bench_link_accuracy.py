@@ -17,6 +17,10 @@ nicknames, typos, DOB digit typos incl. non-calendar dates, 20% missing per fiel
 
     python bench/bench_link_accuracy.py --people 100000 --messy-people 20000 --json bench/results/link_accuracy.json
 
+Per dataset it also reports (b)'s blocking recall over the rules the link ran, per rule (true pairs found,
+and found by no other rule), from bench/bench_blocking.py, outside the timed link. ``--memory-limit`` caps
+DuckDB's memory in (a) and (b) alike (a resource cap for a shared host, not an accuracy setting).
+
 Link time = (a) from registering the data in Splink to its first clustered persons; (b) the whole
 `link_extracts` call (checks, load, train, score, operating point, cluster, write outputs and report).
 Encoding time is reported apart.
@@ -148,6 +152,8 @@ def plain_link(frames: list[pd.DataFrame], duplicate_free: list[str],
     first clustering)."""
     t0 = time.perf_counter()
     con = duckdb.connect()
+    if cfg.backend.kind == "duckdb" and cfg.backend.memory_limit:
+        con.execute(f"SET memory_limit = '{cfg.backend.memory_limit}'")
     db = DuckDBAPI(connection=con)
     # Columns every frame has (all None where a source lacks the field).
     cols = set().union(*(f.columns for f in frames))
@@ -245,7 +251,8 @@ def datasets(work: Path, people: int, seed: int, wanted: list[str], messy_people
     return out
 
 
-def run(work: Path, people: int, seed: int, wanted: list[str], messy_people: int = 20_000) -> list[dict]:
+def run(work: Path, people: int, seed: int, wanted: list[str], messy_people: int = 20_000,
+        memory_limit: str | None = None) -> list[dict]:
     work.mkdir(parents=True, exist_ok=True)
     key = generate_key()
     key_file = work / "bench.key"
@@ -261,7 +268,11 @@ def run(work: Path, people: int, seed: int, wanted: list[str], messy_people: int
         # (a) plain Splink on clear values
         frames = [clear_frame(partner_cfg, raw, src) for partner_cfg, raw, src in ds["inputs"]]
         cfg = dataset_config(ds["config"])
-        labels_at, a_seconds = plain_link(frames, ds["duplicate_free"], dataset_config(PLAIN_RECIPE))
+        plain_cfg = dataset_config(PLAIN_RECIPE)
+        for c in (cfg, plain_cfg):
+            if memory_limit and c.backend.kind == "duckdb":
+                c.backend.memory_limit = memory_limit
+        labels_at, a_seconds = plain_link(frames, ds["duplicate_free"], plain_cfg)
         plain_at = {}
         for threshold, labels in labels_at.items():
             common = labels.index.intersection(truth_label.index)
@@ -283,6 +294,7 @@ def run(work: Path, people: int, seed: int, wanted: list[str], messy_people: int
         manifest = link_extracts(enc_dirs, link_dir, cfg, quiet=True)
         b_seconds = time.perf_counter() - t0
         b = evaluate_link(link_dir, ds["truth"], key_file)
+        blocking = blocking_recall(enc_dirs, ds["truth"], key_file, manifest, cfg)
         results.append({"dataset": ds["name"], "records": int(sum(manifest["counts"]["records"].values())),
                         "overrides": ds["config"],
                         "plain": {**a["pairwise"], "seconds": round(a_seconds, 1), "threshold": best,
@@ -291,29 +303,48 @@ def run(work: Path, people: int, seed: int, wanted: list[str], messy_people: int
                                     "encode_seconds": round(encode_seconds, 1),
                                     "phases": manifest["timings_seconds"],
                                     "operating_point": {k: v for k, v in manifest["operating_point"].items()
-                                                        if k != "bayes_factor_histogram"}}})
+                                                        if k != "bayes_factor_histogram"}},
+                        "blocking": blocking})
         r = results[-1]
         print(f"   plain   P {r['plain']['precision']:.4f} R {r['plain']['recall']:.4f} F1 {r['plain']['f1']:.4f} "
               f"{r['plain']['seconds']}s\n   encoded P {r['encoded']['precision']:.4f} R {r['encoded']['recall']:.4f} "
               f"F1 {r['encoded']['f1']:.4f} {r['encoded']['seconds']}s (encode {r['encoded']['encode_seconds']}s)\n"
               f"   plain F1 by threshold {r['plain']['f1_by_threshold']}; encoded threshold "
               f"{manifest['operating_point']['threshold']:.4f} prior {manifest['operating_point']['prior']:.3g} "
-              f"(rules {manifest['operating_point']['rule_prior']:.3g})",
+              f"(rules {manifest['operating_point']['rule_prior']:.3g}); blocking recall "
+              f"{blocking['blocking_recall']} ({blocking['rules_run']} rules)",
               file=sys.stderr, flush=True)
     return results
 
 
+def blocking_recall(enc_dirs: list[Path], truth: Path, key_file: Path, manifest: dict, cfg: LinkConfig) -> dict:
+    """Blocking recall of the rules the link ran (its manifest's plan), per rule (bench/bench_blocking.py)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_blocking import measure
+
+    from linkage.link.model import DEFAULT_BLOCKING, rule_label
+
+    used = {row["rule"] for row in manifest["blocking"] if row["used"]}
+    rules = [r for r in cfg.blocking_rules or DEFAULT_BLOCKING if rule_label(r) in used]
+    m = measure(enc_dirs, truth, key_file, rules)
+    return {"rules_run": len(rules), "true_record_pairs": m["true_record_pairs"],
+            "blocking_recall": m["blocking_recall"], "identity_pairs": m["identity_pairs"],
+            "per_rule": [{k: r[k] for k in ("rule", "identity_pairs", "true_found", "true_only_this_rule")}
+                         for r in m["rules"]]}
+
+
 def markdown(results: list[dict]) -> str:
     lines = ["| dataset | records | plain Splink F1 at 0.5 | plain Splink best F1 (threshold chosen with labels) | "
-             "encoded P / R / F1 (auto threshold) | plain link s | encoded link s | ratio |",
-             "|---|---|---|---|---|---|---|---|"]
+             "encoded P / R / F1 (auto threshold) | plain link s | encoded link s | ratio | blocking recall |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         a, b = r["plain"], r["encoded"]
         at_half = a["f1_by_threshold"].get("0.5")
         lines.append(f"| {r['dataset']} | {r['records']:,} | {at_half:.4f} | {a['f1']:.4f} (at {a['threshold']}) | "
                      f"{b['precision']:.4f} / {b['recall']:.4f} / {b['f1']:.4f} "
                      f"(at {b['operating_point']['threshold']:.3g}) | {a['seconds']} | {b['seconds']} | "
-                     f"{b['seconds'] / max(a['seconds'], 1e-9):.2f} |")
+                     f"{b['seconds'] / max(a['seconds'], 1e-9):.2f} | "
+                     f"{r.get('blocking', {}).get('blocking_recall', float('nan')):.4f} |")
     return "\n".join(lines)
 
 
@@ -326,13 +357,15 @@ def main() -> None:
                         help="people in the messy dedupe set (~2.5 records each; 20,000 -> ~50k records)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/linkage-bench-link"))
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--memory-limit", default=None, help="DuckDB memory cap for (a) and (b), e.g. 3GB")
     parser.add_argument("--table-from", type=Path, default=None, help="only print the table of a results JSON")
     args = parser.parse_args()
     if args.table_from:
         print(markdown(json.loads(args.table_from.read_text())))
         return
     logging.getLogger("splink").setLevel(logging.ERROR)
-    results = run(args.work, args.people, args.seed, args.datasets.split(","), args.messy_people)
+    results = run(args.work, args.people, args.seed, args.datasets.split(","), args.messy_people,
+                  args.memory_limit)
     print(markdown(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -97,3 +97,35 @@ def test_blocking_budget_skips_a_rule_whose_pairs_grow_with_the_square_of_a_comm
     assert plan_blocking(con, "ids", cols, roomy)[0] == [dob_rule, name_rule, swap_rule]
     unlimited = cfg.model_copy(update={"blocking_budget_pairs_per_identity": None})
     assert plan_blocking(con, "ids", cols, unlimited)[0] == [dob_rule, name_rule, swap_rule]
+
+
+def test_token_list_rule_is_exploded_counted_per_shared_token_and_finds_a_one_digit_dob_typo():
+    import duckdb
+    from splink import SettingsCreator
+
+    from linkage.link.model import estimate_rule_pairs, to_splink_rule
+    from linkage.normalise import deletion_neighbourhood
+
+    dobs = ["19870412", "19870413", "19870412", "20011231"]  # a, b one digit apart; c equal to a; d far
+    df = pd.DataFrame({"identity_id": ["a-0", "b-0", "c-0", "d-0"], "record_id": ["a", "b", "c", "d"],
+                       "source": ["x"] * 4, "dob__del1": [deletion_neighbourhood(d) for d in dobs],
+                       "surname__initial": ["k", "k", "k", "k"]})
+    rule = ["dob__del1", "surname__initial"]
+    con = duckdb.connect()
+    con.register("ids", df)
+    shared = {(i, j): len(set(df.dob__del1[i]) & set(df.dob__del1[j])) for i in range(4) for j in range(i + 1, 4)}
+    # The join's real cost: a pair sharing k tokens is counted k times.
+    assert estimate_rule_pairs(con, "ids", rule) == sum(shared.values())
+    assert shared[(0, 1)] >= 1 and shared[(0, 3)] == 0
+
+    splink_rule = to_splink_rule(rule, " AND l.record_id <> r.record_id")
+    assert splink_rule.arrays_to_explode == ["dob__del1"]
+    import splink.comparison_library as cl
+
+    settings = SettingsCreator(link_type="dedupe_only", unique_id_column_name="identity_id",
+                               comparisons=[cl.ExactMatch("surname__initial")],
+                               blocking_rules_to_generate_predictions=[splink_rule])
+    linker = Linker([DuckDBAPI().register(df)], settings, log_level=logging.ERROR)
+    pairs = linker.inference.predict().as_pandas_dataframe()
+    found = {tuple(sorted(p)) for p in zip(pairs.identity_id_l, pairs.identity_id_r, strict=True)}
+    assert found == {("a-0", "b-0"), ("a-0", "c-0"), ("b-0", "c-0")}  # once each; d shares no digit token
