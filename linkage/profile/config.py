@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from linkage.cohort.config import DisclosureSettings, OffenceTaxonomy, PoliceColumns
+from linkage.cohort.config import DisclosureSettings, OffenceTaxonomy, PoliceColumns, resolve_taxonomy
 from linkage.config import SCHEMA_MODELS, StrictModel, load_yaml_model
 
 
@@ -119,24 +119,15 @@ class LoadedProfileConfig(StrictModel):
 
 def load_profile_config(path: str | Path | None) -> LoadedProfileConfig:
     """Load a profile config (None: the defaults, with configs/offences.yaml) and its taxonomy."""
-    from linkage.errors import LinkageConfigError
-
     if path is None:
         from linkage.resources import configs_dir
 
-        base = configs_dir()
-        profile, where = ProfileConfig(), base / "profile.yaml"
+        profile, where = ProfileConfig(), configs_dir() / "profile.yaml"
     else:
         where = Path(path)
         profile = load_yaml_model(where, ProfileConfig)
-    off_path = (where.parent / profile.offences).resolve()
-    offences = load_yaml_model(off_path, OffenceTaxonomy)
-    for g in [profile.serious_violence_group, *profile.offence_groups]:
-        if g not in offences.groups:
-            raise LinkageConfigError(f"{where}: offence group '{g}' is not in {off_path.name}")
-    for f in profile.flags:
-        if f not in offences.flags:
-            raise LinkageConfigError(f"{where}: flag '{f}' is not in {off_path.name}")
+    offences, off_path = resolve_taxonomy(where, profile.offences,
+                                          [profile.serious_violence_group, *profile.offence_groups], profile.flags)
     paths = {"profile": str(where), "offences": str(off_path),
              "risk_factors": str((where.parent / profile.areas.risk_factors).resolve())}
     if profile.denominators:
