@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from linkage.cohort.inputs import read_inputs
+from linkage.cohort.intruder import ReleaseRefused
 from linkage.cohort.offences import OffenceClassifier
 from linkage.cohort.report import write_tables
 from linkage.errors import LinkageInputError
@@ -71,9 +72,18 @@ def build_profile(config_path: str | Path | None, link_dir: str | Path, encoded_
     police = inputs.payloads.get(cfg.police.source)
     if police is None:
         raise LinkageInputError(f"no encoded extract for the police source '{cfg.police.source}'")
-    with timer.phase("profile figures under disclosure control"):
+    with timer.phase("profile figures under disclosure control, attacked by the release intruder"):
         den = load_denominators(loaded.paths.get("denominators"))
         release = profile_from_frames(loaded, police, inputs.payloads, den)
+    intruder = release.intruder
+    assert intruder is not None
+    accepted = cfg.disclosure.risk_accepted
+    if not intruder.passed and accepted is None:
+        raise ReleaseRefused(intruder.error_line())
+    if accepted is not None:  # a weakened policy goes out only with its override and verdict on record
+        release.log.add("(policy)", "override:" + "; ".join(cfg.disclosure.weakenings()), 1,
+                        f"risk accepted by {accepted.accepted_by}; intruder verdict "
+                        f"{'pass' if intruder.passed else 'FAIL'}")
     symbol = cfg.disclosure.symbol
     with timer.phase("write release"), atomic_output_dir(out_dir) as tmp:
         files = write_tables(release, tmp, symbol)  # type: ignore[arg-type]
@@ -86,7 +96,7 @@ def build_profile(config_path: str | Path | None, link_dir: str | Path, encoded_
             "config": cfg.model_dump(mode="json"), "paths": loaded.paths,
             "denominators": loaded.paths.get("denominators", "shipped ONS Census 2021 districts"),
             "disclosure": {"settings": cfg.disclosure.model_dump(mode="json"), "log": release.log.entries,
-                           "summary": release.log.summary()},
+                           "summary": release.log.summary(), "intruder": intruder.summary()},
             "outputs": {f: sha256_file(tmp / f) for f in files}, "timings": timer.timings})
     return {"out_dir": str(out_dir), "files": files + ["manifest.json"], "tables": sorted(release.tables),
-            "disclosure_summary": release.log.summary()}
+            "disclosure_summary": release.log.summary(), "intruder": intruder.summary()}
