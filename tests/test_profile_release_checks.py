@@ -103,3 +103,25 @@ def test_an_area_outside_the_code_lists_refuses_the_release(loaded):
     with pytest.raises(LinkageInputError, match="code lists") as e:
         _build(loaded, ProfileRelease(loaded.profile.disclosure), police)
     assert "Smith" not in str(e.value)
+
+
+def test_earlier_profile_releases_are_differenced_through_the_register(loaded, tmp_path):
+    """A second profile whose occurrences differ from the first's by 3 would give those 3 away by
+    subtraction (their district, hour, flags ...): refused. The same data again passes the joint attack."""
+    from linkage.cohort.intruder import ReleaseRefused
+    from linkage.cohort.register import ReleaseRegister
+
+    path = tmp_path / "register.json"
+    first = _build(loaded, ProfileRelease(loaded.profile.disclosure))
+    reg = ReleaseRegister.open(path)
+    first.check_earlier(reg, "sv_profile")            # nothing earlier: nothing to check
+    reg.record_cells("r1", "sv_profile", first.populations, first.cells(), first.relations(),
+                     loaded.profile.disclosure)
+    reg = ReleaseRegister.open(path)                   # read back from disk
+    again = _build(loaded, ProfileRelease(loaded.profile.disclosure))
+    again.check_earlier(reg, "sv_profile")             # the same occurrences: the joint attack finds nothing
+    later = _build(loaded, ProfileRelease(loaded.profile.disclosure),
+                   _police([*AREAS, ("Leicester", "West Leicester", 3)]))
+    with pytest.raises(ReleaseRefused, match=r"population .occurrences\|(period|current_year). differs .* by 1-9"):
+        later.check_earlier(reg, "sv_profile")
+    assert reg.cell_releases("another_profile") == []

@@ -83,6 +83,7 @@ def area_section(loaded, payloads: dict[str, pd.DataFrame], den: pd.DataFrame
         (c, c[3:].replace("_", " ")) for c in rf_cols]
 
     def register(rel: ProfileRelease) -> Callable[[], None]:
+        rel.populations["young_people|area"] = yp["person_id"].astype(str).tolist()
         total = ("area", "young", "all")
         rel.count(total, len(flags))
         area_keys = rel.breakdown(("area", "young"), flags["area"].value_counts().sort_index(), total)

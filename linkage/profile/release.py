@@ -22,9 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from linkage.cohort.config import DisclosureSettings
+from linkage.cohort.config import POLICY_FLOOR, DisclosureSettings
 from linkage.cohort.disclosure import CellRegistry, DisclosureLog, released_share
-from linkage.cohort.intruder import Cell, IntruderReport, attack_cells
+from linkage.cohort.intruder import Cell, IntruderReport, ReleaseRefused, attack_cells, attack_cells_pair
 from linkage.cohort.tables import WITHHELD
 from linkage.errors import LinkageInputError
 
@@ -45,6 +45,9 @@ class ProfileRelease:
     register_code_list_relations: bool = True
     known_relations: list[tuple[Hashable, list[Hashable]]] = field(default_factory=list)
     intruder: IntruderReport | None = None
+    # what each population of the release is made of (ids, VRN-internal): "occurrences|period" etc., for
+    # the release register (two releases whose populations differ by a few members can be differenced)
+    populations: dict[str, list[str]] = field(default_factory=dict)
     _table_keys: dict[str, set] = field(default_factory=dict)
     _protected: bool = False
 
@@ -131,6 +134,49 @@ class ProfileRelease:
             report = attack_cells(self.cells(), self.relations(), self.settings)
         self.intruder = report
         return report
+
+    @staticmethod
+    def population_of(key: Hashable) -> str | None:
+        """The population a cell counts members of (None: not one-per-member, e.g. people per occurrence)."""
+        if isinstance(key, tuple) and key and key[0] in ("_not", "_code_list"):
+            return ProfileRelease.population_of(key[1]) if key[0] == "_not" else "occurrences|period"
+        if not isinstance(key, tuple) or not key:
+            return None
+        if key[0] == "sv" or (key[0] == "dd" and len(key) > 2 and key[2] not in ("victim", "suspect")
+                              and not str(key[2]).startswith("current_year")
+                              and key[2] != "month_of_current_year"):
+            return "occurrences|period"
+        if key[0] == "yoy":
+            return f"occurrences|{key[1]}_year"
+        if key[0] == "area":
+            return "young_people|area"
+        return None
+
+    def check_earlier(self, register: Any, name: str) -> None:
+        """Refuse a release whose populations differ from an earlier release's by 1-9 members (it could be
+        differenced), and otherwise attack it together with each earlier release of ``name`` in the VRN's
+        release register: every count of the same population may move by at most that population's change."""
+        limit = max(self.settings.suppress_max, POLICY_FLOOR["suppress_max"])
+        now_fp = {p: {register.fingerprint(x) for x in ids} for p, ids in self.populations.items()}
+        cells, rels = self.cells(), self.relations()
+        key_of = {repr(k): k for k in self.reg.values}
+        for earlier in register.cell_releases(name):
+            drift = {p: len(now_fp[p].symmetric_difference(members))
+                     for p, members in earlier["populations"].items() if p in now_fp}
+            for p, d in sorted(drift.items()):
+                if 1 <= d <= limit:
+                    raise ReleaseRefused(
+                        f"release refused: population '{p}' differs from the one in release {earlier['release_id']} "
+                        f"({earlier['created'][:10]}) by 1-{limit} members, so the two releases could be "
+                        "differenced; widen the change or reuse the earlier release; nothing was written")
+            linked = {c.name: drift[pop] for c in cells
+                      if (pop := self.population_of(key_of[c.name])) is not None and pop in drift}
+            then = ([Cell(n, t, r, v, h) for n, t, r, v, h in earlier["cells"]],
+                    [(t, list(ps)) for t, ps in earlier["relations"]])
+            joint = attack_cells_pair((cells, rels), then, linked, self.settings)
+            if not joint.passed and self.settings.risk_accepted is None:
+                raise ReleaseRefused(joint.error_line().replace(
+                    "release refused:", f"release refused: together with release {earlier['release_id']},"))
 
     def check_code_lists(self) -> None:
         """Every category value of every table must come from the config's code lists, never from a payload."""

@@ -35,6 +35,10 @@ def build_profile_tables(occ_all: pd.DataFrame, police: pd.DataFrame, cfg: Profi
                          rel: ProfileRelease, area_section: Callable[[ProfileRelease], Renderer] | None = None,
                          health: pd.DataFrame | None = None) -> ProfileRelease:
     occ = occ_all[in_period(occ_all["ts"], cfg.period)].reset_index(drop=True)
+    rel.populations["occurrences|period"] = occ["crime_ref"].astype(str).tolist()
+    for when, period in (("current", cfg.current_year), ("previous", cfg.previous_year)):
+        rel.populations[f"occurrences|{when}_year"] = occ_all.loc[in_period(occ_all["ts"], period),
+                                                                  "crime_ref"].astype(str).tolist()
     renderers: list[Renderer] = []
     rel.count(TOTAL, len(occ))
     renderers += [_areas(occ, cfg, den, rel), _groups(occ, cfg, rel), _flags(occ, cfg, rel), _time(occ, rel),
