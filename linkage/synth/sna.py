@@ -153,14 +153,14 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
                  (e["knife"] & (e["location"] != "PUBLIC")).sum()) / max(1, (~public & ~sexual & ~da).sum())
     p_knife = np.where(public, p_kp, p_kn) * (~sexual & ~da)
     # weight the city so that knife-enabled SV as a whole lands at the published share in Leicester City
-    # (``knife_in_city``), whatever the other scenarios put there: (E_c + m B_c) / (E_k + m B_c + B_n) = t
+    # (``knife_in_city``), whatever the other scenarios put there: (E_c + x B_c) / (E_k + x B_c + B_n) = t
     e_city = dist_of_area[e["area"]] == dist_names.index("Leicester")
     e_k, e_c = float(e["knife"].sum()), float((e["knife"] & e_city).sum())
     b_c, b_n = float(p_knife[city].sum()), float(p_knife[~city].sum())
     t = s.knife_in_city
-    m = (t * (e_k + b_n) - e_c) / max(b_c * (1 - t), 1e-9) if b_c > 0 else 1.0
-    m = float(np.clip(m, 0.05, 20.0))
-    p_knife = p_knife * np.where(city, m, 1.0) * (b_c + b_n) / max(m * b_c + b_n, 1e-9)
+    city_mult = (t * (e_k + b_n) - e_c) / max(b_c * (1 - t), 1e-9) if b_c > 0 else 1.0
+    city_mult = float(np.clip(city_mult, 0.05, 20.0))
+    p_knife = p_knife * np.where(city, city_mult, 1.0) * (b_c + b_n) / max(city_mult * b_c + b_n, 1e-9)
     knife = ~sexual & ~da & (u[:, 3] < p_knife)
     # --- offence type ---------------------------------------------------------------------------------
     K = offences
