@@ -7,7 +7,9 @@ extract date) this module measures what those scenarios produced, district by di
 with occurrences drawn so that the whole reaches the published figures of the SNA 2024-25 (domain notes
 §0): district rates per 1,000 residents (times ``rate_scale``), the domestic / public / sexual / knife
 shares, location mix, night-time economy (NTE) share and its weekend pattern, the sex of victims and
-suspects, the under-25 share of suspects and the 15:00 peak for young people.
+suspects, the under-25 share of suspects and the 15:00 peak for young people, and the share of
+knife-enabled SV in Leicester City. It is called twice: the second call tops up what the first lost
+(occurrences left without a valid victim or suspect).
 
 Rates need denominators: :func:`resident_population` counts the synthetic residents (every household
 member, with or without a record) by district, age band and sex at the middle of the window. They are
