@@ -399,6 +399,9 @@ def profile(
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress lines")] = False,
     analysis_key: Annotated[Path | None, typer.Option(
         "--analysis-key", help="the analysis environment's PRIVATE key file (opens the attribute packages)")] = None,
+    register: Annotated[Path | None, typer.Option(
+        "--register", help="VRN-internal release register: refuse a profile whose occurrences differ from an "
+                           "earlier one's by 1-9, attack it together with earlier ones, and record it")] = None,
 ) -> None:
     """Analysis step: the SNA serious-violence profile and area concentration of risk factors, disclosure-controlled."""
     from linkage.profile import build_profile
@@ -406,7 +409,7 @@ def profile(
 
     cfg = config if config is not None else configs_dir() / "profile.yaml"
     result = run_safely(build_profile, cfg, link, encoded, out, denominators=denominators, quiet=quiet,
-                        analysis_key=analysis_key)
+                        analysis_key=analysis_key, register=register)
     typer.echo(f"wrote {len(result['files'])} files to {out} ({len(result['tables'])} tables; disclosure rules "
                f"fired: {sum(result['disclosure_summary'].values())} cells)")
 

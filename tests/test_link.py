@@ -104,8 +104,11 @@ def test_report_holds_the_charts_and_no_identifiers(world):
     assert html.count("data-kind='vega-lite'") >= 7  # weights, m/u, histogram, waterfall, sizes, rates, unlinked
     for caption in ("Match weights per level", "m and u parameters", "Match-weight histogram", "Waterfall",
                     "Persons by number of records", "in a person of one record", "Timings", "Blocking rules",
-                    "Chain guards", "probability of a false merge", "clustering threshold"):
+                    "Chain guards", "clustering threshold"):
         assert caption in html
+    # the ranked review table appears when a chain guard flagged someone (on 300 people that is luck of the
+    # draw; its ranking is tested in test_report.py), else the report says so
+    assert "probability of a false merge" in html or "No person was flagged." in html
     crosswalk = pd.read_parquet(world["link"] / "crosswalk.parquet")
     tokens = pd.read_parquet(world["dirs"][0] / "tokens.parquet")
     for value in list(crosswalk.record_id[:50]) + list(tokens.surname__exact.dropna()[:50]):

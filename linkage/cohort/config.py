@@ -349,22 +349,37 @@ class LoadedCohortConfig(StrictModel):
                 "risk_factors": self.risk_factors.model_dump(mode="json"), "paths": self.paths}
 
 
+def resolve_taxonomy(config_path: str | Path, offences_ref: str, groups: list[str],
+                     flags: list[str]) -> tuple[OffenceTaxonomy, Path]:
+    """Load the offence taxonomy a config points to (``offences_ref``, relative to the config file) and
+    check that every offence group and flag the config names is in it. Shared by every stage whose config
+    refers to the taxonomy (cohorts, the profile), so they load and fail the same way."""
+    from linkage.errors import LinkageConfigError
+
+    config_path = Path(config_path)
+    off_path = (config_path.parent / offences_ref).resolve()
+    offences = load_yaml_model(off_path, OffenceTaxonomy)
+    for g in groups:
+        if g not in offences.groups:
+            raise LinkageConfigError(f"{config_path}: offence group '{g}' is not in {off_path.name}")
+    for fl in flags:
+        if fl not in offences.flags:
+            raise LinkageConfigError(f"{config_path}: flag '{fl}' is not in {off_path.name}")
+    return offences, off_path
+
+
 def load_cohort_config(path: str | Path) -> LoadedCohortConfig:
     """Load a cohort config and the taxonomy and catalogue it points to; check cross-references."""
     from linkage.errors import LinkageConfigError
 
     path = Path(path)
     cohort = load_yaml_model(path, CohortConfig)
-    off_path = (path.parent / cohort.offences).resolve()
+    offences, off_path = resolve_taxonomy(
+        path, cohort.offences,
+        cohort.qualifying_groups + [g for sg in cohort.subgroups.values() for g in sg.offence_groups],
+        cohort.index.flags + [f for sg in cohort.subgroups.values() for f in sg.flags])
     rf_path = (path.parent / cohort.risk_factors).resolve()
-    offences = load_yaml_model(off_path, OffenceTaxonomy)
     catalogue = load_yaml_model(rf_path, RiskFactorCatalogue)
-    for g in cohort.qualifying_groups + [g for sg in cohort.subgroups.values() for g in sg.offence_groups]:
-        if g not in offences.groups:
-            raise LinkageConfigError(f"{path}: offence group '{g}' is not in {off_path.name}")
-    for fl in cohort.index.flags + [f for sg in cohort.subgroups.values() for f in sg.flags]:
-        if fl not in offences.flags:
-            raise LinkageConfigError(f"{path}: flag '{fl}' is not in {off_path.name}")
     for f in catalogue.factors:
         for ind in f.indicators:
             for c in ind.when:

@@ -121,6 +121,22 @@ class ReleaseRegister:
             out.append((earlier["release_id"], attack_pair(now, then, settings, drift, WITHHELD)))
         return out
 
+    def cell_releases(self, name: str) -> list[dict[str, Any]]:
+        """Earlier releases of ``name`` recorded cell by cell (:meth:`record_cells`, e.g. profiles)."""
+        return [r for r in self.releases if r.get("kind") == "cells" and r.get("cohort") == name]
+
+    def record_cells(self, release_id: str, name: str, pops: dict[str, list[str]], cells: list[Any],
+                     relations: list[tuple[str, list[str]]], settings: DisclosureSettings) -> None:
+        """Add a release described cell by cell (:class:`linkage.cohort.intruder.Cell`) and save atomically.
+        Its populations (e.g. occurrences) are stored as fingerprints, as for cohorts."""
+        self.releases.append({
+            "release_id": release_id, "cohort": name, "kind": "cells",
+            "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "populations": {p: sorted(self.fingerprint(x) for x in ids) for p, ids in pops.items()},
+            "shown": sorted(pops), "cells": [[c.name, c.table, c.released, c.truth, c.hidden] for c in cells],
+            "relations": [[t, list(ps)] for t, ps in relations], "settings": settings.model_dump(mode="json")})
+        self._save()
+
     def record(self, release_id: str, cohort: str, pops: dict[str, tuple[bool, list[str]]],
                release: Release, settings: DisclosureSettings) -> None:
         """Add a written release and save the register atomically."""
@@ -132,6 +148,9 @@ class ReleaseRegister:
             "tables": _to_json(release.tables), "facts": release.facts,
             "truth": [[t, i, c, int(v)] for (t, i, c), v in release.truth.items()],
             "settings": settings.model_dump(mode="json")})
+        self._save()
+
+    def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(json.dumps({"kind": REGISTER_KIND, "salt": self.salt, "releases": self.releases}),

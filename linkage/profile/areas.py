@@ -70,8 +70,11 @@ def area_section(loaded, payloads: dict[str, pd.DataFrame], den: pd.DataFrame
     flags = person_factors(cohort, {s: payloads[s] for s in ac.sources if s in payloads}, catalogue, ccfg, None)
     level = choose_level(den, ac.levels, ac.age_bands, ac.min_young_people) or ac.levels[-1]
     sector_map = den.drop_duplicates("sector").set_index("sector")
-    area = (yp["sector"] if level == "sector" else yp["sector"].map(sector_map[level]) if level in sector_map
-            else yp["sector"]).fillna("unknown").to_numpy()
+    named = (yp["sector"] if level == "sector" else yp["sector"].map(sector_map[level]) if level in sector_map
+             else yp["sector"]).fillna("unknown")
+    # an area the denominators do not name has no rate, and a payload's free text never reaches a table
+    known = set(den[level].astype(str)) if level in den.columns else set()
+    area = named.where(named.isin(known), "unknown").to_numpy()
     rf_cols = [f"rf_{f.id}" for f in factors if f"rf_{f.id}" in flags]
     flags = flags.assign(area=area, several=flags[rf_cols].sum(axis=1) >= ac.several,
                          any_factor=flags[rf_cols].any(axis=1))
@@ -80,6 +83,7 @@ def area_section(loaded, payloads: dict[str, pd.DataFrame], den: pd.DataFrame
         (c, c[3:].replace("_", " ")) for c in rf_cols]
 
     def register(rel: ProfileRelease) -> Callable[[], None]:
+        rel.populations["young_people|area"] = yp["person_id"].astype(str).tolist()
         total = ("area", "young", "all")
         rel.count(total, len(flags))
         area_keys = rel.breakdown(("area", "young"), flags["area"].value_counts().sort_index(), total)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from linkage.cohort.config import DisclosureSettings, OffenceTaxonomy, PoliceColumns
+from linkage.cohort.config import DisclosureSettings, OffenceTaxonomy, PoliceColumns, resolve_taxonomy
 from linkage.config import SCHEMA_MODELS, StrictModel, load_yaml_model
 
 
@@ -80,6 +80,61 @@ class HealthColumns(StrictModel):
     age: str = "age_at_attendance"
 
 
+LLR_LOCAL_AUTHORITIES = {
+    "Leicester": ["Leicester"],
+    "Leicestershire": ["Blaby", "Charnwood", "Harborough", "Hinckley and Bosworth", "Melton",
+                       "North West Leicestershire", "Oadby and Wigston"],
+    "Rutland": ["Rutland"]}
+LLR_NPA_DISTRICTS = {
+    "Central Leicester": ["Leicester"], "East Leicester": ["Leicester"], "South Leicester": ["Leicester"],
+    "West Leicester": ["Leicester"], "Charnwood": ["Charnwood"], "Hinckley & Blaby": ["Hinckley and Bosworth", "Blaby"],
+    "North West Leicestershire": ["North West Leicestershire"], "Harborough": ["Harborough"],
+    "Oadby & Wigston": ["Oadby and Wigston"], "Melton & Rutland": ["Melton", "Rutland"]}
+
+
+class AreaCodeLists(StrictModel):
+    """The area code lists of the release: every area a table names comes from here (never from a payload),
+    and the nesting is public, so an intruder knows it: an LA is the sum of its districts, and the
+    neighbourhood policing areas (NPAs) covering a set of whole districts add up to those districts."""
+
+    local_authorities: dict[str, list[str]] = Field(default_factory=lambda: dict(LLR_LOCAL_AUTHORITIES),
+                                                    description="local authority -> its districts")
+    npas: dict[str, list[str]] = Field(default_factory=lambda: dict(LLR_NPA_DISTRICTS),
+                                       description="NPA -> the districts it lies in")
+
+    def districts(self) -> set[str]:
+        return {d for ds in self.local_authorities.values() for d in ds}
+
+    def npa_groups(self) -> list[tuple[list[str], list[str]]]:
+        """(NPAs, districts) pairs with equal totals: NPAs linked through a shared district form one group."""
+        groups: list[tuple[set[str], set[str]]] = []
+        for npa, ds in sorted(self.npas.items()):
+            hit = [g for g in groups if g[1] & set(ds)]
+            merged = ({npa} | {n for g in hit for n in g[0]}, set(ds) | {d for g in hit for d in g[1]})
+            groups = [g for g in groups if g not in hit] + [merged]
+        return [(sorted(n), sorted(d)) for n, d in groups]
+
+    @model_validator(mode="after")
+    def _known_districts(self) -> AreaCodeLists:
+        unknown = {d for ds in self.npas.values() for d in ds} - self.districts()
+        if unknown:
+            raise ValueError(f"NPA districts not in any local authority: {sorted(unknown)}")
+        return self
+
+
+class CodeLists(StrictModel):
+    """What each category column of the profile may hold; a payload value outside these refuses the release."""
+
+    areas: AreaCodeLists = Field(default_factory=AreaCodeLists)
+    relationships: list[str] = Field(default_factory=lambda: ["STRANGER", "ACQUAINTANCE", "FAMILY", "PARTNER",
+                                                              "NOT_RECORDED"])
+    ae_locations: list[str] = Field(default_factory=lambda: ["HOME", "STREET_OPEN_SPACE", "PUB_CLUB_BAR",
+                                                             "SCHOOL_COLLEGE", "WORKPLACE", "OTHER"])
+    ae_means: list[str] = Field(default_factory=lambda: ["BODY_PART", "KNIFE_SHARP", "BLUNT_OBJECT",
+                                                         "GLASS_BOTTLE", "FIREARM", "OTHER"])
+    ae_admitted: list[str] = Field(default_factory=lambda: ["Y", "N"])
+
+
 class ProfileConfig(StrictModel):
     name: str = Field("sv_profile", pattern=r"^[A-Za-z0-9_\-]+$")
     label: str = "Serious violence profile"
@@ -109,6 +164,7 @@ class ProfileConfig(StrictModel):
                                                        "population); default: the shipped ONS table")
     areas: AreaConcentration = Field(default_factory=AreaConcentration)
     disclosure: DisclosureSettings = Field(default_factory=DisclosureSettings)
+    code_lists: CodeLists = Field(default_factory=CodeLists)
 
 
 class LoadedProfileConfig(StrictModel):
@@ -119,24 +175,15 @@ class LoadedProfileConfig(StrictModel):
 
 def load_profile_config(path: str | Path | None) -> LoadedProfileConfig:
     """Load a profile config (None: the defaults, with configs/offences.yaml) and its taxonomy."""
-    from linkage.errors import LinkageConfigError
-
     if path is None:
         from linkage.resources import configs_dir
 
-        base = configs_dir()
-        profile, where = ProfileConfig(), base / "profile.yaml"
+        profile, where = ProfileConfig(), configs_dir() / "profile.yaml"
     else:
         where = Path(path)
         profile = load_yaml_model(where, ProfileConfig)
-    off_path = (where.parent / profile.offences).resolve()
-    offences = load_yaml_model(off_path, OffenceTaxonomy)
-    for g in [profile.serious_violence_group, *profile.offence_groups]:
-        if g not in offences.groups:
-            raise LinkageConfigError(f"{where}: offence group '{g}' is not in {off_path.name}")
-    for f in profile.flags:
-        if f not in offences.flags:
-            raise LinkageConfigError(f"{where}: flag '{f}' is not in {off_path.name}")
+    offences, off_path = resolve_taxonomy(where, profile.offences,
+                                          [profile.serious_violence_group, *profile.offence_groups], profile.flags)
     paths = {"profile": str(where), "offences": str(off_path),
              "risk_factors": str((where.parent / profile.areas.risk_factors).resolve())}
     if profile.denominators:

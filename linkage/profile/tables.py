@@ -19,6 +19,9 @@ from linkage.profile.release import ProfileRelease
 
 Renderer = Callable[[], None]
 TOTAL = ("sv", "total")
+LLR_LABEL = "Leicester, Leicestershire and Rutland"
+DEEP_AGE_BANDS = [(0, 11), (12, 15), (16, 17), (18, 21), (22, 24), (25, 34), (35, 49), (50, 120)]
+DEEP_AGE_BANDS_LABELS = [f"{lo}-{hi}" if hi < 120 else f"{lo}+" for lo, hi in DEEP_AGE_BANDS]
 
 
 def _counts(series: pd.Series, order: list | None = None) -> pd.Series:
@@ -32,6 +35,10 @@ def build_profile_tables(occ_all: pd.DataFrame, police: pd.DataFrame, cfg: Profi
                          rel: ProfileRelease, area_section: Callable[[ProfileRelease], Renderer] | None = None,
                          health: pd.DataFrame | None = None) -> ProfileRelease:
     occ = occ_all[in_period(occ_all["ts"], cfg.period)].reset_index(drop=True)
+    rel.populations["occurrences|period"] = occ["crime_ref"].astype(str).tolist()
+    for when, period in (("current", cfg.current_year), ("previous", cfg.previous_year)):
+        rel.populations[f"occurrences|{when}_year"] = occ_all.loc[in_period(occ_all["ts"], period),
+                                                                  "crime_ref"].astype(str).tolist()
     renderers: list[Renderer] = []
     rel.count(TOTAL, len(occ))
     renderers += [_areas(occ, cfg, den, rel), _groups(occ, cfg, rel), _flags(occ, cfg, rel), _time(occ, rel),
@@ -41,11 +48,36 @@ def build_profile_tables(occ_all: pd.DataFrame, police: pd.DataFrame, cfg: Profi
     if area_section is not None:
         renderers.append(area_section(rel))
     _same_numbers(occ, cfg, rel)
+    rel.code_lists = code_lists(cfg, den)
     rel.protect()
     for render in renderers:
         render()
+    rel.check_code_lists()  # before the (slower) intruder: a payload value in a category fails fast
+    withheld = dict(rel.reg.suppressed)
+    rel.check()
+    if rel.reg.suppressed != withheld:  # the intruder's repair withheld more: render again
+        for render in renderers:
+            render()
     rel.finish_log()
     return rel
+
+
+def code_lists(cfg: ProfileConfig, den: pd.DataFrame) -> dict[str, set[str]]:
+    """Category values the profile's tables may show: the config's code lists, the taxonomy's groups,
+    fixed calendar labels, and the areas of the VRN's own denominator file; never a payload's free text."""
+    cl = cfg.code_lists
+    areas = {*cl.areas.local_authorities, *cl.areas.districts(), *cl.areas.npas, UNKNOWN, LLR_LABEL}
+    for level in ("sector", "district", "npa", "la"):
+        if level in den.columns:
+            areas |= set(den[level].astype(str))
+    groups = {*cfg.offence_groups, "other"}
+    calendar = {*WEEKDAYS, *(f"{h:02d}:00" for h in range(24)), *(f"{m:02d}" for m in range(1, 13))}
+    bands = {*DEEP_AGE_BANDS_LABELS, "M", "F"}
+    yoy = {f"{label}: {when}" for label in ("attendances", "admissions")
+           for when in ("previous year", "current year", "change %")}
+    category = (groups | cl.areas.districts() | set(cl.relationships) | calendar | bands | set(cl.ae_locations)
+                | set(cl.ae_means) | set(cl.ae_admitted) | yoy | {UNKNOWN, "occurrences", "attendances"})
+    return {"area": areas, "category": category, "offence_group": groups}
 
 
 def _areas(occ: pd.DataFrame, cfg: ProfileConfig, den: pd.DataFrame, rel: ProfileRelease) -> Renderer:
@@ -59,12 +91,21 @@ def _areas(occ: pd.DataFrame, cfg: ProfileConfig, den: pd.DataFrame, rel: Profil
         parts = [("sv", "district", d) for d in district[la == lname].unique()]
         rel.constrain(("sv", "la", str(lname)), parts)
     npa_keys = rel.breakdown(("sv", "npa"), _counts(occ["npa"]), TOTAL)
+    # The code lists' nesting is public: tie NPAs to the districts they cover, LAs to their districts.
+    values = rel.reg.values
+    for npas, dists in cfg.code_lists.areas.npa_groups():
+        rel.public_relation(("npa", *npas), [k for n in npas if (k := ("sv", "npa", n)) in values],
+                            [k for d in dists if (k := ("sv", "district", d)) in values])
+    for lname, dists in cfg.code_lists.areas.local_authorities.items():
+        if ("sv", "la", lname) in values:
+            rel.public_relation(("la", lname), [("sv", "la", lname)],
+                                [k for d in dists if (k := ("sv", "district", d)) in values])
     pops = {"district": population_by(den, "district"), "la": population_by(den, "la"),
             "npa": population_by(den, "npa")}
     total_pop = float(pops["district"].sum()) if len(pops["district"]) else None
 
     def render() -> None:
-        rows: list[dict[str, Any]] = [{"level": "LLR", "area": "Leicester, Leicestershire and Rutland",
+        rows: list[dict[str, Any]] = [{"level": "LLR", "area": LLR_LABEL,
                                        "occurrences": rel.value(TOTAL), "population": total_pop,
                                        "rate_per_1000": rel.rate(TOTAL, total_pop), "share_pct": 100.0}]
         for level, keys in (("la", la_keys), ("district", d_keys), ("npa", npa_keys)):
@@ -201,9 +242,8 @@ def _deep_dive(kind: str, occ: pd.DataFrame, police: pd.DataFrame, cfg: ProfileC
 
 
 def _age_bands_deep(age: pd.Series) -> pd.Series:
-    bands = [(0, 11), (12, 15), (16, 17), (18, 21), (22, 24), (25, 34), (35, 49), (50, 120)]
     out = pd.Series(UNKNOWN, index=age.index, dtype="string")
-    for lo, hi in bands:
+    for lo, hi in DEEP_AGE_BANDS:
         out = out.mask((age >= lo) & (age <= hi), f"{lo}-{hi}" if hi < 120 else f"{lo}+")
     return out
 

@@ -118,8 +118,10 @@ def generate_extracts(people: int, seed: int, out_dir: str | Path, *, params: Sy
             remaining, batch, person_offset, hh_offset = people, 0, 0, 0
             with progress(total=people, desc="synth", unit="people", quiet=quiet) as bar:
                 while remaining > 0:
-                    # small runs draw only as many households as they need (about 2.5 people each)
-                    n_households = min(p.households_per_batch, max(20, int(remaining / 2.0) + 10))
+                    # small runs draw only as many households as they need (about 2.6 people with a record
+                    # each), erring low: trimming a batch drops whole households, and with them more
+                    # domestic-abuse occurrences (victim and suspect live together) than others
+                    n_households = min(p.households_per_batch, max(20, int(remaining / 2.8) + 10))
                     rng = np.random.default_rng([seed, batch])
                     frames, kept, n_hh, n_hh_people, high_harm = generate_batch(
                         rng, n_households, remaining, p, ids, refs, person_offset, hh_offset)

@@ -69,7 +69,7 @@ SERIOUS_INJURY_CODES = np.array([K[k] for k in ("murder", "attempted_murder", "g
 RELATIONSHIPS = np.array(["STRANGER", "ACQUAINTANCE", "FAMILY", "NOT_RECORDED"], dtype=object)
 LOCATIONS = np.array(["DWELLING", "PUBLIC", "HOSPITALITY", "EDUCATION", "OTHER"], dtype=object)
 
-_HOURS_U25 = np.array([1.5, 1, .7, .5, .3, .3, .4, 1, 2, 3, 3.5, 4, 4.5, 5, 6, 9, 8, 7, 6.5, 6, 5.5, 4.5, 3, 2])
+_HOURS_U25 = np.array([1.5, 1, .7, .5, .3, .3, .4, 1, 2, 3, 3.5, 4, 4.5, 5, 6, 10, 8, 7, 6.5, 6, 5.5, 4.5, 3, 2])
 _HOURS_HOME = np.array([2, 1.5, 1, .6, .4, .4, .6, 1.5, 2.5, 3, 3.5, 4, 4, 4, 4.5, 5, 5.5, 6.5, 7.5, 8, 8, 7, 5, 3])
 
 
@@ -141,6 +141,13 @@ def police_history(rng: np.random.Generator, people: People, hh: Households, tra
     def home_area(person: np.ndarray, d: np.ndarray) -> np.ndarray:
         return address_at(people, hh, person, d)[1]
 
+    # who carries a knife: the SNA's knife cohort witnessed or experienced domestic abuse more often
+    # (over a third) and a third have mental-health flags (see _knife_weight)
+    # (and, at equal DA and mental health, no more often victimised than other young offenders: hence
+    # the damping of general risk, which would otherwise lift the cohort's 54% previously victimised)
+    carrier = ((1 + 4.5 * hh.parental_da[people.hh]) * (1 + 10.0 * traits.mh)
+               * np.exp(-0.7 * np.clip(people.risk, -3, 4)))
+
     # --- young people's offending ------------------------------------------------------------------
     rate = np.where(child, np.clip(np.exp(-3.2 + 2.1 * traits.offending), 0, 40), 0.0)
     n_off = rng.poisson(rate)
@@ -156,19 +163,29 @@ def police_history(rng: np.random.Generator, people: People, hh: Households, tra
     offence = categorical(rng, mix)
     age = (d - people.dob[who]) / 365.25
     n = len(who)
+    minute = _minutes(rng, _HOURS_U25, n)
+    # boys' offending clusters at the end of the school day (the deep dive: 69% of suspects male)
+    minute = _to_school_end(rng, minute, people.male[who] & (age < 18), 0.4)
+    offence, d, school = _after_school(rng, offence, d, minute, age < 18)
+    age = (d - people.dob[who]) / 365.25
     u = rng.random((n, 6))
+    area = home_area(who, d)
     knife = (offence == K["blade"]) | (np.isin(offence, [K["abh"], K["robbery"], K["threats_to_kill"]])
-                                       & (u[:, 0] < 0.08 + 0.2 * traits.gang[who]))
+                                       & (u[:, 0] < (0.08 + 0.2 * traits.gang[who]) * _knife_weight(
+                                           people, carrier, who, area, age)))
     loc = _youth_location(rng, offence, age)
-    ids = occ.add(d, _minutes(rng, _HOURS_U25, n), offence, loc, home_area(who, d), knife=knife,
+    ids = occ.add(d, minute, offence, loc, area, knife=knife,
                   alcohol=(age >= 16) & (u[:, 1] < 0.12), gang=traits.gang[who] & (u[:, 2] < 0.5),
                   cce=traits.cce[who] & np.isin(offence, [K["drug_supply"], K["robbery"], K["blade"]])
                   & (u[:, 3] < 0.6), da=(loc == "DWELLING") & PERSON_VICTIM[offence] & (u[:, 4] < 0.08))
     occ.involve(ids, who, np.where(u[:, 5] < 0.45, "OFFENDER", "SUSPECT"))
     offenders = np.unique(who)
     _co_offenders(rng, occ, ids, who, d, people, traits, offenders)
-    _victims(rng, occ, ids[PERSON_VICTIM[offence]], d[PERSON_VICTIM[offence]], who[PERSON_VICTIM[offence]],
-             people, victim_w, min_age=8)
+    pv = PERSON_VICTIM[offence] & ~school
+    _victims(rng, occ, ids[pv], d[pv], who[pv], people, victim_w, min_age=8)
+    # after school, victims are mostly boys (67% in the SNA's deep dive)
+    pv = PERSON_VICTIM[offence] & school
+    _victims(rng, occ, ids[pv], d[pv], who[pv], people, victim_w * np.where(people.male, 2.5, 1.0), min_age=8)
     violent = np.isin(offence, [K["abh"], K["common_assault"], K["robbery"]]) & (rng.random(n) < 0.06)
     _witnesses(rng, occ, ids[violent], d[violent], people, victim_w)
 
@@ -188,13 +205,22 @@ def police_history(rng: np.random.Generator, people: People, hh: Households, tra
     voff = categorical(rng, _mix(len(vic), common_assault=25, abh=20, robbery=10, harassment=10,
                                  malicious_comms=10, theft=10, threats_to_kill=2))
     vage = (vd - people.dob[vic]) / 365.25
+    vminute = _minutes(rng, _HOURS_U25, len(vic))
+    vminute = _to_school_end(rng, vminute, people.male[vic] & (vage < 18), 0.1)  # boys' victimisation too
+    voff, vd, _ = _after_school(rng, voff, vd, vminute, vage < 18)
+    vage = (vd - people.dob[vic]) / 365.25
     vloc = _youth_location(rng, voff, vage)
-    vids = occ.add(vd, _minutes(rng, _HOURS_U25, len(vic)), voff, vloc, home_area(vic, vd),
-                   knife=np.isin(voff, [K["robbery"], K["abh"]]) & (rng.random(len(vic)) < 0.1))
+    vknife = np.isin(voff, [K["robbery"], K["abh"]]) & (rng.random(len(vic)) < 0.1)
+    vids = occ.add(vd, vminute, voff, vloc, home_area(vic, vd), knife=vknife)
     occ.involve(vids, vic, "VICTIM")
     known = rng.random(len(vic)) < 0.25
     if len(offenders):
         sus = offenders[rng.integers(0, len(offenders), size=int(known.sum()))]
+        # a known knife suspect is one of the young knife carriers (see _knife_weight), not any offender
+        kn = vknife[known]
+        in_city = geo.areas().la[hh.area[people.hh[offenders], 0]] == "Leicester"
+        w = carrier[offenders] * np.where(people.male[offenders], 1.0, 0.04) * np.where(in_city, 1.0, 0.1)
+        sus[kn] = offenders[rng.choice(len(offenders), size=int(kn.sum()), p=w / w.sum())]
         ok = (sus != vic[known]) & (vd[known] >= add_years(people.dob[sus], 10))
         occ.involve(vids[known][ok], sus[ok], "SUSPECT")
 
@@ -203,12 +229,56 @@ def police_history(rng: np.random.Generator, people: People, hh: Households, tra
     _missing_reports(rng, occ, missing, people, traits, lo, hi, home_area)
     # SNA calibration: its own random stream (spawned), so the scenarios above draw exactly as before
     extra = rng.spawn(1)[0]
-    sna.background(extra, occ, people, hh, params, K, SV_CODES)
+    sna.background(extra, occ, people, hh, params, K, SV_CODES, carrier)
+    # a second pass tops up what the first lost (occurrences without a valid victim or suspect: most in
+    # the small rural districts, whose rates otherwise came out 10-15% low)
+    sna.background(extra, occ, people, hh, params, K, SV_CODES, carrier)
     _default_relationships(extra, occ)
     rows = occ.rows()
     rows["npa"] = geo.areas().npa[rows["area"]]
     rows["markers"] = _markers(rng, rows, people, traits)
     return rows
+
+
+def _knife_weight(people: People, carrier: np.ndarray, who: np.ndarray, area: np.ndarray,
+                  age: np.ndarray) -> np.ndarray:
+    """Relative chance that a young offender's violent offence is knife-enabled (mean 1 over ``who``).
+
+    The SNA's knife-enabled under-25 cohort is 90% male, over three quarters of its offences are in
+    Leicester City, over a third witnessed or experienced domestic abuse and about a third have
+    mental-health flags, and its peak age is 16-17: knife carrying is concentrated accordingly
+    (coefficients calibrated on 40k-200k people, docs/synthetic-data.md)."""
+    if not len(who):
+        return np.ones(0)
+    city = geo.areas().la[area] == "Leicester"
+    w = (np.where(people.male[who], 1.0, 0.08) * np.where(city, 1.0, 0.1) * carrier[who]
+         * np.where((age >= 15) & (age < 18), 2.2, 1.0))  # the cohort's peak age is 16-17
+    return w / w.mean()
+
+
+def _to_school_end(rng, minute: np.ndarray, who: np.ndarray, share: float) -> np.ndarray:
+    """``share`` of ``who``'s occurrences in the hours around the end of the school day (13:00-17:59)
+    move to 15:00-15:59."""
+    hour = minute // 60
+    move = who & np.isin(hour, [13, 14, 16, 17]) & (rng.random(len(minute)) < share)
+    return np.where(move, 15 * 60 + minute % 60, minute)
+
+
+def _after_school(rng, offence: np.ndarray, d: np.ndarray, minute: np.ndarray, child: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Young people's serious violence at 15:00-15:59: as the SNA's after-school deep dive found, mostly
+    assaults with injury (78%) and robbery (10%), about three times as often on a school day as on a
+    weekend day. Recasts such occurrences of under-18s and moves most weekend ones to the Friday before."""
+    school = child & (minute // 60 == 15) & np.isin(offence, SV_CODES)
+    u = rng.random((len(offence), 2))
+    offence = offence.copy()
+    offence[school & (u[:, 0] < 0.85)] = K["abh"]   # the other 8% keep their offence (some are ABH too)
+    offence[school & (u[:, 0] >= 0.85) & (u[:, 0] < 0.92)] = K["robbery"]
+    dow = (d + 3) % 7  # 0 = Monday
+    move = school & (dow >= 5) & (u[:, 1] < 0.55)
+    d = d.copy()
+    d[move] -= dow[move] - 4
+    return offence, d, school
 
 
 def _default_relationships(rng, occ: _Occurrences) -> None:
@@ -281,7 +351,9 @@ def _serious_violence(rng, occ, hh_people, who, d, people, traits, victim_w, off
     offence = SV_INDEX[categorical(rng, np.tile([0.03, 0.12, 0.55, 0.30], (n, 1)))]
     loc = LOCATIONS[categorical(rng, np.tile([0.25, 0.6, 0.1, 0.0, 0.05], (n, 1)))]
     ids = occ.add(sv_day, _minutes(rng, _HOURS_U25, n), offence, loc, home_area(hh_people, sv_day),
-                  knife=rng.random(n) < 0.6, gang=traits.gang[hh_people] & (rng.random(n) < 0.6),
+                  knife=rng.random(n) < np.where(people.male[hh_people], 0.65, 0.25)
+                  * np.where(geo.areas().la[home_area(hh_people, sv_day)] == "Leicester", 1.0, 0.4),
+                  gang=traits.gang[hh_people] & (rng.random(n) < 0.6),
                   alcohol=rng.random(n) < 0.15)
     occ.involve(ids, hh_people, np.where(rng.random(n) < 0.6, "OFFENDER", "SUSPECT"))
     _victims(rng, occ, ids, sv_day, hh_people, people, victim_w, min_age=12)

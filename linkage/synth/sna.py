@@ -7,7 +7,9 @@ extract date) this module measures what those scenarios produced, district by di
 with occurrences drawn so that the whole reaches the published figures of the SNA 2024-25 (domain notes
 §0): district rates per 1,000 residents (times ``rate_scale``), the domestic / public / sexual / knife
 shares, location mix, night-time economy (NTE) share and its weekend pattern, the sex of victims and
-suspects, the under-25 share of suspects and the 15:00 peak for young people.
+suspects, the under-25 share of suspects and the 15:00 peak for young people, and the share of
+knife-enabled SV in Leicester City. It is called twice: the second call tops up what the first lost
+(occurrences left without a valid victim or suspect).
 
 Rates need denominators: :func:`resident_population` counts the synthetic residents (every household
 member, with or without a record) by district, age band and sex at the middle of the window. They are
@@ -34,6 +36,9 @@ _NTE_HOURS[[22, 23, 0, 1, 2, 3, 4]] = [10, 13, 12, 10, 6, 4, 2]
 _DAY_U25 = np.array([.2, .1, .1, .1, .1, .1, .3, 1, 2, 3, 3.5, 4, 4.5, 5, 6, 10, 8, 7, 6.5, 6, 5.5, 4.5, .3, .2])
 _DAY_ADULT = np.array([.3, .2, .1, .1, .1, .1, .4, 1.5, 2.5, 3, 3.5, 4, 4, 4, 4.5, 5, 5.5, 6.5, 7.5, 8, 8, 7,
                        .4, .3])
+# sexual offences against young people in the day: the adult pattern with little at 15:00 (the after-school
+# deep dive is 78% assaults with injury and 10% robbery, so hardly any sexual offences then)
+_DAY_SEXUAL_U25 = _DAY_ADULT * np.where(np.arange(24) == 15, 0.2, 1.0)
 _HOME = np.array([2, 1.5, 1, .6, .4, .4, .6, 1.5, 2.5, 3, 3.5, 4, 4, 4, 4.5, 5, 5.5, 6.5, 7.5, 8, 8, 7, 5, 3])
 LOCS = ("DWELLING", "PUBLIC", "HOSPITALITY", "EDUCATION", "OTHER")
 
@@ -87,8 +92,11 @@ def _need(target: float, existing: float) -> float:
 
 
 def background(rng: np.random.Generator, occ, people: People, hh: Households, params: SynthParams,
-               offences: dict[str, int], sv_codes: np.ndarray) -> None:
-    """Top the window's SV occurrences up to the calibration targets (adds to ``occ`` in place)."""
+               offences: dict[str, int], sv_codes: np.ndarray, carrier: np.ndarray | None = None) -> None:
+    """Top the window's SV occurrences up to the calibration targets (adds to ``occ`` in place).
+
+    ``carrier``: per person, the relative chance of being a knife carrier (police.py), used for the
+    suspects of knife-enabled occurrences."""
     s = params.sna
     lo, hi = day(s.window_start), day(params.extract_date)
     if not s.enabled or hi <= lo:
@@ -140,13 +148,21 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
     nte = pubhosp & ~sexual & (u[:, 2] < p_nte)
     pub_total = e_loc["PUBLIC"] + int((loc == "PUBLIC").sum())
     city = np.array([dist_names[i] == "Leicester" for i in district])
-    city_w = np.where(city, 0.55, 1.3)
     public = loc == "PUBLIC"
     p_kp = _need(s.knife_share_public * pub_total, (e["knife"] & (e["location"] == "PUBLIC")).sum())
     p_kp /= max(1, (public & ~sexual).sum())
     p_kn = _need(s.knife_share * T - s.knife_share_public * pub_total,
                  (e["knife"] & (e["location"] != "PUBLIC")).sum()) / max(1, (~public & ~sexual & ~da).sum())
-    p_knife = np.where(public, p_kp, p_kn) * city_w / city_w.mean()
+    p_knife = np.where(public, p_kp, p_kn) * (~sexual & ~da)
+    # weight the city so that knife-enabled SV as a whole lands at the published share in Leicester City
+    # (``knife_in_city``), whatever the other scenarios put there: (E_c + x B_c) / (E_k + x B_c + B_n) = t
+    e_city = dist_of_area[e["area"]] == dist_names.index("Leicester")
+    e_k, e_c = float(e["knife"].sum()), float((e["knife"] & e_city).sum())
+    b_c, b_n = float(p_knife[city].sum()), float(p_knife[~city].sum())
+    t = s.knife_in_city
+    city_mult = (t * (e_k + b_n) - e_c) / max(b_c * (1 - t), 1e-9) if b_c > 0 else 1.0
+    city_mult = float(np.clip(city_mult, 0.05, 20.0))
+    p_knife = p_knife * np.where(city, city_mult, 1.0) * (b_c + b_n) / max(city_mult * b_c + b_n, 1e-9)
     knife = ~sexual & ~da & (u[:, 3] < p_knife)
     # --- offence type ---------------------------------------------------------------------------------
     K = offences
@@ -192,7 +208,7 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
     flat = lambda a: (a >= 10) * 1.0 + 1e-6  # noqa: E731
     older = lambda a: (a >= 10) * (1.0 + 3.0 * (a >= 25)) + 1e-6  # noqa: E731
     roles = {"da": (0.12, adult, 0.85, adult), "sexual": (0.15, teen_adult, 0.97, older),
-             "nte": (0.70, nte_age, 0.80, nte_age), "knife": (0.75, young, 0.85, young),
+             "nte": (0.70, nte_age, 0.80, nte_age), "knife": (0.75, young, 0.95, young),
              "other": (0.70, flat, 0.50, older)}
     for k, (v_male, v_age, s_male, s_age) in roles.items():
         for di in range(len(dist_names)):
@@ -200,12 +216,18 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
             pool = np.flatnonzero(res_dist == di)
             if not len(idx) or len(pool) < 2:
                 continue
+            if k == "knife" and dist_names[di] != "Leicester":
+                s_age = older  # the young knife carriers are the city's (the SNA's under-25 cohort: 75%+ city)
+            elif k == "knife":
+                s_age = young
             for arr, male_share, agew in ((victim, v_male, v_age), (suspect, s_male, s_age)):
                 m = res_male[pool]
                 w = agew(res_age[pool]) * np.where(m, male_share / max(1, m.sum()),
                                                    (1 - male_share) / max(1, (~m).sum()))
                 if k == "knife" and arr is suspect:  # knife carriers are at-risk young people, as the SNA found
                     w = w * np.exp(0.8 * np.clip(people.risk[alive[pool]], -3, 4))
+                    if carrier is not None:
+                        w = w * carrier[alive[pool]]
                 arr[idx] = alive[pool[rng.choice(len(pool), size=len(idx), p=w / w.sum())]]
     # domestic abuse: the victim's partner where there is one
     for i in np.flatnonzero(da & (victim >= 0)):
@@ -223,7 +245,8 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
     # sexual offences against adults at home hours; against young people, their daytime pattern
     day_out = ~nte & ~dwelling & ~da & ~(sexual & ~u25)
     for mask, hours in ((nte, _NTE_HOURS), (~nte & (dwelling | da | (sexual & ~u25)), _HOME),
-                        (day_out & u25, _DAY_U25), (day_out & ~u25, _DAY_ADULT)):
+                        (day_out & u25 & ~sexual, _DAY_U25), (day_out & u25 & sexual, _DAY_SEXUAL_U25),
+                        (day_out & ~u25, _DAY_ADULT)):
         n = int(mask.sum())
         if n:
             h = categorical(rng, np.tile(hours / hours.sum(), (n, 1)))
@@ -242,6 +265,10 @@ def background(rng: np.random.Generator, occ, people: People, hh: Households, pa
     idx = np.flatnonzero(ok)
     vic, sus = victim[idx], suspect[idx]
     area = address_at(people, hh, vic, d[idx])[1]
+    # the victim was drawn from the district's residents at mid-window; one who moved district by the day
+    # of the occurrence has it at their mid-window home, so every district receives its calibrated count
+    moved = dist_of_area[area] != district[idx]
+    area[moved] = address_at(people, hh, vic[moved], np.full(int(moved.sum()), mid))[1]
     alcohol = (nte[idx] | (loc[idx] == "HOSPITALITY")) & (rng.random(len(idx)) < 0.6) | (
         da[idx] & (rng.random(len(idx)) < 0.3))
     ids = occ.add(d[idx], minute[idx], offence[idx], loc[idx], area, da=da[idx], knife=knife[idx],
