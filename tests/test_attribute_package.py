@@ -81,8 +81,9 @@ def fake_link(tmp: Path, identifier_dirs: list[Path], name: str = "link") -> Pat
             rows.append({"person_id": f"internal-{i}", "source": m["source"], "record_id": rid})
     pq.write_table(pa.Table.from_pylist(rows), link / "crosswalk.parquet")
     first = json.loads((identifier_dirs[0] / "manifest.json").read_text())
-    (link / "manifest.json").write_text(json.dumps({"kind": "link", "tool_version": "test", "project_id": first["project_id"],
-                                                    "kcv": first["kcv"], "inputs": inputs}))
+    (link / "manifest.json").write_text(json.dumps({"kind": "link", "tool_version": "test",
+                                                    "project_id": first["project_id"], "kcv": first["kcv"],
+                                                    "inputs": inputs}))
     return link
 
 
