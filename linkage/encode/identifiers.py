@@ -23,6 +23,7 @@ from linkage import normalise as nz
 from linkage.config import PartnerConfig
 from linkage.encode.bloom import BloomEncoder
 from linkage.encode.evidence import dob_digit_neighbourhood, name_aliases
+from linkage.encode.matchkeys import SALT_COUNT, dob_tolerant_salts
 from linkage.encode.tokens import Tokeniser
 
 _CACHE_LIMIT = 1_000_000
@@ -296,6 +297,8 @@ class IdentifierEncoder:
                     continue  # nickname lists are about given names
                 add(f"{field}__{variant}", field, variant + salt,
                     "token_list" if variant in ("del1", "alias") else "token")
+            if self.enc.name_dob_tolerant_tokens and self.ids.date_of_birth is not None:
+                add(f"{field}__near_dob", field, "near_dob", "token_list")
             if self.enc.name_postcode_tokens and self.ids.postcode is not None:
                 add(f"{field}__exact_pc", field, "exact_pc+postcode", "token")
             if field in bloom_fields:
@@ -410,6 +413,20 @@ class IdentifierEncoder:
                 return t.tokens([a + suffix for a in name_aliases(c(name))])
 
             per_value(f"_tok_{column}", f"{field}__alias", aliases)
+            near = f"{field}__near_dob"
+            dob_source = clean.get("dob_digits", clean.get("dob"))
+            if near in types and dob_source is not None:
+                # Composite with each tolerance salt of the date of birth (linkage.encode.matchkeys); null
+                # where the name or the date is missing; always SALT_COUNT tokens (keyed fillers).
+                clean[f"_near_{column}"] = pc.binary_join_element_wise(clean[column], dob_source, "\x1f")
+                near_tok = self._tok(field, "near_dob")
+
+                def near_dob(v: str, c: Callable[[str], str] = core, t: Tokeniser = near_tok) -> list[str] | None:
+                    name, _, digits = v.partition("\x1f")
+                    found = t.tokens([f"{c(name)}\x1f{s}" for s in dob_tolerant_salts(digits)])
+                    return pad_tokens(found, SALT_COUNT, t, f"{c(name)}\x1f{digits}") if found else None
+
+                per_value(f"_near_{column}", near, near_dob)
             if f"{field}__exact_pc" in types and "pc_full" in clean:
                 # Composite with the full postcode: null where either part is missing.
                 clean[f"_pc_{column}"] = pc.binary_join_element_wise(clean[column], clean["pc_full"], "\x1f")

@@ -39,6 +39,8 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
         return None
     tf = field in opts.term_frequency_adjustments
     levels: list[Any] = [cll.NullLevel(exact), cll.ExactMatchLevel(exact, term_frequency_adjustments=tf)]
+    if f"{field}__near_dob" in cols:  # name + date-tolerant salts (hardened profile): date one error apart
+        levels.append(ListOverlapLevel(f"{field}__near_dob", "same name, date of birth one error apart"))
     if f"{field}__exact_pc" in cols:  # name + postcode composite (hardened profile): dates of birth differ
         levels.append(cll.ExactMatchLevel(f"{field}__exact_pc").configure(label_for_charts="same name, same postcode"))
     own, other = (("name__given_shared", "name__surname_shared") if field == "given_name"
@@ -302,8 +304,29 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
         kwargs = {"max_pairs": t.em_max_pairs} if t.em_max_pairs else {}
         linker.training.estimate_parameters_using_expectation_maximisation(to_splink_rule(rule), **kwargs)
         lap(f"em_{i + 1}")
+    composite = composite_em_rules(cols)
+    for j, rule in enumerate(composite):
+        kwargs = {"max_pairs": t.em_max_pairs} if t.em_max_pairs else {}
+        linker.training.estimate_parameters_using_expectation_maximisation(to_splink_rule(rule), **kwargs)
+        lap(f"em_composite_{j + 1}")
+    em_rules = em_rules + composite
     fixed = fix_untrained_levels(linker, config)
     return {"em_rules": [str(r) for r in em_rules], "untrained_levels_fixed": fixed, "timings_seconds": timings}
+
+
+# Composite (hardened) name levels -- name agreeing with a date one error apart, or at the same postcode --
+# fire only where the dates of birth differ, so an EM session blocked on the date or on the (date-salted)
+# names never sees them and leaves them neutral. One more session blocked on the postcode alone trains
+# them; it runs only when the extracts carry composite name tokens (unhardened models are unchanged).
+COMPOSITE_NAME_COLUMNS = ("given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc")
+COMPOSITE_EM_RULES: list[BlockingRule] = [["postcode__exact"]]
+
+
+def composite_em_rules(cols: set[str]) -> list[BlockingRule]:
+    """The extra EM sessions composite name tokens need (none for other encodings)."""
+    if not set(COMPOSITE_NAME_COLUMNS) & cols:
+        return []
+    return usable_rules(COMPOSITE_EM_RULES, cols)
 
 
 def fix_untrained_levels(linker: Linker, config: LinkConfig) -> list[str]:
