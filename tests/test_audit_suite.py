@@ -233,3 +233,71 @@ def test_name_postcode_composite_survives_a_date_of_birth_error():
     assert out["surname__exact_pc"][0] == out["surname__exact_pc"][1]      # the postcode composite still agrees
     assert out["surname__exact_pc"][2].as_py() is None
     assert enc.columns["given_name__exact_pc"]["encoding"] == "exact_pc+postcode"
+
+
+def test_date_tolerant_salts_share_one_salt_across_one_error():
+    from linkage.encode.matchkeys import SALT_COUNT, dob_tolerant_salts
+
+    base = set(dob_tolerant_salts("20050317"))
+    assert len(base) <= SALT_COUNT
+    for other in ("20050318",   # one digit mistyped
+                  "20051703",   # day and month swapped
+                  "20050371",   # two adjacent digits swapped
+                  "20040317",   # year off by one
+                  "20060317"):
+        assert base & set(dob_tolerant_salts(other)), other
+    assert set(dob_tolerant_salts("19890317")) & set(dob_tolerant_salts("19900317"))  # across a decade
+    for unrelated in ("20050529", "19950317", "19980420"):
+        assert not base & set(dob_tolerant_salts(unrelated)), unrelated
+    assert dob_tolerant_salts("2005031") == [] and dob_tolerant_salts("") == []
+
+
+def test_date_tolerant_name_tokens_agree_across_a_date_error_and_have_one_size():
+    enc = encoder(name_variants=["exact"], name_token_salt="dob", name_dob_tolerant_tokens=True)
+    rows = [("amy", "patel", "20050101"), ("amy", "patel", "20050110"), ("amy", "patel", "20051006"),
+            ("amy", "jones", "20050101"), ("amy", "li", "20050101"), ("amy", "patel", None)]
+    out = enc.encode(clean(rows))
+    near = out["surname__near_dob"].to_pylist()
+    assert out["surname__exact"][0] != out["surname__exact"][1]           # whole-date composites split them
+    assert set(near[0]) & set(near[1])                                    # one swapped digit pair: still agree
+    assert not set(near[0]) & set(near[2]) and not set(near[0]) & set(near[3])
+    assert {len(v) for v in near if v is not None} == {11}                # the size says nothing
+    assert near[5] is None
+    assert enc.columns["given_name__near_dob"] == {"field": "given_name", "encoding": "near_dob",
+                                                   "type": "token_list"}
+
+
+def list_records(people: pd.DataFrame, salt: pd.Series) -> pd.DataFrame:
+    """Token-list composites of the surname with each of several salts per person (three per list)."""
+    records = as_records(people, salted=False)
+    records["surname__near_dob"] = [[token(f"{s}|{x}|{k}") for k in range(3)] for s, x in zip(people.surname, salt,
+                                                                                             strict=True)]
+    return records
+
+
+def test_list_alignment_reads_coarse_composites_and_not_date_composites(people):
+    from linkage.audit.attacks import list_frequency_attack
+
+    weak = list_records(people, people.year)                      # weakened: salted with the year only
+    guesses = list_frequency_attack(weak, "surname__near_dob", people, "surname", ("dob__year",))
+    assert float((guesses == people.surname).mean()) > 0.8
+    rng = np.random.default_rng(4)
+    dates = people.year + pd.Series([f"{rng.integers(1, 13):02d}{rng.integers(1, 29):02d}"
+                                     for _ in range(len(people))], index=people.index)
+    strong = list_records(people, dates)                          # salted with the whole date (~ date window)
+    for cond in ((), ("dob__year",), ("dob__year", "sex__exact")):
+        guesses = list_frequency_attack(strong, "surname__near_dob", people, "surname", cond)
+        assert float((guesses == people.surname).mean()) < 0.05
+
+
+def test_suite_attacks_token_lists_and_scores_records(people):
+    from linkage.audit.suite import Part, run_suite
+
+    records = list_records(people, people.year)
+    truth = {"surname__near_dob": {t: s for ts, s in zip(records["surname__near_dob"], people.surname, strict=True)
+                                   for t in ts}}
+    columns = {c: {"field": c.split("__")[0], "encoding": "x", "type": "token"} for c in records.columns}
+    columns["surname__near_dob"] = {"field": "surname", "encoding": "near_dob", "type": "token_list"}
+    rows = run_suite([Part("police", records, columns, {}, truth)], people)
+    listed = [r for r in rows if r["column"] == "surname__near_dob"]
+    assert listed and max(r["records_reidentified_share"] for r in listed) > 0.8

@@ -57,8 +57,12 @@ def build_oracle(config_path: str | Path, key: bytes, input_path: str | Path, co
             values = encoded[col].to_pylist() if isinstance(encoded[col], pa.Array) else list(encoded[col])
             target = oracle[col]
             for name, value in zip(names, values, strict=True):
-                if name and value is not None and value not in target:
-                    target[value] = _clear_of(field, encoding, _core(name, field))
+                if not name or value is None:
+                    continue
+                # A token list (composite tokens, aliases): each of its tokens stands for the row's name.
+                for one in (value if isinstance(value, list) else [value]):
+                    if one not in target:
+                        target[one] = _clear_of(field, encoding, _core(name, field))
     return oracle
 
 

@@ -307,7 +307,9 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
     composite = composite_em_rules(cols)
     for j, rule in enumerate(composite):
         kwargs = {"max_pairs": t.em_max_pairs} if t.em_max_pairs else {}
+        kept = _snapshot_m(linker)
         linker.training.estimate_parameters_using_expectation_maximisation(to_splink_rule(rule), **kwargs)
+        _restore_m(linker, kept, keep_new=COMPOSITE_LEVEL_LABELS)
         lap(f"em_composite_{j + 1}")
     em_rules = em_rules + composite
     fixed = fix_untrained_levels(linker, config)
@@ -319,7 +321,26 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
 # names never sees them and leaves them neutral. One more session blocked on the postcode alone trains
 # them; it runs only when the extracts carry composite name tokens (unhardened models are unchanged).
 COMPOSITE_NAME_COLUMNS = ("given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc")
-COMPOSITE_EM_RULES: list[BlockingRule] = [["postcode__exact"]]
+COMPOSITE_EM_RULES: list[BlockingRule] = [["postcode__exact", "dob__year"]]
+# Only these levels keep what that session learns: a postcode block also holds households (same surname,
+# other date of birth), which EM would otherwise take for matches in every other comparison.
+COMPOSITE_LEVEL_LABELS = ("same name, date of birth one error apart", "same name, same postcode")
+
+
+def _snapshot_m(linker: Linker) -> dict[tuple[str, str], tuple[Any, int]]:
+    """Each level's raw m and how many trained m values Splink holds for it (it takes their median)."""
+    return {(c.output_column_name, lvl.label_for_charts): (lvl._m_probability, len(lvl._trained_m_probabilities))
+            for c in linker._settings_obj.comparisons for lvl in c.comparison_levels if not lvl.is_null_level}
+
+
+def _restore_m(linker: Linker, kept: dict[tuple[str, str], tuple[Any, int]], keep_new: tuple[str, ...]) -> None:
+    """Undo an EM session's m for every level but ``keep_new`` (labels)."""
+    for c in linker._settings_obj.comparisons:
+        for lvl in c.comparison_levels:
+            key = (c.output_column_name, lvl.label_for_charts)
+            if key in kept and lvl.label_for_charts not in keep_new:
+                lvl._m_probability = kept[key][0]
+                del lvl._trained_m_probabilities[kept[key][1]:]
 
 
 def composite_em_rules(cols: set[str]) -> list[BlockingRule]:
