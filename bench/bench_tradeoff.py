@@ -154,6 +154,7 @@ def main() -> None:
     parser.add_argument("--messy-people", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-audit", action="store_true")
+    parser.add_argument("--audit-profiles", default=None, help="comma-separated: audit only these profiles")
     parser.add_argument("--work", type=Path, default=Path("/tmp/linkage-bench-tradeoff"))
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -165,7 +166,8 @@ def main() -> None:
     rows = []
     for ds in datasets(args.work, args.datasets.split(","), args.people, args.messy_people, args.seed):
         for profile in args.profiles.split(","):
-            rows.append(run_one(args.work, ds, profile, key, key_file, not args.no_audit))
+            audit = not args.no_audit and (args.audit_profiles is None or profile in args.audit_profiles.split(","))
+            rows.append(run_one(args.work, ds, profile, key, key_file, audit))
             print(summary(rows[-1]), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -241,6 +241,10 @@ class Encodings(StrictModel):
                            "order, and with a two-year window of the year (ONS match-key style), so names still "
                            "agree when the date of birth has one digit mistyped, day and month swapped or the "
                            "year off by one; every token stays near-unique (a name within ~10 dates)")
+    full_name_tokens: bool = Field(
+        False, description="hardening companion: one token of given name and surname together, not composite "
+                           "with the date of birth, so a person whose date of birth is wrong or missing still "
+                           "agrees on name; a full name is far rarer than either part (the audit attacks it)")
     pad_token_lists: int | None = Field(
         None, ge=8, le=64, description="hardening: pad (or trim) every name deletion-neighbourhood list to "
                                       "this many tokens, so its size no longer gives the name's length")

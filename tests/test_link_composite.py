@@ -18,7 +18,8 @@ from linkage.link.model import (
 )
 
 PLAIN = {"given_name__exact", "surname__exact", "dob__exact", "dob__year", "postcode__exact"}
-COMPOSITE = PLAIN | {"given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc"}
+COMPOSITE = PLAIN | {"given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc",
+                     "name__full"}
 
 
 def _linker(cols: set[str]) -> Linker:
@@ -40,6 +41,7 @@ def test_composite_levels_and_session_only_with_composite_columns():
     assert set(COMPOSITE_LEVEL_LABELS) <= set(labels)
     # after the whole-date exact level, before the fuzzy ones
     assert labels.index("same name, date of birth one error apart") == 2
+    assert labels[0] == "surname missing"  # null only when the salted name and every composite are missing
     assert composite_em_rules(PLAIN) == []
     assert composite_em_rules(COMPOSITE) == [["postcode__exact", "dob__year"]]
 

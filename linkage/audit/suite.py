@@ -65,7 +65,7 @@ def name_columns(columns: dict[str, dict[str, Any]]) -> list[str]:
     out = []
     for col, spec in columns.items():
         field, encoding = column_field(col)
-        if field not in ("given_name", "surname"):
+        if field not in ("given_name", "surname", "full_name"):
             continue
         if (spec["type"] == "token" and encoding in ENCODING_TRANSFORMS) or spec["type"] in ("bloom", "token_list"):
             out.append(col)

@@ -303,6 +303,8 @@ class IdentifierEncoder:
                 add(f"{field}__exact_pc", field, "exact_pc+postcode", "token")
             if field in bloom_fields:
                 add(f"{field}__bloom", field, bloom_label, "bloom")
+        if self.enc.full_name_tokens and self.ids.given_name and self.ids.surname:
+            add("name__full", "name", "full", "token")
         if self.enc.shared_name_tokens and (self.ids.given_name or self.ids.surname):
             add("name__parts", "name", "parts" + salt, "token_list")
             if self.ids.given_name:
@@ -337,7 +339,10 @@ class IdentifierEncoder:
     def _salt(self, clean: dict[str, pa.Array], kind: str | None) -> pa.Array:
         """Per-row salt of hardened name encodings: year of birth (dob_year) or whole date of birth (dob)."""
         if kind == "dob":
-            return clean.get("dob", self._nulls(clean))
+            # A well-formed non-calendar date (kept as digits for the digit level) salts like a date: two
+            # records with the same mistyped date still agree.
+            dob = clean.get("dob", self._nulls(clean))
+            return pc.coalesce(dob, clean["dob_digits"]) if "dob_digits" in clean else dob
         return self._year(clean)
 
     def arrow_types(self) -> dict[str, pa.DataType]:
@@ -371,7 +376,12 @@ class IdentifierEncoder:
             if with_context:
                 parts += [clean.get(c, self._nulls(clean)) for c in ("dob", "sex", "pc_full")]
             joined = pc.binary_join_element_wise(*parts, "\x1f", null_handling="replace", null_replacement="")
-            return pc.if_else(pc.is_null(clean[column]), pa.scalar(None, pa.string()), joined)
+            missing = pc.is_null(clean[column])
+            if salt_kind is not None:
+                # No salt, no salted encoding: a name "salted" with an empty date would be the plain name, whose
+                # frequency the salt exists to hide (FEBRL3: 10% of names re-identified through such records).
+                missing = pc.or_(missing, pc.is_null(parts[1]))
+            return pc.if_else(missing, pa.scalar(None, pa.string()), joined)
 
         def salt_of(v: str) -> tuple[str, str]:
             """(name, suffix appended to every clear value before tokenising)."""
@@ -454,6 +464,16 @@ class IdentifierEncoder:
 
                     per_value(column, f"{field}__bloom", plain)
 
+        if "name__full" in types and "given" in clean and "surname" in clean:
+            # Core given name and core surname (as in their exact tokens), never salted; null if either is missing.
+            clean["_full"] = pc.binary_join_element_wise(clean["given"], clean["surname"], "\x1f")
+            full = self._tok("name", "full")
+
+            def full_name(v: str) -> str | None:
+                given, _, surname = v.partition("\x1f")
+                return full.token(f"{given.split(' ')[0]}\x1f{surname.replace(' ', '')}")
+
+            per_value("_full", "name__full", full_name)
         if "name__parts" in types:
             shared = self._tok("name", "shared")
 

@@ -38,9 +38,20 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
     if exact not in cols:
         return None
     tf = field in opts.term_frequency_adjustments
-    levels: list[Any] = [cll.NullLevel(exact), cll.ExactMatchLevel(exact, term_frequency_adjustments=tf)]
+    composite = [c for c in (f"{field}__near_dob", "name__full", f"{field}__exact_pc") if c in cols]
+    if composite:
+        # Hardened profile: a name salted with a missing date has no exact token, yet its composites with the
+        # postcode or the other name may agree; missing only when none is there.
+        sides = [" AND ".join(f"{c}_{side} IS NULL" for c in [exact, *composite]) for side in ("l", "r")]
+        null: Any = cll.CustomLevel(f"({sides[0]}) OR ({sides[1]})").configure(
+            is_null_level=True, label_for_charts=f"{field} missing")
+    else:
+        null = cll.NullLevel(exact)
+    levels: list[Any] = [null, cll.ExactMatchLevel(exact, term_frequency_adjustments=tf)]
     if f"{field}__near_dob" in cols:  # name + date-tolerant salts (hardened profile): date one error apart
         levels.append(ListOverlapLevel(f"{field}__near_dob", "same name, date of birth one error apart"))
+    if "name__full" in cols:  # given name and surname together, not composite with the date (hardened profile)
+        levels.append(cll.ExactMatchLevel("name__full").configure(label_for_charts="same full name"))
     if f"{field}__exact_pc" in cols:  # name + postcode composite (hardened profile): dates of birth differ
         levels.append(cll.ExactMatchLevel(f"{field}__exact_pc").configure(label_for_charts="same name, same postcode"))
     own, other = (("name__given_shared", "name__surname_shared") if field == "given_name"
@@ -165,6 +176,7 @@ DEFAULT_BLOCKING: list[BlockingRule] = [
     ["nhs_number__exact"],
     # wide: within the budget only
     ["given_name__exact", "surname__exact"],
+    ["name__full"],                                            # hardened profile: the full-name token
     ["given_name__exact", "surname__exact", "dob__year"],
     ["dob__exact", "given_name__initial"],
     ["dob__exact", "surname__initial"],
@@ -320,11 +332,12 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
 # fire only where the dates of birth differ, so an EM session blocked on the date or on the (date-salted)
 # names never sees them and leaves them neutral. One more session blocked on the postcode alone trains
 # them; it runs only when the extracts carry composite name tokens (unhardened models are unchanged).
-COMPOSITE_NAME_COLUMNS = ("given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc")
+COMPOSITE_NAME_COLUMNS = ("given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc",
+                          "name__full")
 COMPOSITE_EM_RULES: list[BlockingRule] = [["postcode__exact", "dob__year"]]
 # Only these levels keep what that session learns: a postcode block also holds households (same surname,
 # other date of birth), which EM would otherwise take for matches in every other comparison.
-COMPOSITE_LEVEL_LABELS = ("same name, date of birth one error apart", "same name, same postcode")
+COMPOSITE_LEVEL_LABELS = ("same name, date of birth one error apart", "same name, same postcode", "same full name")
 
 
 def _snapshot_m(linker: Linker) -> dict[tuple[str, str], tuple[Any, int]]:
