@@ -301,3 +301,34 @@ def test_suite_attacks_token_lists_and_scores_records(people):
     rows = run_suite([Part("police", records, columns, {}, truth)], people)
     listed = [r for r in rows if r["column"] == "surname__near_dob"]
     assert listed and max(r["records_reidentified_share"] for r in listed) > 0.8
+
+
+def test_a_missing_date_leaves_no_salted_name_behind(people):
+    # Weakened (the old behaviour): a name "salted" with an empty date is the plain name; the attack on
+    # the records without a date reads it like an unsalted column.
+    weak = as_records(people, salted=False)
+    guesses = conditioned_frequency_attack(weak, "surname__exact", people, "surname", lambda v: v, ("dob__year",))
+    assert reidentified(weak, "surname__exact", guesses, people.surname) > 0.8
+    enc = encoder(name_variants=["exact"], name_token_salt="dob", name_postcode_tokens=True,
+                  bloom={"salt": "dob", "balanced": True})
+    out = enc.encode(clean([("amy", "patel", "20050101"), ("amy", "patel", None)]))
+    for col in ("surname__exact", "given_name__exact", "surname__bloom"):
+        assert out[col][0].as_py() is not None and out[col][1].as_py() is None, col
+    assert out["surname__exact_pc"][1].as_py() is not None  # the postcode composite still carries the name
+
+
+def test_full_name_token_and_its_attack(people):
+    from linkage.audit.suite import Part, run_suite
+
+    enc = encoder(name_variants=["exact"], name_token_salt="dob", full_name_tokens=True)
+    out = enc.encode(clean([("amy", "patel", "20050101"), ("amy", "patel", "19990101"), ("amy", "li", None)]))
+    full = out["name__full"].to_pylist()
+    assert full[0] == full[1] != full[2] and None not in full  # not composite with the date
+    # A weak full-name column (few distinct full names) falls to the suite's alignment on field full_name.
+    frame = people.assign(full_name="ann " + people.surname)
+    records = as_records(frame, salted=False).rename(columns={"surname__exact": "name__full"})
+    truth = {"name__full": dict(zip(records["name__full"], frame.full_name, strict=True))}
+    columns = {c: {"field": c.split("__")[0], "encoding": "x", "type": "token"} for c in records.columns}
+    columns["name__full"] = {"field": "name", "encoding": "full", "type": "token"}
+    rows = run_suite([Part("police", records, columns, {}, truth)], frame)
+    assert max(r["records_reidentified_share"] for r in rows if r["column"] == "name__full") > 0.8
