@@ -241,6 +241,9 @@ class Encodings(StrictModel):
                            "order, and with a two-year window of the year (ONS match-key style), so names still "
                            "agree when the date of birth has one digit mistyped, day and month swapped or the "
                            "year off by one; every token stays near-unique (a name within ~10 dates)")
+    phonetic_postcode_tokens: bool = Field(
+        False, description="hardening companion: a composite token per name of its Metaphone code and the full "
+                           "postcode, so a misspelt name still agrees at the same address when the date differs")
     full_name_tokens: bool = Field(
         False, description="hardening companion: one token of given name and surname together, not composite "
                            "with the date of birth, so a person whose date of birth is wrong or missing still "

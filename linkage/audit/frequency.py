@@ -73,6 +73,7 @@ def core_name(raw: str, field: str) -> str | None:
 ENCODING_TRANSFORMS: dict[str, Callable[[str], str]] = {
     "exact": lambda v: v, "given_shared": lambda v: v, "surname_shared": lambda v: v, "exact_pc": lambda v: v,
     "phonetic": jellyfish.metaphone, "initial": lambda v: v[0],
+    "phonetic_pc": jellyfish.metaphone,
     "full": lambda v: v,  # name__full: "given surname" (core parts), field full_name
 }
 

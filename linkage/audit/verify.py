@@ -27,7 +27,7 @@ def _core(value: str, field: str) -> str:
 
 
 def _clear_of(field: str, encoding: str, core: str) -> str:
-    if encoding == "phonetic":
+    if encoding in ("phonetic", "phonetic_pc"):
         return jellyfish.metaphone(core)
     if encoding == "initial":
         return core[0]

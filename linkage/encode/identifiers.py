@@ -301,6 +301,8 @@ class IdentifierEncoder:
                 add(f"{field}__near_dob", field, "near_dob", "token_list")
             if self.enc.name_postcode_tokens and self.ids.postcode is not None:
                 add(f"{field}__exact_pc", field, "exact_pc+postcode", "token")
+            if self.enc.phonetic_postcode_tokens and self.ids.postcode is not None:
+                add(f"{field}__phonetic_pc", field, "phonetic_pc+postcode", "token")
             if field in bloom_fields:
                 add(f"{field}__bloom", field, bloom_label, "bloom")
         if self.enc.full_name_tokens and self.ids.given_name and self.ids.surname:
@@ -447,6 +449,16 @@ class IdentifierEncoder:
                     return t.token(f"{c(name)}\x1f{postcode}")
 
                 per_value(f"_pc_{column}", f"{field}__exact_pc", with_postcode)
+            if f"{field}__phonetic_pc" in types and "pc_full" in clean:
+                clean[f"_pc_{column}"] = pc.binary_join_element_wise(clean[column], clean["pc_full"], "\x1f")
+                sound_at = self._tok(field, "phonetic_pc")
+
+                def sound_with_postcode(v: str, c: Callable[[str], str] = core,
+                                        t: Tokeniser = sound_at) -> str | None:
+                    name, _, postcode = v.partition("\x1f")
+                    return t.token(f"{jellyfish.metaphone(c(name))}\x1f{postcode}")
+
+                per_value(f"_pc_{column}", f"{field}__phonetic_pc", sound_with_postcode)
             if f"{field}__bloom" in types:
                 bloom = self._bloom(field)
                 if bloom_context:

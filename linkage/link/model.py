@@ -38,7 +38,8 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
     if exact not in cols:
         return None
     tf = field in opts.term_frequency_adjustments
-    composite = [c for c in (f"{field}__near_dob", "name__full", f"{field}__exact_pc") if c in cols]
+    composite = [c for c in (f"{field}__near_dob", "name__full", f"{field}__exact_pc", f"{field}__phonetic_pc")
+                 if c in cols]
     if composite:
         # Hardened profile: a name salted with a missing date has no exact token, yet its composites with the
         # postcode or the other name may agree; missing only when none is there.
@@ -54,6 +55,9 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
         levels.append(cll.ExactMatchLevel("name__full").configure(label_for_charts="same full name"))
     if f"{field}__exact_pc" in cols:  # name + postcode composite (hardened profile): dates of birth differ
         levels.append(cll.ExactMatchLevel(f"{field}__exact_pc").configure(label_for_charts="same name, same postcode"))
+    if f"{field}__phonetic_pc" in cols:  # Metaphone + postcode composite (hardened profile)
+        levels.append(cll.ExactMatchLevel(f"{field}__phonetic_pc").configure(
+            label_for_charts="similar-sounding name, same postcode"))
     own, other = (("name__given_shared", "name__surname_shared") if field == "given_name"
                   else ("name__surname_shared", "name__given_shared"))
     if own in cols and other in cols:
@@ -320,7 +324,10 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
     for j, rule in enumerate(composite):
         kwargs = {"max_pairs": t.em_max_pairs} if t.em_max_pairs else {}
         kept = _snapshot_m(linker)
-        linker.training.estimate_parameters_using_expectation_maximisation(to_splink_rule(rule), **kwargs)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(to_splink_rule(rule), **kwargs)
+        except ValueError as exc:  # e.g. a level EM drove to m = 0 on a small block: composite levels stay neutral
+            log.warning("composite EM session %s skipped: %s", rule_label(rule), str(exc).splitlines()[0])
         _restore_m(linker, kept, keep_new=COMPOSITE_LEVEL_LABELS)
         lap(f"em_composite_{j + 1}")
     em_rules = em_rules + composite
@@ -333,11 +340,12 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
 # names never sees them and leaves them neutral. One more session blocked on the postcode alone trains
 # them; it runs only when the extracts carry composite name tokens (unhardened models are unchanged).
 COMPOSITE_NAME_COLUMNS = ("given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc",
-                          "name__full")
+                          "name__full", "given_name__phonetic_pc", "surname__phonetic_pc")
 COMPOSITE_EM_RULES: list[BlockingRule] = [["postcode__exact", "dob__year"]]
 # Only these levels keep what that session learns: a postcode block also holds households (same surname,
 # other date of birth), which EM would otherwise take for matches in every other comparison.
-COMPOSITE_LEVEL_LABELS = ("same name, date of birth one error apart", "same name, same postcode", "same full name")
+COMPOSITE_LEVEL_LABELS = ("same name, date of birth one error apart", "same name, same postcode", "same full name",
+                          "similar-sounding name, same postcode")
 
 
 def _snapshot_m(linker: Linker) -> dict[tuple[str, str], tuple[Any, int]]:
