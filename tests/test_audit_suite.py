@@ -332,3 +332,11 @@ def test_full_name_token_and_its_attack(people):
     columns["name__full"] = {"field": "name", "encoding": "full", "type": "token"}
     rows = run_suite([Part("police", records, columns, {}, truth)], frame)
     assert max(r["records_reidentified_share"] for r in rows if r["column"] == "name__full") > 0.8
+
+
+def test_phonetic_postcode_composite_agrees_on_a_misspelling_at_one_address():
+    enc = encoder(name_variants=["exact"], name_token_salt="dob", phonetic_postcode_tokens=True)
+    frame = clean([("amy", "smith", "20050101"), ("amy", "smyth", "19990909"), ("amy", "smith", "20050101")])
+    frame["pc_full"] = pa.array(["LE1 1AA", "LE1 1AA", "LE2 2BB"])
+    out = enc.encode(frame)["surname__phonetic_pc"].to_pylist()
+    assert out[0] == out[1] != out[2]

@@ -19,7 +19,7 @@ from linkage.link.model import (
 
 PLAIN = {"given_name__exact", "surname__exact", "dob__exact", "dob__year", "postcode__exact"}
 COMPOSITE = PLAIN | {"given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc",
-                     "name__full"}
+                     "name__full", "given_name__phonetic_pc", "surname__phonetic_pc"}
 
 
 def _linker(cols: set[str]) -> Linker:
