@@ -62,3 +62,24 @@ def test_composite_session_keeps_only_the_composite_levels_m():
         assert lvl.m_probability == expected, (name, lvl.label_for_charts)
         if expected == 0.3:
             assert all(r["description"] != "em on postcode" for r in lvl._trained_m_probabilities)
+
+
+def test_an_em_session_splink_refuses_is_skipped_not_fatal():
+    from types import SimpleNamespace
+
+    import pytest
+
+    from linkage.link.model import _em_session
+
+    def refuse(*_args, **_kwargs):
+        raise ValueError("m_probability value 0.0 is below the minimum allowed value of 1e-300.")
+
+    def broken(*_args, **_kwargs):
+        raise ValueError("something else")
+
+    for fn, ok in ((refuse, False), (lambda *a, **k: None, True)):
+        linker = SimpleNamespace(training=SimpleNamespace(estimate_parameters_using_expectation_maximisation=fn))
+        assert _em_session(linker, ["dob__exact"], {}) is ok  # type: ignore[arg-type]
+    linker = SimpleNamespace(training=SimpleNamespace(estimate_parameters_using_expectation_maximisation=broken))
+    with pytest.raises(ValueError, match="something else"):
+        _em_session(linker, ["dob__exact"], {})  # type: ignore[arg-type]

@@ -318,16 +318,13 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
     em_rules = usable_rules(t.em_rules, cols)
     for i, rule in enumerate(em_rules):
         kwargs = {"max_pairs": t.em_max_pairs} if t.em_max_pairs else {}
-        linker.training.estimate_parameters_using_expectation_maximisation(to_splink_rule(rule), **kwargs)
+        _em_session(linker, rule, kwargs)
         lap(f"em_{i + 1}")
     composite = composite_em_rules(cols)
     for j, rule in enumerate(composite):
         kwargs = {"max_pairs": t.em_max_pairs} if t.em_max_pairs else {}
         kept = _snapshot_m(linker)
-        try:
-            linker.training.estimate_parameters_using_expectation_maximisation(to_splink_rule(rule), **kwargs)
-        except ValueError as exc:  # e.g. a level EM drove to m = 0 on a small block: composite levels stay neutral
-            log.warning("composite EM session %s skipped: %s", rule_label(rule), str(exc).splitlines()[0])
+        _em_session(linker, rule, kwargs)
         _restore_m(linker, kept, keep_new=COMPOSITE_LEVEL_LABELS)
         lap(f"em_composite_{j + 1}")
     em_rules = em_rules + composite
@@ -346,6 +343,23 @@ COMPOSITE_EM_RULES: list[BlockingRule] = [["postcode__exact", "dob__year"]]
 # other date of birth), which EM would otherwise take for matches in every other comparison.
 COMPOSITE_LEVEL_LABELS = ("same name, date of birth one error apart", "same name, same postcode", "same full name",
                           "similar-sounding name, same postcode")
+
+
+def _em_session(linker: Linker, rule: BlockingRule, kwargs: dict[str, Any]) -> bool:
+    """One EM session; False (with a warning) when Splink refuses its result.
+
+    Splink rejects a session in which EM drives a level's m to exactly 0 (seen with date-composite name-part
+    tokens on the messy set: no match in a date block has a name part the other lacks) and leaves the model
+    as it was; the other sessions and the neutral-m fix-up still train the model, so linking goes on.
+    """
+    try:
+        linker.training.estimate_parameters_using_expectation_maximisation(to_splink_rule(rule), **kwargs)
+    except ValueError as exc:
+        if "m_probability" not in str(exc):
+            raise
+        log.warning("EM session on %s skipped (Splink refused an m of 0)", rule_label(rule))
+        return False
+    return True
 
 
 def _snapshot_m(linker: Linker) -> dict[tuple[str, str], tuple[Any, int]]:
