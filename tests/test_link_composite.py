@@ -43,7 +43,8 @@ def test_composite_levels_and_session_only_with_composite_columns():
     assert labels.index("same name, date of birth one error apart") == 2
     assert labels[0] == "surname missing"  # null only when the salted name and every composite are missing
     assert composite_em_rules(PLAIN) == []
-    assert composite_em_rules(COMPOSITE) == [["postcode__exact", "dob__year"]]
+    assert composite_em_rules(COMPOSITE) == [["given_name__exact_pc", "surname__exact_pc"],
+                                             ["postcode__exact", "dob__year"]]
 
 
 def test_composite_session_keeps_only_the_composite_levels_m():

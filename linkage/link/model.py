@@ -325,7 +325,8 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
         kwargs = {"max_pairs": t.em_max_pairs} if t.em_max_pairs else {}
         kept = _snapshot_m(linker)
         _em_session(linker, rule, kwargs)
-        _restore_m(linker, kept, keep_new=COMPOSITE_LEVEL_LABELS)
+        if rule in COMPOSITE_ONLY_RULES:
+            _restore_m(linker, kept, keep_new=COMPOSITE_LEVEL_LABELS)
         lap(f"em_composite_{j + 1}")
     em_rules = em_rules + composite
     fixed = fix_untrained_levels(linker, config)
@@ -338,9 +339,14 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
 # them; it runs only when the extracts carry composite name tokens (unhardened models are unchanged).
 COMPOSITE_NAME_COLUMNS = ("given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc",
                           "name__full", "given_name__phonetic_pc", "surname__phonetic_pc")
-COMPOSITE_EM_RULES: list[BlockingRule] = [["postcode__exact", "dob__year"]]
-# Only these levels keep what that session learns: a postcode block also holds households (same surname,
-# other date of birth), which EM would otherwise take for matches in every other comparison.
+# The first is the hardened analogue of the default names + postcode session: with date-composite names that
+# session blocks on the date as well, so the date-of-birth levels never see a disagreeing match and stay
+# neutral (no penalty for another date: synthetic precision 0.68); name + postcode composites block without
+# the date. In the second, only the composite levels keep what it learns: a postcode block also holds
+# households (same surname, other date of birth), which EM would otherwise take for matches everywhere.
+COMPOSITE_EM_RULES: list[BlockingRule] = [["given_name__exact_pc", "surname__exact_pc"],
+                                          ["postcode__exact", "dob__year"]]
+COMPOSITE_ONLY_RULES: list[BlockingRule] = [["postcode__exact", "dob__year"]]
 COMPOSITE_LEVEL_LABELS = ("same name, date of birth one error apart", "same name, same postcode", "same full name",
                           "similar-sounding name, same postcode")
 
