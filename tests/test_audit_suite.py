@@ -340,3 +340,17 @@ def test_phonetic_postcode_composite_agrees_on_a_misspelling_at_one_address():
     frame["pc_full"] = pa.array(["LE1 1AA", "LE1 1AA", "LE2 2BB"])
     out = enc.encode(frame)["surname__phonetic_pc"].to_pylist()
     assert out[0] == out[1] != out[2]
+
+
+def test_hardened_profile_has_no_weak_setting_and_a_full_name_token_is_named():
+    from pathlib import Path
+
+    import linkage
+    from linkage.config import load_partner_config
+    from linkage.encode.hardening import weak_encoding_reasons
+
+    cfg = load_partner_config(Path(linkage.__file__).parent / "configs" / "partners" / "hardened" / "police.yaml")
+    assert cfg.encodings.name_dob_tolerant_tokens and cfg.encodings.name_postcode_tokens
+    assert weak_encoding_reasons(cfg) == []
+    full = cfg.model_copy(update={"encodings": cfg.encodings.model_copy(update={"full_name_tokens": True})})
+    assert any("full-name" in r for r in weak_encoding_reasons(full))
