@@ -354,3 +354,17 @@ def test_hardened_profile_has_no_weak_setting_and_a_full_name_token_is_named():
     assert weak_encoding_reasons(cfg) == []
     full = cfg.model_copy(update={"encodings": cfg.encodings.model_copy(update={"full_name_tokens": True})})
     assert any("full-name" in r for r in weak_encoding_reasons(full))
+
+
+def test_list_size_of_unpadded_lists_splits_ties():
+    from linkage.audit.attacks import list_frequency_attack
+
+    # Two names, equally common, whose alias lists differ in length (what an unpadded alias column shows).
+    people = pd.DataFrame({"surname": ["bill"] * 30 + ["zed"] * 30, "year": "2000", "sex": "M", "district": "LE1"})
+    records = as_records(people, salted=False)
+    sizes = {"bill": 3, "zed": 1}
+    records["surname__alias"] = [[token(f"{s}{i}") for i in range(sizes[s])] for s in people.surname]
+    blind = list_frequency_attack(records, "surname__alias", people, "surname", ())
+    sized = list_frequency_attack(records, "surname__alias", people, "surname", (), list_size=sizes.__getitem__)
+    assert float((sized == people.surname).mean()) == 1.0
+    assert float((blind == people.surname).mean()) < 1.0

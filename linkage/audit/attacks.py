@@ -101,11 +101,13 @@ def conditioned_frequency_attack(records: pd.DataFrame, column: str, population:
 
 
 def list_frequency_attack(records: pd.DataFrame, column: str, population: pd.DataFrame, field: str,
-                          conditions: tuple[str, ...] = ()) -> pd.Series:
+                          conditions: tuple[str, ...] = (),
+                          list_size: Callable[[str], int] | None = None) -> pd.Series:
     """Guessed core name per record from a token-list column of one name (composite or alias tokens).
 
     Every token of every list is counted (records holding it) within condition groups, which also include
-    the list's size (unpadded lists give it away); tokens seen at least twice are aligned by frequency
+    the list's size (unpadded lists give it away; ``list_size`` gives a reference name's list size, so the
+    reference is split the same way); tokens seen at least twice are aligned by frequency
     with the group's reference names, and each record takes the guess its tokens vote for most (weighted
     by the tokens' counts). Returns a Series aligned with ``records`` (None: no guess).
     """
@@ -124,11 +126,14 @@ def list_frequency_attack(records: pd.DataFrame, column: str, population: pd.Dat
         group, unit = cast(tuple[str, int], key)
         obs_groups[group][unit] = int(n)
     ref = pd.DataFrame({"g": ref_key, "name": population[field]}).dropna()
+    if list_size is not None:
+        # The attacker computes each reference name's list size too (public nickname list, name length).
+        ref["g"] = ref["g"] + "|" + ref["name"].map(lambda v: str(list_size(v)))
     ref_groups = {g: Counter(s.tolist()) for g, s in ref.groupby("g")["name"]}
     guess_of: dict[int, str] = {}
-    # A reference group holds every list size: the size part of the key is dropped to find it.
     for g, observed in obs_groups.items():
-        reference = ref_groups.get(g.rsplit("|", 1)[0])
+        # Without a size function a reference group holds every list size (fixed-size lists: one size).
+        reference = ref_groups.get(g if list_size is not None else g.rsplit("|", 1)[0])
         if reference:
             guess_of.update(align(observed, reference, top=len(observed)))
     exploded["guess"] = exploded["unit"].map(guess_of)

@@ -24,6 +24,7 @@ from linkage.audit.attacks import (
     CONDITION_SETS,
     bloom_cluster_attack,
     conditioned_frequency_attack,
+    deletion_list_size,
     list_frequency_attack,
     row_order_attack,
 )
@@ -120,9 +121,10 @@ def run_suite(parts: list[Part], population: pd.DataFrame) -> list[dict[str, Any
     for col in name_columns(columns):
         field, encoding = column_field(col)
         if columns[col]["type"] == "token_list":
+            size = _LIST_SIZE.get(encoding.split("+")[0])
             for cond in present_conditions:
                 score_rows(col, "frequency alignment of list tokens, record vote" + _cond_label(cond + ("list size",)),
-                           list_frequency_attack(pooled, col, population, field, cond))
+                           list_frequency_attack(pooled, col, population, field, cond, list_size=size))
             continue
         if columns[col]["type"] == "bloom":
             hardening = set(columns[col]["encoding"].split("+")[1:])
@@ -157,6 +159,16 @@ def run_suite(parts: list[Part], population: pd.DataFrame) -> list[dict[str, Any
                          "records_reidentified_share": result["share"], "chance_share": result["chance"],
                          "initials_share": result["initial_share"], "initials_chance": result["initial_chance"]})
     return rows
+
+
+def _alias_count(name: str) -> int:
+    from linkage.encode.evidence import name_aliases
+
+    return len(name_aliases(name))
+
+
+# How long an unpadded list of each kind is for a reference name (what the attacker can compute).
+_LIST_SIZE = {"alias": _alias_count, "del1": deletion_list_size}
 
 
 def _cond_label(cond: tuple[str, ...]) -> str:
