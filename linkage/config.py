@@ -235,6 +235,19 @@ class Encodings(StrictModel):
         False, description="hardening companion: a second composite token per name, name + full postcode "
                            "(match-key style), so a person whose date of birth differs between sources still "
                            "agrees on name where the address agrees")
+    name_dob_tolerant_tokens: bool = Field(
+        False, description="hardening companion: a fixed-size list per name of composite tokens, the name with "
+                           "each one-digit deletion of the date of birth, with the date's day and month in "
+                           "order, and with a two-year window of the year (ONS match-key style), so names still "
+                           "agree when the date of birth has one digit mistyped, day and month swapped or the "
+                           "year off by one; every token stays near-unique (a name within ~10 dates)")
+    phonetic_postcode_tokens: bool = Field(
+        False, description="hardening companion: a composite token per name of its Metaphone code and the full "
+                           "postcode, so a misspelt name still agrees at the same address when the date differs")
+    full_name_tokens: bool = Field(
+        False, description="hardening companion: one token of given name and surname together, not composite "
+                           "with the date of birth, so a person whose date of birth is wrong or missing still "
+                           "agrees on name; a full name is far rarer than either part (the audit attacks it)")
     pad_token_lists: int | None = Field(
         None, ge=8, le=64, description="hardening: pad (or trim) every name deletion-neighbourhood list to "
                                       "this many tokens, so its size no longer gives the name's length")

@@ -55,7 +55,7 @@ def test_composite_tokens_agree_only_within_a_birth_year(key):
     assert surname[0] == surname[1] != surname[2]          # same year agrees, next year does not
     plain = encoder(key).encode(clean_frame(ROWS))["surname__exact"].to_pylist()
     assert surname[0] != plain[0]
-    assert surname[3] is not None                          # no year: still a (name-only composite) token
+    assert surname[3] is None                              # no year: no token (an unsalted name would leak)
     enc = encoder(key, name_token_salt="dob_year")
     assert enc.columns["surname__exact"]["encoding"] == "exact+dob_year"
 

@@ -233,3 +233,138 @@ def test_name_postcode_composite_survives_a_date_of_birth_error():
     assert out["surname__exact_pc"][0] == out["surname__exact_pc"][1]      # the postcode composite still agrees
     assert out["surname__exact_pc"][2].as_py() is None
     assert enc.columns["given_name__exact_pc"]["encoding"] == "exact_pc+postcode"
+
+
+def test_date_tolerant_salts_share_one_salt_across_one_error():
+    from linkage.encode.matchkeys import SALT_COUNT, dob_tolerant_salts
+
+    base = set(dob_tolerant_salts("20050317"))
+    assert len(base) <= SALT_COUNT
+    for other in ("20050318",   # one digit mistyped
+                  "20051703",   # day and month swapped
+                  "20050371",   # two adjacent digits swapped
+                  "20040317",   # year off by one
+                  "20060317"):
+        assert base & set(dob_tolerant_salts(other)), other
+    assert set(dob_tolerant_salts("19890317")) & set(dob_tolerant_salts("19900317"))  # across a decade
+    for unrelated in ("20050529", "19950317", "19980420"):
+        assert not base & set(dob_tolerant_salts(unrelated)), unrelated
+    assert dob_tolerant_salts("2005031") == [] and dob_tolerant_salts("") == []
+
+
+def test_date_tolerant_name_tokens_agree_across_a_date_error_and_have_one_size():
+    enc = encoder(name_variants=["exact"], name_token_salt="dob", name_dob_tolerant_tokens=True)
+    rows = [("amy", "patel", "20050101"), ("amy", "patel", "20050110"), ("amy", "patel", "20051006"),
+            ("amy", "jones", "20050101"), ("amy", "li", "20050101"), ("amy", "patel", None)]
+    out = enc.encode(clean(rows))
+    near = out["surname__near_dob"].to_pylist()
+    assert out["surname__exact"][0] != out["surname__exact"][1]           # whole-date composites split them
+    assert set(near[0]) & set(near[1])                                    # one swapped digit pair: still agree
+    assert not set(near[0]) & set(near[2]) and not set(near[0]) & set(near[3])
+    assert {len(v) for v in near if v is not None} == {11}                # the size says nothing
+    assert near[5] is None
+    assert enc.columns["given_name__near_dob"] == {"field": "given_name", "encoding": "near_dob",
+                                                   "type": "token_list"}
+
+
+def list_records(people: pd.DataFrame, salt: pd.Series) -> pd.DataFrame:
+    """Token-list composites of the surname with each of several salts per person (three per list)."""
+    records = as_records(people, salted=False)
+    records["surname__near_dob"] = [[token(f"{s}|{x}|{k}") for k in range(3)] for s, x in zip(people.surname, salt,
+                                                                                             strict=True)]
+    return records
+
+
+def test_list_alignment_reads_coarse_composites_and_not_date_composites(people):
+    from linkage.audit.attacks import list_frequency_attack
+
+    weak = list_records(people, people.year)                      # weakened: salted with the year only
+    guesses = list_frequency_attack(weak, "surname__near_dob", people, "surname", ("dob__year",))
+    assert float((guesses == people.surname).mean()) > 0.8
+    rng = np.random.default_rng(4)
+    dates = people.year + pd.Series([f"{rng.integers(1, 13):02d}{rng.integers(1, 29):02d}"
+                                     for _ in range(len(people))], index=people.index)
+    strong = list_records(people, dates)                          # salted with the whole date (~ date window)
+    for cond in ((), ("dob__year",), ("dob__year", "sex__exact")):
+        guesses = list_frequency_attack(strong, "surname__near_dob", people, "surname", cond)
+        assert float((guesses == people.surname).mean()) < 0.05
+
+
+def test_suite_attacks_token_lists_and_scores_records(people):
+    from linkage.audit.suite import Part, run_suite
+
+    records = list_records(people, people.year)
+    truth = {"surname__near_dob": {t: s for ts, s in zip(records["surname__near_dob"], people.surname, strict=True)
+                                   for t in ts}}
+    columns = {c: {"field": c.split("__")[0], "encoding": "x", "type": "token"} for c in records.columns}
+    columns["surname__near_dob"] = {"field": "surname", "encoding": "near_dob", "type": "token_list"}
+    rows = run_suite([Part("police", records, columns, {}, truth)], people)
+    listed = [r for r in rows if r["column"] == "surname__near_dob"]
+    assert listed and max(r["records_reidentified_share"] for r in listed) > 0.8
+
+
+def test_a_missing_date_leaves_no_salted_name_behind(people):
+    # Weakened (the old behaviour): a name "salted" with an empty date is the plain name; the attack on
+    # the records without a date reads it like an unsalted column.
+    weak = as_records(people, salted=False)
+    guesses = conditioned_frequency_attack(weak, "surname__exact", people, "surname", lambda v: v, ("dob__year",))
+    assert reidentified(weak, "surname__exact", guesses, people.surname) > 0.8
+    enc = encoder(name_variants=["exact"], name_token_salt="dob", name_postcode_tokens=True,
+                  bloom={"salt": "dob", "balanced": True})
+    out = enc.encode(clean([("amy", "patel", "20050101"), ("amy", "patel", None)]))
+    for col in ("surname__exact", "given_name__exact", "surname__bloom"):
+        assert out[col][0].as_py() is not None and out[col][1].as_py() is None, col
+    assert out["surname__exact_pc"][1].as_py() is not None  # the postcode composite still carries the name
+
+
+def test_full_name_token_and_its_attack(people):
+    from linkage.audit.suite import Part, run_suite
+
+    enc = encoder(name_variants=["exact"], name_token_salt="dob", full_name_tokens=True)
+    out = enc.encode(clean([("amy", "patel", "20050101"), ("amy", "patel", "19990101"), ("amy", "li", None)]))
+    full = out["name__full"].to_pylist()
+    assert full[0] == full[1] != full[2] and None not in full  # not composite with the date
+    # A weak full-name column (few distinct full names) falls to the suite's alignment on field full_name.
+    frame = people.assign(full_name="ann " + people.surname)
+    records = as_records(frame, salted=False).rename(columns={"surname__exact": "name__full"})
+    truth = {"name__full": dict(zip(records["name__full"], frame.full_name, strict=True))}
+    columns = {c: {"field": c.split("__")[0], "encoding": "x", "type": "token"} for c in records.columns}
+    columns["name__full"] = {"field": "name", "encoding": "full", "type": "token"}
+    rows = run_suite([Part("police", records, columns, {}, truth)], frame)
+    assert max(r["records_reidentified_share"] for r in rows if r["column"] == "name__full") > 0.8
+
+
+def test_phonetic_postcode_composite_agrees_on_a_misspelling_at_one_address():
+    enc = encoder(name_variants=["exact"], name_token_salt="dob", phonetic_postcode_tokens=True)
+    frame = clean([("amy", "smith", "20050101"), ("amy", "smyth", "19990909"), ("amy", "smith", "20050101")])
+    frame["pc_full"] = pa.array(["LE1 1AA", "LE1 1AA", "LE2 2BB"])
+    out = enc.encode(frame)["surname__phonetic_pc"].to_pylist()
+    assert out[0] == out[1] != out[2]
+
+
+def test_hardened_profile_has_no_weak_setting_and_a_full_name_token_is_named():
+    from pathlib import Path
+
+    import linkage
+    from linkage.config import load_partner_config
+    from linkage.encode.hardening import weak_encoding_reasons
+
+    cfg = load_partner_config(Path(linkage.__file__).parent / "configs" / "partners" / "hardened" / "police.yaml")
+    assert cfg.encodings.name_dob_tolerant_tokens and cfg.encodings.name_postcode_tokens
+    assert weak_encoding_reasons(cfg) == []
+    full = cfg.model_copy(update={"encodings": cfg.encodings.model_copy(update={"full_name_tokens": True})})
+    assert any("full-name" in r for r in weak_encoding_reasons(full))
+
+
+def test_list_size_of_unpadded_lists_splits_ties():
+    from linkage.audit.attacks import list_frequency_attack
+
+    # Two names, equally common, whose alias lists differ in length (what an unpadded alias column shows).
+    people = pd.DataFrame({"surname": ["bill"] * 30 + ["zed"] * 30, "year": "2000", "sex": "M", "district": "LE1"})
+    records = as_records(people, salted=False)
+    sizes = {"bill": 3, "zed": 1}
+    records["surname__alias"] = [[token(f"{s}{i}") for i in range(sizes[s])] for s in people.surname]
+    blind = list_frequency_attack(records, "surname__alias", people, "surname", ())
+    sized = list_frequency_attack(records, "surname__alias", people, "surname", (), list_size=sizes.__getitem__)
+    assert float((sized == people.surname).mean()) == 1.0
+    assert float((blind == people.surname).mean()) < 1.0

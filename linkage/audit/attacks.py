@@ -100,6 +100,49 @@ def conditioned_frequency_attack(records: pd.DataFrame, column: str, population:
     return {tok: max(v.items(), key=lambda kv: (kv[1], kv[0]))[0] for tok, v in votes.items()}
 
 
+def list_frequency_attack(records: pd.DataFrame, column: str, population: pd.DataFrame, field: str,
+                          conditions: tuple[str, ...] = (),
+                          list_size: Callable[[str], int] | None = None) -> pd.Series:
+    """Guessed core name per record from a token-list column of one name (composite or alias tokens).
+
+    Every token of every list is counted (records holding it) within condition groups, which also include
+    the list's size (unpadded lists give it away; ``list_size`` gives a reference name's list size, so the
+    reference is split the same way); tokens seen at least twice are aligned by frequency
+    with the group's reference names, and each record takes the guess its tokens vote for most (weighted
+    by the tokens' counts). Returns a Series aligned with ``records`` (None: no guess).
+    """
+    obs_key, ref_key = _group_keys(records, population, conditions)
+    sizes = records[column].map(lambda v: len(v) if isinstance(v, (list, np.ndarray)) else 0)
+    obs_key = obs_key + "|" + sizes.astype(str)
+    exploded = pd.DataFrame({"g": obs_key, "tok": records[column]}).explode("tok").dropna()
+    exploded = exploded.reset_index().rename(columns={"index": "row"}).drop_duplicates(["row", "tok"])
+    # Tokens held by exactly the same records are one unit (several salts of one name and date that no
+    # other record shares): aligning them separately would spend several reference ranks on one name.
+    signature = exploded.groupby("tok")["row"].agg(lambda rows: hash(tuple(sorted(rows))))
+    exploded["unit"] = exploded["tok"].map(signature)
+    counts = exploded.drop_duplicates(["row", "unit"]).groupby(["g", "unit"]).size()
+    obs_groups: dict[str, Counter] = defaultdict(Counter)
+    for key, n in counts[counts >= MIN_COUNT].items():
+        group, unit = cast(tuple[str, int], key)
+        obs_groups[group][unit] = int(n)
+    ref = pd.DataFrame({"g": ref_key, "name": population[field]}).dropna()
+    if list_size is not None:
+        # The attacker computes each reference name's list size too (public nickname list, name length).
+        ref["g"] = ref["g"] + "|" + ref["name"].map(lambda v: str(list_size(v)))
+    ref_groups = {g: Counter(s.tolist()) for g, s in ref.groupby("g")["name"]}
+    guess_of: dict[int, str] = {}
+    for g, observed in obs_groups.items():
+        # Without a size function a reference group holds every list size (fixed-size lists: one size).
+        reference = ref_groups.get(g if list_size is not None else g.rsplit("|", 1)[0])
+        if reference:
+            guess_of.update(align(observed, reference, top=len(observed)))
+    exploded["guess"] = exploded["unit"].map(guess_of)
+    exploded["weight"] = [counts.get((g, u), 0) for g, u in zip(exploded["g"], exploded["unit"], strict=True)]
+    voted = exploded.dropna(subset=["guess"]).groupby(["row", "guess"])["weight"].sum().reset_index()
+    voted = voted.sort_values(["row", "weight", "guess"], ascending=[True, False, True]).drop_duplicates("row")
+    return pd.Series(dict(zip(voted["row"], voted["guess"], strict=True)), dtype=object).reindex(records.index)
+
+
 # --- Bloom filters ----------------------------------------------------------------------------------
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)

@@ -73,12 +73,16 @@ def core_name(raw: str, field: str) -> str | None:
 ENCODING_TRANSFORMS: dict[str, Callable[[str], str]] = {
     "exact": lambda v: v, "given_shared": lambda v: v, "surname_shared": lambda v: v, "exact_pc": lambda v: v,
     "phonetic": jellyfish.metaphone, "initial": lambda v: v[0],
+    "phonetic_pc": jellyfish.metaphone,
+    "full": lambda v: v,  # name__full: "given surname" (core parts), field full_name
 }
 
 
 def column_field(column: str) -> tuple[str, str]:
     """(reference field, encoding) of a token column: ``name__given_shared`` reads as given_name/exact."""
     field, _, encoding = column.partition("__")
+    if field == "name" and encoding == "full":
+        return "full_name", "full"
     if field == "name" and encoding in ("given_shared", "surname_shared"):
         return ("given_name" if encoding == "given_shared" else "surname"), encoding
     return field, encoding

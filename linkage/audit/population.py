@@ -20,7 +20,7 @@ from linkage.config import load_partner_config
 from linkage.encode.identifiers import IdentifierEncoder
 from linkage.encode.reader import iter_chunks
 
-POPULATION_COLUMNS = ("given_name", "surname", "year", "sex", "district")
+POPULATION_COLUMNS = ("given_name", "surname", "year", "sex", "district", "full_name")
 
 
 def population_from_input(config_path: str | Path, input_path: str | Path) -> pd.DataFrame:
@@ -44,6 +44,8 @@ def population_from_input(config_path: str | Path, input_path: str | Path) -> pd
             "sex": col.get("sex", [None] * n),
             "district": col.get("pc_district", [None] * n),
         }))
+        frames[-1]["full_name"] = [f"{g} {s}" if g and s else None  # what a name__full token stands for
+                                   for g, s in zip(frames[-1]["given_name"], frames[-1]["surname"], strict=True)]
     if not frames:
         return pd.DataFrame(columns=["local_id", *POPULATION_COLUMNS])
     return pd.concat(frames, ignore_index=True).drop_duplicates("local_id").reset_index(drop=True)

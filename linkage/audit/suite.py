@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -23,6 +24,8 @@ from linkage.audit.attacks import (
     CONDITION_SETS,
     bloom_cluster_attack,
     conditioned_frequency_attack,
+    deletion_list_size,
+    list_frequency_attack,
     row_order_attack,
 )
 from linkage.audit.frequency import ENCODING_TRANSFORMS, column_field
@@ -63,9 +66,9 @@ def name_columns(columns: dict[str, dict[str, Any]]) -> list[str]:
     out = []
     for col, spec in columns.items():
         field, encoding = column_field(col)
-        if field not in ("given_name", "surname"):
+        if field not in ("given_name", "surname", "full_name"):
             continue
-        if (spec["type"] == "token" and encoding in ENCODING_TRANSFORMS) or spec["type"] == "bloom":
+        if (spec["type"] == "token" and encoding in ENCODING_TRANSFORMS) or spec["type"] in ("bloom", "token_list"):
             out.append(col)
     return out
 
@@ -101,8 +104,28 @@ def run_suite(parts: list[Part], population: pd.DataFrame) -> list[dict[str, Any
             rows.append({"partner": scope, "column": col, "encoding": columns[col]["encoding"], "attack": attack,
                          "records_with_value": n, "records_reidentified_share": share})
 
+    def score_rows(col: str, attack: str, guesses: pd.Series) -> None:
+        # Token lists: a record is re-identified when its guess is its name (any token of its list says which).
+        first = pooled[col].map(lambda v: v[0] if isinstance(v, (list, np.ndarray)) and len(v) else None)
+        right = first.map(lambda t: truth.get(t) if t is not None else None)
+        scopes = [(p.source, pooled["_part"] == i) for i, p in enumerate(parts)]
+        if len(parts) > 1:
+            scopes.append((ALL_PARTNERS, pd.Series(True, index=pooled.index)))
+        for scope, mask in scopes:
+            present = mask & first.notna()
+            n = int(present.sum())
+            share = round(float((guesses[present] == right[present]).mean()), 4) if n else 0.0
+            rows.append({"partner": scope, "column": col, "encoding": columns[col]["encoding"], "attack": attack,
+                         "records_with_value": n, "records_reidentified_share": share})
+
     for col in name_columns(columns):
         field, encoding = column_field(col)
+        if columns[col]["type"] == "token_list":
+            size = _LIST_SIZE.get(encoding.split("+")[0])
+            for cond in present_conditions:
+                score_rows(col, "frequency alignment of list tokens, record vote" + _cond_label(cond + ("list size",)),
+                           list_frequency_attack(pooled, col, population, field, cond, list_size=size))
+            continue
         if columns[col]["type"] == "bloom":
             hardening = set(columns[col]["encoding"].split("+")[1:])
             bloom_conditions: list[tuple[str, ...]] = [c for c in present_conditions if c in ((), ("dob__year",))]
@@ -136,6 +159,16 @@ def run_suite(parts: list[Part], population: pd.DataFrame) -> list[dict[str, Any
                          "records_reidentified_share": result["share"], "chance_share": result["chance"],
                          "initials_share": result["initial_share"], "initials_chance": result["initial_chance"]})
     return rows
+
+
+def _alias_count(name: str) -> int:
+    from linkage.encode.evidence import name_aliases
+
+    return len(name_aliases(name))
+
+
+# How long an unpadded list of each kind is for a reference name (what the attacker can compute).
+_LIST_SIZE = {"alias": _alias_count, "del1": deletion_list_size}
 
 
 def _cond_label(cond: tuple[str, ...]) -> str:

@@ -27,7 +27,7 @@ def _core(value: str, field: str) -> str:
 
 
 def _clear_of(field: str, encoding: str, core: str) -> str:
-    if encoding == "phonetic":
+    if encoding in ("phonetic", "phonetic_pc"):
         return jellyfish.metaphone(core)
     if encoding == "initial":
         return core[0]
@@ -45,20 +45,30 @@ def build_oracle(config_path: str | Path, key: bytes, input_path: str | Path, co
         field, _, encoding = col.partition("__")
         if field == "name" and encoding in ("given_shared", "surname_shared"):
             field, encoding = ("given_name" if encoding == "given_shared" else "surname"), "exact"
-        if field in _CLEAN_COLUMN:
+        if field in _CLEAN_COLUMN or col == "name__full":
             plan.append((col, field, encoding.split("+")[0]))
     for chunk in iter_chunks(input_path, cfg.input, needed, cfg.chunk_rows):
         clean, _ = encoder.clean(chunk)
         encoded = encoder.encode(clean)
         for col, field, encoding in plan:
-            if col not in encoded or _CLEAN_COLUMN[field] not in clean:
+            if col == "name__full" and col in encoded and "given" in clean and "surname" in clean:
+                for g, s, value in zip(clean["given"].to_pylist(), clean["surname"].to_pylist(),
+                                       encoded[col].to_pylist(), strict=True):
+                    if g and s and value is not None:
+                        oracle[col].setdefault(value, f"{_core(g, 'given_name')} {_core(s, 'surname')}")
+                continue
+            if col not in encoded or field not in _CLEAN_COLUMN or _CLEAN_COLUMN[field] not in clean:
                 continue
             names = clean[_CLEAN_COLUMN[field]].to_pylist()
             values = encoded[col].to_pylist() if isinstance(encoded[col], pa.Array) else list(encoded[col])
             target = oracle[col]
             for name, value in zip(names, values, strict=True):
-                if name and value is not None and value not in target:
-                    target[value] = _clear_of(field, encoding, _core(name, field))
+                if not name or value is None:
+                    continue
+                # A token list (composite tokens, aliases): each of its tokens stands for the row's name.
+                for one in (value if isinstance(value, list) else [value]):
+                    if one not in target:
+                        target[one] = _clear_of(field, encoding, _core(name, field))
     return oracle
 
 

@@ -41,6 +41,9 @@ def weak_encoding_reasons(cfg: PartnerConfig) -> list[str]:
         reasons.append("Bloom filters are not balanced: the bit count gives the name's length")
     if "del1" in enc.name_variants and not enc.pad_token_lists:
         reasons.append("name deletion-neighbourhood lists are not padded: their size gives the name's length")
+    if names and enc.full_name_tokens:
+        reasons.append("full-name tokens are not composite with the date of birth: common full names repeat, "
+                       "more so in a larger population (frequency alignment)")
     if not enc.shuffle_rows:
         reasons.append("rows are written in input order: an extract sorted by name gives names by position")
     return reasons

@@ -23,6 +23,7 @@ from linkage import normalise as nz
 from linkage.config import PartnerConfig
 from linkage.encode.bloom import BloomEncoder
 from linkage.encode.evidence import dob_digit_neighbourhood, name_aliases
+from linkage.encode.matchkeys import SALT_COUNT, dob_tolerant_salts
 from linkage.encode.tokens import Tokeniser
 
 _CACHE_LIMIT = 1_000_000
@@ -296,10 +297,16 @@ class IdentifierEncoder:
                     continue  # nickname lists are about given names
                 add(f"{field}__{variant}", field, variant + salt,
                     "token_list" if variant in ("del1", "alias") else "token")
+            if self.enc.name_dob_tolerant_tokens and self.ids.date_of_birth is not None:
+                add(f"{field}__near_dob", field, "near_dob", "token_list")
             if self.enc.name_postcode_tokens and self.ids.postcode is not None:
                 add(f"{field}__exact_pc", field, "exact_pc+postcode", "token")
+            if self.enc.phonetic_postcode_tokens and self.ids.postcode is not None:
+                add(f"{field}__phonetic_pc", field, "phonetic_pc+postcode", "token")
             if field in bloom_fields:
                 add(f"{field}__bloom", field, bloom_label, "bloom")
+        if self.enc.full_name_tokens and self.ids.given_name and self.ids.surname:
+            add("name__full", "name", "full", "token")
         if self.enc.shared_name_tokens and (self.ids.given_name or self.ids.surname):
             add("name__parts", "name", "parts" + salt, "token_list")
             if self.ids.given_name:
@@ -334,7 +341,10 @@ class IdentifierEncoder:
     def _salt(self, clean: dict[str, pa.Array], kind: str | None) -> pa.Array:
         """Per-row salt of hardened name encodings: year of birth (dob_year) or whole date of birth (dob)."""
         if kind == "dob":
-            return clean.get("dob", self._nulls(clean))
+            # A well-formed non-calendar date (kept as digits for the digit level) salts like a date: two
+            # records with the same mistyped date still agree.
+            dob = clean.get("dob", self._nulls(clean))
+            return pc.coalesce(dob, clean["dob_digits"]) if "dob_digits" in clean else dob
         return self._year(clean)
 
     def arrow_types(self) -> dict[str, pa.DataType]:
@@ -368,7 +378,12 @@ class IdentifierEncoder:
             if with_context:
                 parts += [clean.get(c, self._nulls(clean)) for c in ("dob", "sex", "pc_full")]
             joined = pc.binary_join_element_wise(*parts, "\x1f", null_handling="replace", null_replacement="")
-            return pc.if_else(pc.is_null(clean[column]), pa.scalar(None, pa.string()), joined)
+            missing = pc.is_null(clean[column])
+            if salt_kind is not None:
+                # No salt, no salted encoding: a name "salted" with an empty date would be the plain name, whose
+                # frequency the salt exists to hide (FEBRL3: 10% of names re-identified through such records).
+                missing = pc.or_(missing, pc.is_null(parts[1]))
+            return pc.if_else(missing, pa.scalar(None, pa.string()), joined)
 
         def salt_of(v: str) -> tuple[str, str]:
             """(name, suffix appended to every clear value before tokenising)."""
@@ -410,6 +425,20 @@ class IdentifierEncoder:
                 return t.tokens([a + suffix for a in name_aliases(c(name))])
 
             per_value(f"_tok_{column}", f"{field}__alias", aliases)
+            near = f"{field}__near_dob"
+            dob_source = clean.get("dob_digits", clean.get("dob"))
+            if near in types and dob_source is not None:
+                # Composite with each tolerance salt of the date of birth (linkage.encode.matchkeys); null
+                # where the name or the date is missing; always SALT_COUNT tokens (keyed fillers).
+                clean[f"_near_{column}"] = pc.binary_join_element_wise(clean[column], dob_source, "\x1f")
+                near_tok = self._tok(field, "near_dob")
+
+                def near_dob(v: str, c: Callable[[str], str] = core, t: Tokeniser = near_tok) -> list[str] | None:
+                    name, _, digits = v.partition("\x1f")
+                    found = t.tokens([f"{c(name)}\x1f{s}" for s in dob_tolerant_salts(digits)])
+                    return pad_tokens(found, SALT_COUNT, t, f"{c(name)}\x1f{digits}") if found else None
+
+                per_value(f"_near_{column}", near, near_dob)
             if f"{field}__exact_pc" in types and "pc_full" in clean:
                 # Composite with the full postcode: null where either part is missing.
                 clean[f"_pc_{column}"] = pc.binary_join_element_wise(clean[column], clean["pc_full"], "\x1f")
@@ -420,6 +449,16 @@ class IdentifierEncoder:
                     return t.token(f"{c(name)}\x1f{postcode}")
 
                 per_value(f"_pc_{column}", f"{field}__exact_pc", with_postcode)
+            if f"{field}__phonetic_pc" in types and "pc_full" in clean:
+                clean[f"_pc_{column}"] = pc.binary_join_element_wise(clean[column], clean["pc_full"], "\x1f")
+                sound_at = self._tok(field, "phonetic_pc")
+
+                def sound_with_postcode(v: str, c: Callable[[str], str] = core,
+                                        t: Tokeniser = sound_at) -> str | None:
+                    name, _, postcode = v.partition("\x1f")
+                    return t.token(f"{jellyfish.metaphone(c(name))}\x1f{postcode}")
+
+                per_value(f"_pc_{column}", f"{field}__phonetic_pc", sound_with_postcode)
             if f"{field}__bloom" in types:
                 bloom = self._bloom(field)
                 if bloom_context:
@@ -437,6 +476,16 @@ class IdentifierEncoder:
 
                     per_value(column, f"{field}__bloom", plain)
 
+        if "name__full" in types and "given" in clean and "surname" in clean:
+            # Core given name and core surname (as in their exact tokens), never salted; null if either is missing.
+            clean["_full"] = pc.binary_join_element_wise(clean["given"], clean["surname"], "\x1f")
+            full = self._tok("name", "full")
+
+            def full_name(v: str) -> str | None:
+                given, _, surname = v.partition("\x1f")
+                return full.token(f"{given.split(' ')[0]}\x1f{surname.replace(' ', '')}")
+
+            per_value("_full", "name__full", full_name)
         if "name__parts" in types:
             shared = self._tok("name", "shared")
 

@@ -39,9 +39,26 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
     if exact not in cols:
         return None
     tf = field in opts.term_frequency_adjustments
-    levels: list[Any] = [cll.NullLevel(exact), cll.ExactMatchLevel(exact, term_frequency_adjustments=tf)]
+    composite = [c for c in (f"{field}__near_dob", "name__full", f"{field}__exact_pc", f"{field}__phonetic_pc")
+                 if c in cols]
+    if composite:
+        # Hardened profile: a name salted with a missing date has no exact token, yet its composites with the
+        # postcode or the other name may agree; missing only when none is there.
+        sides = [" AND ".join(f"{c}_{side} IS NULL" for c in [exact, *composite]) for side in ("l", "r")]
+        null: Any = cll.CustomLevel(f"({sides[0]}) OR ({sides[1]})").configure(
+            is_null_level=True, label_for_charts=f"{field} missing")
+    else:
+        null = cll.NullLevel(exact)
+    levels: list[Any] = [null, cll.ExactMatchLevel(exact, term_frequency_adjustments=tf)]
+    if f"{field}__near_dob" in cols:  # name + date-tolerant salts (hardened profile): date one error apart
+        levels.append(ListOverlapLevel(f"{field}__near_dob", "same name, date of birth one error apart"))
+    if "name__full" in cols:  # given name and surname together, not composite with the date (hardened profile)
+        levels.append(cll.ExactMatchLevel("name__full").configure(label_for_charts="same full name"))
     if f"{field}__exact_pc" in cols:  # name + postcode composite (hardened profile): dates of birth differ
         levels.append(cll.ExactMatchLevel(f"{field}__exact_pc").configure(label_for_charts="same name, same postcode"))
+    if f"{field}__phonetic_pc" in cols:  # Metaphone + postcode composite (hardened profile)
+        levels.append(cll.ExactMatchLevel(f"{field}__phonetic_pc").configure(
+            label_for_charts="similar-sounding name, same postcode"))
     own, other = (("name__given_shared", "name__surname_shared") if field == "given_name"
                   else ("name__surname_shared", "name__given_shared"))
     if own in cols and other in cols:
@@ -164,6 +181,7 @@ DEFAULT_BLOCKING: list[BlockingRule] = [
     ["nhs_number__exact"],
     # wide: within the budget only
     ["given_name__exact", "surname__exact"],
+    ["name__full"],                                            # hardened profile: the full-name token
     ["given_name__exact", "surname__exact", "dob__year"],
     ["dob__exact", "given_name__initial"],
     ["dob__exact", "surname__initial"],
@@ -324,10 +342,77 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
     em_rules = usable_rules(t.em_rules, cols)
     for i, rule in enumerate(em_rules):
         kwargs = {"max_pairs": t.em_max_pairs} if t.em_max_pairs else {}
-        linker.training.estimate_parameters_using_expectation_maximisation(to_splink_rule(rule), **kwargs)
+        _em_session(linker, rule, kwargs)
         lap(f"em_{i + 1}")
+    composite = composite_em_rules(cols)
+    for j, rule in enumerate(composite):
+        kwargs = {"max_pairs": t.em_max_pairs} if t.em_max_pairs else {}
+        kept = _snapshot_m(linker)
+        _em_session(linker, rule, kwargs)
+        if rule in COMPOSITE_ONLY_RULES:
+            _restore_m(linker, kept, keep_new=COMPOSITE_LEVEL_LABELS)
+        lap(f"em_composite_{j + 1}")
+    em_rules = em_rules + composite
     fixed = fix_untrained_levels(linker, config)
     return {"em_rules": [str(r) for r in em_rules], "untrained_levels_fixed": fixed, "timings_seconds": timings}
+
+
+# Composite (hardened) name levels -- name agreeing with a date one error apart, or at the same postcode --
+# fire only where the dates of birth differ, so an EM session blocked on the date or on the (date-salted)
+# names never sees them and leaves them neutral. One more session blocked on the postcode alone trains
+# them; it runs only when the extracts carry composite name tokens (unhardened models are unchanged).
+COMPOSITE_NAME_COLUMNS = ("given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc",
+                          "name__full", "given_name__phonetic_pc", "surname__phonetic_pc")
+# The first is the hardened analogue of the default names + postcode session: with date-composite names that
+# session blocks on the date as well, so the date-of-birth levels never see a disagreeing match and stay
+# neutral (no penalty for another date: synthetic precision 0.68); name + postcode composites block without
+# the date. In the second, only the composite levels keep what it learns: a postcode block also holds
+# households (same surname, other date of birth), which EM would otherwise take for matches everywhere.
+COMPOSITE_EM_RULES: list[BlockingRule] = [["given_name__exact_pc", "surname__exact_pc"],
+                                          ["postcode__exact", "dob__year"]]
+COMPOSITE_ONLY_RULES: list[BlockingRule] = [["postcode__exact", "dob__year"]]
+COMPOSITE_LEVEL_LABELS = ("same name, date of birth one error apart", "same name, same postcode", "same full name",
+                          "similar-sounding name, same postcode")
+
+
+def _em_session(linker: Linker, rule: BlockingRule, kwargs: dict[str, Any]) -> bool:
+    """One EM session; False (with a warning) when Splink refuses its result.
+
+    Splink rejects a session in which EM drives a level's m to exactly 0 (seen with date-composite name-part
+    tokens on the messy set: no match in a date block has a name part the other lacks) and leaves the model
+    as it was; the other sessions and the neutral-m fix-up still train the model, so linking goes on.
+    """
+    try:
+        linker.training.estimate_parameters_using_expectation_maximisation(to_splink_rule(rule), **kwargs)
+    except ValueError as exc:
+        if "m_probability" not in str(exc):
+            raise
+        log.warning("EM session on %s skipped (Splink refused an m of 0)", rule_label(rule))
+        return False
+    return True
+
+
+def _snapshot_m(linker: Linker) -> dict[tuple[str, str], tuple[Any, int]]:
+    """Each level's raw m and how many trained m values Splink holds for it (it takes their median)."""
+    return {(c.output_column_name, lvl.label_for_charts): (lvl._m_probability, len(lvl._trained_m_probabilities))
+            for c in linker._settings_obj.comparisons for lvl in c.comparison_levels if not lvl.is_null_level}
+
+
+def _restore_m(linker: Linker, kept: dict[tuple[str, str], tuple[Any, int]], keep_new: tuple[str, ...]) -> None:
+    """Undo an EM session's m for every level but ``keep_new`` (labels)."""
+    for c in linker._settings_obj.comparisons:
+        for lvl in c.comparison_levels:
+            key = (c.output_column_name, lvl.label_for_charts)
+            if key in kept and lvl.label_for_charts not in keep_new:
+                lvl._m_probability = kept[key][0]
+                del lvl._trained_m_probabilities[kept[key][1]:]
+
+
+def composite_em_rules(cols: set[str]) -> list[BlockingRule]:
+    """The extra EM sessions composite name tokens need (none for other encodings)."""
+    if not set(COMPOSITE_NAME_COLUMNS) & cols:
+        return []
+    return usable_rules(COMPOSITE_EM_RULES, cols)
 
 
 def fix_untrained_levels(linker: Linker, config: LinkConfig) -> list[str]:
