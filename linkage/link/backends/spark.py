@@ -34,6 +34,7 @@ from linkage.link.levels import BLOOM_POPCOUNT_SUFFIX, bloom_word_columns
 from linkage.link.model import train
 from linkage.link.sql import ident
 from linkage.link.tables import load_tokens_duckdb, read_parquet_sql
+from linkage.link.threshold import scoring_floor
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +297,8 @@ class SparkBackend:
         from pyspark.sql import functions as F
 
         folder, n = out / "pairs", self.score_chunks
-        threshold = config.pairs_min_match_probability
+        # Down to the scoring floor, as on DuckDB: the operating point re-estimates the prior from these.
+        threshold = scoring_floor(config)
         for i in range(1, n + 1):
             if n == 1:
                 predictions = linker.inference.predict(threshold_match_probability=threshold)
