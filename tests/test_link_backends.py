@@ -1,8 +1,9 @@
 """The same link tests on every backend: DuckDB by default, Spark with ``pytest -m spark``.
 
 Covers every stored Bloom layout the encoder can produce (plain 64 bytes, XOR-folded 32, balanced 128):
-Dice computed by each backend's SQL equals Dice computed from the bytes, and the link partitions the
-records the same way on both backends.
+Dice computed by each backend's SQL equals Dice computed from the bytes, and the link, with the shipped
+labels-free operating point, chooses the same prior and threshold and partitions the records the same
+way on both backends.
 """
 
 from __future__ import annotations
@@ -38,13 +39,9 @@ SPARK = SparkBackendSettings(master="local[2]", release_jvm=False)  # one JVM fo
 def _config(backend: str) -> LinkConfig:
     cfg = LinkConfig()
     cfg.training.u_max_pairs = 2e5
-    # The same model and a fixed operating point on both backends: the labels-free operating point (prior
-    # from the scores, auto threshold, one-to-one posteriors, oversized-cluster splits) runs on DuckDB only
-    # so far; Spark clusters at the configured threshold (docs/scaling.md).
-    cfg.clustering.threshold_match_probability = 0.99
-    cfg.clustering.prior = "rules"
-    cfg.clustering.one_to_one_posteriors = False
-    cfg.clustering.split_oversized = False
+    # The shipped operating point on both backends: prior re-estimated from the scores, 'auto' threshold,
+    # one-to-one posteriors and the chain guard (one step of the job over the scored pairs).
+    assert cfg.clustering.threshold_match_probability == "auto" and cfg.clustering.prior == "from_scores"
     if backend == "spark":
         pytest.importorskip("pyspark")
         cfg.backend = SPARK
@@ -237,6 +234,14 @@ def test_link_gives_the_same_persons_on_every_backend(backend: str, layout: str,
     assert run["counts"]["records"] == duck["counts"]["records"]
     assert run["counts"]["identities"] == duck["counts"]["identities"]
     assert {"score pairs", "cluster into persons", "report"} <= {k.split(" (")[0] for k in run["timings_seconds"]}
+
+    # Same operating point: the prior re-estimated from the scores and the threshold chosen by expected F1,
+    # by the one step of the job that runs over the scored pairs whatever engine scored them.
+    op, op_duck = run["operating_point"], duck["operating_point"]
+    assert op["threshold_source"] == "expected F1" and op["prior"] != op["rule_prior"]
+    assert op["prior"] == pytest.approx(op_duck["prior"], rel=1e-3)
+    assert op["threshold"] == pytest.approx(op_duck["threshold"], abs=0.02)
+    assert run["counts"]["pairs_scored"] == pytest.approx(duck["counts"]["pairs_scored"], rel=0.01)
 
     # Same partition: pair-level Jaccard of the co-clustered record pairs >= 0.99. u comes from the whole
     # random sample, which at this size is every pair, so the models agree and so should the partitions.
