@@ -33,7 +33,8 @@ SOURCES = ("police", "education", "social_care")
 BACKENDS = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
 # Stored layouts: Bloom settings override -> bytes per stored filter (from 512 bits).
 LAYOUTS = {"plain": ({}, 64), "folded": ({"xor_fold": True}, 32), "balanced": ({"balanced": True}, 128)}
-SPARK = SparkBackendSettings(master="local[2]", release_jvm=False)  # one JVM for the whole test session
+# one JVM for the whole test session; 2g is ample for the 200-person fixture (the 6g default is for real data)
+SPARK = SparkBackendSettings(master="local[2]", release_jvm=False, driver_memory="2g")
 
 
 def _config(backend: str) -> LinkConfig:
@@ -224,7 +225,8 @@ def test_link_gives_the_same_persons_on_every_backend(backend: str, layout: str,
         assert run["versions"]["spark_master"].startswith("local")
     assert run["backend"] == backend
     assert run["bloom_bytes"] == {"given_name__bloom": LAYOUTS[layout][1], "surname__bloom": LAYOUTS[layout][1]}
-    for name in ("crosswalk.parquet", "pairs.parquet", "model.json", "report.html", "manifest.json"):
+    for name in ("crosswalk.parquet", "pairs.parquet", "model.json", "report.html", "manifest.json",
+                 "comparison_viewer.html"):  # the dashboards too, from the written pairs on every backend
         assert (run_dir / name).is_file(), name
     assert not [p.name for p in run_dir.iterdir() if p.name.startswith(".")], "staging left in the output"
     html = (run_dir / "report.html").read_text()
