@@ -1,11 +1,12 @@
 """``link_extracts``: the one link job, whatever engine runs it.
 
-The job owns the phases (check, load, plan blocking, train, score, cluster, export, finish), their
+The job owns the phases (check, load, plan blocking, train, score, export, cluster, finish), their
 counts and progress, the manifest and the report. The heavy steps run on a backend
-(``linkage.link.backends``: DuckDB or Spark) behind one protocol; every backend stages its pairs,
-clusters and records as Parquet, and everything after that (person ids, chain guards, summary, report,
-sorted output files) runs once, on DuckDB, over those files. So the report reads the pairs already
-written, never re-running an engine's job, and two backends cannot drift apart after scoring.
+(``linkage.link.backends``: DuckDB or Spark) behind one protocol; every backend hands over the pairs it
+scored, and everything after that (the labels-free operating point, clustering, person ids, chain guards,
+summary, report, sorted output files) runs once, on DuckDB, over those pairs. So the report reads the
+pairs already written, never re-running an engine's job, and two backends cannot drift apart after
+scoring: the same scored pairs give the same threshold and partition.
 """
 
 from __future__ import annotations
