@@ -1,8 +1,9 @@
 """The same link tests on every backend: DuckDB by default, Spark with ``pytest -m spark``.
 
 Covers every stored Bloom layout the encoder can produce (plain 64 bytes, XOR-folded 32, balanced 128):
-Dice computed by each backend's SQL equals Dice computed from the bytes, and the link partitions the
-records the same way on both backends.
+Dice computed by each backend's SQL equals Dice computed from the bytes, and the link, with the shipped
+labels-free operating point, chooses the same prior and threshold and partitions the records the same
+way on both backends.
 """
 
 from __future__ import annotations
@@ -32,19 +33,16 @@ SOURCES = ("police", "education", "social_care")
 BACKENDS = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
 # Stored layouts: Bloom settings override -> bytes per stored filter (from 512 bits).
 LAYOUTS = {"plain": ({}, 64), "folded": ({"xor_fold": True}, 32), "balanced": ({"balanced": True}, 128)}
-SPARK = SparkBackendSettings(master="local[2]", release_jvm=False)  # one JVM for the whole test session
+# one JVM for the whole test session; 2g is ample for the 200-person fixture (the 6g default is for real data)
+SPARK = SparkBackendSettings(master="local[2]", release_jvm=False, driver_memory="2g")
 
 
 def _config(backend: str) -> LinkConfig:
     cfg = LinkConfig()
     cfg.training.u_max_pairs = 2e5
-    # The same model and a fixed operating point on both backends: the labels-free operating point (prior
-    # from the scores, auto threshold, one-to-one posteriors, oversized-cluster splits) runs on DuckDB only
-    # so far; Spark clusters at the configured threshold (docs/scaling.md).
-    cfg.clustering.threshold_match_probability = 0.99
-    cfg.clustering.prior = "rules"
-    cfg.clustering.one_to_one_posteriors = False
-    cfg.clustering.split_oversized = False
+    # The shipped operating point on both backends: prior re-estimated from the scores, 'auto' threshold,
+    # one-to-one posteriors and the chain guard (one step of the job over the scored pairs).
+    assert cfg.clustering.threshold_match_probability == "auto" and cfg.clustering.prior == "from_scores"
     if backend == "spark":
         pytest.importorskip("pyspark")
         cfg.backend = SPARK
@@ -227,7 +225,8 @@ def test_link_gives_the_same_persons_on_every_backend(backend: str, layout: str,
         assert run["versions"]["spark_master"].startswith("local")
     assert run["backend"] == backend
     assert run["bloom_bytes"] == {"given_name__bloom": LAYOUTS[layout][1], "surname__bloom": LAYOUTS[layout][1]}
-    for name in ("crosswalk.parquet", "pairs.parquet", "model.json", "report.html", "manifest.json"):
+    for name in ("crosswalk.parquet", "pairs.parquet", "model.json", "report.html", "manifest.json",
+                 "comparison_viewer.html"):  # the dashboards too, from the written pairs on every backend
         assert (run_dir / name).is_file(), name
     assert not [p.name for p in run_dir.iterdir() if p.name.startswith(".")], "staging left in the output"
     html = (run_dir / "report.html").read_text()
@@ -237,6 +236,14 @@ def test_link_gives_the_same_persons_on_every_backend(backend: str, layout: str,
     assert run["counts"]["records"] == duck["counts"]["records"]
     assert run["counts"]["identities"] == duck["counts"]["identities"]
     assert {"score pairs", "cluster into persons", "report"} <= {k.split(" (")[0] for k in run["timings_seconds"]}
+
+    # Same operating point: the prior re-estimated from the scores and the threshold chosen by expected F1,
+    # by the one step of the job that runs over the scored pairs whatever engine scored them.
+    op, op_duck = run["operating_point"], duck["operating_point"]
+    assert op["threshold_source"] == "expected F1" and op["prior"] != op["rule_prior"]
+    assert op["prior"] == pytest.approx(op_duck["prior"], rel=1e-3)
+    assert op["threshold"] == pytest.approx(op_duck["threshold"], abs=0.02)
+    assert run["counts"]["pairs_scored"] == pytest.approx(duck["counts"]["pairs_scored"], rel=0.01)
 
     # Same partition: pair-level Jaccard of the co-clustered record pairs >= 0.99. u comes from the whole
     # random sample, which at this size is every pair, so the models agree and so should the partitions.

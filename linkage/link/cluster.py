@@ -44,7 +44,7 @@ def build_record_graph(con: duckdb.DuckDBPyConnection, pairs_table: str, records
         GROUP BY p.a, p.b ORDER BY p.a, p.b""")
 
 
-# Auto threshold used where no operating point was computed (e.g. a backend that does not run one yet).
+# Auto threshold used where no operating point is at hand (a re-cluster of a link folder without one).
 AUTO_FALLBACK_THRESHOLD = 0.99
 SPLIT_THRESHOLDS = (0.9, 0.99, 0.999, 0.9999)
 _REGISTRATIONS = itertools.count()

@@ -1,11 +1,12 @@
 """``link_extracts``: the one link job, whatever engine runs it.
 
-The job owns the phases (check, load, plan blocking, train, score, cluster, export, finish), their
+The job owns the phases (check, load, plan blocking, train, score, export, cluster, finish), their
 counts and progress, the manifest and the report. The heavy steps run on a backend
-(``linkage.link.backends``: DuckDB or Spark) behind one protocol; every backend stages its pairs,
-clusters and records as Parquet, and everything after that (person ids, chain guards, summary, report,
-sorted output files) runs once, on DuckDB, over those files. So the report reads the pairs already
-written, never re-running an engine's job, and two backends cannot drift apart after scoring.
+(``linkage.link.backends``: DuckDB or Spark) behind one protocol; every backend hands over the pairs it
+scored, and everything after that (the labels-free operating point, clustering, person ids, chain guards,
+summary, report, sorted output files) runs once, on DuckDB, over those pairs. So the report reads the
+pairs already written, never re-running an engine's job, and two backends cannot drift apart after
+scoring: the same scored pairs give the same threshold and partition.
 """
 
 from __future__ import annotations
@@ -33,7 +34,14 @@ from linkage.errors import LinkageConfigError, LinkageInputError
 from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, progress, write_json
 from linkage.link.backends import BACKENDS, LinkPlan, Progress, open_backend
 from linkage.link.checks import Extract, check_extracts
-from linkage.link.cluster import assign_person_ids, chain_guards, resolved_threshold, run_sql
+from linkage.link.cluster import (
+    assign_person_ids,
+    build_record_graph,
+    chain_guards,
+    cluster_records,
+    resolved_threshold,
+    run_sql,
+)
 from linkage.link.config import (
     BackendSettings,
     DuckDBBackendSettings,
@@ -46,9 +54,10 @@ from linkage.link.model import build_settings, plan_blocking_on_files
 from linkage.link.report import build_report, linkage_summary
 from linkage.link.sql import Dialect, string
 from linkage.link.tables import duckdb_session
+from linkage.link.threshold import choose_operating_point
 
 PHASES = ("check extracts", "start backend", "load tokens", "plan blocking", "train model", "score pairs",
-          "cluster into persons", "export results", "persons and guards", "write outputs", "report", "dashboards")
+          "export results", "cluster into persons", "persons and guards", "write outputs", "report", "dashboards")
 
 # --- what the job decides before any engine work (shared by every backend) -------------------------------
 
@@ -185,14 +194,14 @@ def link_manifest(plan: LinkPlan, cfg: LinkConfig, training: dict[str, Any], cou
     }
 
 
-def duckdb_report_linker(con: duckdb.DuckDBPyConnection, trained: Linker, plan: LinkPlan, config: LinkConfig,
+def duckdb_report_linker(con: duckdb.DuckDBPyConnection, model: dict[str, Any], plan: LinkPlan, config: LinkConfig,
                          rules: list[Any], tables: list[str]) -> tuple[Linker, DuckDBAPI]:
-    """A DuckDB linker carrying the trained parameters of a linker that ran elsewhere (Spark), for the report.
+    """A DuckDB linker carrying the trained parameters (``model``, Splink's model JSON) of a linker that ran
+    elsewhere (Spark), for the report.
 
     The report's charts and waterfall render level SQL in DuckDB's dialect over the finishing database,
     so the settings are rebuilt for DuckDB and only the numbers are copied across.
     """
-    model = trained.misc.save_model_to_json()
     settings = model_settings(plan, config, rules, "duckdb").create_settings_dict("duckdb")
     for c_dst, c_src in zip(settings["comparisons"], model["comparisons"], strict=True):
         for l_dst, l_src in zip(c_dst["comparison_levels"], c_src["comparison_levels"], strict=True):
@@ -204,6 +213,35 @@ def duckdb_report_linker(con: duckdb.DuckDBPyConnection, trained: Linker, plan: 
     inputs = [db_api.register(t, table_name=f"__report_input_{i}", dataset_display_name=plan.aliases[ex.source])
               for i, (ex, t) in enumerate(zip(plan.extracts, tables, strict=True))]
     return Linker(inputs, settings, log_level=logging.ERROR), db_api
+
+
+def set_model_prior(linker: Linker, prior: float) -> None:
+    """Carry the operating point's prior into a linker (its charts and waterfall then use it)."""
+    linker._settings_obj._probability_two_random_records_match = prior
+
+
+def operating_point_and_clusters(con: duckdb.DuckDBPyConnection, plan: LinkPlan, config: LinkConfig,
+                                 rule_prior: float, identities: dict[str, int]) -> tuple[dict[str, Any], int]:
+    """The labels-free operating point and the clustering, one step for every backend.
+
+    Reads ``_scored`` (every pair the backend scored down to the scoring floor, under the rule-based prior),
+    ``_records`` and ``_identities`` of the finishing database: re-estimates the prior from the scores and
+    re-prices the pairs (``linkage.link.threshold``), keeps ``_pairs`` at or above
+    ``pairs_min_match_probability``, builds the record graph, re-weights one-to-one candidates, chooses the
+    threshold of highest expected F1 on the clustered edges and clusters into ``_clusters`` (chain guard
+    included). Single-node DuckDB over files any backend wrote, so the same scored pairs give the same
+    threshold and partition whatever engine scored them. Returns the operating point and the record edges.
+    """
+    op = choose_operating_point(con, "_scored", rule_prior, config, identities, plan.link_type, plan.dedupe)
+    run_sql(con, "CREATE OR REPLACE TABLE _pairs AS SELECT * FROM _scored WHERE match_probability >= ? "
+                 "ORDER BY identity_id_l, identity_id_r", [float(config.pairs_min_match_probability)])
+    run_sql(con, "DROP TABLE _scored")
+    build_record_graph(con, "_pairs", "_records", plan.aliases)
+    n_edges = int(run_sql(con, "SELECT count(*) FROM _edges")[0][0])
+    # with an 'auto' threshold, cluster_records chooses it on the clustered edges and records it in op
+    cluster_records(con, DuckDBAPI(connection=con), config.clustering,
+                    [plan.aliases[s] for s in plan.duplicate_free], op["threshold"], op)
+    return op, n_edges
 
 
 # --- the job ---------------------------------------------------------------------------------------------
@@ -254,25 +292,27 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
         linker = Linker(engine.register(plan), settings_creator, log_level=logging.ERROR)
         with phase("train model"):
             training = engine.train(linker, plan, cfg)
-        # The operating point (prior from the scores, threshold of highest expected F1) is chosen by the
-        # backend while scoring and clustering (linkage.link.threshold); a backend without it clusters at the
-        # configured threshold, or at cluster.AUTO_FALLBACK_THRESHOLD for 'auto'.
         with phase("score pairs"):
             n_chunks = engine.predict_chunks(cfg)
             counts["score_chunks"] = n_chunks
             with progress(total=n_chunks, desc="score pairs", unit="slices", quiet=quiet) as bar:
-                pairs = engine.predict(linker, plan, cfg, staging, Progress(advance=bar.update, quiet=quiet))
-        with phase("cluster into persons"):
-            staged, counts["record_edges"] = engine.cluster(plan, cfg, pairs, staging)
+                scored = engine.predict(linker, plan, cfg, staging, Progress(advance=bar.update, quiet=quiet))
         model = linker.misc.save_model_to_json()
+        rule_prior = float(model["probability_two_random_records_match"])
         versions = getattr(engine, "versions", {})
         running.close()
-        # The engine is released here (Spark stopped, its JVM ended): what follows is single-node.
+        # The engine is released here (Spark stopped, its JVM ended): what follows is single-node, on DuckDB,
+        # and the same code for every backend.
         with phase("export results"):
-            engine.export(plan, staged, con)
+            engine.export(plan, scored, con)
+        with phase("cluster into persons"):
+            operating, counts["record_edges"] = operating_point_and_clusters(con, plan, cfg, rule_prior,
+                                                                             counts["identities"])
+            model["probability_two_random_records_match"] = operating["prior"]
+            if engine.name == "duckdb":
+                set_model_prior(linker, operating["prior"])  # the report's charts use this linker
         with phase("persons and guards"):
             counts["pairs_scored"] = int(run_sql(con, "SELECT count(*) FROM _pairs")[0][0])
-            operating = getattr(engine, "operating_point", None) or {}
             threshold = resolved_threshold(cfg.clustering, operating.get("threshold"))
             counts["pairs_at_threshold"] = int(run_sql(con, "SELECT count(*) FROM _pairs WHERE match_probability >= ?",
                                                        [threshold])[0][0])
@@ -285,9 +325,7 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
             shutil.rmtree(staging, ignore_errors=True)
         manifest = link_manifest(plan, cfg, training, counts, guards, backend=engine.name, extra_versions=versions)
         manifest["blocking"] = blocking_plan
-        manifest["operating_point"] = operating or {"threshold": threshold, "threshold_source": "config"
-                                                     if cfg.clustering.threshold_match_probability != "auto"
-                                                     else "fallback (this backend chooses no operating point)"}
+        manifest["operating_point"] = operating
         manifest["timings_seconds"] = dict(timer.timings)  # phases so far, shown in the report
         with phase("report"):
             # The histogram and waterfall read the written pairs in DuckDB; no engine job runs for the report.
@@ -295,7 +333,7 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
                 report_linker, report_api = linker, engine.db_api
             else:
                 tables = [f"tok_{i}" for i in range(len(plan.extracts))]  # made by load_tokens_duckdb
-                report_linker, report_api = duckdb_report_linker(con, linker, plan, cfg, rules, tables)
+                report_linker, report_api = duckdb_report_linker(con, model, plan, cfg, rules, tables)
             pairs_frame = report_api.register("_pairs", table_name="__splink__df_predict")  # the name Splink expects
             build_report(report_linker, pairs_frame, con, manifest, summary, cfg).write(tmp / "report.html")
         with phase("dashboards"):

@@ -282,12 +282,13 @@ def reprice_predictions(con: duckdb.DuckDBPyConnection, predictions_table: str, 
                 "match_probability = 1.0 / (1.0 + pow(2.0, -(match_weight + ?)))", [shift, shift]).fetchall()
 
 
-def choose_operating_point(con: duckdb.DuckDBPyConnection, predictions_table: str, linker: Any, config: Any,
+def choose_operating_point(con: duckdb.DuckDBPyConnection, predictions_table: str, rule_prior: float, config: Any,
                            identities: dict[str, int], link_type: str, dedupe: list[str]) -> dict[str, Any]:
-    """Run-time entry point: estimate the prior, re-price the scored pairs in place, set the model's prior,
-    and return the operating point (with ``threshold``, fixed or chosen) for clustering and the manifest."""
+    """Run-time entry point: estimate the prior from pairs scored under ``rule_prior``, re-price them in place
+    and return the operating point (``prior``, ``threshold`` fixed or chosen) for clustering and the manifest.
+
+    The caller carries the new prior into the model (``model.json``, the report's charts)."""
     settings = config.clustering
-    rule_prior = float(linker._settings_obj._probability_two_random_records_match)
     histogram = weight_histogram(con, predictions_table, rule_prior)
     n_pairs = comparable_pairs(identities, link_type, dedupe)
     auto = settings.threshold_match_probability == "auto"
@@ -296,7 +297,6 @@ def choose_operating_point(con: duckdb.DuckDBPyConnection, predictions_table: st
     op["prior"] = float(f"{op['prior']:.9g}")
     if op["prior"] != rule_prior:
         reprice_predictions(con, predictions_table, rule_prior, op["prior"])
-        linker._settings_obj._probability_two_random_records_match = op["prior"]
     if not auto:
         op["threshold"] = float(settings.threshold_match_probability)
     op["threshold_source"] = "expected F1" if auto else "config"

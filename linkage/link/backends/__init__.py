@@ -1,10 +1,10 @@
 """Execution backends of the link job: one typed protocol (``base.LinkBackend``), one module per engine.
 
 ``linkage.link.job`` owns the phases, counts, progress, manifest and report; a backend owns only how
-each heavy step runs on its engine (load tokens, register them with Splink, train, predict, cluster,
-export the results). Every backend stages the same Parquet files, so what follows scoring is one code
-path. Adding an engine (Postgres, Athena, ...) means one module implementing ``LinkBackend`` and one
-entry in ``open_backend``.
+each heavy step runs on its engine (load tokens, register them with Splink, train, predict, export
+the scored pairs). What follows scoring (operating point, clustering, outputs, report) is one code path
+on DuckDB for every backend. Adding an engine (Postgres, Athena, ...) means one module implementing
+``LinkBackend`` and one entry in ``open_backend``.
 
 Backend modules import nothing from each other or from the job; engines are imported only when opened,
 so pyspark is never imported on the DuckDB path.
@@ -16,12 +16,12 @@ import contextlib
 from collections.abc import Iterator
 
 from linkage.errors import LinkageConfigError
-from linkage.link.backends.base import LinkBackend, LinkPlan, Progress, StagedResults
+from linkage.link.backends.base import LinkBackend, LinkPlan, Progress
 from linkage.link.config import BackendSettings, LinkConfig
 
 BACKENDS = ("duckdb", "spark")
 
-__all__ = ["BACKENDS", "LinkBackend", "LinkPlan", "Progress", "StagedResults", "open_backend"]
+__all__ = ["BACKENDS", "LinkBackend", "LinkPlan", "Progress", "open_backend"]
 
 
 @contextlib.contextmanager

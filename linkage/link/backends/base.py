@@ -1,6 +1,6 @@
-"""The backend protocol of the link job, and the plan and staged files the job and a backend exchange.
+"""The backend protocol of the link job, and the plan the job and a backend exchange.
 
-A backend implements ``LinkBackend`` (load tokens, register, train, predict, cluster, export, close);
+A backend implements ``LinkBackend`` (load tokens, register, train, predict, export, close);
 ``linkage.link.job`` drives it phase by phase.
 """
 
@@ -43,15 +43,6 @@ class LinkPlan:
         return {ex.source: f"s{i}" for i, ex in enumerate(self.extracts)}
 
 
-@dataclass(frozen=True)
-class StagedResults:
-    """Parquet files (or folders of parts) a backend leaves for the single-node steps."""
-
-    pairs: Path  # scored pairs, Splink's columns with source_l / source_r last
-    clusters: Path  # node_id (record id), cluster_id
-    records: Path  # record_id, source
-
-
 @dataclass
 class Progress:
     """Progress callback of a phase: ``advance(n)`` of ``total`` units (the job draws bar and ETA)."""
@@ -82,14 +73,15 @@ class LinkBackend(Protocol):
     def predict_chunks(self, config: LinkConfig) -> int:
         """How many slices scoring runs in (progress units of the score phase)."""
 
-    def predict(self, linker: Linker, plan: LinkPlan, config: LinkConfig, out: Path, progress: Progress) -> Path:
-        """Score blocked pairs at or above ``pairs_min_match_probability`` and write them as Parquet under out."""
+    def predict(self, linker: Linker, plan: LinkPlan, config: LinkConfig, out: Path, progress: Progress
+                ) -> Path | None:
+        """Score blocked pairs down to ``threshold.scoring_floor`` (under the model's rule-based prior), with
+        Splink's columns and the sources as ``source_l`` / ``source_r`` last; stage them as Parquet under out
+        and return the path, or return None when they are already the table ``_scored`` of the job's database."""
 
-    def cluster(self, plan: LinkPlan, config: LinkConfig, pairs: Path, out: Path) -> tuple[StagedResults, int]:
-        """Record graph and clusters from the written pairs; returns the staged files and the record edges."""
-
-    def export(self, plan: LinkPlan, staged: StagedResults, con: duckdb.DuckDBPyConnection) -> None:
-        """After ``close``: make ``_identities``, ``_records``, ``_pairs``, ``_clusters`` tables of ``con``."""
+    def export(self, plan: LinkPlan, scored: Path | None, con: duckdb.DuckDBPyConnection) -> None:
+        """After ``close``: make ``_identities``, ``_records`` and ``_scored`` tables of ``con``. The job then
+        chooses the operating point and clusters on them (one code path for every backend)."""
 
     def close(self) -> None:
         """Release the engine (stop Spark, close DuckDB); staged files stay."""

@@ -1,8 +1,8 @@
 """DuckDB backend: the whole link in one in-process DuckDB database (the job's finishing database).
 
 Tokens are read once; Bloom filters become ``BIT`` values with their popcount at load, so Dice never
-casts per comparison. Results stay as tables (``_pairs``, ``_clusters``, ``_records``) in the same
-database and are also written to the staging folder, like every backend's.
+casts per comparison. The scored pairs stay a table (``_scored``) of the same database, where the job
+chooses the operating point and clusters them as it does for every backend.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from splink import Linker
 from splink.internals.duckdb.database_api import DuckDBAPI
 from splink.internals.pipeline import CTEPipeline
 
-from linkage.link.backends.base import LinkPlan, Progress, StagedResults
-from linkage.link.cluster import build_record_graph, cluster_records, run_sql
+from linkage.link.backends.base import LinkPlan, Progress
+from linkage.link.cluster import run_sql
 from linkage.link.config import DuckDBBackendSettings, LinkConfig
 from linkage.link.model import train
 from linkage.link.sql import ident, string
 from linkage.link.tables import duckdb_settings, load_tokens_duckdb
-from linkage.link.threshold import choose_operating_point, scoring_floor
+from linkage.link.threshold import scoring_floor
 
 
 class DuckDBBackend:
@@ -35,10 +35,6 @@ class DuckDBBackend:
         self.con: duckdb.DuckDBPyConnection | None = None
         self.db_api: Any = None
         self.tables: list[str] = []
-        self.identities: dict[str, int] = {}
-        # The labels-free operating point (prior re-estimated from the scores, threshold of highest
-        # expected F1), chosen while scoring and clustering; the job puts it in the manifest.
-        self.operating_point: dict[str, Any] | None = None
 
     def attach(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
@@ -54,7 +50,6 @@ class DuckDBBackend:
         self.tables = load_tokens_duckdb(con, plan.extracts, plan.column_types)
         identities = {ex.source: int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
                       for ex, t in zip(plan.extracts, self.tables, strict=True)}
-        self.identities = identities
         records = {s: int(n) for s, n in con.execute(
             "SELECT source, count(*) FROM _records GROUP BY source ORDER BY source").fetchall()}
         return {"identities": identities, "records": records}
@@ -70,12 +65,12 @@ class DuckDBBackend:
     def predict_chunks(self, config: LinkConfig) -> int:
         return self.score_chunks
 
-    def predict(self, linker: Linker, plan: LinkPlan, config: LinkConfig, out: Path, progress: Progress) -> Path:
-        """Splink's predict, in ``score_chunks`` slices of the right-hand records; ``_pairs`` and out/pairs.parquet.
+    def predict(self, linker: Linker, plan: LinkPlan, config: LinkConfig, out: Path, progress: Progress
+                ) -> Path | None:
+        """Splink's predict, in ``score_chunks`` slices of the right-hand records, into the table ``_scored``.
 
         Pairs are scored down to the scoring floor (lower than ``pairs_min_match_probability`` when the prior
-        is re-estimated from the scores), the operating point is chosen on them, and ``_pairs`` keeps those
-        at or above ``pairs_min_match_probability`` under the re-estimated prior.
+        is re-estimated from the scores); nothing is staged as a file (returns None).
         """
         con, threshold, n = self._con(), scoring_floor(config), self.score_chunks
         if n <= 1:
@@ -94,32 +89,14 @@ class DuckDBBackend:
             predictions = self.db_api.sql_pipeline_to_splink_dataframe(pipeline)
             for part in parts:
                 part.drop_table_from_database_and_remove_from_cache()
-        self.operating_point = choose_operating_point(con, predictions.physical_name, linker, config,
-                                                      self.identities, plan.link_type, plan.dedupe)
         cols = [c[0] for c in con.execute(f"DESCRIBE {predictions.physical_name}").fetchall()]
-        run_sql(con, f"CREATE OR REPLACE TABLE _pairs AS SELECT {pairs_select(cols, plan)} "
-                     f"FROM {predictions.physical_name} WHERE match_probability >= ? "
-                     "ORDER BY identity_id_l, identity_id_r", [float(config.pairs_min_match_probability)])
+        run_sql(con, f"CREATE OR REPLACE TABLE _scored AS SELECT {pairs_select(cols, plan)} "
+                     f"FROM {predictions.physical_name}")
         predictions.drop_table_from_database_and_remove_from_cache()
-        path = out / "pairs.parquet"
-        run_sql(con, f"COPY _pairs TO {string(str(path))} (FORMAT parquet)")
-        return path
+        return None
 
-    def cluster(self, plan: LinkPlan, config: LinkConfig, pairs: Path, out: Path) -> tuple[StagedResults, int]:
-        con = self._con()
-        build_record_graph(con, "_pairs", "_records", plan.aliases)
-        n_edges = int(con.execute("SELECT count(*) FROM _edges").fetchall()[0][0])
-        op = self.operating_point
-        # with an 'auto' threshold, cluster_records chooses it on the clustered edges and records it in op
-        cluster_records(con, self.db_api, config.clustering, [plan.aliases[s] for s in plan.duplicate_free],
-                        op["threshold"] if op else None, op)
-        staged = StagedResults(pairs=pairs, clusters=out / "clusters.parquet", records=out / "records.parquet")
-        run_sql(con, f"COPY _clusters TO {string(str(staged.clusters))} (FORMAT parquet)")
-        run_sql(con, f"COPY _records TO {string(str(staged.records))} (FORMAT parquet)")
-        return staged, n_edges
-
-    def export(self, plan: LinkPlan, staged: StagedResults, con: duckdb.DuckDBPyConnection) -> None:
-        """The results are already tables of the finishing database (it is this backend's own)."""
+    def export(self, plan: LinkPlan, scored: Path | None, con: duckdb.DuckDBPyConnection) -> None:
+        """``_identities``, ``_records`` and ``_scored`` are already tables of the finishing database (its own)."""
         if con is not self.con:
             raise RuntimeError("DuckDBBackend exports only into the connection it ran in")
 

@@ -4,8 +4,9 @@ Tokens become the same 64 bits as on DuckDB (signed ``BIGINT``); each Bloom filt
 (``linkage.link.levels.bloom_word_columns``, as many as the manifests' declared length needs) plus its
 popcount, so Dice is a sum of built-in ``bit_count`` calls: no Python UDF, executors need no Python
 packages. Loading uses the DataFrame API (no SQL text); the model's SQL comes from the dialect-aware
-levels. Results are written as Parquet (pairs, clusters, records) for the job's single-node steps,
-which run after Spark is released, so the report never runs a Spark job.
+levels. The scored pairs are written as Parquet; the job's single-node steps (operating point,
+clustering, outputs, report) read them on DuckDB after Spark is released, so no Spark job runs after
+scoring.
 
 Nothing here is imported on the DuckDB path: pyspark and Java are needed only for ``kind: spark``.
 """
@@ -27,13 +28,14 @@ import duckdb
 from splink import Linker
 
 from linkage.errors import LinkageConfigError
-from linkage.link.backends.base import LinkPlan, Progress, StagedResults
-from linkage.link.cluster import run_sql, splink_clusters
+from linkage.link.backends.base import LinkPlan, Progress
+from linkage.link.cluster import run_sql
 from linkage.link.config import LinkConfig, SparkBackendSettings
 from linkage.link.levels import BLOOM_POPCOUNT_SUFFIX, bloom_word_columns
 from linkage.link.model import train
 from linkage.link.sql import ident
 from linkage.link.tables import load_tokens_duckdb, read_parquet_sql
+from linkage.link.threshold import scoring_floor
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +266,6 @@ class SparkBackend:
         self.db_api: Any = SparkAPI(spark_session=self.spark, break_lineage_method=settings.lineage,
                                     num_partitions_on_repartition=partitions)
         self.frames: list[Any] = []
-        self.records: Any = None
 
     def attach(self, con: duckdb.DuckDBPyConnection) -> None:
         """The finishing database is used only by ``export``, after Spark is released."""
@@ -276,8 +277,8 @@ class SparkBackend:
         union = self.frames[0]
         for f in self.frames[1:]:
             union = union.unionByName(f)
-        self.records = union.select("record_id", "source").distinct().persist()
-        records = {r["source"]: int(r["count"]) for r in self.records.groupBy("source").count().collect()}
+        distinct = union.select("record_id", "source").distinct()
+        records = {r["source"]: int(r["count"]) for r in distinct.groupBy("source").count().collect()}
         return {"identities": identities, "records": dict(sorted(records.items()))}
 
     def register(self, plan: LinkPlan) -> list[Any]:
@@ -291,12 +292,14 @@ class SparkBackend:
     def predict_chunks(self, config: LinkConfig) -> int:
         return self.score_chunks
 
-    def predict(self, linker: Linker, plan: LinkPlan, config: LinkConfig, out: Path, progress: Progress) -> Path:
+    def predict(self, linker: Linker, plan: LinkPlan, config: LinkConfig, out: Path, progress: Progress
+                ) -> Path | None:
         """Score in ``score_chunks`` slices of the right-hand records, each appended to out/pairs as Parquet."""
         from pyspark.sql import functions as F
 
         folder, n = out / "pairs", self.score_chunks
-        threshold = config.pairs_min_match_probability
+        # Down to the scoring floor, as on DuckDB: the operating point re-estimates the prior from these.
+        threshold = scoring_floor(config)
         for i in range(1, n + 1):
             if n == 1:
                 predictions = linker.inference.predict(threshold_match_probability=threshold)
@@ -315,47 +318,14 @@ class SparkBackend:
             progress.advance(1)
         return folder
 
-    def cluster(self, plan: LinkPlan, config: LinkConfig, pairs: Path, out: Path) -> tuple[StagedResults, int]:
-        """Record graph and clusters on Spark from the written pairs, as ``linkage.link.cluster`` does on DuckDB."""
-        from pyspark.sql import functions as F
-
-        aliases = plan.aliases
-        alias_of = F.create_map(*[F.lit(x) for s, a in aliases.items() for x in (s, a)])
-        nodes = self.records.select(F.col("record_id").alias("node_id"),
-                                    alias_of[F.col("source")].alias("source_dataset"))
-        p = (self.spark.read.parquet(str(pairs))
-             .where(F.col("record_id_l") != F.col("record_id_r"))
-             .select(F.least("record_id_l", "record_id_r").alias("a"),
-                     F.greatest("record_id_l", "record_id_r").alias("b"), "match_probability"))
-        best = p.groupBy("a", "b").agg(F.max("match_probability").alias("match_probability"))
-        na = nodes.select(F.col("node_id").alias("a"), F.col("source_dataset").alias("source_dataset_l"))
-        nb = nodes.select(F.col("node_id").alias("b"), F.col("source_dataset").alias("source_dataset_r"))
-        # Checkpointed: the edges feed Splink's iterative clustering, whose plans would otherwise carry
-        # the pair file scan and both joins through every iteration.
-        edges = (best.join(na, "a").join(nb, "b")
-                 .select(F.col("a").alias("node_id_l"), F.col("b").alias("node_id_r"), "match_probability",
-                         "source_dataset_l", "source_dataset_r")
-                 .checkpoint())
-        n_edges = int(edges.count())
-        nodes_sdf = self.db_api.register(nodes.checkpoint(), table_name="__link_nodes")
-        edges_sdf = self.db_api.register(edges, table_name="__link_edges")
-        result = splink_clusters(nodes_sdf, edges_sdf, self.db_api, config.clustering,
-                                 [aliases[s] for s in plan.duplicate_free])
-        staged = StagedResults(pairs=pairs, clusters=out / "clusters", records=out / "records")
-        clusters = result.as_spark_dataframe().select("node_id", "cluster_id")
-        clusters.write.mode("overwrite").parquet(str(staged.clusters))
-        self.records.write.mode("overwrite").parquet(str(staged.records))
-        return staged, n_edges
-
-    def export(self, plan: LinkPlan, staged: StagedResults, con: duckdb.DuckDBPyConnection) -> None:
-        """Tokens and Spark's staged results as the finishing database's tables (no Spark needed)."""
+    def export(self, plan: LinkPlan, scored: Path | None, con: duckdb.DuckDBPyConnection) -> None:
+        """Tokens and Spark's staged pairs as the finishing database's tables (no Spark needed)."""
+        if scored is None:
+            raise RuntimeError("SparkBackend.export needs the staged pairs")
         load_tokens_duckdb(con, plan.extracts, plan.column_types)
-        run_sql(con, f"CREATE OR REPLACE TABLE _pairs AS SELECT * FROM {read_parquet_sql(staged.pairs)} "
-                     "ORDER BY identity_id_l, identity_id_r")
-        run_sql(con, f"CREATE OR REPLACE TABLE _clusters AS SELECT node_id, cluster_id "
-                     f"FROM {read_parquet_sql(staged.clusters)}")
+        run_sql(con, f"CREATE OR REPLACE TABLE _scored AS SELECT * FROM {read_parquet_sql(scored)}")
 
     def close(self) -> None:
         """Stop Spark (and end a local JVM unless ``release_jvm`` is off); staged files stay."""
-        self.frames, self.records = [], None
+        self.frames = []
         self._stack.close()
