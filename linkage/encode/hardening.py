@@ -10,18 +10,59 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage.config import PartnerConfig
 
 
-def keyed_shuffle(tokens_path: Path, parquet_options: dict) -> None:
-    """Rewrite a tokens.parquet in identity-id order (a keyed pseudo-random permutation of its rows)."""
-    table = pq.read_table(tokens_path)
-    table = table.sort_by([("identity_id", "ascending")])
-    pq.write_table(table, tokens_path, **parquet_options)
+def keyed_shuffle(tokens_path: Path, parquet_options: dict, *, batch_rows: int = 65_536) -> None:
+    """Rewrite a tokens.parquet in identity-id order (a keyed pseudo-random permutation of its rows).
+
+    Sorting the whole table in memory held every token of the extract at once (6.4 GB resident for a
+    2.2M-row police extract), so rows are first spilled into one Arrow file per leading character of the
+    identity id, and the buckets are sorted and written one at a time, in character order. Buckets are
+    contiguous ranges of the sort order, so the result is the same file as a full sort, in ~1/16 of the
+    memory (record ids are hex). The spill holds tokens only, never a clear value.
+    """
+    source = pq.ParquetFile(tokens_path)
+    schema = source.schema_arrow
+    spill = tokens_path.parent / ".shuffle"
+    spill.mkdir()
+    try:
+        writers: dict[str, pa.ipc.RecordBatchFileWriter] = {}
+        sinks: list[pa.OSFile] = []
+        try:
+            for batch in source.iter_batches(batch_size=batch_rows):
+                if batch.column("identity_id").null_count:  # a row without an id would be lost by the split
+                    raise ValueError(f"{tokens_path}: identity_id is missing on some rows")
+                lead = pc.utf8_slice_codeunits(batch.column("identity_id"), 0, 1)
+                for value in pc.unique(lead).to_pylist():
+                    if value not in writers:
+                        sink = pa.OSFile(str(spill / f"{ord(value or chr(0)):06x}.arrow"), "wb")
+                        sinks.append(sink)
+                        writers[value] = pa.ipc.new_file(sink, schema)
+                    writers[value].write_batch(batch.filter(pc.equal(lead, value)))
+        finally:
+            for writer in writers.values():
+                writer.close()
+            for sink in sinks:
+                sink.close()
+        source.close()
+        shuffled = tokens_path.with_name(tokens_path.name + ".shuffled")
+        with pq.ParquetWriter(shuffled, schema, **parquet_options) as out:
+            for value in sorted(writers):
+                with pa.memory_map(str(spill / f"{ord(value or chr(0)):06x}.arrow")) as mapped:
+                    bucket = pa.ipc.open_file(mapped).read_all()
+                out.write_table(bucket.sort_by([("identity_id", "ascending")]))
+        os.replace(shuffled, tokens_path)
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def weak_encoding_reasons(cfg: PartnerConfig) -> list[str]:
