@@ -237,3 +237,16 @@ def test_missing_spill_folder_is_a_config_error(world, tmp_path):
         link_extracts(world["dirs"], tmp_path / "out", fast_config(duckdb_temp_directory=str(tmp_path / "nope")),
                       quiet=True)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_blocking_rule_column_outside_the_column_grammar_is_a_config_error(tmp_path):
+    """List-rule columns reach SQL unquoted by Splink's block_on: only contract-grammar names are accepted."""
+    from linkage.link.config import load_link_config
+
+    cfg = tmp_path / "linkage.yaml"
+    cfg.write_text('blocking_rules:\n  - ["dob__exact", "surname__exact) OR (1=1"]\n', encoding="utf-8")
+    with pytest.raises(LinkageConfigError) as exc:
+        load_link_config(cfg)
+    assert "blocking_rules" in str(exc.value) and "\n" not in str(exc.value)
+    cfg.write_text('blocking_rules:\n  - ["dob__exact", "surname__exact"]\n', encoding="utf-8")
+    assert load_link_config(cfg).blocking_rules == [["dob__exact", "surname__exact"]]

@@ -12,9 +12,13 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from linkage.config import SCHEMA_MODELS, StrictModel, load_yaml_model
+from linkage.contracts.names import COLUMN_PATTERN
 
 # A blocking rule is a list of columns that must be equal on both sides, or one SQL condition on l./r.
-BlockingRule = list[str] | str
+# A list rule names token columns (all equal); they reach SQL, so they must follow the column grammar of the
+# identifier-package contract. A string rule is SQL the linkage unit writes itself, never read from a partner.
+TokenColumn = Annotated[str, Field(pattern=COLUMN_PATTERN)]
+BlockingRule = list[TokenColumn] | str
 
 
 class ComparisonSettings(StrictModel):
