@@ -41,7 +41,13 @@ from linkage.link.checks import check_extracts  # noqa: E402
 from linkage.link.config import BlockingRule, load_link_config  # noqa: E402
 from linkage.link.evaluate import read_truth  # noqa: E402
 from linkage.link.job import column_types, pair_filter, plan_link  # noqa: E402
-from linkage.link.model import DEFAULT_BLOCKING, is_token_list, rule_label, usable_rules  # noqa: E402
+from linkage.link.model import (  # noqa: E402
+    DEFAULT_BLOCKING,
+    exploded_rule_rows_sql,
+    is_token_list,
+    rule_label,
+    usable_rules,
+)
 from linkage.link.tables import load_tokens_duckdb  # noqa: E402
 
 
@@ -55,8 +61,7 @@ def rule_side(rule: BlockingRule) -> str:
     """One side of the rule's join: the records, with token-list columns exploded (one row per token) as
     the link's blocking does (see linkage.link.model.to_splink_rule)."""
     if isinstance(rule, list) and any(is_token_list(c) for c in rule):
-        cols = ", ".join(f"unnest({c}) AS {c}" if is_token_list(c) else c for c in rule)
-        return f"(SELECT record_id, identity_id, source, {cols} FROM t)"
+        return f"({exploded_rule_rows_sql('t', ['record_id', 'identity_id', 'source', *rule])})"
     return "t"
 
 

@@ -250,3 +250,14 @@ def test_a_blocking_rule_column_outside_the_column_grammar_is_a_config_error(tmp
     assert "blocking_rules" in str(exc.value) and "\n" not in str(exc.value)
     cfg.write_text('blocking_rules:\n  - ["dob__exact", "surname__exact"]\n', encoding="utf-8")
     assert load_link_config(cfg).blocking_rules == [["dob__exact", "surname__exact"]]
+
+
+def test_a_token_list_column_in_a_training_rule_is_a_config_error_not_a_crash_mid_link(tmp_path):
+    """Splink refuses exploded rules in EM and prior estimation; refuse them when the config is read."""
+    from linkage.link.config import load_link_config
+
+    cfg = tmp_path / "linkage.yaml"
+    cfg.write_text('training:\n  em_rules:\n    - ["dob__del1", "surname__exact"]\n', encoding="utf-8")
+    with pytest.raises(LinkageConfigError) as exc:
+        load_link_config(cfg)
+    assert "em_rules" in str(exc.value) and "token-list" in str(exc.value) and "\n" not in str(exc.value)

@@ -129,3 +129,53 @@ def test_token_list_rule_is_exploded_counted_per_shared_token_and_finds_a_one_di
     pairs = linker.inference.predict().as_pandas_dataframe()
     found = {tuple(sorted(p)) for p in zip(pairs.identity_id_l, pairs.identity_id_r, strict=True)}
     assert found == {("a-0", "b-0"), ("a-0", "c-0"), ("b-0", "c-0")}  # once each; d shares no digit token
+
+
+def test_a_rule_on_two_token_lists_is_counted_as_every_combination_of_their_tokens():
+    """Splink's exploding join pairs every token of one list with every token of the other; the budget's
+    estimate must count the same rows (unnesting both lists in one SELECT zips them and undercounts)."""
+    import itertools
+
+    import duckdb
+
+    from linkage.link.model import estimate_rule_pairs
+    from linkage.normalise import deletion_neighbourhood
+
+    given = ["john", "jon", "john", "jhn"]
+    surnames = ["smith", "smyth", "smith", "smith"]
+    df = pd.DataFrame({"given_name__del1": [deletion_neighbourhood(g) for g in given],
+                       "surname__del1": [deletion_neighbourhood(s) for s in surnames]})
+    con = duckdb.connect()
+    con.register("ids", df)
+    # Rows per key value after exploding both lists: n(n-1)/2 per (given token, surname token) combination.
+    combos: dict[tuple[str, str], int] = {}
+    for g_tokens, s_tokens in zip(df.given_name__del1, df.surname__del1, strict=True):
+        for key in itertools.product(set(g_tokens), set(s_tokens)):
+            combos[key] = combos.get(key, 0) + 1
+    expected = sum(n * (n - 1) // 2 for n in combos.values())
+    assert expected > 0
+    assert estimate_rule_pairs(con, "ids", ["given_name__del1", "surname__del1"]) == expected
+
+
+def test_every_token_list_column_the_encoder_can_emit_is_exploded_in_blocking():
+    """A list column not recognised would compile to whole-list equality (l.x = r.x) without any error."""
+    import typing
+
+    from linkage.config import DobVariant, NameVariant, PartnerConfig, PostcodeVariant
+    from linkage.encode.identifiers import IdentifierEncoder
+    from linkage.link.model import is_token_list
+
+    cfg = PartnerConfig.model_validate({
+        "project_id": "test-project", "source": "police", "local_id": "id",
+        "identifiers": {"given_name": {"column": "g"}, "surname": {"column": "s"},
+                        "date_of_birth": {"column": "d", "formats": ["%Y-%m-%d"]}, "postcode": {"column": "p"},
+                        "sex": {"column": "x"}},
+        "encodings": {"name_variants": list(typing.get_args(NameVariant)),
+                      "dob_variants": list(typing.get_args(DobVariant)),
+                      "postcode_variants": list(typing.get_args(PostcodeVariant)),
+                      "name_dob_tolerant_tokens": True, "name_postcode_tokens": True,
+                      "phonetic_postcode_tokens": True, "full_name_tokens": True}})
+    columns = IdentifierEncoder(cfg, b"k" * 32).columns
+    lists = {c for c, spec in columns.items() if spec["type"] == "token_list"}
+    assert {"given_name__near_dob", "name__parts", "dob__del1", "postcode__del1"} <= lists
+    assert {c for c in columns if is_token_list(c)} == lists

@@ -13,18 +13,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from linkage.contracts.identifier_package import load_json, load_model_manifest
-from linkage.contracts.link_output import CROSSWALK_COLUMNS, LinkOutputManifest, check_crosswalk_columns
-from linkage.contracts.names import KCV_PATTERN, PROJECT_ID_PATTERN, SHA256_PATTERN, SOURCE_PATTERN
+from linkage.contracts.link_output import CROSSWALK_COLUMNS, check_crosswalk_columns, read_link_output
+from linkage.contracts.names import (
+    EXTRACT_ID_PATTERN,
+    KCV_PATTERN,
+    PROJECT_ID_PATTERN,
+    SHA256_PATTERN,
+    SOURCE_PATTERN,
+)
 from linkage.errors import LinkageInputError, ManifestMismatchError
 
 CROSSWALK_RELEASE_KIND = "crosswalk-release"
 CROSSWALK_RELEASE_SCHEMA_VERSION = "1.0"
-EXTRACT_ID_PATTERN = r"^[0-9a-f]{16,64}$"
 
 
 class ReleasedExtract(BaseModel):
@@ -40,7 +45,7 @@ class ReleasedExtract(BaseModel):
 class CrosswalkReleaseManifest(BaseModel):
     """manifest.json of a per-release crosswalk (``linkage export-crosswalk``)."""
 
-    model_config = ConfigDict(extra="allow",
+    model_config = ConfigDict(extra="forbid",
                               json_schema_extra={"x-schema-version": CROSSWALK_RELEASE_SCHEMA_VERSION})
 
     schema_version: str = CROSSWALK_RELEASE_SCHEMA_VERSION
@@ -52,7 +57,8 @@ class CrosswalkReleaseManifest(BaseModel):
     inputs: list[ReleasedExtract] = Field(min_length=1)
     link_manifest_sha256: str = Field(pattern=SHA256_PATTERN)
     counts: dict[str, int] = Field(default_factory=dict)
-    files: dict[str, str] = Field(description="SHA-256 of crosswalk.parquet")
+    files: dict[Literal["crosswalk.parquet"], Annotated[str, Field(pattern=SHA256_PATTERN)]] = Field(
+        description="SHA-256 of crosswalk.parquet")
     created_at: str = Field(max_length=64)
 
 
@@ -101,30 +107,23 @@ def read_crosswalk(folder: str | Path) -> CrosswalkSource:
             raise LinkageInputError("not found; is this a crosswalk release or link folder?", file=str(p))
     data: Any = load_json(manifest_path)
     kind = data.get("kind") if isinstance(data, dict) else None
-    extracts: tuple[LinkedExtract, ...]
-    if kind == CROSSWALK_RELEASE_KIND:
-        release = load_model_manifest(manifest_path, CrosswalkReleaseManifest)
-        expected: str | None = release.files.get("crosswalk.parquet")
-        if expected is None:
-            raise LinkageInputError("manifest does not name crosswalk.parquet", file=str(manifest_path),
-                                    field="files")
-        project_id, kcv = release.project_id, release.kcv
-        extracts = tuple(LinkedExtract(i.source, i.extract_id, i.tokens_sha256) for i in release.inputs)
-        source_kind: Literal["crosswalk-release", "link"] = "crosswalk-release"
-    elif kind == "link":
-        link = load_model_manifest(manifest_path, LinkOutputManifest)
-        expected = (link.files or {}).get("crosswalk.parquet")
-        project_id, kcv = link.project_id, link.kcv
-        extracts = tuple(LinkedExtract(i.source, i.extract_id, i.files.get("tokens.parquet")) for i in link.inputs)
-        source_kind = "link"
-    else:
+    if kind == "link":
+        # The link folder's own reader: every file its manifest lists is verified, columns checked.
+        link = read_link_output(path).manifest
+        return CrosswalkSource(path, "link", link.project_id, link.kcv, tuple(
+            LinkedExtract(i.source, i.extract_id, i.files.get("tokens.parquet")) for i in link.inputs))
+    if kind != CROSSWALK_RELEASE_KIND:
         raise LinkageInputError("not a link or crosswalk-release manifest", file=str(manifest_path), field="kind")
-    if expected is not None and sha256_file(crosswalk) != expected:
+    release = load_model_manifest(manifest_path, CrosswalkReleaseManifest)
+    expected = release.files.get("crosswalk.parquet")
+    if expected is None:
+        raise LinkageInputError("manifest does not name crosswalk.parquet", file=str(manifest_path), field="files")
+    if sha256_file(crosswalk) != expected:
         raise ManifestMismatchError(f"{crosswalk}: SHA-256 does not match {manifest_path} (crosswalk changed after "
                                     "the release was made); refusing to use it")
     check_crosswalk_columns(crosswalk)
-    return CrosswalkSource(path, source_kind, project_id, kcv, extracts)
-
+    return CrosswalkSource(path, "crosswalk-release", release.project_id, release.kcv, tuple(
+        LinkedExtract(i.source, i.extract_id, i.tokens_sha256) for i in release.inputs))
 
 __all__ = ["CROSSWALK_COLUMNS", "CROSSWALK_RELEASE_KIND", "CrosswalkReleaseManifest", "CrosswalkSource",
            "LinkedExtract", "ReleasedExtract", "read_crosswalk"]

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from linkage.contracts.names import (
     ENCODING_LABEL_PATTERN,
+    EXTRACT_ID_PATTERN,
     FIELD_PATTERN,
     FILE_NAME_PATTERN,
     KCV_PATTERN,
@@ -136,7 +137,7 @@ class IdentifierPackageManifest(BaseModel):
     project_id: str = Field(pattern=PROJECT_ID_PATTERN)
     kcv: str = Field(pattern=KCV_PATTERN)
     one_person_per_id: bool
-    extract_id: str | None = Field(None, pattern=r"^[0-9a-f]{16,64}$",
+    extract_id: str | None = Field(None, pattern=EXTRACT_ID_PATTERN,
                                    description="shared with the attribute package of the same run")
     release_audit: dict[str, Any] | None = Field(None, description="the partner's release audit verdict, added by "
                                                  "`linkage hash` (linkage.audit.gate)")

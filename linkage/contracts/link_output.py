@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from linkage.contracts.identifier_package import load_model_manifest
-from linkage.contracts.names import KCV_PATTERN, PROJECT_ID_PATTERN, SOURCE_PATTERN
+from linkage.contracts.names import EXTRACT_ID_PATTERN, KCV_PATTERN, PROJECT_ID_PATTERN, SOURCE_PATTERN
 from linkage.errors import LinkageInputError, ManifestMismatchError
 
 CROSSWALK_COLUMNS = ("person_id", "source", "record_id")
@@ -33,7 +33,7 @@ class LinkInput(BaseModel):
     files: dict[str, str]
     path: str | None = None
     one_person_per_id: bool = False
-    extract_id: str | None = Field(None, pattern=r"^[0-9a-f]{16,64}$",
+    extract_id: str | None = Field(None, pattern=EXTRACT_ID_PATTERN,
                                    description="the identifier package's extract id (as its attribute package's)")
     counts: dict[str, Any] = Field(default_factory=dict)
 

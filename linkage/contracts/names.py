@@ -21,9 +21,21 @@ FIELD_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 #: A file listed in a manifest: a bare file name, never a path.
 FILE_NAME_PATTERN = r"^[A-Za-z0-9_\-]{1,64}\.(parquet|csv|json|html|arrow|bin)$"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
+#: An extract id: a keyed identifier of one partner extract, shared by its identifier and attribute packages.
+EXTRACT_ID_PATTERN = r"^[0-9a-f]{16,64}$"
 KCV_PATTERN = r"^[0-9a-f]{12}$"
 #: A project id: printable, no control characters (it is shown in messages and stored in every manifest).
 PROJECT_ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
+
+#: Column-name endings of the token-list encodings ("token_list" in a manifest): deletion neighbourhoods,
+#: nickname lists, date-tolerant name composites and the shared name parts. In a blocking rule such a column
+#: means "the lists share a token" and is exploded; tests check it against every column the encoder emits.
+TOKEN_LIST_SUFFIXES = ("__del1", "__alias", "__near_dob", "__parts")
+
+
+def is_token_list_column(name: str) -> bool:
+    return name.endswith(TOKEN_LIST_SUFFIXES)
+
 
 _SOURCE = re.compile(SOURCE_PATTERN)
 _COLUMN = re.compile(COLUMN_PATTERN)

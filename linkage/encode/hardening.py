@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage.config import PartnerConfig
+from linkage.errors import LinkageInputError
 
 
 def keyed_shuffle(tokens_path: Path, parquet_options: dict, *, batch_rows: int = 65_536) -> None:
@@ -40,7 +41,8 @@ def keyed_shuffle(tokens_path: Path, parquet_options: dict, *, batch_rows: int =
         try:
             for batch in source.iter_batches(batch_size=batch_rows):
                 if batch.column("identity_id").null_count:  # a row without an id would be lost by the split
-                    raise ValueError(f"{tokens_path}: identity_id is missing on some rows")
+                    raise LinkageInputError("identity_id is missing on some rows", file=str(tokens_path),
+                                            field="identity_id")
                 lead = pc.utf8_slice_codeunits(batch.column("identity_id"), 0, 1)
                 for value in pc.unique(lead).to_pylist():
                     if value not in writers:

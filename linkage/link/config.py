@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from linkage.config import SCHEMA_MODELS, StrictModel, load_yaml_model
-from linkage.contracts.names import COLUMN_PATTERN
+from linkage.contracts.names import COLUMN_PATTERN, is_token_list_column
 
 # A blocking rule is a list of columns that must be equal on both sides, or one SQL condition on l./r.
 # A list rule names token columns (all equal); they reach SQL, so they must follow the column grammar of the
@@ -64,6 +64,16 @@ class TrainingSettings(StrictModel):
                     "second needs the postcode: on names alone, same-name relatives at other addresses pass as "
                     "matches and EM learns that a different date of birth is common among matches")
     em_max_pairs: float | None = Field(2e6, description="cap on pairs per EM session (deterministic sample)")
+
+    @field_validator("prior_rules", "em_rules")
+    @classmethod
+    def _no_token_lists(cls, rules: list[BlockingRule]) -> list[BlockingRule]:
+        # Splink trains only on plain joins: an exploded (token-list) rule would abort the link mid-training.
+        for rule in rules:
+            if isinstance(rule, list) and any(is_token_list_column(c) for c in rule):
+                raise ValueError("training rules cannot use token-list columns (__del1, __alias, __near_dob, "
+                                 "__parts); use them in blocking_rules only")
+        return rules
     unobserved_level_m: Literal["neutral", "fixed"] = Field(
         "neutral", description="levels never seen in EM: 'neutral' sets m = u (weight 0); 'fixed' uses "
                                "unobserved_fixed_m. Never Splink's default, which can add ~10 bits of false evidence")

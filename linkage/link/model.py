@@ -18,8 +18,10 @@ import splink.comparison_library as cl
 from splink import Linker, SettingsCreator, block_on
 from splink.blocking_rule_library import CustomRule
 
+from linkage.contracts.names import is_token_list_column
 from linkage.link.config import BlockingRule, LinkConfig
 from linkage.link.levels import BloomDiceLevel, ListOverlapLevel, TokenInListLevel
+from linkage.link.sql import ident
 
 log = logging.getLogger(__name__)
 
@@ -217,14 +219,21 @@ DEFAULT_BLOCKING: list[BlockingRule] = [
 ]
 
 
-# Token-list encodings (linkage.encode.identifiers: "token_list" in the manifest). In an equality rule such a
-# column means "the two lists share a token": the rule is run by exploding the lists (one row per token),
-# never by a nested-loop list comparison.
-TOKEN_LIST_SUFFIXES = ("__del1", "__alias")
+# A token-list column in an equality rule means "the two lists share a token": the rule is run by exploding
+# the lists (one row per token), never by a nested-loop list comparison (linkage.contracts.names).
+is_token_list = is_token_list_column
 
 
-def is_token_list(col: str) -> bool:
-    return col.endswith(TOKEN_LIST_SUFFIXES) or col == "name__parts"
+def exploded_rule_rows_sql(source_sql: str, rule: list[str]) -> str:
+    """One row per combination of the rule's keys, list columns exploded one at a time as Splink's join
+    does (two lists give every pair of their tokens, not the tokens side by side); no null key survives."""
+    quoted = [ident(c) for c in rule]
+    not_null = " AND ".join(f"{q} IS NOT NULL" for q in quoted)
+    sql = f"SELECT {', '.join(quoted)} FROM {source_sql} WHERE {not_null}"
+    for col in (c for c in rule if is_token_list(c)):
+        select = ", ".join(f"unnest({ident(c)}) AS {ident(c)}" if c == col else ident(c) for c in rule)
+        sql = f"SELECT {select} FROM ({sql})"
+    return f"SELECT * FROM ({sql}) WHERE {not_null}"
 
 
 def _rule_columns(rule: BlockingRule) -> set[str]:
@@ -245,12 +254,11 @@ def estimate_rule_pairs(con: duckdb.DuckDBPyConnection, source_sql: str, rule: B
     on what the rule adds, from one GROUP BY. None for SQL rules, which cannot be counted this way."""
     if not isinstance(rule, list):
         return None
-    not_null = " AND ".join(f"{c} IS NOT NULL" for c in rule)
     # A token-list column is exploded as the join does: a pair sharing k tokens is counted k times, which is
     # the join's real cost (Splink de-duplicates the pairs after it).
-    select = ", ".join(f"unnest({c}) AS {c}" if is_token_list(c) else c for c in rule)
-    n = con.execute(f"SELECT sum(n * (n - 1) // 2) FROM (SELECT count(*)::HUGEINT AS n FROM (SELECT {select} "
-                    f"FROM {source_sql} WHERE {not_null}) GROUP BY {', '.join(rule)})").fetchall()[0][0]
+    keys = ", ".join(ident(c) for c in rule)
+    n = con.execute(f"SELECT sum(n * (n - 1) // 2) FROM (SELECT count(*)::HUGEINT AS n FROM "
+                    f"({exploded_rule_rows_sql(source_sql, rule)}) GROUP BY {keys})").fetchall()[0][0]
     return int(n or 0)
 
 

@@ -18,15 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from linkage.contracts.crosswalk_release import CROSSWALK_RELEASE_KIND, CrosswalkReleaseManifest
+from linkage.contracts.crosswalk_release import CROSSWALK_COLUMNS, CROSSWALK_RELEASE_KIND, CrosswalkReleaseManifest
 from linkage.contracts.identifier_package import read_identifier_package
 from linkage.contracts.link_output import LinkInput, LinkOutputManifest, read_link_output
 from linkage.errors import LinkageInputError
 from linkage.io import atomic_output_dir, sha256_file, write_json
 from linkage.keys import key_check_value, release_person_id
-
-RELEASE_KIND = CROSSWALK_RELEASE_KIND
-CROSSWALK_COLUMNS = ("person_id", "source", "record_id")
 
 
 def _extract_id(item: LinkInput) -> str | None:
@@ -77,7 +74,7 @@ def export_crosswalk(link_dir: str | Path, release_key: bytes, out_dir: str | Pa
         pq.write_table(out_table, tmp / "crosswalk.parquet", compression="zstd")
         release = {
             "schema_version": "1.0",
-            "kind": RELEASE_KIND,
+            "kind": CROSSWALK_RELEASE_KIND,
             "release_id": release_id or key_check_value(release_key),
             "release_key_check_value": key_check_value(release_key),
             "project_id": manifest.project_id,
