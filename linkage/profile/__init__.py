@@ -110,8 +110,9 @@ def build_profile(config_path: str | Path | None, link_dir: str | Path, encoded_
             "disclosure": {"settings": cfg.disclosure.model_dump(mode="json"), "log": release.log.entries,
                            "summary": release.log.summary(), "intruder": intruder.summary()},
             "outputs": {f: sha256_file(tmp / f) for f in files}, "timings": timer.timings})
-    if reg is not None:
-        reg.record_cells(release_id, cfg.name, release.populations, release.cells(), release.relations(),
-                         cfg.disclosure)
+        # Registered before the folder is committed (as for cohorts): never a release the register lacks.
+        if reg is not None:
+            reg.record_cells(release_id, cfg.name, release.populations, release.cells(), release.relations(),
+                             cfg.disclosure)
     return {"out_dir": str(out_dir), "files": files + ["manifest.json"], "tables": sorted(release.tables),
             "disclosure_summary": release.log.summary(), "intruder": intruder.summary()}
