@@ -40,6 +40,7 @@ from scipy.sparse import coo_array
 
 from linkage.cohort.config import DisclosureSettings
 from linkage.errors import LinkageError
+from linkage.graph import component_labels
 
 __all__ = ["Cell", "IntruderReport", "ReleaseRefused", "Target", "attack", "attack_cells", "attack_cells_pair",
            "attack_pair", "rounding_interval"]
@@ -655,30 +656,12 @@ class Cell:
     hidden: bool = False  # never shown (e.g. "occurrences without the flag"), but bound by the relations
 
 
-def _components(names: list[str], rows: list[dict[str, float]]) -> dict[str, int]:
-    parent = {n: n for n in names}
-
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for row in rows:
-        keys = list(row)
-        for k in keys[1:]:
-            a, b = find(keys[0]), find(k)
-            if a != b:
-                parent[a] = b
-    roots: dict[str, int] = {}
-    return {n: roots.setdefault(find(n), len(roots)) for n in names}
-
-
 def _attack_rows(cells: dict[str, Cell], rows: list[tuple[dict[str, float], float, float]], targets: list[Target],
                  settings: DisclosureSettings, time_limit: float) -> IntruderReport:
     """Solve every target inside its own connected block of unknowns (the blocks are independent, and
     small integer programs are far faster than one large one)."""
-    comp = _components(list(cells), [r[0] for r in rows])
+    # a row's cells are all tied to its first one: the blocks are the components of those edges
+    comp = component_labels(list(cells), ((keys[0], k) for r in rows for keys in [list(r[0])] for k in keys[1:]))
     by_comp_rows: dict[int, list] = {}
     for r in rows:
         by_comp_rows.setdefault(comp[next(iter(r[0]))], []).append(r)

@@ -16,6 +16,7 @@ from splink.internals.clustering import cluster_pairwise_predictions_at_threshol
 from splink.internals.duckdb.database_api import DuckDBAPI
 from splink.internals.one_to_one_clustering import one_to_one_clustering
 
+from linkage.graph import components
 from linkage.link.config import ClusterSettings
 
 
@@ -149,25 +150,6 @@ def cluster_records(con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, settings:
     return "_clusters"
 
 
-def _components(nodes: list[str], edges: list[tuple[str, str]]) -> list[list[str]]:
-    parent = {n: n for n in nodes}
-
-    def find(x: str) -> str:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    groups: dict[str, list[str]] = {}
-    for n in nodes:
-        groups.setdefault(find(n), []).append(n)
-    return list(groups.values())
-
-
 def split_oversized_clusters(con: duckdb.DuckDBPyConnection, max_size: int, threshold: float) -> int:
     """Chain guard: re-split each cluster above ``max_size`` records on its own edges at rising thresholds
     until every part fits (or the highest threshold is reached). Returns the number of clusters split.
@@ -200,7 +182,7 @@ def split_oversized_clusters(con: duckdb.DuckDBPyConnection, max_size: int, thre
                     continue
                 members = set(part)
                 kept = [(a, b) for a, b, p in edges if p >= t and a in members and b in members]
-                still += _components(part, kept)
+                still += components(part, kept)
             pending = still
         for part in pending:
             new_ids += [(n, min(part)) for n in part]
