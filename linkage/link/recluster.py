@@ -139,7 +139,7 @@ def add_operating_point_section(report: HtmlReport, op: dict[str, Any]) -> None:
     offset = logit2(op["prior"])
     df = pd.DataFrame([{"match_weight": round(b + offset, 1), "pairs": n} for b, n in hist])
     df["match_weight"] = df.match_weight.round(0)
-    df = df.groupby("match_weight", as_index=False)["pairs"].sum()
+    df = df.groupby("match_weight", as_index=False).agg(pairs=("pairs", "sum"))
     cut = logit2(min(max(threshold, 1e-12), 1 - 1e-12))
     spec = {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",

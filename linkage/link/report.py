@@ -135,7 +135,7 @@ def _threshold_histogram(chart: dict[str, Any], threshold: float) -> dict[str, A
     weight = math.log2(threshold / (1 - threshold))
     spec = dict(chart)
     data = spec.pop("data")
-    top = {k: spec.pop(k) for k in ("$schema", "title", "config") if k in spec}
+    top: dict[str, Any] = {k: spec.pop(k) for k in ("$schema", "title", "config") if k in spec}
     rule = {"mark": {"type": "rule", "color": "#c00", "strokeWidth": 2},
             "encoding": {"x": {"datum": weight, "type": "quantitative"}}}
     label = {"mark": {"type": "text", "color": "#c00", "align": "left", "dx": 4, "baseline": "top", "y": 4},

@@ -175,7 +175,7 @@ def _time(occ: pd.DataFrame, rel: ProfileRelease) -> Renderer:
     grid = pd.crosstab(occ["weekday"], occ["hour"]).reindex(index=range(7), columns=hours, fill_value=0)
     cell_keys = {}
     for w in range(7):
-        row = grid.loc[w]
+        row = grid.iloc[w]  # index is 0-6 in order
         ks = rel.breakdown(("sv", "wd_hour", str(w)), row, ("sv", "weekday", str(w)))
         cell_keys[w] = ks
     for h in hours:
@@ -260,8 +260,9 @@ def _age_sex(occ: pd.DataFrame, police: pd.DataFrame, cfg: ProfileConfig, den: p
         band = age_band_of(inv["age"], labels)
         tot = ("agesex", role, "total")
         rel.count(tot, len(inv))
-        cells = pd.DataFrame({"band": band, "sex": inv["sex"]}).value_counts().sort_index()
-        keys = [rel.count(("agesex", role, str(b), str(sx)), int(n)) for (b, sx), n in cells.items()]
+        cells = pd.DataFrame({"band": band, "sex": inv["sex"]}).value_counts().sort_index().reset_index(name="n")
+        keys = [rel.count(("agesex", role, str(b), str(sx)), int(n))
+                for b, sx, n in cells.itertuples(index=False, name=None)]
         rel.constrain(tot, keys)
         for k in keys:
             out.append((role, k[2], k[3], k))

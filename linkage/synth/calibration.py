@@ -10,6 +10,7 @@ it reads clear identifiers' truth mapping, which the real pipeline never has.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -147,7 +148,7 @@ def sna_profile(out_dir: str | Path, config: str | Path | None = None) -> dict:
     rel = profile_from_frames(loaded, frames["police"], frames, den)
     from linkage.cohort.tables import WITHHELD
 
-    t = {name: [{k: ("c" if v is WITHHELD else v) for k, v in r.items()} for r in rows]
+    t: dict[str, list[dict[str, Any]]] = {name: [{k: ("c" if v is WITHHELD else v) for k, v in r.items()} for r in rows]
          for name, rows in rel.tables.items()}
     flags = {r["measure"]: r["pct"] for r in t["flag_shares"]}
     rates = {r["area"]: r["rate_per_1000"] for r in t["sv_by_area"] if r["level"] in ("LLR", "la", "district")}

@@ -378,14 +378,14 @@ def _domestic_abuse(rng, occ: _Occurrences, people: People, hh: Households, lo, 
     occ.involve(ids, victim, "VICTIM")
     # children of the household aged 0-17 on the day
     kids = np.flatnonzero(people.is_child)
-    by_hh = {}
+    by_hh: dict[int, list[int]] = {}
     for p, hhid in zip(kids.tolist(), people.hh[kids].tolist(), strict=True):
         by_hh.setdefault(hhid, []).append(p)
     o_list, c_list = [], []
     for i, hhid in enumerate(h.tolist()):
-        for c in by_hh.get(hhid, ()):
+        for child in by_hh.get(hhid, ()):
             o_list.append(i)
-            c_list.append(c)
+            c_list.append(child)
     if not o_list:
         return
     oi, c = np.array(o_list), np.array(c_list)
