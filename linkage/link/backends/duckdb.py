@@ -15,16 +15,14 @@ from splink import Linker
 from splink.internals.duckdb.database_api import DuckDBAPI
 from splink.internals.pipeline import CTEPipeline
 
-from linkage.link.backends.base import LinkPlan, Progress
+from linkage.link.backends.base import LinkPlan, Progress, SplinkBackend
 from linkage.link.cluster import run_sql
 from linkage.link.config import DuckDBBackendSettings, LinkConfig
-from linkage.link.model import train
 from linkage.link.sql import ident, string
 from linkage.link.tables import duckdb_settings, load_tokens_duckdb
-from linkage.link.threshold import scoring_floor
 
 
-class DuckDBBackend:
+class DuckDBBackend(SplinkBackend):
     """``LinkBackend`` on DuckDB. Works in the connection the job gives it (``attach``)."""
 
     name = "duckdb"
@@ -34,7 +32,7 @@ class DuckDBBackend:
         self.score_chunks = duckdb_settings(config).score_chunks or 1
         self.con: duckdb.DuckDBPyConnection | None = None
         self.db_api: Any = None
-        self.tables: list[str] = []
+        self.inputs: list[str] = []  # the token tables, one per extract
 
     def attach(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
@@ -47,23 +45,12 @@ class DuckDBBackend:
 
     def load_tokens(self, plan: LinkPlan) -> dict[str, dict[str, int]]:
         con = self._con()
-        self.tables = load_tokens_duckdb(con, plan.extracts, plan.column_types)
+        self.inputs = load_tokens_duckdb(con, plan.extracts, plan.column_types)
         identities = {ex.source: int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
-                      for ex, t in zip(plan.extracts, self.tables, strict=True)}
+                      for ex, t in zip(plan.extracts, self.inputs, strict=True)}
         records = {s: int(n) for s, n in con.execute(
             "SELECT source, count(*) FROM _records GROUP BY source ORDER BY source").fetchall()}
         return {"identities": identities, "records": records}
-
-    def register(self, plan: LinkPlan) -> list[Any]:
-        aliases = plan.aliases
-        return [self.db_api.register(t, table_name=f"__link_input_{i}", dataset_display_name=aliases[ex.source])
-                for i, (ex, t) in enumerate(zip(plan.extracts, self.tables, strict=True))]
-
-    def train(self, linker: Linker, plan: LinkPlan, config: LinkConfig) -> dict[str, Any]:
-        return train(linker, plan.columns, config)
-
-    def predict_chunks(self, config: LinkConfig) -> int:
-        return self.score_chunks
 
     def predict(self, linker: Linker, plan: LinkPlan, config: LinkConfig, out: Path, progress: Progress
                 ) -> Path | None:
@@ -72,17 +59,11 @@ class DuckDBBackend:
         Pairs are scored down to the scoring floor (lower than ``pairs_min_match_probability`` when the prior
         is re-estimated from the scores); nothing is staged as a file (returns None).
         """
-        con, threshold, n = self._con(), scoring_floor(config), self.score_chunks
-        if n <= 1:
-            predictions = linker.inference.predict(threshold_match_probability=threshold)
-            progress.advance(1)
+        con = self._con()
+        parts = list(self.scored_slices(linker, config, progress))
+        if len(parts) == 1:
+            predictions = parts[0]
         else:
-            parts = []
-            for i in range(1, n + 1):
-                parts.append(linker.inference.predict_chunk(right_chunk=(i, n), left_chunk=(1, 1),
-                                                            threshold_match_probability=threshold,
-                                                            warning_mode="never"))
-                progress.advance(1)
             pipeline = CTEPipeline()
             pipeline.enqueue_sql(" UNION ALL ".join(f"SELECT * FROM {p.physical_name}" for p in parts),
                                  "__splink__df_predict")

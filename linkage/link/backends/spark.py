@@ -28,14 +28,12 @@ import duckdb
 from splink import Linker
 
 from linkage.errors import LinkageConfigError
-from linkage.link.backends.base import LinkPlan, Progress
+from linkage.link.backends.base import LinkPlan, Progress, SplinkBackend
 from linkage.link.cluster import run_sql
 from linkage.link.config import LinkConfig, SparkBackendSettings
 from linkage.link.levels import BLOOM_POPCOUNT_SUFFIX, bloom_word_columns
-from linkage.link.model import train
 from linkage.link.sql import ident
 from linkage.link.tables import load_tokens_duckdb, read_parquet_sql
-from linkage.link.threshold import scoring_floor
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +242,7 @@ def token_frame(spark: Any, extract: Any, types: dict[str, str], bloom_bytes: di
 
 # --- the backend -------------------------------------------------------------------------------------------
 
-class SparkBackend:
+class SparkBackend(SplinkBackend):
     """``LinkBackend`` on Spark: heavy steps on Spark, results staged as Parquet for the single-node steps."""
 
     name = "spark"
@@ -265,57 +263,37 @@ class SparkBackend:
         # "persist" piled cached tables up in a 2 GB driver here, so it is only an opt-in.
         self.db_api: Any = SparkAPI(spark_session=self.spark, break_lineage_method=settings.lineage,
                                     num_partitions_on_repartition=partitions)
-        self.frames: list[Any] = []
+        self.inputs: list[Any] = []  # the token DataFrames (persisted), one per extract
 
     def attach(self, con: duckdb.DuckDBPyConnection) -> None:
         """The finishing database is used only by ``export``, after Spark is released."""
 
     def load_tokens(self, plan: LinkPlan) -> dict[str, dict[str, int]]:
-        self.frames = [token_frame(self.spark, ex, plan.column_types, plan.bloom_bytes).persist()
+        self.inputs = [token_frame(self.spark, ex, plan.column_types, plan.bloom_bytes).persist()
                        for ex in plan.extracts]
-        identities = {ex.source: int(f.count()) for ex, f in zip(plan.extracts, self.frames, strict=True)}
-        union = self.frames[0]
-        for f in self.frames[1:]:
+        identities = {ex.source: int(f.count()) for ex, f in zip(plan.extracts, self.inputs, strict=True)}
+        union = self.inputs[0]
+        for f in self.inputs[1:]:
             union = union.unionByName(f)
         distinct = union.select("record_id", "source").distinct()
         records = {r["source"]: int(r["count"]) for r in distinct.groupBy("source").count().collect()}
         return {"identities": identities, "records": dict(sorted(records.items()))}
-
-    def register(self, plan: LinkPlan) -> list[Any]:
-        aliases = plan.aliases
-        return [self.db_api.register(f, table_name=f"__link_input_{i}", dataset_display_name=aliases[ex.source])
-                for i, (ex, f) in enumerate(zip(plan.extracts, self.frames, strict=True))]
-
-    def train(self, linker: Linker, plan: LinkPlan, config: LinkConfig) -> dict[str, Any]:
-        return train(linker, plan.columns, config)
-
-    def predict_chunks(self, config: LinkConfig) -> int:
-        return self.score_chunks
 
     def predict(self, linker: Linker, plan: LinkPlan, config: LinkConfig, out: Path, progress: Progress
                 ) -> Path | None:
         """Score in ``score_chunks`` slices of the right-hand records, each appended to out/pairs as Parquet."""
         from pyspark.sql import functions as F
 
-        folder, n = out / "pairs", self.score_chunks
-        # Down to the scoring floor, as on DuckDB: the operating point re-estimates the prior from these.
-        threshold = scoring_floor(config)
-        for i in range(1, n + 1):
-            if n == 1:
-                predictions = linker.inference.predict(threshold_match_probability=threshold)
-            else:
-                predictions = linker.inference.predict_chunk(right_chunk=(i, n), left_chunk=(1, 1),
-                                                             threshold_match_probability=threshold,
-                                                             warning_mode="never")
+        folder = out / "pairs"
+        for i, predictions in enumerate(self.scored_slices(linker, config, progress)):
             df = predictions.as_spark_dataframe()
             keep = [F.col(ident(c, "spark")) for c in df.columns if c not in ("source_dataset_l", "source_dataset_r")]
             if "source_dataset_l" in df.columns:
                 sources = [F.col("source_dataset_l").alias("source_l"), F.col("source_dataset_r").alias("source_r")]
             else:  # dedupe_only: one source, Splink adds no source column
                 sources = [F.lit(plan.sources[0]).alias("source_l"), F.lit(plan.sources[0]).alias("source_r")]
-            df.select(*keep, *sources).write.mode("overwrite" if i == 1 else "append").parquet(str(folder))
+            df.select(*keep, *sources).write.mode("overwrite" if i == 0 else "append").parquet(str(folder))
             predictions.drop_table_from_database_and_remove_from_cache()
-            progress.advance(1)
         return folder
 
     def export(self, plan: LinkPlan, scored: Path | None, con: duckdb.DuckDBPyConnection) -> None:
@@ -327,5 +305,5 @@ class SparkBackend:
 
     def close(self) -> None:
         """Stop Spark (and end a local JVM unless ``release_jvm`` is off); staged files stay."""
-        self.frames = []
+        self.inputs = []
         self._stack.close()
