@@ -18,6 +18,7 @@ from splink.internals.one_to_one_clustering import one_to_one_clustering
 
 from linkage.graph import components
 from linkage.link.config import ClusterSettings
+from linkage.link.sql import string
 
 
 def run_sql(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[tuple]:
@@ -25,14 +26,10 @@ def run_sql(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None =
     return con.execute(sql, params or []).fetchall()
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def build_record_graph(con: duckdb.DuckDBPyConnection, pairs_table: str, records_table: str,
                        aliases: dict[str, str]) -> None:
     """Create ``_nodes`` (node_id, source_dataset alias) and ``_edges`` (best probability per record pair)."""
-    case = " ".join(f"WHEN {_sql_str(s)} THEN {_sql_str(a)}" for s, a in aliases.items())
+    case = " ".join(f"WHEN {string(s)} THEN {string(a)}" for s, a in aliases.items())
     run_sql(con, f"""CREATE OR REPLACE TABLE _nodes AS
         SELECT record_id AS node_id, CASE source {case} END AS source_dataset
         FROM {records_table} ORDER BY record_id""")
@@ -92,7 +89,7 @@ def one_to_one_posteriors(con: duckdb.DuckDBPyConnection, duplicate_free: list[s
     """
     if len(duplicate_free) < 2:
         return
-    free = ", ".join(_sql_str(s) for s in duplicate_free)
+    free = ", ".join(string(s) for s in duplicate_free)
     run_sql(con, f"""CREATE OR REPLACE TABLE _edges AS
         WITH e AS (SELECT *, least(greatest(match_probability, 1e-12), 1 - 1e-12) AS p FROM _edges),
         o AS (SELECT *, p / (1 - p) AS odds,
@@ -203,6 +200,24 @@ def assign_person_ids(con: duckdb.DuckDBPyConnection, records_table: str) -> Non
         SELECT 'P' || substr(sha256('person' || m.first_record), 1, 20) AS person_id, c.source, c.record_id
         FROM c JOIN m USING (cluster_id)
         ORDER BY person_id, source, record_id""")
+
+
+def cluster_into_persons(con: duckdb.DuckDBPyConnection, settings: ClusterSettings, aliases: dict[str, str],
+                         duplicate_free_sources: list[str], threshold: float | None = None,
+                         operating: dict[str, Any] | None = None) -> float:
+    """From ``_pairs`` and ``_records`` to ``_crosswalk``: the record graph, its clustering and the person ids.
+
+    The one clustering path of ``linkage link`` and of a re-cluster, so a re-cluster at the threshold a link
+    chose gives the link's partition. ``aliases`` names the sources as Splink's clustering sees them;
+    ``threshold`` and ``operating`` are passed to ``cluster_records`` (an 'auto' threshold is chosen there).
+    Returns the threshold the records were clustered at.
+    """
+    build_record_graph(con, "_pairs", "_records", aliases)
+    cluster_records(con, DuckDBAPI(connection=con), settings, [aliases[s] for s in duplicate_free_sources],
+                    threshold, operating)
+    assign_person_ids(con, "_records")
+    chosen = operating.get("threshold") if operating is not None else threshold
+    return resolved_threshold(settings, chosen)
 
 
 def chain_guards(con: duckdb.DuckDBPyConnection, identities_table: str, settings: ClusterSettings,

@@ -34,14 +34,7 @@ from linkage.errors import LinkageConfigError, LinkageInputError
 from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, progress, write_json
 from linkage.link.backends import BACKENDS, LinkPlan, Progress, open_backend
 from linkage.link.checks import Extract, check_extracts
-from linkage.link.cluster import (
-    assign_person_ids,
-    build_record_graph,
-    chain_guards,
-    cluster_records,
-    resolved_threshold,
-    run_sql,
-)
+from linkage.link.cluster import chain_guards, cluster_into_persons, run_sql
 from linkage.link.config import (
     BackendSettings,
     DuckDBBackendSettings,
@@ -221,8 +214,8 @@ def set_model_prior(linker: Linker, prior: float) -> None:
 
 
 def operating_point_and_clusters(con: duckdb.DuckDBPyConnection, plan: LinkPlan, config: LinkConfig,
-                                 rule_prior: float, identities: dict[str, int]) -> tuple[dict[str, Any], int]:
-    """The labels-free operating point and the clustering, one step for every backend.
+                                 rule_prior: float, identities: dict[str, int]) -> tuple[dict[str, Any], int, float]:
+    """The labels-free operating point, the clustering and the person ids, one step for every backend.
 
     Reads ``_scored`` (every pair the backend scored down to the scoring floor, under the rule-based prior),
     ``_records`` and ``_identities`` of the finishing database: re-estimates the prior from the scores and
@@ -230,18 +223,17 @@ def operating_point_and_clusters(con: duckdb.DuckDBPyConnection, plan: LinkPlan,
     ``pairs_min_match_probability``, builds the record graph, re-weights one-to-one candidates, chooses the
     threshold of highest expected F1 on the clustered edges and clusters into ``_clusters`` (chain guard
     included). Single-node DuckDB over files any backend wrote, so the same scored pairs give the same
-    threshold and partition whatever engine scored them. Returns the operating point and the record edges.
+    threshold and partition whatever engine scored them. Returns the operating point, the number of record
+    edges and the threshold clustered at.
     """
     op = choose_operating_point(con, "_scored", rule_prior, config, identities, plan.link_type, plan.dedupe)
     run_sql(con, "CREATE OR REPLACE TABLE _pairs AS SELECT * FROM _scored WHERE match_probability >= ? "
                  "ORDER BY identity_id_l, identity_id_r", [float(config.pairs_min_match_probability)])
     run_sql(con, "DROP TABLE _scored")
-    build_record_graph(con, "_pairs", "_records", plan.aliases)
+    # with an 'auto' threshold, the clustering chooses it on the clustered edges and records it in op
+    threshold = cluster_into_persons(con, config.clustering, plan.aliases, plan.duplicate_free, op["threshold"], op)
     n_edges = int(run_sql(con, "SELECT count(*) FROM _edges")[0][0])
-    # with an 'auto' threshold, cluster_records chooses it on the clustered edges and records it in op
-    cluster_records(con, DuckDBAPI(connection=con), config.clustering,
-                    [plan.aliases[s] for s in plan.duplicate_free], op["threshold"], op)
-    return op, n_edges
+    return op, n_edges, threshold
 
 
 # --- the job ---------------------------------------------------------------------------------------------
@@ -306,17 +298,15 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
         with phase("export results"):
             engine.export(plan, scored, con)
         with phase("cluster into persons"):
-            operating, counts["record_edges"] = operating_point_and_clusters(con, plan, cfg, rule_prior,
-                                                                             counts["identities"])
+            operating, counts["record_edges"], threshold = operating_point_and_clusters(
+                con, plan, cfg, rule_prior, counts["identities"])
             model["probability_two_random_records_match"] = operating["prior"]
             if engine.name == "duckdb":
                 set_model_prior(linker, operating["prior"])  # the report's charts use this linker
         with phase("persons and guards"):
             counts["pairs_scored"] = int(run_sql(con, "SELECT count(*) FROM _pairs")[0][0])
-            threshold = resolved_threshold(cfg.clustering, operating.get("threshold"))
             counts["pairs_at_threshold"] = int(run_sql(con, "SELECT count(*) FROM _pairs WHERE match_probability >= ?",
                                                        [threshold])[0][0])
-            assign_person_ids(con, "_records")
             guards = chain_guards(con, "_identities", cfg.clustering, plan.columns)
             summary = linkage_summary(con, plan.sources)
             counts.update(summary["counts"])

@@ -16,19 +16,12 @@ from typing import Any, Literal
 
 import duckdb
 import pandas as pd
-from splink.internals.duckdb.database_api import DuckDBAPI
 
 from linkage.errors import LinkageConfigError, LinkageInputError
 from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, write_json
-from linkage.link.cluster import (
-    assign_person_ids,
-    build_record_graph,
-    chain_guards,
-    cluster_records,
-    resolved_threshold,
-    run_sql,
-)
+from linkage.link.cluster import chain_guards, cluster_into_persons, run_sql
 from linkage.link.config import ClusterSettings
+from linkage.link.sql import string
 from linkage.link.threshold import (
     curve_from_probabilities,
     expected_curve,
@@ -38,10 +31,6 @@ from linkage.link.threshold import (
     sweep,
 )
 from linkage.report import HtmlReport, bar_chart
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _read_link(link_dir: Path) -> dict[str, Any]:
@@ -75,20 +64,16 @@ def recluster(link_dir: str | Path, out_dir: str | Path, threshold: float | Lite
     timer = PhaseTimer(echo=not quiet)
     inputs = manifest["inputs"]
     aliases = {i["source"]: f"s{n}" for n, i in enumerate(inputs)}
-    duplicate_free = [aliases[s] for s in manifest.get("one_to_one_sources", [])]
     with duckdb.connect() as con:
-        pairs = _sql_str(str(link_dir / "pairs.parquet"))
-        crosswalk = _sql_str(str(link_dir / "crosswalk.parquet"))
+        pairs = string(str(link_dir / "pairs.parquet"))
+        crosswalk = string(str(link_dir / "crosswalk.parquet"))
         with timer.phase("cluster into persons"):
             run_sql(con, f"CREATE TABLE _pairs AS SELECT record_id_l, record_id_r, match_probability "
                          f"FROM read_parquet({pairs})")
             run_sql(con, f"CREATE TABLE _records AS SELECT DISTINCT record_id, source FROM read_parquet({crosswalk}) "
                          "ORDER BY record_id")
-            build_record_graph(con, "_pairs", "_records", aliases)
             fixed = None if threshold == "auto" else float(threshold)
-            cluster_records(con, DuckDBAPI(connection=con), settings, duplicate_free, fixed, op)
-            value = resolved_threshold(settings, op.get("threshold"))
-            assign_person_ids(con, "_records")
+            value = cluster_into_persons(con, settings, aliases, manifest.get("one_to_one_sources", []), fixed, op)
             # Trusted-identifier conflicts need the tokens, which a re-cluster does not read: size only.
             run_sql(con, "CREATE TABLE _no_identities AS SELECT record_id FROM _records")
             guards = chain_guards(con, "_no_identities", settings.model_copy(update={"trusted_identifiers": []}),
@@ -97,8 +82,8 @@ def recluster(link_dir: str | Path, out_dir: str | Path, threshold: float | Lite
                 FROM _crosswalk GROUP BY person_id) GROUP BY n_records ORDER BY n_records""").df()
         with atomic_output_dir(out_dir) as tmp:
             run_sql(con, f"COPY (SELECT person_id, source, record_id FROM _crosswalk ORDER BY person_id, source, "
-                         f"record_id) TO {_sql_str(str(tmp / 'crosswalk.parquet'))} (FORMAT parquet)")
-            run_sql(con, f"COPY (SELECT * FROM read_parquet({pairs})) TO {_sql_str(str(tmp / 'pairs.parquet'))} "
+                         f"record_id) TO {string(str(tmp / 'crosswalk.parquet'))} (FORMAT parquet)")
+            run_sql(con, f"COPY (SELECT * FROM read_parquet({pairs})) TO {string(str(tmp / 'pairs.parquet'))} "
                          "(FORMAT parquet)")
             out = {**manifest, "reclustered_from": str(link_dir),
                    "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
