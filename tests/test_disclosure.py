@@ -150,6 +150,35 @@ def test_partition_across_subgroups_is_protected_in_every_table_at_once():
     assert_protected(reg)
 
 
+def test_determined_cells_agrees_with_the_whole_system_solved_at_once():
+    """The library solves each connected block of unknowns on its own (blocks from ``linkage.graph``); that must
+    decide every cell as the whole system does (rank with and without the cell's unit vector)."""
+    rng = random.Random(7)
+    outcomes = {True: 0, False: 0}
+    multi_block = 0
+    for _ in range(150):
+        values, constraints = {}, []
+        for t in range(rng.randint(2, 4)):  # independent small tables: several blocks per system
+            n = rng.randint(2, 4)
+            parts = [(t, "cell", i) for i in range(n)]
+            for key in parts:
+                values[key] = rng.randint(0, 9)
+            values[(t, "total")] = sum(values[k] for k in parts)
+            constraints.append(((t, "total"), parts))
+            if n >= 3 and rng.random() < 0.5:  # a nested subtotal, so blocks are not all one equation
+                values[(t, "sub")] = values[parts[0]] + values[parts[1]]
+                constraints.append(((t, "sub"), parts[:2]))
+        unknown = {k for k in values if rng.random() < 0.5}
+        got = determined_cells(values, constraints, unknown)
+        assert got <= unknown
+        for cell in unknown:
+            expected = solvable(values, constraints, unknown, cell)
+            assert (cell in got) == expected, (constraints, sorted(unknown), cell)
+            outcomes[expected] += 1
+        multi_block += len({k[0] for k in unknown}) > 1
+    assert min(outcomes.values()) > 50 and multi_block > 50  # both answers, and many multi-block systems, seen
+
+
 def test_determined_cells_matches_hand_cases():
     values = {"t": 10, "a": 3, "b": 7}
     cons = [("t", ["a", "b"])]

@@ -29,6 +29,7 @@ import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 from linkage.cohort.config import DisclosureSettings
+from linkage.graph import components
 
 Key = Hashable
 
@@ -88,25 +89,13 @@ def determined_cells(values: dict[Key, int], constraints: list[tuple[Key, list[K
             rows.append(row)
     if not rows:
         return set()
-    # Connected blocks of unknowns are independent; solving them separately keeps the SVDs small.
-    parent = list(range(len(order)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for row in rows:
-        nz = np.flatnonzero(row)
-        for j in nz[1:]:
-            parent[find(j)] = find(nz[0])
-    blocks: dict[int, list[int]] = {}
-    for i in range(len(order)):
-        blocks.setdefault(find(i), []).append(i)
+    # Connected blocks of unknowns (joined by sharing an equation) are independent; solving them separately
+    # keeps the decompositions small.
+    shared = [(int(nz[0]), int(j)) for nz in map(np.flatnonzero, rows) for j in nz[1:]]
+    blocks = components(list(range(len(order))), shared)
     determined: set[Key] = set()
     matrix = np.vstack(rows)
-    for cols in blocks.values():
+    for cols in blocks:
         sub = matrix[:, cols]
         sub = sub[np.abs(sub).sum(axis=1) > 0]
         if not len(sub):
