@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -106,9 +107,7 @@ def test_report_holds_the_charts_and_no_identifiers(world):
                     "Persons by number of records", "in a person of one record", "Timings", "Blocking rules",
                     "Chain guards", "clustering threshold"):
         assert caption in html
-    # the ranked review table appears when a chain guard flagged someone (on 300 people that is luck of the
-    # draw; its ranking is tested in test_report.py), else the report says so
-    assert "probability of a false merge" in html or "No person was flagged." in html
+    # what the chain-guard section says about flagged persons: test_chain_guard_flags_clusters_with_two_upns
     crosswalk = pd.read_parquet(world["link"] / "crosswalk.parquet")
     tokens = pd.read_parquet(world["dirs"][0] / "tokens.parquet")
     for value in list(crosswalk.record_id[:50]) + list(tokens.surname__exact.dropna()[:50]):
@@ -186,6 +185,26 @@ def test_chain_guard_flags_clusters_with_two_upns(world, tmp_path):
     assert guards["clusters_with_conflicting_identifiers"] > 0
     assert guards["clusters_over_size_limit"] > 0
     assert m["counts"]["largest_cluster"] > 3
+    # Who should be flagged, worked out here from the crosswalk and the tokens, not from the job's tables.
+    crosswalk = pd.read_parquet(tmp_path / "loose" / "crosswalk.parquet")
+    sizes = crosswalk.groupby("person_id").size()
+    oversized = set(sizes[sizes > 3].index)
+    trusted = ["upn__exact", "nhs_number__exact"]
+    tokens = pd.concat([pd.read_parquet(d / "tokens.parquet").reindex(columns=["record_id", *trusted])
+                        for d in world["dirs"]])
+    distinct = crosswalk.merge(tokens, on="record_id").groupby("person_id")[trusted].nunique()
+    conflict = set(distinct[(distinct > 1).any(axis=1)].index)
+    flagged = oversized | conflict
+    assert (guards["clusters_with_conflicting_identifiers"], guards["clusters_over_size_limit"]) == (
+        len(conflict), len(oversized))
+    # The report's chain-guard section counts them and lists them, most likely false merge first.
+    html = (tmp_path / "loose" / "report.html").read_text()
+    assert (f"{len(conflict):,} persons hold two different trusted identifiers (upn__exact, nhs_number__exact); "
+            f"{len(oversized):,} persons exceed 3 records.") in html
+    assert f"of the {len(flagged):,} flagged persons" in html
+    assert "No person was flagged." not in html
+    listed = set(re.findall(r"P[0-9a-f]{20}", html))
+    assert listed <= flagged and len(listed) == min(50, len(flagged))
 
 
 def test_duckdb_spills_into_a_private_folder_that_is_removed(world, tmp_path, monkeypatch):

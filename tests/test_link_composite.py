@@ -1,21 +1,21 @@
 """Composite (hardened) name levels: built only for extracts that carry them, trained by their own EM
-session without letting that session's household-heavy postcode block retrain anything else."""
+session without letting that session's household-heavy postcode block retrain anything else.
+
+Training is tested through ``train`` with Splink's EM replaced by a stand-in that does what an EM session
+does to the model (a new m for every level it sees, the model's m the median of the trained values), so
+which session's m each level keeps is known exactly."""
 
 from __future__ import annotations
 
 import logging
+from statistics import median
 
 import pandas as pd
+import pytest
 from splink import DuckDBAPI, Linker
 
 from linkage.link.config import LinkConfig
-from linkage.link.model import (
-    COMPOSITE_LEVEL_LABELS,
-    _restore_m,
-    _snapshot_m,
-    build_settings,
-    composite_em_rules,
-)
+from linkage.link.model import COMPOSITE_LEVEL_LABELS, build_settings, composite_em_rules, train
 
 PLAIN = {"given_name__exact", "surname__exact", "dob__exact", "dob__year", "postcode__exact"}
 COMPOSITE = PLAIN | {"given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc",
@@ -47,40 +47,70 @@ def test_composite_levels_and_session_only_with_composite_columns():
                                              ["postcode__exact", "dob__year"]]
 
 
-def test_composite_session_keeps_only_the_composite_levels_m():
-    linker = _linker(COMPOSITE)
-    levels = [(c.output_column_name, lvl) for c in linker._settings_obj.comparisons
-              for lvl in c.comparison_levels if not lvl.is_null_level]
-    for _, lvl in levels:
-        lvl.m_probability = 0.3
-    kept = _snapshot_m(linker)
-    for _, lvl in levels:  # what an EM session on a postcode block does: new m for every level it trains
-        lvl.m_probability = 0.6
-        lvl._add_trained_m_probability(0.6, "em on postcode")
-    _restore_m(linker, kept, keep_new=COMPOSITE_LEVEL_LABELS)
-    for name, lvl in levels:
-        expected = 0.6 if lvl.label_for_charts in COMPOSITE_LEVEL_LABELS else 0.3
-        assert lvl.m_probability == expected, (name, lvl.label_for_charts)
-        if expected == 0.3:
-            assert all(r["description"] != "em on postcode" for r in lvl._trained_m_probabilities)
+def _trained_m(linker: Linker) -> dict[tuple[str, str], float]:
+    """Each non-null level's m as the saved model holds it (Splink's public model JSON)."""
+    return {(c["output_column_name"], lvl["label_for_charts"]): lvl["m_probability"]
+            for c in linker.misc.save_model_to_json()["comparisons"] for lvl in c["comparison_levels"]
+            if not lvl.get("is_null_level") and "m_probability" in lvl}
 
 
-def test_an_em_session_splink_refuses_is_skipped_not_fatal():
-    from types import SimpleNamespace
+def _fake_em(linker: Linker, sessions: list[tuple[str, float]], refuse: str | None = None, error: str = ""):
+    """Stand-in for Splink's EM: session k gives every level m = 0.2 + 0.05 k, recorded as Splink records a
+    trained m, then the model's m becomes the median of each level's trained values (as after real EM).
+    A session whose blocking rule mentions ``refuse`` raises ``error`` instead and changes nothing."""
+    def em(rule, **_kwargs):
+        text = str(rule.create_blocking_rule_dict("duckdb"))
+        if refuse and refuse in text:
+            raise ValueError(error)
+        value = round(0.2 + 0.05 * len(sessions), 2)
+        sessions.append((text, value))
+        for c in linker._settings_obj.comparisons:
+            for lvl in c._comparison_levels_excluding_null:
+                lvl._add_trained_m_probability(value, text)
+        linker._populate_m_u_from_trained_values()
+    return em
 
-    import pytest
 
-    from linkage.link.model import _em_session
+def _train_with_fake_em(cols: set[str], monkeypatch, **fake) -> tuple[Linker, list[tuple[str, float]], dict]:
+    linker = _linker(cols)
+    sessions: list[tuple[str, float]] = []
+    # prior and u need real pairs, which two records do not give; they are not what is tested here
+    monkeypatch.setattr(linker.training, "estimate_probability_two_random_records_match", lambda *a, **k: None)
+    monkeypatch.setattr(linker.training, "estimate_u_using_random_sampling", lambda *a, **k: None)
+    monkeypatch.setattr(linker.training, "estimate_parameters_using_expectation_maximisation",
+                        _fake_em(linker, sessions, **fake))
+    return linker, sessions, train(linker, cols, LinkConfig())
 
-    def refuse(*_args, **_kwargs):
-        raise ValueError("m_probability value 0.0 is below the minimum allowed value of 1e-300.")
 
-    def broken(*_args, **_kwargs):
-        raise ValueError("something else")
+def test_composite_session_keeps_only_the_composite_levels_m(monkeypatch):
+    linker, sessions, result = _train_with_fake_em(COMPOSITE, monkeypatch)
+    # the last session is the composite-only one, blocked on the postcode (households)
+    assert "postcode__exact" in sessions[-1][0] and "dob__year" in sessions[-1][0]
+    assert len(result["em_rules"]) == len(sessions)
+    with_last = median(v for _, v in sessions)
+    without_last = median(v for _, v in sessions[:-1])
+    assert with_last != without_last  # else the test could not tell the two apart
+    m = _trained_m(linker)
+    composite = {key for key in m if key[1] in COMPOSITE_LEVEL_LABELS}
+    assert composite and len(composite) < len(m)
+    for key, value in m.items():
+        assert value == pytest.approx(with_last if key in composite else without_last), key
 
-    for fn, ok in ((refuse, False), (lambda *a, **k: None, True)):
-        linker = SimpleNamespace(training=SimpleNamespace(estimate_parameters_using_expectation_maximisation=fn))
-        assert _em_session(linker, ["dob__exact"], {}) is ok  # type: ignore[arg-type]
-    linker = SimpleNamespace(training=SimpleNamespace(estimate_parameters_using_expectation_maximisation=broken))
-    with pytest.raises(ValueError, match="something else"):
-        _em_session(linker, ["dob__exact"], {})  # type: ignore[arg-type]
+
+def test_without_composite_columns_every_session_trains_every_level(monkeypatch):
+    linker, sessions, result = _train_with_fake_em(PLAIN, monkeypatch)
+    assert len(sessions) == len(result["em_rules"]) >= 2
+    assert not any("dob__year" in text for text, _ in sessions)  # no composite-only (postcode) session
+    expected = median(v for _, v in sessions)
+    assert all(v == pytest.approx(expected) for v in _trained_m(linker).values())
+
+
+def test_an_em_session_splink_refuses_is_skipped_not_fatal(monkeypatch, caplog):
+    refused = "m_probability value 0.0 is below the minimum allowed value of 1e-300."
+    with caplog.at_level(logging.WARNING, logger="linkage.link.model"):
+        linker, sessions, result = _train_with_fake_em(PLAIN, monkeypatch, refuse="dob", error=refused)
+    assert sessions and all("dob" not in text for text, _ in sessions)  # the others trained the model
+    assert any("skipped" in r.getMessage() for r in caplog.records)
+    assert all(v == pytest.approx(median(v for _, v in sessions)) for v in _trained_m(linker).values())
+    with pytest.raises(ValueError, match="something else"):  # any other error still stops the link
+        _train_with_fake_em(PLAIN, monkeypatch, refuse="dob", error="something else")
