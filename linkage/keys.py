@@ -88,22 +88,27 @@ def check_key_permissions(path: str | Path) -> None:
                       f"restrict it with: chmod 400 {path}", KeyFilePermissionWarning, stacklevel=2)
 
 
+def _read_hex_key_file(path: Path, header: str, what: str) -> bytes:
+    """The key bytes of a two-line key file (``header``, then the key in hex); one-line errors naming the file
+    and ``what`` it should be, never the file's content."""
+    if not path.is_file():
+        raise KeyFileError(f"{path}: {what} not found")
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="ascii").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError):
+        raise KeyFileError(f"{path}: unreadable or not a {what}") from None
+    if len(lines) != 2 or lines[0] != header:
+        raise KeyFileError(f"{path}: not a {what} (expected header '{header}')")
+    try:
+        return bytes.fromhex(lines[1])
+    except ValueError:
+        raise KeyFileError(f"{path}: key is not valid hexadecimal") from None
+
+
 def read_key_file(path: str | Path) -> bytes:
     """Read and validate a key file written by :func:`write_key_file`."""
     path = Path(path)
-    if not path.is_file():
-        raise KeyFileError(f"{path}: key file not found")
-    try:
-        text = path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError):
-        raise KeyFileError(f"{path}: key file is unreadable or not a linkage key file") from None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(lines) != 2 or lines[0] != KEY_FILE_HEADER:
-        raise KeyFileError(f"{path}: not a linkage key file (expected header '{KEY_FILE_HEADER}')")
-    try:
-        key = bytes.fromhex(lines[1])
-    except ValueError:
-        raise KeyFileError(f"{path}: key is not valid hexadecimal") from None
+    key = _read_hex_key_file(path, KEY_FILE_HEADER, "linkage key file")
     if len(key) < KEY_BYTES:
         raise KeyFileError(f"{path}: key is too short ({len(key) * 8} bits; need {KEY_BYTES * 8})")
     check_key_permissions(path)
@@ -182,19 +187,8 @@ def write_analysis_keypair(private_path: str | Path, public_path: str | Path) ->
     return public_key_fingerprint(private)
 
 
-def _read_key_lines(path: Path, header: str, what: str) -> bytes:
-    if not path.is_file():
-        raise KeyFileError(f"{path}: {what} not found")
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="ascii").splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError):
-        raise KeyFileError(f"{path}: unreadable or not a {what}") from None
-    if len(lines) != 2 or lines[0] != header:
-        raise KeyFileError(f"{path}: not a {what} (expected header '{header}')")
-    try:
-        raw = bytes.fromhex(lines[1])
-    except ValueError:
-        raise KeyFileError(f"{path}: key is not valid hexadecimal") from None
+def _read_x25519_key_file(path: Path, header: str, what: str) -> bytes:
+    raw = _read_hex_key_file(path, header, what)
     if len(raw) != 32:
         raise KeyFileError(f"{path}: an X25519 key is 32 bytes, found {len(raw)}")
     return raw
@@ -202,12 +196,12 @@ def _read_key_lines(path: Path, header: str, what: str) -> bytes:
 
 def read_analysis_public_key(path: str | Path) -> X25519PublicKey:
     return X25519PublicKey.from_public_bytes(
-        _read_key_lines(Path(path), ANALYSIS_PUBLIC_HEADER, "analysis public key file"))
+        _read_x25519_key_file(Path(path), ANALYSIS_PUBLIC_HEADER, "analysis public key file"))
 
 
 def read_analysis_private_key(path: str | Path) -> X25519PrivateKey:
     return X25519PrivateKey.from_private_bytes(
-        _read_key_lines(Path(path), ANALYSIS_PRIVATE_HEADER, "analysis private key file"))
+        _read_x25519_key_file(Path(path), ANALYSIS_PRIVATE_HEADER, "analysis private key file"))
 
 
 # --- per-release pseudonym keys -------------------------------------------------------------------
