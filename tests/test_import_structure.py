@@ -99,6 +99,21 @@ def test_backends_do_not_import_each_other_or_the_job() -> None:
                                      "linkage.link.job", "linkage.link.run"}, backend
 
 
+def test_backends_take_the_engine_neutral_steps_from_the_shared_base() -> None:
+    """Each engine class subclasses ``SplinkBackend`` and does not write register/train/predict_chunks again
+    (the copies this replaced had started to drift); read from the source, so pyspark is not needed."""
+    shared = {"register", "train", "predict_chunks", "scored_slices"}
+    for module in ("duckdb", "spark"):
+        tree = ast.parse((PACKAGE / "link" / "backends" / f"{module}.py").read_text(encoding="utf-8"))
+        engines = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name.endswith("Backend")]
+        assert engines, module
+        for cls in engines:
+            assert [ast.unparse(b) for b in cls.bases] == ["SplinkBackend"], (module, cls.name)
+            written = {f.name for f in cls.body if isinstance(f, ast.FunctionDef)}
+            assert not written & shared, (module, cls.name, written & shared)
+            assert {"load_tokens", "predict", "export", "close"} <= written, (module, cls.name)
+
+
 def test_the_checks_catch_what_they_are_for(tmp_path: Path) -> None:
     """Weakened code (a private import, a lazy import closing a cycle) is caught: the tests above can fail."""
     pkg = tmp_path / "linkage" / "link"
