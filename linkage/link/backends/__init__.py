@@ -4,7 +4,8 @@
 each heavy step runs on its engine (load tokens, register them with Splink, train, predict, export
 the scored pairs). What follows scoring (operating point, clustering, outputs, report) is one code path
 on DuckDB for every backend. Adding an engine (Postgres, Athena, ...) means one module implementing
-``LinkBackend`` and one entry in ``open_backend``.
+``LinkBackend`` (subclassing ``base.SplinkBackend``, which registers inputs with Splink, trains and
+slices the scoring the same way on every engine) and one entry in ``open_backend``.
 
 Backend modules import nothing from each other or from the job; engines are imported only when opened,
 so pyspark is never imported on the DuckDB path.
