@@ -65,22 +65,41 @@ def test_composite_session_keeps_only_the_composite_levels_m():
             assert all(r["description"] != "em on postcode" for r in lvl._trained_m_probabilities)
 
 
-def test_an_em_session_splink_refuses_is_skipped_not_fatal():
-    from types import SimpleNamespace
-
+def test_a_refused_em_session_restores_the_model_and_retries_with_fewer_iterations():
     import pytest
 
     from linkage.link.model import _em_session
 
-    def refuse(*_args, **_kwargs):
-        raise ValueError("m_probability value 0.0 is below the minimum allowed value of 1e-300.")
+    calls: list[int] = []
+
+    def splink_like(fail_above: int):
+        # What Splink does: drop the comparisons the session blocks on from the linker's own settings, then
+        # fail on an m that underflowed (more iterations, smaller m), leaving them dropped.
+        def run(*_args, **_kwargs):
+            settings = linker._settings_obj
+            calls.append(settings.training_settings.max_iterations)
+            settings.core_model_settings.comparisons = [c for c in settings.comparisons
+                                                        if c.output_column_name != "dob"]
+            if settings.training_settings.max_iterations > fail_above:
+                raise ValueError("m_probability value 9e-323 is below the minimum allowed value of 1e-300.")
+        return run
+
+    for fail_above, ok, tries in ((10, True, 2), (0, False, 3)):
+        linker = _linker(COMPOSITE)
+        before = linker._settings_obj.training_settings.max_iterations
+        linker.training.estimate_parameters_using_expectation_maximisation = splink_like(fail_above)
+        calls.clear()
+        assert _em_session(linker, ["dob__exact"], {}) is ok
+        assert len(calls) == tries and calls[0] == before and calls[1] == 10
+        assert linker._settings_obj.training_settings.max_iterations == before
+        names = [c.output_column_name for c in linker._settings_obj.comparisons]
+        # refused: the date-of-birth comparison is back; accepted: Splink's own result stands
+        assert ("dob" in names) is (not ok)
+    linker = _linker(COMPOSITE)
 
     def broken(*_args, **_kwargs):
         raise ValueError("something else")
 
-    for fn, ok in ((refuse, False), (lambda *a, **k: None, True)):
-        linker = SimpleNamespace(training=SimpleNamespace(estimate_parameters_using_expectation_maximisation=fn))
-        assert _em_session(linker, ["dob__exact"], {}) is ok  # type: ignore[arg-type]
-    linker = SimpleNamespace(training=SimpleNamespace(estimate_parameters_using_expectation_maximisation=broken))
+    linker.training.estimate_parameters_using_expectation_maximisation = broken
     with pytest.raises(ValueError, match="something else"):
-        _em_session(linker, ["dob__exact"], {})  # type: ignore[arg-type]
+        _em_session(linker, ["dob__exact"], {})

@@ -6,6 +6,7 @@ Levels follow the order of evidence strength, so a pair lands in the first level
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -384,20 +385,37 @@ COMPOSITE_LEVEL_LABELS = ("same name, date of birth one error apart", "same name
 
 
 def _em_session(linker: Linker, rule: BlockingRule, kwargs: dict[str, Any]) -> bool:
-    """One EM session; False (with a warning) when Splink refuses its result.
+    """One EM session; False (with a warning) when Splink refuses its result even with fewer iterations.
 
-    Splink rejects a session in which EM drives a level's m to exactly 0 (seen with date-composite name-part
-    tokens on the messy set: no match in a date block has a name part the other lacks) and leaves the model
-    as it was; the other sessions and the neutral-m fix-up still train the model, so linking goes on.
+    Splink rejects a session in which EM drives a level's m below 1e-300 (seen on the messy set with
+    date-composite name-part tokens: no match in a date block has a name part the other lacks, so that m
+    halves towards 0 at every iteration). Splink's session removes the comparisons it blocks on from the
+    linker's own settings before it trains and puts them back only on success, so after a refusal the
+    settings are restored (without that, the refused date-of-birth session left the messy model with no
+    date-of-birth comparison at all: F1 0.23), then the session is retried with fewer iterations, where that
+    m stays representable (the neutral-m fix-up and the m floor handle it afterwards).
     """
-    try:
-        linker.training.estimate_parameters_using_expectation_maximisation(to_splink_rule(rule), **kwargs)
-    except ValueError as exc:
-        if "m_probability" not in str(exc):
-            raise
-        log.warning("EM session on %s skipped (Splink refused an m of 0)", rule_label(rule))
-        return False
-    return True
+    settings = linker._settings_obj
+    saved = settings.core_model_settings.copy()
+    training = settings.training_settings  # a frozen dataclass: replaced, then put back
+    full = training.max_iterations
+    for iterations in (full, min(full, 10), min(full, 4)):
+        settings.training_settings = dataclasses.replace(training, max_iterations=iterations)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(to_splink_rule(rule), **kwargs)
+        except ValueError as exc:
+            if "m_probability" not in str(exc):
+                raise
+            settings.core_model_settings = saved.copy()
+            continue
+        finally:
+            settings.training_settings = training
+        if iterations != full:
+            log.warning("EM session on %s ran %d iterations (Splink refused an m of 0 after more)",
+                        rule_label(rule), iterations)
+        return True
+    log.warning("EM session on %s skipped (Splink refused an m of 0)", rule_label(rule))
+    return False
 
 
 def _snapshot_m(linker: Linker) -> dict[tuple[str, str], tuple[Any, int]]:
