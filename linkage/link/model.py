@@ -32,6 +32,10 @@ def _dice(col: str, threshold: float) -> BloomDiceLevel:
     return BloomDiceLevel(col, threshold)
 
 
+def bloom_pc_label(threshold: float) -> str:
+    return f"similar name, same postcode (Dice >= {threshold:g})"
+
+
 def _overlap(col: str) -> ListOverlapLevel:
     return ListOverlapLevel(col, "one edit apart (deletion neighbourhood)")
 
@@ -84,6 +88,9 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
         levels.append(_overlap(f"{field}__del1"))
     if f"{field}__bloom" in cols:
         levels.extend(_dice(f"{field}__bloom", t) for t in sorted(opts.bloom_dice_thresholds, reverse=True))
+    if f"{field}__bloom_pc" in cols:  # postcode-salted filters (hardened profile): similar name, same postcode
+        levels.extend(_dice(f"{field}__bloom_pc", t).configure(label_for_charts=bloom_pc_label(t))
+                      for t in sorted(opts.bloom_dice_thresholds, reverse=True))
     for enc in ("phonetic", "initial"):
         if f"{field}__{enc}" in cols:
             levels.append(cll.ExactMatchLevel(f"{field}__{enc}").configure(label_for_charts=f"{enc} match"))
@@ -165,6 +172,10 @@ def build_comparisons(cols: set[str], config: LinkConfig) -> list[cl.CustomCompa
 DEFAULT_BLOCKING: list[BlockingRule] = [
     ["given_name__exact", "dob__exact"],
     ["given_name__exact_pc", "surname__exact_pc"],             # hardened profile: same name and postcode
+    ["surname__exact_pc"],                                     # hardened: one name misspelt, same postcode,
+    ["given_name__exact_pc"],                                  # date of birth wrong or missing
+    ["surname__near_dob"],                                     # hardened: name exact, date one error apart
+    ["given_name__near_dob"],                                  # (the lists share a token), other name misspelt
     ["surname__exact", "dob__exact"],
     ["dob__exact", "postcode__exact"],
     ["given_name__exact", "postcode__exact"],
@@ -359,7 +370,8 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
         kept = _snapshot_m(linker)
         _em_session(linker, rule, kwargs)
         if rule in COMPOSITE_ONLY_RULES:
-            _restore_m(linker, kept, keep_new=COMPOSITE_LEVEL_LABELS)
+            _restore_m(linker, kept, keep_new=COMPOSITE_LEVEL_LABELS + tuple(
+                bloom_pc_label(t) for t in config.comparisons.bloom_dice_thresholds))
         lap(f"em_composite_{j + 1}")
     em_rules = em_rules + composite
     fixed = fix_untrained_levels(linker, config)
@@ -371,7 +383,8 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
 # names never sees them and leaves them neutral. One more session blocked on the postcode alone trains
 # them; it runs only when the extracts carry composite name tokens (unhardened models are unchanged).
 COMPOSITE_NAME_COLUMNS = ("given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc",
-                          "name__full", "given_name__phonetic_pc", "surname__phonetic_pc")
+                          "name__full", "given_name__phonetic_pc", "surname__phonetic_pc", "given_name__bloom_pc",
+                          "surname__bloom_pc")
 # The first is the hardened analogue of the default names + postcode session: with date-composite names that
 # session blocks on the date as well, so the date-of-birth levels never see a disagreeing match and stay
 # neutral (no penalty for another date: synthetic precision 0.68); name + postcode composites block without
