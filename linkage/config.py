@@ -195,7 +195,7 @@ class BloomSettings(StrictModel):
     blip: float = Field(0.0, ge=0.0, le=0.25, description="flip each bit with this probability; the flips "
                         "are keyed and seeded by the whole identifier set, so reruns stay byte-identical")
     postcode_layout: bool = Field(
-        False, description="hardening companion: a second filter per name (<field>__bloom_pc), same layout, salted "
+        False, description="hardening companion: a second filter per name (<field>__pcbloom), same layout, salted "
                            "with the full postcode (null without one): a misspelt name still agrees at the same "
                            "address when the date of birth is wrong or missing; filters of one name at two "
                            "postcodes share no positions")

@@ -232,7 +232,7 @@ def bloom_cluster_attack(records: pd.DataFrame, column: str, population: pd.Data
                          min_group: int = MIN_GROUP) -> dict:
     """{filter bytes: guessed core name}: cluster similar filters, then align and pattern-mine the clusters.
 
-    ``min_group``: smallest group attacked. Within a full postcode (the salt of ``__bloom_pc`` filters) a
+    ``min_group``: smallest group attacked. Within a full postcode (the salt of ``__pcbloom`` filters) a
     group of two already shows whether its names repeat, and a worst-case reference knows who lives there.
     """
     obs_key, ref_key = _group_keys(records, population, conditions)

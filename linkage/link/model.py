@@ -32,8 +32,11 @@ def _dice(col: str, threshold: float) -> BloomDiceLevel:
     return BloomDiceLevel(col, threshold)
 
 
+BLOOM_PC_PREFIX = "similar name, same postcode"
+
+
 def bloom_pc_label(threshold: float) -> str:
-    return f"similar name, same postcode (Dice >= {threshold:g})"
+    return f"{BLOOM_PC_PREFIX} (Dice >= {threshold:g})"
 
 
 def _overlap(col: str) -> ListOverlapLevel:
@@ -88,8 +91,8 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
         levels.append(_overlap(f"{field}__del1"))
     if f"{field}__bloom" in cols:
         levels.extend(_dice(f"{field}__bloom", t) for t in sorted(opts.bloom_dice_thresholds, reverse=True))
-    if f"{field}__bloom_pc" in cols:  # postcode-salted filters (hardened profile): similar name, same postcode
-        levels.extend(_dice(f"{field}__bloom_pc", t).configure(label_for_charts=bloom_pc_label(t))
+    if f"{field}__pcbloom" in cols:  # postcode-salted filters (hardened profile): similar name, same postcode
+        levels.extend(_dice(f"{field}__pcbloom", t).configure(label_for_charts=bloom_pc_label(t))
                       for t in sorted(opts.bloom_dice_thresholds, reverse=True))
     for enc in ("phonetic", "initial"):
         if f"{field}__{enc}" in cols:
@@ -369,11 +372,14 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
         kwargs = {"max_pairs": t.em_max_pairs} if t.em_max_pairs else {}
         kept = _snapshot_m(linker)
         _em_session(linker, rule, kwargs)
-        if rule in COMPOSITE_ONLY_RULES:
-            _restore_m(linker, kept, keep_new=COMPOSITE_LEVEL_LABELS + tuple(
-                bloom_pc_label(t) for t in config.comparisons.bloom_dice_thresholds))
+        pc_labels = tuple(bloom_pc_label(t) for t in config.comparisons.bloom_dice_thresholds)
+        if rule in POSTCODE_FILTER_RULES:
+            _restore_m(linker, kept, keep_new=pc_labels)
+        elif rule in COMPOSITE_ONLY_RULES:
+            _restore_m(linker, kept, keep_new=COMPOSITE_LEVEL_LABELS + pc_labels)
         lap(f"em_composite_{j + 1}")
     em_rules = em_rules + composite
+    postcode_filter_u(linker)
     fixed = fix_untrained_levels(linker, config)
     return {"em_rules": [str(r) for r in em_rules], "untrained_levels_fixed": fixed, "timings_seconds": timings}
 
@@ -383,8 +389,8 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
 # names never sees them and leaves them neutral. One more session blocked on the postcode alone trains
 # them; it runs only when the extracts carry composite name tokens (unhardened models are unchanged).
 COMPOSITE_NAME_COLUMNS = ("given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc",
-                          "name__full", "given_name__phonetic_pc", "surname__phonetic_pc", "given_name__bloom_pc",
-                          "surname__bloom_pc")
+                          "name__full", "given_name__phonetic_pc", "surname__phonetic_pc", "given_name__pcbloom",
+                          "surname__pcbloom")
 # The first is the hardened analogue of the default names + postcode session: with date-composite names that
 # session blocks on the date as well, so the date-of-birth levels never see a disagreeing match and stay
 # neutral (no penalty for another date: synthetic precision 0.68); name + postcode composites block without
@@ -451,7 +457,40 @@ def composite_em_rules(cols: set[str]) -> list[BlockingRule]:
     """The extra EM sessions composite name tokens need (none for other encodings)."""
     if not set(COMPOSITE_NAME_COLUMNS) & cols:
         return []
-    return usable_rules(COMPOSITE_EM_RULES, cols)
+    extra = POSTCODE_FILTER_RULES if {"given_name__pcbloom", "surname__pcbloom"} & cols else []
+    return usable_rules(COMPOSITE_EM_RULES + extra, cols)
+
+
+# Postcode-salted filters fire where a name is misspelt at the same postcode and no stronger level does, which
+# the sessions above (blocked on a date or on exact composites) almost never show. A session blocked on the
+# postcode alone, of which only those levels keep their m, trains them (records without a date of birth are
+# in it, unlike the postcode + year block).
+POSTCODE_FILTER_RULES: list[BlockingRule] = [["postcode__exact"]]
+
+
+def postcode_filter_u(linker: Linker) -> list[str]:
+    """u of each postcode-salted filter level that random sampling did not observe (a similar name at the same
+    postcode is too rare among random pairs): the u of the date-salted filter level at the same Dice times
+    the u of an exact postcode, as if name similarity and address were independent among non-matches."""
+    comparisons = {c.output_column_name: c for c in linker._settings_obj.comparisons}
+    postcode = comparisons.get("postcode")
+    pc_exact = next((lvl for lvl in postcode.comparison_levels if lvl.label_for_charts.startswith("Exact match")
+                     and lvl._u_is_trained), None) if postcode else None
+    done = []
+    for field in ("given_name", "surname"):
+        comp = comparisons.get(field)
+        if comp is None or pc_exact is None:
+            continue
+        by_label = {lvl.label_for_charts: lvl for lvl in comp.comparison_levels}
+        for label, lvl in by_label.items():
+            if not label.startswith(BLOOM_PC_PREFIX) or lvl._u_is_trained:
+                continue
+            threshold = label[label.rindex(">= ") + 3:-1]
+            date_salted = by_label.get(f"Bloom Dice >= {threshold}")
+            if date_salted is not None and date_salted._u_is_trained:
+                lvl.u_probability = float(date_salted.u_probability) * float(pc_exact.u_probability)
+                done.append(f"{field}: {label}")
+    return done
 
 
 def fix_untrained_levels(linker: Linker, config: LinkConfig) -> list[str]:
