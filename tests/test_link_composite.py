@@ -103,3 +103,18 @@ def test_a_refused_em_session_restores_the_model_and_retries_with_fewer_iteratio
     linker.training.estimate_parameters_using_expectation_maximisation = broken
     with pytest.raises(ValueError, match="something else"):
         _em_session(linker, ["dob__exact"], {})
+
+
+def test_postcode_filter_levels_get_a_u_and_their_own_session():
+    from linkage.link.model import POSTCODE_FILTER_RULES, bloom_pc_label, postcode_filter_u
+
+    cols = COMPOSITE | {"given_name__bloom", "surname__bloom", "given_name__pcbloom", "surname__pcbloom"}
+    assert composite_em_rules(cols)[-1] == POSTCODE_FILTER_RULES[0]
+    assert POSTCODE_FILTER_RULES[0] not in composite_em_rules(COMPOSITE)
+    linker = _linker(cols)
+    comps = {c.output_column_name: {lvl.label_for_charts: lvl for lvl in c.comparison_levels}
+             for c in linker._settings_obj.comparisons}
+    comps["postcode"]["Exact match on postcode__exact"].u_probability = 0.001
+    comps["surname"]["Bloom Dice >= 0.8"].u_probability = 0.02
+    assert postcode_filter_u(linker) == [f"surname: {bloom_pc_label(0.8)}"]  # only where both u are known
+    assert abs(comps["surname"][bloom_pc_label(0.8)].u_probability - 2e-5) < 1e-12
