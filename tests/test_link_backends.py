@@ -88,7 +88,7 @@ def _dice_on(backend: str, extract: Extract, n_bytes: int) -> np.ndarray:
 
         con = duckdb.connect()
         load_tokens_duckdb(con, [extract], types)
-        cols = ["given_name__bloom", "given_name__pcbloom"]
+        cols = ["given_name__bloom", "given_name__bloom_pc"]
         sides = ", ".join(f"{s}.{ident(c)} AS {ident(c + '_' + s)}" for c in cols for s in "lr")
         rows = con.execute(f"SELECT a, b, {level.dice_sql('duckdb')} FROM (SELECT l.record_id AS a, "
                            f"r.record_id AS b, {sides} FROM tok_0 l, tok_0 r) ORDER BY a, b").fetchall()
