@@ -142,6 +142,11 @@ EVIDENCE = {
     "surname_missing": "l.surname__exact IS NULL OR r.surname__exact IS NULL",
     "dob_missing": "l.dob__del1 IS NULL OR r.dob__del1 IS NULL",
     "postcode_missing": "l.postcode__exact IS NULL OR r.postcode__exact IS NULL",
+    # hardened profile: name composites with the date's tolerance salts / the full postcode
+    "given_near_dob": "list_has_any(l.given_name__near_dob, r.given_name__near_dob)",
+    "surname_near_dob": "list_has_any(l.surname__near_dob, r.surname__near_dob)",
+    "given_pc": "l.given_name__exact_pc = r.given_name__exact_pc",
+    "surname_pc": "l.surname__exact_pc = r.surname__exact_pc",
 }
 
 
@@ -178,7 +183,8 @@ def loss_split(con: duckdb.DuckDBPyConnection, link_dir: Path, cols: set[str]) -
         FROM pred LEFT JOIN true_pairs USING (a, b) LEFT JOIN scored USING (a, b) WHERE true_pairs.a IS NULL
         GROUP BY 1""").fetchall())
     ev = {k: v for k, v in EVIDENCE.items() if set(re.findall(r"[lr]\.(\w+)", v)) <= cols}
-    sel = ", ".join(f"coalesce({v}, false) AS {k}" for k, v in ev.items())
+    # evidence on columns these extracts lack is false (the crude score below names every kind)
+    sel = ", ".join(f"coalesce({v}, false) AS {k}" if k in ev else f"false AS {k}" for k, v in EVIDENCE.items())
     q(f"""CREATE TABLE missed AS SELECT {sel}, hits.a IS NOT NULL AS compared FROM true_pairs
           LEFT JOIN pred USING (a, b) LEFT JOIN hits USING (a, b)
           JOIN t l ON l.record_id = true_pairs.a JOIN t r ON r.record_id = true_pairs.b WHERE pred.a IS NULL""")

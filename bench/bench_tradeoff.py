@@ -91,7 +91,8 @@ def datasets(work: Path, wanted: list[str], people: int, messy_people: int, seed
     return out
 
 
-def run_one(work: Path, ds: dict, profile: str, key: bytes, key_file: Path, audit: bool) -> dict[str, Any]:
+def run_one(work: Path, ds: dict, profile: str, key: bytes, key_file: Path, audit: bool,
+            link_config: Any = None) -> dict[str, Any]:
     from linkage.audit.population import pooled_population
     from linkage.audit.suite import load_part, risk_of, run_suite
 
@@ -108,7 +109,7 @@ def run_one(work: Path, ds: dict, profile: str, key: bytes, key_file: Path, audi
         items.append((vdir / f"enc_{src}", cfg, raw))
     encode_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    link_extracts([e for e, _, _ in items], vdir / "link", quiet=True)
+    link_extracts([e for e, _, _ in items], vdir / "link", link_config, quiet=True)
     link_s = time.perf_counter() - t0
     metrics = evaluate_link(vdir / "link", ds["truth"], key_file)["pairwise"]
     row: dict[str, Any] = {"dataset": ds["name"], "profile": profile, "precision": metrics["precision"],
@@ -157,17 +158,23 @@ def main() -> None:
     parser.add_argument("--audit-profiles", default=None, help="comma-separated: audit only these profiles")
     parser.add_argument("--work", type=Path, default=Path("/tmp/linkage-bench-tradeoff"))
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--memory-limit", default=None, help="DuckDB memory limit of each link, e.g. 3GB")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     key = generate_key()
     key_file = args.work / "bench.key"
     key_file.unlink(missing_ok=True)
     write_key_file(key_file, key)
+    link_config = None
+    if args.memory_limit:
+        from linkage.link.config import load_link_config
+
+        link_config = load_link_config().model_copy(update={"duckdb_memory_limit": args.memory_limit})
     rows = []
     for ds in datasets(args.work, args.datasets.split(","), args.people, args.messy_people, args.seed):
         for profile in args.profiles.split(","):
             audit = not args.no_audit and (args.audit_profiles is None or profile in args.audit_profiles.split(","))
-            rows.append(run_one(args.work, ds, profile, key, key_file, audit))
+            rows.append(run_one(args.work, ds, profile, key, key_file, audit, link_config))
             print(summary(rows[-1]), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -194,6 +194,11 @@ class BloomSettings(StrictModel):
                                               "(twice the length; every filter has the same bit count)")
     blip: float = Field(0.0, ge=0.0, le=0.25, description="flip each bit with this probability; the flips "
                         "are keyed and seeded by the whole identifier set, so reruns stay byte-identical")
+    postcode_layout: bool = Field(
+        False, description="hardening companion: a second filter per name (<field>__pcbloom), same layout, salted "
+                           "with the full postcode (null without one): a misspelt name still agrees at the same "
+                           "address when the date of birth is wrong or missing; filters of one name at two "
+                           "postcodes share no positions")
 
     @model_validator(mode="after")
     def _folded_length(self) -> BloomSettings:
@@ -206,11 +211,13 @@ class BloomSettings(StrictModel):
         """Length of the stored filter after folding and balancing."""
         return (self.bits // 2 if self.xor_fold else self.bits) * (2 if self.balanced else 1)
 
-    def hardening_label(self) -> str:
-        """Suffix naming the hardening in the manifest's encoding (empty when there is none)."""
+    def hardening_label(self, salt: str | None = "config") -> str:
+        """Suffix naming the hardening in the manifest's encoding (empty when there is none); ``salt``
+        overrides the configured salt's name (the postcode layout: ``postcode``)."""
+        salt = self.salt if salt == "config" else salt
         parts = (["fold"] if self.xor_fold else []) + (["balanced"] if self.balanced else [])
         parts += [f"blip{self.blip:g}"] if self.blip else []
-        parts += [f"salt-{self.salt}"] if self.salt else []
+        parts += [f"salt-{salt}"] if salt else []
         return "".join(f"+{p}" for p in parts)
 
 

@@ -54,14 +54,22 @@ def _trained_m(linker: Linker) -> dict[tuple[str, str], float]:
             if not lvl.get("is_null_level") and "m_probability" in lvl}
 
 
-def _fake_em(linker: Linker, sessions: list[tuple[str, float]], refuse: str | None = None, error: str = ""):
+def _fake_em(linker: Linker, sessions: list[tuple[str, float]], refuse: str | None = None, error: str = "",
+             refuse_above: int = -1):
     """Stand-in for Splink's EM: session k gives every level m = 0.2 + 0.05 k, recorded as Splink records a
     trained m, then the model's m becomes the median of each level's trained values (as after real EM).
-    A session whose blocking rule mentions ``refuse`` raises ``error`` instead and changes nothing."""
+    A session whose blocking rule mentions ``refuse`` does what Splink does when it refuses a result: it has
+    already dropped the comparison it blocks on from the linker's own settings, then raises ``error`` --
+    unless the session runs at most ``refuse_above`` iterations (an m that has not yet underflowed)."""
     def em(rule, **_kwargs):
         text = str(rule.create_blocking_rule_dict("duckdb"))
+        settings = linker._settings_obj
         if refuse and refuse in text:
-            raise ValueError(error)
+            every = list(settings.comparisons)
+            settings.core_model_settings.comparisons = [c for c in every if c.output_column_name != refuse]
+            if settings.training_settings.max_iterations > refuse_above:
+                raise ValueError(error)
+            settings.core_model_settings.comparisons = every  # on success Splink puts them back
         value = round(0.2 + 0.05 * len(sessions), 2)
         sessions.append((text, value))
         for c in linker._settings_obj.comparisons:
@@ -114,3 +122,32 @@ def test_an_em_session_splink_refuses_is_skipped_not_fatal(monkeypatch, caplog):
     assert all(v == pytest.approx(median(v for _, v in sessions)) for v in _trained_m(linker).values())
     with pytest.raises(ValueError, match="something else"):  # any other error still stops the link
         _train_with_fake_em(PLAIN, monkeypatch, refuse="dob", error="something else")
+
+
+def test_a_refused_em_session_is_retried_with_fewer_iterations_and_keeps_the_model(monkeypatch, caplog):
+    refused = "m_probability value 9e-323 is below the minimum allowed value of 1e-300."
+    with caplog.at_level(logging.WARNING, logger="linkage.link.model"):
+        linker, sessions, _ = _train_with_fake_em(PLAIN, monkeypatch, refuse="dob", error=refused, refuse_above=10)
+    # accepted on the retry with 10 iterations, and the comparison Splink had dropped is in the model
+    assert any("dob" in text for text, _ in sessions)
+    assert any("iterations" in r.getMessage() for r in caplog.records)
+    assert linker._settings_obj.training_settings.max_iterations > 10  # the user's setting is put back
+    # refused at every size: skipped, and still the date-of-birth comparison is not lost from the model
+    linker, sessions, _ = _train_with_fake_em(PLAIN, monkeypatch, refuse="dob", error=refused)
+    assert all("dob" not in text for text, _ in sessions)
+    assert "dob" in [c.output_column_name for c in linker._settings_obj.comparisons]
+
+
+def test_postcode_filter_levels_get_a_u_and_their_own_session():
+    from linkage.link.model import POSTCODE_FILTER_RULES, bloom_pc_label, postcode_filter_u
+
+    cols = COMPOSITE | {"given_name__bloom", "surname__bloom", "given_name__pcbloom", "surname__pcbloom"}
+    assert composite_em_rules(cols)[-1] == POSTCODE_FILTER_RULES[0]
+    assert POSTCODE_FILTER_RULES[0] not in composite_em_rules(COMPOSITE)
+    linker = _linker(cols)
+    comps = {c.output_column_name: {lvl.label_for_charts: lvl for lvl in c.comparison_levels}
+             for c in linker._settings_obj.comparisons}
+    comps["postcode"]["Exact match on postcode__exact"].u_probability = 0.001
+    comps["surname"]["Bloom Dice >= 0.8"].u_probability = 0.02
+    assert postcode_filter_u(linker) == [f"surname: {bloom_pc_label(0.8)}"]  # only where both u are known
+    assert abs(comps["surname"][bloom_pc_label(0.8)].u_probability - 2e-5) < 1e-12

@@ -33,7 +33,8 @@ from linkage.audit.bloom_attack import bloom_attack
 from linkage.audit.frequency import align
 
 # Co-released token columns an attacker can condition on -> population column holding the clear value.
-CONDITIONS = {"dob__year": "year", "sex__exact": "sex", "postcode__district": "district"}
+CONDITIONS = {"dob__year": "year", "sex__exact": "sex", "postcode__district": "district", "postcode__sector": "sector",
+              "postcode__exact": "postcode"}
 CONDITION_SETS: list[tuple[str, ...]] = [(), ("dob__year",), ("dob__year", "sex__exact"), ("postcode__district",)]
 MIN_COUNT = 2       # a token seen once carries no frequency information: it is not guessed
 MIN_GROUP = 20      # a Bloom group this small has too few filters to cluster or mine patterns from
@@ -227,8 +228,13 @@ def _centroids(filters: list[bytes], counts: np.ndarray, labels: np.ndarray) -> 
 
 
 def bloom_cluster_attack(records: pd.DataFrame, column: str, population: pd.DataFrame, field: str,
-                         ngram: int, hashes: int, structured: bool, conditions: tuple[str, ...] = ()) -> dict:
-    """{filter bytes: guessed core name}: cluster similar filters, then align and pattern-mine the clusters."""
+                         ngram: int, hashes: int, structured: bool, conditions: tuple[str, ...] = (),
+                         min_group: int = MIN_GROUP) -> dict:
+    """{filter bytes: guessed core name}: cluster similar filters, then align and pattern-mine the clusters.
+
+    ``min_group``: smallest group attacked. Within a full postcode (the salt of ``__pcbloom`` filters) a
+    group of two already shows whether its names repeat, and a worst-case reference knows who lives there.
+    """
     obs_key, ref_key = _group_keys(records, population, conditions)
     frame = pd.DataFrame({"g": obs_key, "f": records[column]}).dropna()
     ref = pd.DataFrame({"g": ref_key, "name": population[field]}).dropna()
@@ -236,7 +242,7 @@ def bloom_cluster_attack(records: pd.DataFrame, column: str, population: pd.Data
     votes: dict[bytes, Counter] = defaultdict(Counter)
     for g, part in frame.groupby("g"):
         reference = ref_groups.get(g)
-        if not reference or len(part) < MIN_GROUP:
+        if not reference or len(part) < min_group:
             continue
         counted = Counter(part["f"].tolist())
         distinct = list(counted)

@@ -20,7 +20,7 @@ from linkage.config import load_partner_config
 from linkage.encode.identifiers import IdentifierEncoder
 from linkage.encode.reader import iter_chunks
 
-POPULATION_COLUMNS = ("given_name", "surname", "year", "sex", "district", "full_name")
+POPULATION_COLUMNS = ("given_name", "surname", "year", "sex", "district", "sector", "postcode", "full_name")
 
 
 def population_from_input(config_path: str | Path, input_path: str | Path) -> pd.DataFrame:
@@ -43,6 +43,8 @@ def population_from_input(config_path: str | Path, input_path: str | Path) -> pd
             "year": [d[:4] if d else None for d in dob],
             "sex": col.get("sex", [None] * n),
             "district": col.get("pc_district", [None] * n),
+            "sector": col.get("pc_sector", [None] * n),      # postcode-salted filters are attacked within
+            "postcode": col.get("pc_full", [None] * n),      # sector and full-postcode groups too
         }))
         frames[-1]["full_name"] = [f"{g} {s}" if g and s else None  # what a name__full token stands for
                                    for g, s in zip(frames[-1]["given_name"], frames[-1]["surname"], strict=True)]

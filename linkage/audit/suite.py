@@ -2,9 +2,10 @@
 
 Runs :mod:`linkage.audit.attacks` on every name column an extract holds (token columns: frequency
 alignment unconditioned and conditioned on year of birth, sex, district and list size; Bloom columns:
-similarity clustering plus pattern mining, unconditioned and within year-of-birth groups) and the
-row-order attack. With several extracts the attacker pools them (cross-partner aggregation: one key,
-so one name gives the same token everywhere) and each partner's records are scored, as well as all
+similarity clustering plus pattern mining, unconditioned and within year-of-birth groups, and postcode-
+salted filters also within the district, sector and full-postcode groups their co-released postcode
+tokens form) and the row-order attack. With several extracts the attacker pools them (cross-partner
+aggregation: one key, so one name gives the same token everywhere) and each partner's records are scored, as well as all
 partners together. Scores use the partner's key-holding oracle (:mod:`linkage.audit.verify`); only
 rates come out.
 """
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 
 from linkage.audit.attacks import (
     CONDITION_SETS,
+    MIN_GROUP,
     bloom_cluster_attack,
     conditioned_frequency_attack,
     deletion_list_size,
@@ -129,10 +131,13 @@ def run_suite(parts: list[Part], population: pd.DataFrame) -> list[dict[str, Any
         if columns[col]["type"] == "bloom":
             hardening = set(columns[col]["encoding"].split("+")[1:])
             bloom_conditions: list[tuple[str, ...]] = [c for c in present_conditions if c in ((), ("dob__year",))]
+            if "salt-postcode" in hardening:
+                bloom_conditions += postcode_groupings(set(pooled.columns))
             for cond in bloom_conditions:
                 guesses = bloom_cluster_attack(pooled, col, population, field, int(bloom.get("ngram", 2)),
                                                int(bloom.get("hashes", 15)),
-                                               structured=not ({"fold", "balanced"} & hardening), conditions=cond)
+                                               structured=not ({"fold", "balanced"} & hardening), conditions=cond,
+                                               min_group=min_group_of(cond))
                 score(col, "similarity clustering + pattern mining" + _cond_label(cond), guesses)
             continue
         size_col = f"{field}__del1" if f"{field}__del1" in pooled.columns else None
@@ -208,3 +213,20 @@ def audit_extracts(items: list[tuple[str | Path, str | Path, str | Path]], key: 
     return {"attacks": rows, "strongest": {k: {"attack": v["attack"], "column": v["column"], "risk": risk_of(v)}
                                            for k, v in best.items()},
             "risk": max((risk_of(r) for r in rows), default=0.0)}
+
+
+# Groups an attacker forms from the postcode tokens released next to a postcode-salted filter. Within the
+# full postcode (the salt itself) the same name gives the same filter, so even two records are worth
+# attacking; sector and district groups hold filters of many postcodes, which share no positions.
+POSTCODE_GROUPINGS: list[tuple[str, ...]] = [("postcode__district",), ("postcode__sector",), ("postcode__exact",),
+                                             ("postcode__exact", "dob__year")]
+
+
+def postcode_groupings(columns: set[str]) -> list[tuple[str, ...]]:
+    """The postcode groupings whose tokens the extracts carry."""
+    return [g for g in POSTCODE_GROUPINGS if set(g) <= columns]
+
+
+def min_group_of(conditions: tuple[str, ...]) -> int:
+    """Smallest group a Bloom attack mines: two within a full postcode or sector, else the usual minimum."""
+    return 2 if {"postcode__exact", "postcode__sector"} & set(conditions) else MIN_GROUP

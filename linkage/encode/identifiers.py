@@ -305,6 +305,9 @@ class IdentifierEncoder:
                 add(f"{field}__phonetic_pc", field, "phonetic_pc+postcode", "token")
             if field in bloom_fields:
                 add(f"{field}__bloom", field, bloom_label, "bloom")
+                if self.enc.bloom is not None and self.enc.bloom.postcode_layout and self.ids.postcode is not None:
+                    # not "__bloom_pc": the linker names each Bloom column's popcount "<column>_pc"
+                    add(f"{field}__pcbloom", field, "bloom" + self.enc.bloom.hardening_label("postcode"), "bloom")
         if self.enc.full_name_tokens and self.ids.given_name and self.ids.surname:
             add("name__full", "name", "full", "token")
         if self.enc.shared_name_tokens and (self.ids.given_name or self.ids.surname):
@@ -475,6 +478,17 @@ class IdentifierEncoder:
                         return b.encode(c(v))
 
                     per_value(column, f"{field}__bloom", plain)
+            if f"{field}__pcbloom" in types and "pc_full" in clean:
+                # Second layout salted with the full postcode (null where name or postcode is missing). The salt
+                # is tagged, so a postcode can never give the positions of a date-salted filter.
+                bloom = self._bloom(field)
+                clean[f"_pc_{column}"] = pc.binary_join_element_wise(clean[column], clean["pc_full"], "\x1f")
+
+                def filt_pc(v: str, c: Callable[[str], str] = core, b: BloomEncoder = bloom) -> bytes | None:
+                    name, _, postcode = v.partition("\x1f")
+                    return b.encode(c(name), salt=f"pc\x1f{postcode}", context=postcode)
+
+                per_value(f"_pc_{column}", f"{field}__pcbloom", filt_pc)
 
         if "name__full" in types and "given" in clean and "surname" in clean:
             # Core given name and core surname (as in their exact tokens), never salted; null if either is missing.

@@ -39,6 +39,12 @@ def _dialect(sql_dialect: SplinkDialect) -> Dialect:
     return name
 
 
+# (|a| + |b|) / bits of two name filters before balancing: about 2 x 95 of 512 bits (a 6-letter name, 7 bigrams,
+# 15 positions each); a balanced filter's Hamming distance is the plain one, so plain Dice d is balanced Dice
+# 1 - (1 - d) x this.
+BALANCED_SPREAD = 0.37
+
+
 class BloomDiceLevel(ComparisonLevelCreator):
     """Dice coefficient of two Bloom filters, ``2 |a AND b| / (|a| + |b|)``, at or above a threshold."""
 
@@ -62,7 +68,18 @@ class BloomDiceLevel(ComparisonLevelCreator):
                 f"nullif({column(pc, 'l', dialect)} + {column(pc, 'r', dialect)}, 0)")
 
     def create_sql(self, sql_dialect: SplinkDialect) -> str:
-        return f"{self.dice_sql(_dialect(sql_dialect))} >= {self.threshold!r}"
+        d = _dialect(sql_dialect)
+        if not self.n_bytes:
+            return f"{self.dice_sql(d)} >= {self.threshold!r}"
+        # Balanced filters (filter + complement, permuted) hold exactly half their bits set, and their Dice is
+        # 1 - Hamming / half-length: two unrelated names score about 0.65, so a plain-Dice threshold would take
+        # most strangers for similar names. Such pairs (both sides exactly half set, which a plain filter almost
+        # never is) get the balanced equivalent of the threshold, 1 - (1 - t) x BALANCED_SPREAD.
+        half = 4 * self.n_bytes
+        pc = self.col + BLOOM_POPCOUNT_SUFFIX
+        balanced = round(1 - (1 - self.threshold) * BALANCED_SPREAD, 4)
+        return (f"{self.dice_sql(d)} >= CASE WHEN {column(pc, 'l', d)} = {half} AND {column(pc, 'r', d)} = {half} "
+                f"THEN {balanced!r} ELSE {self.threshold!r} END")
 
     def create_label_for_charts(self) -> str:
         return f"Bloom Dice >= {self.threshold:g}"
