@@ -73,12 +73,18 @@ def name_columns(columns: dict[str, dict[str, Any]]) -> list[str]:
     return out
 
 
+def _hits(values: pd.Series, guesses: dict, truth: dict) -> pd.Series:
+    """Per value: the attacker's guess for it is its clear value (False where there is no guess or value)."""
+    # dict.get in a comprehension: Series.map(dict) first copies the whole dict into a Series per call.
+    hit = [(g := guesses.get(v)) is not None and g == truth.get(v) for v in values.tolist()]
+    return pd.Series(hit, index=values.index, dtype=bool)
+
+
 def _share(values: pd.Series, guesses: dict, truth: dict) -> tuple[int, float]:
     present = values.dropna()
     if present.empty:
         return 0, 0.0
-    right = present.map(lambda v: guesses.get(v) is not None and guesses.get(v) == truth.get(v))
-    return int(len(present)), round(float(right.mean()), 4)
+    return int(len(present)), round(float(_hits(present, guesses, truth).mean()), 4)
 
 
 def run_suite(parts: list[Part], population: pd.DataFrame) -> list[dict[str, Any]]:
@@ -96,11 +102,14 @@ def run_suite(parts: list[Part], population: pd.DataFrame) -> list[dict[str, Any
     present_conditions = [c for c in CONDITION_SETS if all(x in pooled.columns for x in c)]
 
     def score(col: str, attack: str, guesses: dict) -> None:
-        scopes = [(p.source, pooled[pooled["_part"] == i]) for i, p in enumerate(parts)]
+        present = pooled[col].notna()
+        hits = _hits(pooled[col], guesses, truth)
+        scopes = [(p.source, pooled["_part"] == i) for i, p in enumerate(parts)]
         if len(parts) > 1:
-            scopes.append((ALL_PARTNERS, pooled))
-        for scope, frame in scopes:
-            n, share = _share(frame[col], guesses, truth)
+            scopes.append((ALL_PARTNERS, pd.Series(True, index=pooled.index)))
+        for scope, mask in scopes:
+            n = int((mask & present).sum())
+            share = round(float(hits[mask & present].mean()), 4) if n else 0.0
             rows.append({"partner": scope, "column": col, "encoding": columns[col]["encoding"], "attack": attack,
                          "records_with_value": n, "records_reidentified_share": share})
 
