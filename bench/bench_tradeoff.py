@@ -116,7 +116,7 @@ def datasets(work: Path, wanted: list[str], people: int, messy_people: int, seed
 
 
 def run_one(work: Path, ds: dict, profile: str, key: bytes, key_file: Path, audit: bool,
-            link_cfg: Path = LINK_CONFIG, reuse: bool = False) -> dict[str, Any]:
+            link_cfg: Path = LINK_CONFIG, reuse: bool = False, link: bool = True) -> dict[str, Any]:
     from linkage.audit.population import pooled_population
     from linkage.audit.suite import load_part, risk_of, run_suite
 
@@ -135,7 +135,7 @@ def run_one(work: Path, ds: dict, profile: str, key: bytes, key_file: Path, audi
         items.append((vdir / f"enc_{src}", cfg, raw))
     encode_s = time.perf_counter() - t0
     row: dict[str, Any] = {"dataset": ds["name"], "profile": profile, "encode_s": round(encode_s, 1)}
-    if not reuse:  # --reuse: attack the encodings of an earlier run (same work folder, same key), no link
+    if not reuse and link:  # --reuse: attack the encodings of an earlier run (same work folder, same key), no link
         t0 = time.perf_counter()
         link_extracts([e for e, _, _ in items], vdir / "link", link_cfg, quiet=True)
         row["link_s"] = round(time.perf_counter() - t0, 1)
@@ -177,7 +177,7 @@ def summary(r: dict[str, Any]) -> str:
         k, v = max(d.items(), key=lambda kv: kv[1]["risk"])
         return f"{100 * v['risk']:.1f}% ({k}: {v['strongest']})"
 
-    scores = f"P {r['precision']:.4f} R {r['recall']:.4f} F1 {r['f1']:.4f}" if "f1" in r else "no link (--reuse)"
+    scores = f"P {r['precision']:.4f} R {r['recall']:.4f} F1 {r['f1']:.4f}" if "f1" in r else "no link"
     return (f"{r['dataset']} | {r['profile']} | {scores} | "
             f"worst {top('worst')} | realistic {top('realistic')}")
 
@@ -196,6 +196,7 @@ def main() -> None:
     parser.add_argument("--memory-limit", default=None, help="DuckDB memory limit of the link, e.g. 3GB")
     parser.add_argument("--sorted-police", action="store_true", help="synthetic police extract sorted by "
                         "surname before encoding (row-order scenario, as bench_hardening.py)")
+    parser.add_argument("--no-link", action="store_true", help="encode and attack only (no F1)")
     parser.add_argument("--reuse", action="store_true", help="attack the encodings of an earlier run in --work "
                         "with its key (no encoding, no link): to time or compare the suite on fixed extracts")
     args = parser.parse_args()
@@ -215,7 +216,8 @@ def main() -> None:
                        args.sorted_police):
         for profile in args.profiles.split(","):
             audit = not args.no_audit and (args.audit_profiles is None or profile in args.audit_profiles.split(","))
-            rows.append(run_one(args.work, ds, profile, key, key_file, audit, link_cfg, args.reuse))
+            rows.append(run_one(args.work, ds, profile, key, key_file, audit, link_cfg, args.reuse,
+                                not args.no_link))
             print(summary(rows[-1]), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import signal
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -301,7 +302,13 @@ def hash_extract(
 
     def _audit() -> dict:
         assert isinstance(source_input, Path)  # database inputs skip the audit above
-        record = audit_on_hash(out, config_path, secret, source_input, max_risk=threshold, report_dir=audit_report)
+        started = time.perf_counter()
+
+        def progress(line: str) -> None:  # the audit takes minutes on a large extract: say where it is
+            print(f"[release audit {time.perf_counter() - started:6.0f}s] {line}", file=sys.stderr, flush=True)
+
+        record = audit_on_hash(out, config_path, secret, source_input, max_risk=threshold, report_dir=audit_report,
+                               progress=None if quiet else progress)
         if record["status"] != "passed" and max_risk is not None:
             raise ReleaseAuditFailed(f"release audit FAILED: {record['strongest_attack']} re-identifies "
                                      f"{100 * record['risk']:.1f}% of records (threshold {100 * threshold:.1f}%); "

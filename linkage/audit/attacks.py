@@ -222,7 +222,7 @@ def _dice_pairs(raw: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=32)
 def _pairs_of(width: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.triu_indices(width, 1)  # type: ignore[return-value]
+    return np.triu_indices(width, 1)
 
 
 def cluster_filters(filters: list[bytes], min_dice: float = CLUSTER_DICE, bands: int = 12) -> np.ndarray:
