@@ -332,3 +332,66 @@ def row_order_attack(truth: pd.Series, reference: pd.Series) -> dict[str, float]
         if not best or scores["share"] + scores["initial_share"] > best["share"] + best["initial_share"]:
             best = scores
     return {k: round(v, 4) for k, v in best.items()}
+
+
+# --- token-sharing graph -----------------------------------------------------------------------------
+
+def token_graph_attack(records: pd.DataFrame, columns: list[str], population: pd.DataFrame, field: str,
+                       conditions: tuple[str, ...] = ()) -> pd.Series:
+    """Guessed core name per record from the graph of records that share any token of one name field.
+
+    Composite tokens of a name never collide across names, so two records holding one such token have the
+    same name; the date-tolerant list links a person to others of that name born on the same day and
+    month in any year, in the same ten days of a month, or two years apart, and the name x postcode token
+    links a household. Chained, these links join everyone of a common name into one connected component
+    once the population is large enough (the frequency each single token hides comes back as the
+    component's size). Components (at least ``MIN_COUNT`` records) are aligned by size with the reference
+    names; with ``conditions`` (``sex__exact``) within the group of the component's majority mapped value
+    (a given name is nearly always one sex). ``columns`` are the field's token and token-list columns whose
+    tokens stand for one name only (no nickname or deletion lists, which link different names).
+    Returns a Series aligned with ``records`` (None: no guess).
+    """
+    n = len(records)
+    rows_parts, tok_parts = [], []
+    for col in columns:
+        values = records[col].reset_index(drop=True)
+        if values.map(lambda v: isinstance(v, (list, np.ndarray))).any():
+            values = values.explode()
+        values = values.dropna()
+        rows_parts.append(values.index.to_numpy())
+        tok_parts.append(values.astype(str).to_numpy())
+    guesses = pd.Series([None] * n, index=records.index, dtype=object)
+    if not rows_parts or not sum(len(r) for r in rows_parts):
+        return guesses
+    rows = np.concatenate(rows_parts)
+    tok_codes, uniques = pd.factorize(np.concatenate(tok_parts))
+    graph = coo_matrix((np.ones(len(rows)), (rows, n + tok_codes)), shape=(n + len(uniques), n + len(uniques)))
+    component = connected_components(graph, directed=False)[1][:n]
+    has_token = np.zeros(n, dtype=bool)
+    has_token[rows] = True
+    frame = pd.DataFrame({"c": component, "g": ""})[has_token]
+    ref = pd.DataFrame({"name": population[field], "g": ""}).dropna(subset=["name"])
+    for cond in conditions:
+        mapping = _map_tokens(records[cond], population[CONDITIONS[cond]])
+        mapped = records[cond].map(mapping).fillna(_UNKNOWN).astype(str).to_numpy()[has_token]
+        # The group of a component (a name) is its most common mapped value; same for a reference name.
+        frame["v"] = mapped
+        majority = frame.groupby(["c", "v"]).size().reset_index(name="k").sort_values(
+            ["c", "k", "v"], ascending=[True, False, True]).drop_duplicates("c").set_index("c")["v"]
+        frame["g"] = frame["g"] + "|" + frame["c"].map(majority)
+        ref["v"] = population.loc[ref.index, CONDITIONS[cond]].fillna(_UNKNOWN).astype(str)
+        ref_major = ref.groupby(["name", "v"]).size().reset_index(name="k").sort_values(
+            ["name", "k", "v"], ascending=[True, False, True]).drop_duplicates("name").set_index("name")["v"]
+        ref["g"] = ref["g"] + "|" + ref["name"].map(ref_major)
+    sizes = frame.groupby(["g", "c"]).size()
+    ref_groups = {g: Counter(s.tolist()) for g, s in ref.groupby("g")["name"]}
+    guess_of: dict[int, str] = {}
+    for g, part in sizes[sizes >= MIN_COUNT].groupby(level=0):
+        reference = ref_groups.get(str(g))
+        if reference:
+            observed = Counter({int(c): int(k) for c, k in zip(part.index.get_level_values(1), part.to_numpy(),
+                                                               strict=True)})
+            guess_of.update(align(observed, reference, top=len(observed)))
+    guessed = pd.Series(component).map(guess_of)
+    guessed[~has_token] = None
+    return pd.Series(guessed.to_numpy(), index=records.index, dtype=object)

@@ -28,6 +28,7 @@ from linkage.audit.attacks import (
     deletion_list_size,
     list_frequency_attack,
     row_order_attack,
+    token_graph_attack,
 )
 from linkage.audit.frequency import ENCODING_TRANSFORMS, column_field
 from linkage.audit.verify import Oracle, build_oracle
@@ -117,9 +118,12 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
             rows.append({"partner": scope, "column": col, "encoding": columns[col]["encoding"], "attack": attack,
                          "records_with_value": n, "records_reidentified_share": share})
 
-    def score_rows(col: str, attack: str, guesses: pd.Series) -> None:
+    def score_rows(col: str, attack: str, guesses: pd.Series, values: pd.Series | None = None,
+                   encoding: str | None = None) -> None:
         # Token lists: a record is re-identified when its guess is its name (any token of its list says which).
-        first = pooled[col].map(lambda v: v[0] if isinstance(v, (list, np.ndarray)) and len(v) else None)
+        first = (pooled[col] if values is None else values).map(
+            lambda v: (v[0] if len(v) else None) if isinstance(v, (list, np.ndarray))
+            else v if isinstance(v, (str, bytes)) else None)
         right = first.map(lambda t: truth.get(t) if t is not None else None)
         scopes = [(p.source, pooled["_part"] == i) for i, p in enumerate(parts)]
         if len(parts) > 1:
@@ -128,7 +132,8 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
             present = mask & first.notna()
             n = int(present.sum())
             share = round(float((guesses[present] == right[present]).mean()), 4) if n else 0.0
-            rows.append({"partner": scope, "column": col, "encoding": columns[col]["encoding"], "attack": attack,
+            rows.append({"partner": scope, "column": col, "attack": attack,
+                         "encoding": columns[col]["encoding"] if encoding is None else encoding,
                          "records_with_value": n, "records_reidentified_share": share})
 
     attacked = name_columns(columns)
@@ -159,6 +164,21 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
             label = "frequency alignment" + _cond_label(cond + size_label)
             score(col, label, guesses)
 
+    for field in ("given_name", "surname"):  # records linked by any shared token of one name
+        linked = graph_columns(columns, field)
+        if linked and any(columns[c]["type"] == "token_list" or "+" in columns[c]["encoding"] for c in linked):
+            # Scored on each record's first token of any linked column (a record without a date of birth
+            # still has its name x postcode token).
+            first_token = pd.Series([None] * len(pooled), index=pooled.index, dtype=object)
+            for c in linked:
+                first_token = first_token.fillna(pooled[c].map(
+                    lambda v: (v[0] if len(v) else None) if isinstance(v, (list, np.ndarray)) else v))
+            label, encoding = f"{field} (records linked by {', '.join(linked)})", "+".join(
+                columns[c]["encoding"] for c in linked)
+            for cond in [()] + [(c,) for c in ("sex__exact", "postcode__district") if c in pooled.columns]:
+                score_rows(label, "token-sharing graph clustering" + _cond_label(cond),
+                           token_graph_attack(pooled, linked, population, field, cond), first_token, encoding)
+
     for p in parts:  # row order: per file
         for field in ("surname", "given_name"):
             found = [c for c in name_columns(p.columns) if column_field(c)[0] == field
@@ -175,6 +195,16 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
                          "records_reidentified_share": result["share"], "chance_share": result["chance"],
                          "initials_share": result["initial_share"], "initials_chance": result["initial_chance"]})
     return rows
+
+
+def graph_columns(columns: dict[str, dict[str, Any]], field: str) -> list[str]:
+    """A name field's columns whose tokens each stand for one name (so records sharing one share the name):
+    exact tokens, composite or not, and composite lists; nickname and deletion lists link other names."""
+    return [c for c, spec in columns.items() if column_field(c) == (field, c.partition("__")[2])
+            and column_field(c)[1].split("+")[0] in GRAPH_ENCODINGS and spec["type"] in ("token", "token_list")]
+
+
+GRAPH_ENCODINGS = ("exact", "exact_pc", "near_dob")
 
 
 def _alias_count(name: str) -> int:
