@@ -402,3 +402,23 @@ def test_token_graph_chains_date_tolerant_composites_into_names():
     records["surname__near_dob"] = [[token(f"{a}|md{b}{c}{e}")] for a, b, c, e in zip(s, y, m, d, strict=True)]
     graph = token_graph_attack(records, ["surname__exact", "surname__near_dob"], people, "surname")
     assert float((graph == people.surname).mean()) < 0.05
+
+
+def test_vectorised_bloom_decoding_gives_the_same_names_as_filter_by_filter():
+    from linkage.audit.bloom_attack import decode, decode_all, ngrams
+
+    rng = np.random.default_rng(5)
+    n_bits = 256
+    names = NAMES + ["smyth", "jonas", "hughs", "wods"]
+    grams = sorted({g for n in names for g in ngrams(n, 2)})
+    positions = {g: int(sum(1 << int(b) for b in rng.choice(n_bits, 6, replace=False))) for g in grams}
+    candidates = {n: sorted(ngrams(n, 2)) for n in names}
+    filters = []
+    for name in rng.choice(names, 300):
+        bits = 0
+        for g in ngrams(str(name), 2):
+            bits |= positions[g]
+        filters.append(bits ^ (1 << int(rng.integers(n_bits))) if rng.random() < 0.3 else bits)  # some noise
+    one_by_one = {f: d for f in filters if (d := decode(f, positions, candidates)) is not None}
+    assert len(set(one_by_one.values())) > len(names) // 2  # most names decode from their clean filter
+    assert decode_all(filters, positions, candidates, n_bits, chunk=64) == one_by_one
