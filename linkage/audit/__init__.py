@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from linkage.audit.bloom_attack import bloom_attack
 from linkage.audit.frequency import (
@@ -32,11 +31,6 @@ from linkage.keys import key_check_value
 __all__ = ["audit_extract", "load_reference"]
 
 MIN_REPRODUCED = 0.95  # share of an audited column's distinct values the verification must reproduce
-
-
-def _records(tokens: pd.DataFrame) -> pd.DataFrame:
-    """One identifier set per record (its first), so a record with many aliases counts once."""
-    return tokens.drop_duplicates("record_id")  # tokens.parquet lists identifier sets in order of first use
 
 
 def _score(values: pd.Series, guesses: dict, truth: dict | None) -> dict[str, Any]:
@@ -119,7 +113,9 @@ def audit_extract(encoded_dir: str | Path, reference: str | Path | Reference | N
         reference = scan.reference
     ref = reference if isinstance(reference, dict) else load_reference(reference)
     bloom = manifest["encodings"].get("bloom") or {}
-    records = _records(pq.read_table(folder / "tokens.parquet").to_pandas())
+    from linkage.audit.suite import first_identities
+
+    records = first_identities(folder / "tokens.parquet", columns, reset_index=False)
 
     plan: list[tuple[str, str, str]] = []  # (column, attack, reference field)
     for col, spec in columns.items():
