@@ -36,6 +36,25 @@ from linkage.keys import generate_key, write_key_file  # noqa: E402
 from linkage.link import evaluate_link, link_extracts  # noqa: E402
 
 PARTNERS = ROOT / "configs" / "partners"
+LINK_CONFIG = ROOT / "configs" / "linkage.yaml"
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux ru_maxrss is in KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def link_config(work: Path, memory_limit: str | None) -> Path:
+    """The shipped link config, with DuckDB's memory capped when asked (a shared machine)."""
+    if not memory_limit:
+        return LINK_CONFIG
+    data = yaml.safe_load(LINK_CONFIG.read_text())
+    data["backend"] = {**(data.get("backend") or {"kind": "duckdb"}), "memory_limit": memory_limit}
+    out = work / "linkage_bench.yaml"
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out
 
 
 def profile_block(profile: str) -> dict[str, Any] | None:
@@ -54,7 +73,8 @@ def config_for(base: Path, block: dict[str, Any] | None, out: Path) -> Path:
     return out
 
 
-def datasets(work: Path, wanted: list[str], people: int, messy_people: int, seed: int) -> list[dict]:
+def datasets(work: Path, wanted: list[str], people: int, messy_people: int, seed: int,
+             sorted_police: bool = False) -> list[dict]:
     out = []
     if "febrl4" in wanted:
         files = {"febrl4a": FEBRL / "dataset4a.csv", "febrl4b": FEBRL / "dataset4b.csv"}
@@ -76,8 +96,12 @@ def datasets(work: Path, wanted: list[str], people: int, messy_people: int, seed
                 generate_extracts(people, s, raw, quiet=True)
             raws[s] = raw
         srcs = ("police", "education", "social_care")
-        out.append({"name": f"synthetic {people:,}", "truth": raws[seed] / "truth.csv",
-                    "inputs": [(f"{s}.yaml", raws[seed] / f"{s}.csv", s) for s in srcs],
+        inputs = [(f"{s}.yaml", raws[seed] / f"{s}.csv", s) for s in srcs]
+        if sorted_police:  # the row-order scenario: a partner exporting in surname order
+            from bench_hardening import sorted_by_surname
+
+            inputs[0] = ("police.yaml", sorted_by_surname(raws[seed] / "police.csv", "surname"), "police")
+        out.append({"name": f"synthetic {people:,}", "truth": raws[seed] / "truth.csv", "inputs": inputs,
                     "realistic": [(f"{s}.yaml", raws[seed + 1] / f"{s}.csv") for s in srcs]})
     if "messy" in wanted:
         from linkage.synth.messy import generate_messy
@@ -92,38 +116,47 @@ def datasets(work: Path, wanted: list[str], people: int, messy_people: int, seed
 
 
 def run_one(work: Path, ds: dict, profile: str, key: bytes, key_file: Path, audit: bool,
-            link_config: Any = None) -> dict[str, Any]:
+            link_cfg: Path = LINK_CONFIG, reuse: bool = False, link: bool = True) -> dict[str, Any]:
     from linkage.audit.population import pooled_population
     from linkage.audit.suite import load_part, risk_of, run_suite
 
     block = profile_block(profile)
     tag = Path(profile).stem if profile.endswith(".yaml") else profile
     vdir = work / f"{tag}_{ds['name'].split()[0].lower()}"
-    shutil.rmtree(vdir, ignore_errors=True)
-    vdir.mkdir(parents=True)
+    if not reuse:
+        shutil.rmtree(vdir, ignore_errors=True)
+        vdir.mkdir(parents=True)
     items = []
     t0 = time.perf_counter()
     for base, raw, src in ds["inputs"]:
         cfg = config_for(PARTNERS / base, block, vdir / f"{src}.yaml")
-        encode_extract(cfg, key, raw, vdir / f"enc_{src}", source=src, quiet=True)
+        if not reuse:
+            encode_extract(cfg, key, raw, vdir / f"enc_{src}", source=src, quiet=True)
         items.append((vdir / f"enc_{src}", cfg, raw))
     encode_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    link_extracts([e for e, _, _ in items], vdir / "link", link_config, quiet=True)
-    link_s = time.perf_counter() - t0
-    metrics = evaluate_link(vdir / "link", ds["truth"], key_file)["pairwise"]
-    row: dict[str, Any] = {"dataset": ds["name"], "profile": profile, "precision": metrics["precision"],
-                           "recall": metrics["recall"], "f1": metrics["f1"], "encode_s": round(encode_s, 1),
-                           "link_s": round(link_s, 1)}
+    row: dict[str, Any] = {"dataset": ds["name"], "profile": profile, "encode_s": round(encode_s, 1)}
+    if not reuse and link:  # --reuse: attack the encodings of an earlier run (same work folder, same key), no link
+        t0 = time.perf_counter()
+        link_extracts([e for e, _, _ in items], vdir / "link", link_cfg, quiet=True)
+        row["link_s"] = round(time.perf_counter() - t0, 1)
+        metrics = evaluate_link(vdir / "link", ds["truth"], key_file)["pairwise"]
+        row.update(precision=metrics["precision"], recall=metrics["recall"], f1=metrics["f1"])
+        row["peak_rss_mb_after_link"] = peak_rss_mb()
+        print(f"{ds['name']} | {profile} | F1 {row['f1']:.4f} | link {row['link_s']} s", flush=True)
     if audit:
         t0 = time.perf_counter()
         parts = [load_part(e, c, key, r) for e, c, r in items]
+        row["load_parts_s"] = round(time.perf_counter() - t0, 1)
         pops = {"worst": pooled_population([(c, r) for _, c, r in items])}
         if ds["realistic"]:
             pops["realistic"] = pooled_population([(config_for(PARTNERS / b, block, vdir / f"ref_{i}.yaml"), r)
                                                    for i, (b, r) in enumerate(ds["realistic"])])
+        row["populations_s"] = round(time.perf_counter() - t0 - row["load_parts_s"], 1)
         for kind, pop in pops.items():
+            t1 = time.perf_counter()
             rows = run_suite(parts, pop)
+            row[f"suite_{kind}_s"] = round(time.perf_counter() - t1, 1)
+            print(f"  suite ({kind}) {row[f'suite_{kind}_s']} s, peak RSS {peak_rss_mb()} MB", flush=True)
             best: dict[str, tuple[float, str]] = {}
             for r in rows:
                 risk = risk_of(r)
@@ -132,6 +165,7 @@ def run_one(work: Path, ds: dict, profile: str, key: bytes, key_file: Path, audi
             row[kind] = {k: {"risk": v[0], "strongest": v[1]} for k, v in best.items()}
             row[f"{kind}_rows"] = rows
         row["audit_s"] = round(time.perf_counter() - t0, 1)
+    row["peak_rss_mb"] = peak_rss_mb()
     return row
 
 
@@ -143,7 +177,8 @@ def summary(r: dict[str, Any]) -> str:
         k, v = max(d.items(), key=lambda kv: kv[1]["risk"])
         return f"{100 * v['risk']:.1f}% ({k}: {v['strongest']})"
 
-    return (f"{r['dataset']} | {r['profile']} | P {r['precision']:.4f} R {r['recall']:.4f} F1 {r['f1']:.4f} | "
+    scores = f"P {r['precision']:.4f} R {r['recall']:.4f} F1 {r['f1']:.4f}" if "f1" in r else "no link"
+    return (f"{r['dataset']} | {r['profile']} | {scores} | "
             f"worst {top('worst')} | realistic {top('realistic')}")
 
 
@@ -158,23 +193,31 @@ def main() -> None:
     parser.add_argument("--audit-profiles", default=None, help="comma-separated: audit only these profiles")
     parser.add_argument("--work", type=Path, default=Path("/tmp/linkage-bench-tradeoff"))
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--memory-limit", default=None, help="DuckDB memory limit of each link, e.g. 3GB")
+    parser.add_argument("--memory-limit", default=None, help="DuckDB memory limit of the link, e.g. 3GB")
+    parser.add_argument("--sorted-police", action="store_true", help="synthetic police extract sorted by "
+                        "surname before encoding (row-order scenario, as bench_hardening.py)")
+    parser.add_argument("--no-link", action="store_true", help="encode and attack only (no F1)")
+    parser.add_argument("--reuse", action="store_true", help="attack the encodings of an earlier run in --work "
+                        "with its key (no encoding, no link): to time or compare the suite on fixed extracts")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    key = generate_key()
     key_file = args.work / "bench.key"
-    key_file.unlink(missing_ok=True)
-    write_key_file(key_file, key)
-    link_config = None
-    if args.memory_limit:
-        from linkage.link.config import load_link_config
+    if args.reuse:
+        from linkage.keys import read_key_file
 
-        link_config = load_link_config().model_copy(update={"duckdb_memory_limit": args.memory_limit})
+        key = read_key_file(key_file)
+    else:
+        key = generate_key()
+        key_file.unlink(missing_ok=True)
+        write_key_file(key_file, key)
+    link_cfg = link_config(args.work, args.memory_limit)
     rows = []
-    for ds in datasets(args.work, args.datasets.split(","), args.people, args.messy_people, args.seed):
+    for ds in datasets(args.work, args.datasets.split(","), args.people, args.messy_people, args.seed,
+                       args.sorted_police):
         for profile in args.profiles.split(","):
             audit = not args.no_audit and (args.audit_profiles is None or profile in args.audit_profiles.split(","))
-            rows.append(run_one(args.work, ds, profile, key, key_file, audit, link_config))
+            rows.append(run_one(args.work, ds, profile, key, key_file, audit, link_cfg, args.reuse,
+                                not args.no_link))
             print(summary(rows[-1]), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

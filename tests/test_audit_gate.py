@@ -82,3 +82,23 @@ def test_link_refuses_extracts_without_a_passing_audit(hashed, monkeypatch):
     refused = CliRunner().invoke(app, ["link", str(root / "skipped"), "--out", str(root / "link")])
     assert refused.exit_code == 2 and "refusing to link" in refused.output and "--no-audit" in refused.output
     assert not (root / "link").exists()
+
+
+def test_the_gate_reads_the_clear_extract_once_for_everything_it_needs(hashed):
+    # One pass gives what three separate reads gave: the oracle, the worst-case population and the worst-case
+    # name reference (the gate used to read the clear extract once for each).
+    import pandas as pd
+
+    from linkage.audit.population import population_from_input
+    from linkage.audit.verify import reference_from_input, scan_clear_extract
+
+    raw, lines = hashed["root"] / "raw" / "police.csv", []
+    columns = ["surname__exact", "surname__near_dob", "given_name__bloom"]
+    scan = scan_clear_extract(HARDENED, bytes(range(32)), raw, columns, progress=lines.append)
+    pd.testing.assert_frame_equal(scan.population, population_from_input(HARDENED, raw))
+    assert scan.reference == reference_from_input(HARDENED, raw)
+    assert all(scan.oracle[c] for c in columns)  # every column scored, token lists included
+    tokens = pd.read_parquet(hashed["root"] / "hardened" / "tokens.parquet")
+    firsts = {v[0] for v in tokens["surname__near_dob"].dropna() if len(v)}
+    assert firsts <= scan.oracle["surname__near_dob"].keys()  # a list is scored by its first token
+    assert lines and lines[-1].startswith(f"read {scan.rows:,} rows")

@@ -368,3 +368,57 @@ def test_list_size_of_unpadded_lists_splits_ties():
     sized = list_frequency_attack(records, "surname__alias", people, "surname", (), list_size=sizes.__getitem__)
     assert float((sized == people.surname).mean()) == 1.0
     assert float((blind == people.surname).mean()) < 1.0
+
+
+def dated_people(n: int, seed: int) -> pd.DataFrame:
+    """People with Zipf-like surnames and a random date of birth in six years."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / (1 + np.arange(len(NAMES))) ** 1.1
+    frame = pd.DataFrame({"surname": rng.choice(NAMES, size=n, p=weights / weights.sum()),
+                          "year": rng.integers(2000, 2006, size=n).astype(str),
+                          "month": [f"{m:02d}" for m in rng.integers(1, 13, size=n)],
+                          "day": [f"{d:02d}" for d in rng.integers(1, 29, size=n)]})
+    frame["sex"], frame["district"] = np.where(np.arange(n) % 2, "F", "M"), "LE1"
+    return frame
+
+
+def test_token_graph_chains_date_tolerant_composites_into_names():
+    from linkage.audit.attacks import list_frequency_attack, token_graph_attack
+
+    people = dated_people(4000, 3)
+    records = as_records(people, salted=False).drop(columns="surname__exact")
+    s, y, m, d = people.surname, people.year, people.month, people.day
+    records["surname__exact"] = [token(f"{a}|{b}{c}{e}") for a, b, c, e in zip(s, y, m, d, strict=True)]
+    # Weakened tolerant list: the name with day and month (any year), year and month (any day), year and
+    # day (any month). Each token is rare (a few people), but chained they join everyone of one name.
+    records["surname__near_dob"] = [[token(f"{a}|md{c}{e}"), token(f"{a}|ym{b}{c}"), token(f"{a}|yd{b}{e}")]
+                                    for a, b, c, e in zip(s, y, m, d, strict=True)]
+    graph = token_graph_attack(records, ["surname__exact", "surname__near_dob"], people, "surname")
+    assert float((graph == people.surname).mean()) > 0.7  # the rarest names stay in fragments
+    # The per-token list attack reads each token's small count on its own and mostly fails.
+    per_token = list_frequency_attack(records, "surname__near_dob", people, "surname", ())
+    assert float((per_token == people.surname).mean()) < 0.3
+    # The defence it needs: composites that link only the same date (one person) leave no chains.
+    records["surname__near_dob"] = [[token(f"{a}|md{b}{c}{e}")] for a, b, c, e in zip(s, y, m, d, strict=True)]
+    graph = token_graph_attack(records, ["surname__exact", "surname__near_dob"], people, "surname")
+    assert float((graph == people.surname).mean()) < 0.05
+
+
+def test_vectorised_bloom_decoding_gives_the_same_names_as_filter_by_filter():
+    from linkage.audit.bloom_attack import decode, decode_all, ngrams
+
+    rng = np.random.default_rng(5)
+    n_bits = 256
+    names = NAMES + ["smyth", "jonas", "hughs", "wods"]
+    grams = sorted({g for n in names for g in ngrams(n, 2)})
+    positions = {g: int(sum(1 << int(b) for b in rng.choice(n_bits, 6, replace=False))) for g in grams}
+    candidates = {n: sorted(ngrams(n, 2)) for n in names}
+    filters = []
+    for name in rng.choice(names, 300):
+        bits = 0
+        for g in ngrams(str(name), 2):
+            bits |= positions[g]
+        filters.append(bits ^ (1 << int(rng.integers(n_bits))) if rng.random() < 0.3 else bits)  # some noise
+    one_by_one = {f: d for f in filters if (d := decode(f, positions, candidates)) is not None}
+    assert len(set(one_by_one.values())) > len(names) // 2  # most names decode from their clean filter
+    assert decode_all(filters, positions, candidates, n_bits, chunk=64) == one_by_one

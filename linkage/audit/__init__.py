@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from linkage.audit.bloom_attack import bloom_attack
 from linkage.audit.frequency import (
@@ -32,11 +31,6 @@ from linkage.keys import key_check_value
 __all__ = ["audit_extract", "load_reference"]
 
 MIN_REPRODUCED = 0.95  # share of an audited column's distinct values the verification must reproduce
-
-
-def _records(tokens: pd.DataFrame) -> pd.DataFrame:
-    """One identifier set per record (its first), so a record with many aliases counts once."""
-    return tokens.drop_duplicates("record_id")  # tokens.parquet lists identifier sets in order of first use
 
 
 def _score(values: pd.Series, guesses: dict, truth: dict | None) -> dict[str, Any]:
@@ -74,7 +68,8 @@ def audit_extract(encoded_dir: str | Path, reference: str | Path | Reference | N
                   max_risk: float | None = None, *, config: str | Path | None = None, key: bytes | None = None,
                   clear_input: str | Path | None = None, worst_case_reference: bool = False,
                   out_dir: str | Path | None = None, suite: bool = True,
-                  reference_input: str | Path | None = None) -> dict[str, Any]:
+                  reference_input: str | Path | None = None,
+                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Attack one encoded extract and report per-column risk; optionally write the report to ``out_dir``.
 
     ``reference``: a ``field,value,weight`` CSV, a ready :data:`Reference`, or None for the shipped list.
@@ -97,16 +92,30 @@ def audit_extract(encoded_dir: str | Path, reference: str | Path | Reference | N
         raise LinkageInputError("verifying the attacks needs all of --config, --key and --input")
     if max_risk is not None and config is None:
         raise LinkageInputError("--max-risk needs --config, --key and --input: the gate uses verified rates")
-    if worst_case_reference:
-        from linkage.audit.verify import reference_from_input
-
-        if config is None or clear_input is None:
-            raise LinkageInputError("the worst-case reference needs --config and --input")
-        reference = reference_from_input(config, clear_input)
-    ref = reference if isinstance(reference, dict) else load_reference(reference)
     columns = manifest["encodings"]["columns"]
+    scan = None
+    if config is not None:
+        from linkage.audit.suite import name_columns
+        from linkage.audit.verify import scan_clear_extract
+
+        assert key is not None and clear_input is not None
+        if key_check_value(key) != manifest["kcv"]:
+            raise LinkageInputError(f"key check value differs from the manifest's ({manifest['kcv']}): "
+                                    "not the key this extract was encoded with", file=str(folder))
+        # Every name column any attack below scores (the suite's token lists too), from one read.
+        audited = sorted({c for c, spec in columns.items() if spec["type"] in ("token", "bloom")} |
+                         set(name_columns(columns)))
+        scan = scan_clear_extract(config, key, clear_input, audited, progress=progress,
+                                  population=worst_case_reference)
+    if worst_case_reference:
+        if scan is None:
+            raise LinkageInputError("the worst-case reference needs --config and --input")
+        reference = scan.reference
+    ref = reference if isinstance(reference, dict) else load_reference(reference)
     bloom = manifest["encodings"].get("bloom") or {}
-    records = _records(pq.read_table(folder / "tokens.parquet").to_pandas())
+    from linkage.audit.suite import first_identities
+
+    records = first_identities(folder / "tokens.parquet", columns, reset_index=False)
 
     plan: list[tuple[str, str, str]] = []  # (column, attack, reference field)
     for col, spec in columns.items():
@@ -116,15 +125,8 @@ def audit_extract(encoded_dir: str | Path, reference: str | Path | Reference | N
             plan.append((col, "frequency alignment", field))
         elif spec["type"] == "bloom" and transformed_reference(ref, field, "exact"):
             plan.append((col, "Bloom frequency + pattern mining", field))
-    oracle = None
-    if config is not None:
-        from linkage.audit.verify import build_oracle
-
-        assert key is not None and clear_input is not None
-        if key_check_value(key) != manifest["kcv"]:
-            raise LinkageInputError(f"key check value differs from the manifest's ({manifest['kcv']}): "
-                                    "not the key this extract was encoded with", file=str(folder))
-        oracle = build_oracle(config, key, clear_input, [c for c, _, _ in plan])
+    oracle = scan.oracle if scan is not None else None
+    if oracle is not None:
         for col, _, _ in plan:
             # Guesses can only be checked if config, key, raw extract and encoder reproduce this extract.
             distinct = set(records[col].dropna().tolist())
@@ -137,7 +139,9 @@ def audit_extract(encoded_dir: str | Path, reference: str | Path | Reference | N
     plan.sort(key=lambda item: columns[item[0]]["type"] != "bloom")
     decoded: dict[str, pd.Series] = {}
     rows = []
-    for col, attack, field in plan:
+    for k, (col, attack, field) in enumerate(plan, start=1):
+        if progress is not None:
+            progress(f"per-column attacks: column {k} of {len(plan)} ({col})")
         base = column_field(col)[1].split("+")[0]
         if columns[col]["type"] == "bloom":
             hardening = set(encoding_parts(columns[col]["encoding"]))
@@ -159,12 +163,14 @@ def audit_extract(encoded_dir: str | Path, reference: str | Path | Reference | N
         from linkage.audit.population import population_from_input
         from linkage.audit.suite import Part, risk_of, run_suite
 
-        assert config is not None and clear_input is not None
-        source_of_names = clear_input if worst_case_reference else reference_input
-        assert source_of_names is not None
-        population = population_from_input(config, source_of_names)
+        assert config is not None and scan is not None
+        if worst_case_reference:
+            population = scan.population
+        else:
+            assert reference_input is not None
+            population = population_from_input(config, reference_input)
         attacks = run_suite([Part(manifest["source"], records.reset_index(drop=True), columns, bloom, oracle)],
-                            population)
+                            population, progress=progress)
         risks += [risk_of(a) for a in attacks]
     risk = max(risks) if risks else None
     result: dict[str, Any] = {

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from functools import lru_cache
 from typing import cast
 
 import numpy as np
@@ -119,8 +120,8 @@ def list_frequency_attack(records: pd.DataFrame, column: str, population: pd.Dat
     exploded = exploded.reset_index().rename(columns={"index": "row"}).drop_duplicates(["row", "tok"])
     # Tokens held by exactly the same records are one unit (several salts of one name and date that no
     # other record shares): aligning them separately would spend several reference ranks on one name.
-    signature = exploded.groupby("tok")["row"].agg(lambda rows: hash(tuple(sorted(rows))))
-    exploded["unit"] = exploded["tok"].map(signature)
+    tok_codes = pd.factorize(exploded["tok"])[0]
+    exploded["unit"] = row_set_labels(tok_codes, exploded["row"].to_numpy())[tok_codes]
     counts = exploded.drop_duplicates(["row", "unit"]).groupby(["g", "unit"]).size()
     obs_groups: dict[str, Counter] = defaultdict(Counter)
     for key, n in counts[counts >= MIN_COUNT].items():
@@ -129,7 +130,8 @@ def list_frequency_attack(records: pd.DataFrame, column: str, population: pd.Dat
     ref = pd.DataFrame({"g": ref_key, "name": population[field]}).dropna()
     if list_size is not None:
         # The attacker computes each reference name's list size too (public nickname list, name length).
-        ref["g"] = ref["g"] + "|" + ref["name"].map(lambda v: str(list_size(v)))
+        sizes_of = {v: str(list_size(v)) for v in ref["name"].unique()}
+        ref["g"] = ref["g"] + "|" + ref["name"].map(sizes_of)
     ref_groups = {g: Counter(s.tolist()) for g, s in ref.groupby("g")["name"]}
     guess_of: dict[int, str] = {}
     for g, observed in obs_groups.items():
@@ -138,10 +140,52 @@ def list_frequency_attack(records: pd.DataFrame, column: str, population: pd.Dat
         if reference:
             guess_of.update(align(observed, reference, top=len(observed)))
     exploded["guess"] = exploded["unit"].map(guess_of)
-    exploded["weight"] = [counts.get((g, u), 0) for g, u in zip(exploded["g"], exploded["unit"], strict=True)]
+    weights = counts.rename("weight").reset_index()
+    exploded = exploded.merge(weights, on=["g", "unit"], how="left")
+    exploded["weight"] = exploded["weight"].fillna(0).astype(np.int64)
     voted = exploded.dropna(subset=["guess"]).groupby(["row", "guess"])["weight"].sum().reset_index()
     voted = voted.sort_values(["row", "weight", "guess"], ascending=[True, False, True]).drop_duplicates("row")
     return pd.Series(dict(zip(voted["row"], voted["guess"], strict=True)), dtype=object).reindex(records.index)
+
+
+# CPython's tuple hash constants (Objects/tupleobject.c, xxHash-style since 3.8).
+_XXPRIME_1 = np.uint64(11400714785074694791)
+_XXPRIME_2 = np.uint64(14029467366897019727)
+_XXPRIME_5 = np.uint64(2870177450012600261)
+
+
+def row_set_labels(tok_codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Per token code (0..k-1), a label of the set of rows holding it: ``hash(tuple(sorted(rows)))``.
+
+    Computed over all tokens at once instead of one Python call per token (the suite's cost at 50,000
+    people). The label only has to be equal for equal row sets and an arbitrary but fixed order otherwise
+    (it breaks frequency ties); it is the value CPython gives the tuple, so guesses are the same as when
+    it was computed token by token. ``rows`` are non-negative integers (hash(int) is the int itself).
+    """
+    n_tokens = int(tok_codes.max()) + 1 if len(tok_codes) else 0
+    if n_tokens == 0:
+        return np.zeros(0, dtype=np.int64)
+    if rows.min() < 0 or rows.max() >= (1 << 61) - 1:
+        raise ValueError("row labels must be non-negative integers below 2**61 - 1")
+    order = np.lexsort((rows, tok_codes))
+    code, lane = tok_codes[order], rows[order].astype(np.uint64)
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    lengths = np.diff(np.r_[starts, len(code)])
+    by_length = np.argsort(-lengths, kind="stable")  # tokens with > k rows are a prefix of this order
+    starts, lengths = starts[by_length], lengths[by_length]
+    acc = np.full(len(starts), _XXPRIME_5, dtype=np.uint64)
+    descending = -lengths
+    with np.errstate(over="ignore"):
+        for k in range(int(lengths[0])):
+            m = int(np.searchsorted(descending, -k, side="left"))  # tokens held by more than k rows
+            acc[:m] += lane[starts[:m] + k] * _XXPRIME_2
+            acc[:m] = (acc[:m] << np.uint64(31)) | (acc[:m] >> np.uint64(33))
+            acc[:m] *= _XXPRIME_1
+        acc += lengths.astype(np.uint64) ^ (_XXPRIME_5 ^ np.uint64(3527539))
+    acc[acc == np.uint64(2 ** 64 - 1)] = np.uint64(1546275796)
+    labels = np.empty(n_tokens, dtype=np.int64)
+    labels[code[starts]] = acc.view(np.int64)
+    return labels
 
 
 # --- Bloom filters ----------------------------------------------------------------------------------
@@ -171,10 +215,22 @@ def _band_keys(raw: np.ndarray, bands: int, width: int, seed: int = 7, chunk: in
     return keys
 
 
-def _dice_pairs(raw: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    inter = _POPCOUNT[raw[a] & raw[b]].sum(axis=1)
-    total = _POPCOUNT[raw[a]].sum(axis=1) + _POPCOUNT[raw[b]].sum(axis=1)
-    return np.where(total > 0, 2 * inter / np.maximum(total, 1), 0.0)
+def _dice_pairs(raw: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 100_000) -> np.ndarray:
+    """Dice similarity of filter pairs (a[i], b[i]), in slices: all candidate pairs at once took 0.8 GB for
+    77,000 filters, and grow with the population."""
+    out = np.empty(len(a), dtype=np.float64)
+    ones = _POPCOUNT.astype(np.uint8)
+    for start in range(0, len(a), chunk):
+        left, right = raw[a[start:start + chunk]], raw[b[start:start + chunk]]
+        inter = ones[left & right].sum(axis=1, dtype=np.int64)
+        total = ones[left].sum(axis=1, dtype=np.int64) + ones[right].sum(axis=1, dtype=np.int64)
+        out[start:start + chunk] = np.where(total > 0, 2 * inter / np.maximum(total, 1), 0.0)
+    return out
+
+
+@lru_cache(maxsize=32)
+def _pairs_of(width: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(width, 1)
 
 
 def cluster_filters(filters: list[bytes], min_dice: float = CLUSTER_DICE, bands: int = 12) -> np.ndarray:
@@ -188,42 +244,54 @@ def cluster_filters(filters: list[bytes], min_dice: float = CLUSTER_DICE, bands:
         return np.zeros(n, dtype=np.int64)
     raw = _bit_matrix(filters)
     band_keys = _band_keys(raw, bands, 24)
-    left, right = [], []
-    for band in range(bands):
+    edges_a, edges_b = [], []
+    for band in range(bands):  # each band's candidate pairs are verified before the next band's are made
         key = band_keys[:, band]
         order = np.argsort(key, kind="stable")
         sorted_key = key[order]
         starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
         ends = np.r_[starts[1:], n]
+        left, right = [], []
         for s, e in zip(starts, ends, strict=True):
             width = int(e - s)
             if width < 2:
                 continue
             members = order[s:e]
             if width <= 30:
-                upper_i, upper_j = np.triu_indices(width, 1)
+                upper_i, upper_j = _pairs_of(width)
                 left.append(members[upper_i])
                 right.append(members[upper_j])
             else:
                 left += [np.full(width - 1, members[0]), members[:-1]]
                 right += [members[1:], members[1:]]
-    if not left:
+        if left:
+            a, b = np.concatenate(left), np.concatenate(right)
+            keep = _dice_pairs(raw, a, b) >= min_dice
+            edges_a.append(a[keep])
+            edges_b.append(b[keep])
+    if not edges_a:
         return np.arange(n)
-    a, b = np.concatenate(left), np.concatenate(right)
-    keep = _dice_pairs(raw, a, b) >= min_dice
-    graph = coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
+    a, b = np.concatenate(edges_a), np.concatenate(edges_b)
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
     return connected_components(graph, directed=False)[1]
 
 
 def _centroids(filters: list[bytes], counts: np.ndarray, labels: np.ndarray) -> dict[int, bytes]:
-    """Majority-vote filter of each cluster (weighted by how often each distinct filter occurs)."""
-    bits = np.unpackbits(_bit_matrix(filters), axis=1).astype(np.float64)
-    out = {}
-    frame = pd.DataFrame({"label": labels, "i": np.arange(len(filters))})
-    for label, idx in frame.groupby("label")["i"]:
-        w = counts[idx.to_numpy()]
-        mean = (bits[idx.to_numpy()] * w[:, None]).sum(axis=0) / w.sum()
-        out[int(str(label))] = np.packbits((mean >= 0.5).astype(np.uint8)).tobytes()
+    """Majority-vote filter of each cluster (weighted by how often each distinct filter occurs).
+
+    A one-filter cluster's centroid is the filter itself; only the members of larger clusters are unpacked
+    to bits (salted filters are nearly all alone: unpacking them all took 4 KB per filter).
+    """
+    sizes = np.bincount(labels)
+    out = {int(label): filters[i] for i, label in enumerate(labels) if sizes[label] == 1}
+    members = np.flatnonzero(sizes[labels] > 1)
+    if len(members):
+        raw = _bit_matrix([filters[i] for i in members])
+        member_labels, w = labels[members], counts[members]
+        for label, idx in pd.Series(np.arange(len(members))).groupby(member_labels):
+            rows = idx.to_numpy()
+            ones = (np.unpackbits(raw[rows], axis=1) * w[rows, None]).sum(axis=0)
+            out[int(str(label))] = np.packbits((ones / w[rows].sum() >= 0.5).astype(np.uint8)).tobytes()
     return out
 
 
@@ -282,3 +350,66 @@ def row_order_attack(truth: pd.Series, reference: pd.Series) -> dict[str, float]
         if not best or scores["share"] + scores["initial_share"] > best["share"] + best["initial_share"]:
             best = scores
     return {k: round(v, 4) for k, v in best.items()}
+
+
+# --- token-sharing graph -----------------------------------------------------------------------------
+
+def token_graph_attack(records: pd.DataFrame, columns: list[str], population: pd.DataFrame, field: str,
+                       conditions: tuple[str, ...] = ()) -> pd.Series:
+    """Guessed core name per record from the graph of records that share any token of one name field.
+
+    Composite tokens of a name never collide across names, so two records holding one such token have the
+    same name; the date-tolerant list links a person to others of that name born on the same day and
+    month in any year, in the same ten days of a month, or two years apart, and the name x postcode token
+    links a household. Chained, these links join everyone of a common name into one connected component
+    once the population is large enough (the frequency each single token hides comes back as the
+    component's size). Components (at least ``MIN_COUNT`` records) are aligned by size with the reference
+    names; with ``conditions`` (``sex__exact``) within the group of the component's majority mapped value
+    (a given name is nearly always one sex). ``columns`` are the field's token and token-list columns whose
+    tokens stand for one name only (no nickname or deletion lists, which link different names).
+    Returns a Series aligned with ``records`` (None: no guess).
+    """
+    n = len(records)
+    rows_parts, tok_parts = [], []
+    for col in columns:
+        values = records[col].reset_index(drop=True)
+        if values.map(lambda v: isinstance(v, (list, np.ndarray))).any():
+            values = values.explode()
+        values = values.dropna()
+        rows_parts.append(values.index.to_numpy())
+        tok_parts.append(values.astype(str).to_numpy())
+    guesses = pd.Series([None] * n, index=records.index, dtype=object)
+    if not rows_parts or not sum(len(r) for r in rows_parts):
+        return guesses
+    rows = np.concatenate(rows_parts)
+    tok_codes, uniques = pd.factorize(np.concatenate(tok_parts))
+    graph = coo_matrix((np.ones(len(rows)), (rows, n + tok_codes)), shape=(n + len(uniques), n + len(uniques)))
+    component = connected_components(graph, directed=False)[1][:n]
+    has_token = np.zeros(n, dtype=bool)
+    has_token[rows] = True
+    frame = pd.DataFrame({"c": component, "g": ""})[has_token]
+    ref = pd.DataFrame({"name": population[field], "g": ""}).dropna(subset=["name"])
+    for cond in conditions:
+        mapping = _map_tokens(records[cond], population[CONDITIONS[cond]])
+        mapped = records[cond].map(mapping).fillna(_UNKNOWN).astype(str).to_numpy()[has_token]
+        # The group of a component (a name) is its most common mapped value; same for a reference name.
+        frame["v"] = mapped
+        majority = frame.groupby(["c", "v"]).size().reset_index(name="k").sort_values(
+            ["c", "k", "v"], ascending=[True, False, True]).drop_duplicates("c").set_index("c")["v"]
+        frame["g"] = frame["g"] + "|" + frame["c"].map(majority)
+        ref["v"] = population.loc[ref.index, CONDITIONS[cond]].fillna(_UNKNOWN).astype(str)
+        ref_major = ref.groupby(["name", "v"]).size().reset_index(name="k").sort_values(
+            ["name", "k", "v"], ascending=[True, False, True]).drop_duplicates("name").set_index("name")["v"]
+        ref["g"] = ref["g"] + "|" + ref["name"].map(ref_major)
+    sizes = frame.groupby(["g", "c"]).size()
+    ref_groups = {g: Counter(s.tolist()) for g, s in ref.groupby("g")["name"]}
+    guess_of: dict[int, str] = {}
+    for g, part in sizes[sizes >= MIN_COUNT].groupby(level=0):
+        reference = ref_groups.get(str(g))
+        if reference:
+            observed = Counter({int(c): int(k) for c, k in zip(part.index.get_level_values(1), part.to_numpy(),
+                                                               strict=True)})
+            guess_of.update(align(observed, reference, top=len(observed)))
+    guessed = pd.Series(component).map(guess_of)
+    guessed[~has_token] = None
+    return pd.Series(guessed.to_numpy(), index=records.index, dtype=object)

@@ -19,6 +19,7 @@ import contextvars
 import datetime as dt
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +53,15 @@ def write_record(encoded_dir: str | Path, record: dict[str, Any]) -> None:
 
 
 def audit_on_hash(encoded_dir: str | Path, config: str | Path, key: bytes, clear_input: str | Path,
-                  max_risk: float = DEFAULT_MAX_RISK, report_dir: str | Path | None = None) -> dict[str, Any]:
-    """Worst-case audit of a just-encoded extract; the verdict goes into its manifest. Returns the record."""
+                  max_risk: float = DEFAULT_MAX_RISK, report_dir: str | Path | None = None,
+                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Worst-case audit of a just-encoded extract; the verdict goes into its manifest. Returns the record.
+
+    The clear extract is read once more (not three times); ``progress`` gets a line per chunk and attack."""
     from linkage.audit import audit_extract
 
     result = audit_extract(encoded_dir, max_risk=max_risk, config=config, key=key, clear_input=clear_input,
-                           worst_case_reference=True, out_dir=report_dir)
+                           worst_case_reference=True, out_dir=report_dir, progress=progress)
     scored = [(r.get("records_reidentified_share") or 0.0, r["column"], r["attack"])
               for r in result["columns"]] + [(_gate_risk(a), a["column"], a["attack"]) for a in result["attacks"]]
     top = max(scored, default=(0.0, "", ""))

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from linkage.config import load_partner_config
 from linkage.encode.identifiers import IdentifierEncoder
@@ -31,23 +32,33 @@ def population_from_input(config_path: str | Path, input_path: str | Path) -> pd
     frames = []
     for chunk in iter_chunks(input_path, cfg.input, needed, cfg.chunk_rows):
         clean, _ = encoder.clean(chunk)
-        n = chunk.num_rows
-        col = {k: (v.to_pylist() if v is not None else [None] * n) for k, v in clean.items()}
-        given = col.get("given", [None] * n)
-        surname = col.get("surname", [None] * n)
-        dob = col.get("dob", [None] * n)
-        frames.append(pd.DataFrame({
-            "local_id": chunk.column(cfg.local_id).to_pylist(),
-            "given_name": [g.split(" ")[0] if g else None for g in given],
-            "surname": [s.replace(" ", "") if s else None for s in surname],
-            "year": [d[:4] if d else None for d in dob],
-            "sex": col.get("sex", [None] * n),
-            "district": col.get("pc_district", [None] * n),
-            "sector": col.get("pc_sector", [None] * n),      # postcode-salted filters are attacked within
-            "postcode": col.get("pc_full", [None] * n),      # sector and full-postcode groups too
-        }))
-        frames[-1]["full_name"] = [f"{g} {s}" if g and s else None  # what a name__full token stands for
-                                   for g, s in zip(frames[-1]["given_name"], frames[-1]["surname"], strict=True)]
+        frames.append(population_rows(chunk.column(cfg.local_id).to_pylist(), clean, chunk.num_rows))
+    return finish_population(frames)
+
+
+def population_rows(local_ids: list, clean: dict[str, pa.Array], n: int) -> pd.DataFrame:
+    """The population rows of one cleaned chunk (see :func:`population_from_input`)."""
+    col = {k: (v.to_pylist() if v is not None else [None] * n) for k, v in clean.items()}
+    given = col.get("given", [None] * n)
+    surname = col.get("surname", [None] * n)
+    dob = col.get("dob", [None] * n)
+    frame = pd.DataFrame({
+        "local_id": local_ids,
+        "given_name": [g.split(" ")[0] if g else None for g in given],
+        "surname": [s.replace(" ", "") if s else None for s in surname],
+        "year": [d[:4] if d else None for d in dob],
+        "sex": col.get("sex", [None] * n),
+        "district": col.get("pc_district", [None] * n),
+        "sector": col.get("pc_sector", [None] * n),      # postcode-salted filters are attacked within
+        "postcode": col.get("pc_full", [None] * n),      # sector and full-postcode groups too
+    })
+    frame["full_name"] = [f"{g} {s}" if g and s else None  # what a name__full token stands for
+                          for g, s in zip(frame["given_name"], frame["surname"], strict=True)]
+    return frame
+
+
+def finish_population(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Stack chunk rows into one row per local id (its first)."""
     if not frames:
         return pd.DataFrame(columns=["local_id", *POPULATION_COLUMNS])
     return pd.concat(frames, ignore_index=True).drop_duplicates("local_id").reset_index(drop=True)

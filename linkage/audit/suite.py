@@ -13,12 +13,14 @@ rates come out.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from linkage.audit.attacks import (
@@ -29,6 +31,7 @@ from linkage.audit.attacks import (
     deletion_list_size,
     list_frequency_attack,
     row_order_attack,
+    token_graph_attack,
 )
 from linkage.audit.frequency import ENCODING_TRANSFORMS, column_field
 from linkage.audit.verify import Oracle, build_oracle
@@ -47,9 +50,26 @@ class Part:
     oracle: Oracle
 
 
-def first_identities(tokens_path: Path) -> pd.DataFrame:
-    """One identifier set per record (its first in the file), so a record with aliases counts once."""
-    return pq.read_table(tokens_path).to_pandas().drop_duplicates("record_id").reset_index(drop=True)
+def first_identities(tokens_path: Path, columns: dict[str, dict[str, Any]] | None = None,
+                     reset_index: bool = True) -> pd.DataFrame:
+    """One identifier set per record (its first in the file), so a record with aliases counts once.
+
+    With the manifest's ``columns``, only what an attack reads is loaded (:func:`attacked_columns`): the
+    date-of-birth and postcode deletion lists were most of the memory of a 200,000-person extract.
+    """
+    table = pq.read_table(tokens_path, columns=None if columns is None else attacked_columns(columns))
+    first = ~pd.Series(table.column("record_id").to_numpy(zero_copy_only=False)).duplicated().to_numpy()
+    frame = table.filter(pa.array(first)).to_pandas()  # duplicates dropped before the lists become Python
+    if not reset_index:
+        frame.index = np.flatnonzero(first)
+    return frame
+
+
+def attacked_columns(columns: dict[str, dict[str, Any]]) -> list[str]:
+    """record_id and every column an attack or the uniqueness table reads: name fields, plain tokens."""
+    names = ("given_name", "surname", "name", "full_name")
+    return ["record_id"] + [c for c, spec in columns.items() if spec["type"] != "token_list"
+                            or c.partition("__")[0] in names]
 
 
 def load_part(encoded_dir: str | Path, config: str | Path, key: bytes, clear_input: str | Path) -> Part:
@@ -58,7 +78,7 @@ def load_part(encoded_dir: str | Path, config: str | Path, key: bytes, clear_inp
     folder = Path(encoded_dir)
     manifest = read_manifest(folder).model_dump()
     columns = manifest["encodings"]["columns"]
-    records = first_identities(folder / "tokens.parquet")
+    records = first_identities(folder / "tokens.parquet", columns)
     oracle = build_oracle(config, key, clear_input, name_columns(columns))
     return Part(manifest["source"], records, columns, manifest["encodings"].get("bloom") or {}, oracle)
 
@@ -75,16 +95,25 @@ def name_columns(columns: dict[str, dict[str, Any]]) -> list[str]:
     return out
 
 
+def _hits(values: pd.Series, guesses: dict, truth: dict) -> pd.Series:
+    """Per value: the attacker's guess for it is its clear value (False where there is no guess or value)."""
+    # dict.get in a comprehension: Series.map(dict) first copies the whole dict into a Series per call.
+    hit = [(g := guesses.get(v)) is not None and g == truth.get(v) for v in values.tolist()]
+    return pd.Series(hit, index=values.index, dtype=bool)
+
+
 def _share(values: pd.Series, guesses: dict, truth: dict) -> tuple[int, float]:
     present = values.dropna()
     if present.empty:
         return 0, 0.0
-    right = present.map(lambda v: guesses.get(v) is not None and guesses.get(v) == truth.get(v))
-    return int(len(present)), round(float(right.mean()), 4)
+    return int(len(present)), round(float(_hits(present, guesses, truth).mean()), 4)
 
 
-def run_suite(parts: list[Part], population: pd.DataFrame) -> list[dict[str, Any]]:
-    """Every attack on every name column; one row per (partner or all partners, column, attack)."""
+def run_suite(parts: list[Part], population: pd.DataFrame,
+              progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Every attack on every name column; one row per (partner or all partners, column, attack).
+
+    ``progress`` receives one line per column attacked (the suite takes minutes at 200,000 people)."""
     pooled = pd.concat([p.records.assign(_part=i) for i, p in enumerate(parts)], ignore_index=True)
     truth: dict = {}
     for p in parts:
@@ -98,17 +127,23 @@ def run_suite(parts: list[Part], population: pd.DataFrame) -> list[dict[str, Any
     present_conditions = [c for c in CONDITION_SETS if all(x in pooled.columns for x in c)]
 
     def score(col: str, attack: str, guesses: dict) -> None:
-        scopes = [(p.source, pooled[pooled["_part"] == i]) for i, p in enumerate(parts)]
+        present = pooled[col].notna()
+        hits = _hits(pooled[col], guesses, truth)
+        scopes = [(p.source, pooled["_part"] == i) for i, p in enumerate(parts)]
         if len(parts) > 1:
-            scopes.append((ALL_PARTNERS, pooled))
-        for scope, frame in scopes:
-            n, share = _share(frame[col], guesses, truth)
+            scopes.append((ALL_PARTNERS, pd.Series(True, index=pooled.index)))
+        for scope, mask in scopes:
+            n = int((mask & present).sum())
+            share = round(float(hits[mask & present].mean()), 4) if n else 0.0
             rows.append({"partner": scope, "column": col, "encoding": columns[col]["encoding"], "attack": attack,
                          "records_with_value": n, "records_reidentified_share": share})
 
-    def score_rows(col: str, attack: str, guesses: pd.Series) -> None:
+    def score_rows(col: str, attack: str, guesses: pd.Series, values: pd.Series | None = None,
+                   encoding: str | None = None) -> None:
         # Token lists: a record is re-identified when its guess is its name (any token of its list says which).
-        first = pooled[col].map(lambda v: v[0] if isinstance(v, (list, np.ndarray)) and len(v) else None)
+        first = (pooled[col] if values is None else values).map(
+            lambda v: (v[0] if len(v) else None) if isinstance(v, (list, np.ndarray))
+            else v if isinstance(v, (str, bytes)) else None)
         right = first.map(lambda t: truth.get(t) if t is not None else None)
         scopes = [(p.source, pooled["_part"] == i) for i, p in enumerate(parts)]
         if len(parts) > 1:
@@ -117,10 +152,14 @@ def run_suite(parts: list[Part], population: pd.DataFrame) -> list[dict[str, Any
             present = mask & first.notna()
             n = int(present.sum())
             share = round(float((guesses[present] == right[present]).mean()), 4) if n else 0.0
-            rows.append({"partner": scope, "column": col, "encoding": columns[col]["encoding"], "attack": attack,
+            rows.append({"partner": scope, "column": col, "attack": attack,
+                         "encoding": columns[col]["encoding"] if encoding is None else encoding,
                          "records_with_value": n, "records_reidentified_share": share})
 
-    for col in name_columns(columns):
+    attacked = name_columns(columns)
+    for k, col in enumerate(attacked, start=1):
+        if progress is not None:
+            progress(f"attack suite: column {k} of {len(attacked)} ({col})")
         field, encoding = column_field(col)
         if columns[col]["type"] == "token_list":
             size = _LIST_SIZE.get(encoding.split("+")[0])
@@ -148,6 +187,21 @@ def run_suite(parts: list[Part], population: pd.DataFrame) -> list[dict[str, Any
             label = "frequency alignment" + _cond_label(cond + size_label)
             score(col, label, guesses)
 
+    for field in ("given_name", "surname"):  # records linked by any shared token of one name
+        linked = graph_columns(columns, field)
+        if linked and any(columns[c]["type"] == "token_list" or "+" in columns[c]["encoding"] for c in linked):
+            # Scored on each record's first token of any linked column (a record without a date of birth
+            # still has its name x postcode token).
+            first_token = pd.Series([None] * len(pooled), index=pooled.index, dtype=object)
+            for c in linked:
+                first_token = first_token.fillna(pooled[c].map(
+                    lambda v: (v[0] if len(v) else None) if isinstance(v, (list, np.ndarray)) else v))
+            label, encoding = f"{field} (records linked by {', '.join(linked)})", "+".join(
+                columns[c]["encoding"] for c in linked)
+            for cond in [()] + [(c,) for c in ("sex__exact", "postcode__district") if c in pooled.columns]:
+                score_rows(label, "token-sharing graph clustering" + _cond_label(cond),
+                           token_graph_attack(pooled, linked, population, field, cond), first_token, encoding)
+
     for p in parts:  # row order: per file
         for field in ("surname", "given_name"):
             found = [c for c in name_columns(p.columns) if column_field(c)[0] == field
@@ -164,6 +218,16 @@ def run_suite(parts: list[Part], population: pd.DataFrame) -> list[dict[str, Any
                          "records_reidentified_share": result["share"], "chance_share": result["chance"],
                          "initials_share": result["initial_share"], "initials_chance": result["initial_chance"]})
     return rows
+
+
+def graph_columns(columns: dict[str, dict[str, Any]], field: str) -> list[str]:
+    """A name field's columns whose tokens each stand for one name (so records sharing one share the name):
+    exact tokens, composite or not, and composite lists; nickname and deletion lists link other names."""
+    return [c for c, spec in columns.items() if column_field(c) == (field, c.partition("__")[2])
+            and column_field(c)[1].split("+")[0] in GRAPH_ENCODINGS and spec["type"] in ("token", "token_list")]
+
+
+GRAPH_ENCODINGS = ("exact", "exact_pc", "near_dob")
 
 
 def _alias_count(name: str) -> int:
