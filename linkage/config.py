@@ -205,6 +205,10 @@ class BloomSettings(StrictModel):
         # Folded filters must still be whole 64-bit words (the linker counts bits word by word).
         if self.xor_fold and self.bits % 128:
             raise ValueError("xor_fold needs bits to be a multiple of 128 (the folded half stays whole 64-bit words)")
+        if self.postcode_layout and self.salt != "dob":
+            # the link model prices the postcode-salted level from the date-salted one (link.model.postcode_filter_u)
+            raise ValueError("postcode_layout needs salt: dob (the postcode-salted filters are the date-salted "
+                             "filters' companion)")
         return self
 
     def output_bits(self) -> int:

@@ -148,6 +148,10 @@ def test_postcode_filter_levels_get_a_u_and_their_own_session():
     comps = {c.output_column_name: {lvl.label_for_charts: lvl for lvl in c.comparison_levels}
              for c in linker._settings_obj.comparisons}
     comps["postcode"]["Exact match on postcode__exact"].u_probability = 0.001
-    comps["surname"]["Bloom Dice >= 0.8"].u_probability = 0.02
-    assert postcode_filter_u(linker) == [f"surname: {bloom_pc_label(0.8)}"]  # only where both u are known
+    # the date-salted filter level's u is P(similar name AND same date): 0.02 x 1e-4
+    comps["surname"]["Bloom Dice >= 0.8"].u_probability = 2e-6
+    assert postcode_filter_u(linker) == []  # no u of an exact date yet: nothing to take the date out with
+    comps["dob"]["Exact match on dob__exact"].u_probability = 1e-4
+    assert postcode_filter_u(linker) == [f"surname: {bloom_pc_label(0.8)}"]  # only where every u is known
+    # P(similar name) 0.02 x P(same postcode) 0.001, not 2e-9 (the date's share left in: ~13 bits too strong)
     assert abs(comps["surname"][bloom_pc_label(0.8)].u_probability - 2e-5) < 1e-12

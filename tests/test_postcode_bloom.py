@@ -142,3 +142,12 @@ def test_balanced_filters_get_the_balanced_equivalent_of_each_dice_threshold():
     for threshold in (0.8, 0.6):
         assert passes(enc, threshold, bound=True) == {"similar": True, "unrelated": False}, threshold
         assert passes(plain, threshold, bound=True) == {"similar": True, "unrelated": False}, threshold
+
+
+def test_postcode_layout_needs_date_salted_filters():
+    # the link model prices the postcode-salted level from the date-salted one (link.model.postcode_filter_u)
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="postcode_layout needs salt: dob"):
+        _encoder(postcode_layout=True, salt=None)

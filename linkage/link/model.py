@@ -421,7 +421,7 @@ def _em_session(linker: Linker, rule: BlockingRule, kwargs: dict[str, Any]) -> b
     saved = settings.core_model_settings.copy()
     training = settings.training_settings  # a frozen dataclass: replaced, then put back
     full = training.max_iterations
-    for iterations in (full, min(full, 10), min(full, 4)):
+    for iterations in dict.fromkeys((full, min(full, 10), min(full, 4))):  # each size once
         settings.training_settings = dataclasses.replace(training, max_iterations=iterations)
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(to_splink_rule(rule), **kwargs)
@@ -473,16 +473,25 @@ POSTCODE_FILTER_RULES: list[BlockingRule] = [["postcode__exact"]]
 
 def postcode_filter_u(linker: Linker) -> list[str]:
     """u of each postcode-salted filter level that random sampling did not observe (a similar name at the same
-    postcode is too rare among random pairs): the u of the date-salted filter level at the same Dice times
-    the u of an exact postcode, as if name similarity and address were independent among non-matches."""
+    postcode is too rare among random pairs), as if name similarity and address were independent among
+    non-matches: P(similar name) x u(exact postcode).
+
+    P(similar name) is not observed directly: the other filter level at the same Dice is salted with the
+    date of birth (``postcode_layout`` requires ``salt: dob``; filters of two dates share no positions), so
+    its u is P(similar name and same date). Dividing by u(exact date of birth) takes the date out; without
+    that the level's u was too small by 1/P(same date) (~15 bits too strong: relatives of similar names at
+    one address scored as matches)."""
     comparisons = {c.output_column_name: c for c in linker._settings_obj.comparisons}
     postcode = comparisons.get("postcode")
     pc_exact = next((lvl for lvl in postcode.comparison_levels if lvl.label_for_charts.startswith("Exact match")
                      and lvl._u_is_trained), None) if postcode else None
+    dob = comparisons.get("dob")
+    dob_exact = next((lvl for lvl in dob.comparison_levels if lvl.label_for_charts.startswith("Exact match")
+                      and lvl._u_is_trained and float(lvl.u_probability) > 0), None) if dob else None
     done = []
     for field in ("given_name", "surname"):
         comp = comparisons.get(field)
-        if comp is None or pc_exact is None:
+        if comp is None or pc_exact is None or dob_exact is None:
             continue
         by_label = {lvl.label_for_charts: lvl for lvl in comp.comparison_levels}
         for label, lvl in by_label.items():
@@ -491,7 +500,8 @@ def postcode_filter_u(linker: Linker) -> list[str]:
             threshold = label[label.rindex(">= ") + 3:-1]
             date_salted = by_label.get(f"Bloom Dice >= {threshold}")
             if date_salted is not None and date_salted._u_is_trained:
-                lvl.u_probability = float(date_salted.u_probability) * float(pc_exact.u_probability)
+                similar_name = min(1.0, float(date_salted.u_probability) / float(dob_exact.u_probability))
+                lvl.u_probability = similar_name * float(pc_exact.u_probability)
                 done.append(f"{field}: {label}")
     return done
 
