@@ -187,7 +187,7 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
             label = "frequency alignment" + _cond_label(cond + size_label)
             score(col, label, guesses)
 
-    for field in ("given_name", "surname"):  # records linked by any shared token of one name
+    for field in ("given_name", "surname", "full_name"):  # records linked by any shared token of one name
         linked = graph_columns(columns, field)
         if linked and any(columns[c]["type"] == "token_list" or "+" in columns[c]["encoding"] for c in linked):
             # Scored on each record's first token of any linked column (a record without a date of birth
