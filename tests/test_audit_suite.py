@@ -467,3 +467,16 @@ def test_full_name_composites_defeat_the_token_sharing_graph():
         clean([("amy", "patel", "20050101"), ("amy", "patel", "20050107"), ("amy", "li", "20050101")]))
     near = one["full_name__near_dob"].to_pylist()
     assert set(near[0]) & set(near[1]) and not set(near[0]) & set(near[2])
+
+
+def test_graph_attack_reads_every_column_that_links_one_name():
+    from linkage.audit.suite import graph_columns
+
+    enc = encoder(name_variants=["exact"], name_token_salt="dob", name_dob_tolerant_tokens=True,
+                  name_postcode_tokens=True, composite_name="full",
+                  bloom={"salt": "dob", "balanced": True, "postcode_layout": True})
+    # equal salted filters (no BLIP) hold one name with one date / postcode: they link like composite tokens
+    assert set(graph_columns(enc.columns, "surname")) == {"surname__exact", "surname__bloom", "surname__pcbloom"}
+    assert set(graph_columns(enc.columns, "full_name")) == {"full_name__near_dob", "full_name__exact_pc"}
+    blip = encoder(name_variants=["exact"], bloom={"salt": "dob", "blip": 0.02})
+    assert graph_columns(blip.columns, "surname") == ["surname__exact"]

@@ -59,7 +59,11 @@ def test_full_name_composites_are_one_comparison_not_two():
     # given-name and the surname comparison (that counted one agreement twice)
     cols = PLAIN | {"full_name__near_dob", "full_name__exact_pc", "dob__del1"}
     for field in ("given_name", "surname"):
-        assert not {FULL_NEAR_DOB_LABEL, FULL_PC_LABEL} & set(_labels(cols, field))
+        labels = _labels(cols, field)
+        assert not {FULL_NEAR_DOB_LABEL, FULL_PC_LABEL} & set(labels)
+        # ...and where they agree but the date-salted name does not, the name comparison is neutral (its "all
+        # other" level would otherwise count the same pair against the names)
+        assert labels[0] == f"{field} missing, or compared by the full-name composites"
     labels = _labels(cols, "full_name")
     assert labels[1:3] == [FULL_NEAR_DOB_LABEL, FULL_PC_LABEL] and len(labels) == 4  # null, two levels, else
     assert ["full_name__exact_pc"] in composite_em_rules(cols)
