@@ -252,6 +252,13 @@ class Encodings(StrictModel):
                            "order, and with a two-year window of the year (ONS match-key style), so names still "
                            "agree when the date of birth has one digit mistyped, day and month swapped or the "
                            "year off by one; every token stays near-unique (a name within ~10 dates)")
+    composite_name: Literal["each", "full"] = Field(
+        "each", description="what the date-tolerant and name x postcode composite tokens are built on: each "
+                            "name separately (given_name__near_dob, surname__exact_pc, ...) or the full name, "
+                            "given name and surname together (full_name__near_dob, full_name__exact_pc). Per-name "
+                            "composites link different people who share one name; chained, a common name's "
+                            "records form one component whose size gives the name away (the audit's "
+                            "token-sharing graph attack); full-name composites link far fewer people")
     phonetic_postcode_tokens: bool = Field(
         False, description="hardening companion: a composite token per name of its Metaphone code and the full "
                            "postcode, so a misspelt name still agrees at the same address when the date differs")

@@ -93,12 +93,12 @@ def test_the_gate_reads_the_clear_extract_once_for_everything_it_needs(hashed):
     from linkage.audit.verify import reference_from_input, scan_clear_extract
 
     raw, lines = hashed["root"] / "raw" / "police.csv", []
-    columns = ["surname__exact", "surname__near_dob", "given_name__bloom"]
+    columns = ["surname__exact", "full_name__near_dob", "given_name__bloom"]
     scan = scan_clear_extract(HARDENED, bytes(range(32)), raw, columns, progress=lines.append)
     pd.testing.assert_frame_equal(scan.population, population_from_input(HARDENED, raw))
     assert scan.reference == reference_from_input(HARDENED, raw)
     assert all(scan.oracle[c] for c in columns)  # every column scored, token lists included
     tokens = pd.read_parquet(hashed["root"] / "hardened" / "tokens.parquet")
-    firsts = {v[0] for v in tokens["surname__near_dob"].dropna() if len(v)}
-    assert firsts <= scan.oracle["surname__near_dob"].keys()  # a list is scored by its first token
+    firsts = {v[0] for v in tokens["full_name__near_dob"].dropna() if len(v)}
+    assert firsts <= scan.oracle["full_name__near_dob"].keys()  # a list is scored by its first token
     assert lines and lines[-1].startswith(f"read {scan.rows:,} rows")

@@ -422,3 +422,61 @@ def test_vectorised_bloom_decoding_gives_the_same_names_as_filter_by_filter():
     one_by_one = {f: d for f in filters if (d := decode(f, positions, candidates)) is not None}
     assert len(set(one_by_one.values())) > len(names) // 2  # most names decode from their clean filter
     assert decode_all(filters, positions, candidates, n_bits, chunk=64) == one_by_one
+
+
+GIVEN = [a + b for a in ("al", "be", "ca", "da", "el", "fi", "go", "ha", "is", "jo")
+         for b in ("na", "ro", "mi", "th", "ly", "en", "ra", "ck", "ve", "so")]
+
+
+def test_full_name_composites_defeat_the_token_sharing_graph():
+    from linkage.audit.attacks import token_graph_attack
+
+    rng = np.random.default_rng(11)
+    n = 6000
+    s_weights = 1.0 / (1 + np.arange(len(NAMES))) ** 1.1
+    g_weights = 1.0 / (1 + np.arange(len(GIVEN))) ** 0.5
+    people = pd.DataFrame({"given_name": rng.choice(GIVEN, size=n, p=g_weights / g_weights.sum()),
+                           "surname": rng.choice(NAMES, size=n, p=s_weights / s_weights.sum())})
+    people["full_name"] = people.given_name + " " + people.surname
+    dates = [f"{y}{m:02d}{d:02d}" for y, m, d in zip(rng.integers(2000, 2006, size=n), rng.integers(1, 13, size=n),
+                                                     rng.integers(1, 29, size=n), strict=True)]
+    frame = clean(list(zip(people.given_name, people.surname, dates, strict=True)))
+    frame["pc_full"] = pa.array([f"LE{k // 100} {k % 100}AA" for k in rng.integers(0, 2000, size=n)])
+
+    def encoded(composite_name: str) -> pd.DataFrame:
+        enc = encoder(name_variants=["exact"], name_token_salt="dob", name_dob_tolerant_tokens=True,
+                      name_postcode_tokens=True, composite_name=composite_name)
+        return pd.DataFrame({c: a.to_pylist() for c, a in enc.encode(dict(frame)).items()})
+
+    # Weakened (per name, the old hardened profile): the lists of one surname chain into one component per
+    # surname, whose size gives the surname away.
+    each = encoded("each")
+    assert "full_name__near_dob" not in each.columns
+    graph = token_graph_attack(each, ["surname__exact", "surname__near_dob", "surname__exact_pc"], people, "surname")
+    assert float((graph == people.surname).mean()) > 0.7
+    # Built on the full name: a composite links only people of one full name, far too few to chain.
+    full = encoded("full")
+    assert "surname__near_dob" not in full.columns and "surname__exact_pc" not in full.columns
+    graph = token_graph_attack(full, ["full_name__near_dob", "full_name__exact_pc"], people, "full_name")
+    assert float((graph == people.full_name).mean()) < 0.1
+    graph = token_graph_attack(full, ["surname__exact"], people, "surname")
+    assert float((graph == people.surname).mean()) < 0.1
+    # ...and the full-name composites still agree for one person whose date of birth has one digit mistyped
+    one = encoder(name_variants=["exact"], name_token_salt="dob", name_dob_tolerant_tokens=True,
+                  name_postcode_tokens=True, composite_name="full").encode(
+        clean([("amy", "patel", "20050101"), ("amy", "patel", "20050107"), ("amy", "li", "20050101")]))
+    near = one["full_name__near_dob"].to_pylist()
+    assert set(near[0]) & set(near[1]) and not set(near[0]) & set(near[2])
+
+
+def test_graph_attack_reads_every_column_that_links_one_name():
+    from linkage.audit.suite import graph_columns
+
+    enc = encoder(name_variants=["exact"], name_token_salt="dob", name_dob_tolerant_tokens=True,
+                  name_postcode_tokens=True, composite_name="full",
+                  bloom={"salt": "dob", "balanced": True, "postcode_layout": True})
+    # equal salted filters (no BLIP) hold one name with one date / postcode: they link like composite tokens
+    assert set(graph_columns(enc.columns, "surname")) == {"surname__exact", "surname__bloom", "surname__pcbloom"}
+    assert set(graph_columns(enc.columns, "full_name")) == {"full_name__near_dob", "full_name__exact_pc"}
+    blip = encoder(name_variants=["exact"], bloom={"salt": "dob", "blip": 0.02})
+    assert graph_columns(blip.columns, "surname") == ["surname__exact"]

@@ -15,7 +15,14 @@ import pytest
 from splink import DuckDBAPI, Linker
 
 from linkage.link.config import LinkConfig
-from linkage.link.model import COMPOSITE_LEVEL_LABELS, build_settings, composite_em_rules, train
+from linkage.link.model import (
+    COMPOSITE_LEVEL_LABELS,
+    FULL_NEAR_DOB_LABEL,
+    FULL_PC_LABEL,
+    build_settings,
+    composite_em_rules,
+    train,
+)
 
 PLAIN = {"given_name__exact", "surname__exact", "dob__exact", "dob__year", "postcode__exact"}
 COMPOSITE = PLAIN | {"given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc",
@@ -38,13 +45,29 @@ def _labels(cols: set[str], field: str) -> list[str]:
 def test_composite_levels_and_session_only_with_composite_columns():
     assert not set(COMPOSITE_LEVEL_LABELS) & set(_labels(PLAIN, "surname"))
     labels = _labels(COMPOSITE, "surname")
-    assert set(COMPOSITE_LEVEL_LABELS) <= set(labels)
+    assert set(COMPOSITE_LEVEL_LABELS) - {FULL_NEAR_DOB_LABEL, FULL_PC_LABEL} <= set(labels)
     # after the whole-date exact level, before the fuzzy ones
     assert labels.index("same name, date of birth one error apart") == 2
     assert labels[0] == "surname missing"  # null only when the salted name and every composite are missing
     assert composite_em_rules(PLAIN) == []
     assert composite_em_rules(COMPOSITE) == [["given_name__exact_pc", "surname__exact_pc"],
                                              ["postcode__exact", "dob__year"]]
+
+
+def test_full_name_composites_are_one_comparison_not_two():
+    # composite_name: full -- the full-name composites agree once, in their own comparison, never in both the
+    # given-name and the surname comparison (that counted one agreement twice)
+    cols = PLAIN | {"full_name__near_dob", "full_name__exact_pc", "dob__del1"}
+    for field in ("given_name", "surname"):
+        labels = _labels(cols, field)
+        assert not {FULL_NEAR_DOB_LABEL, FULL_PC_LABEL} & set(labels)
+        # ...and where they agree but the date-salted name does not, the name comparison is neutral (its "all
+        # other" level would otherwise count the same pair against the names)
+        assert labels[0] == f"{field} missing, or compared by the full-name composites"
+    labels = _labels(cols, "full_name")
+    assert labels[1:3] == [FULL_NEAR_DOB_LABEL, FULL_PC_LABEL] and len(labels) == 4  # null, two levels, else
+    assert ["full_name__exact_pc"] in composite_em_rules(cols)
+    assert not {FULL_NEAR_DOB_LABEL, FULL_PC_LABEL} & set(_labels(PLAIN | {"full_name__near_dob"}, "given_name"))
 
 
 def _trained_m(linker: Linker) -> dict[tuple[str, str], float]:

@@ -182,3 +182,18 @@ def test_release_jvm_ends_the_local_jvm_and_a_later_session_starts_a_new_one() -
     assert proc.poll() is not None, "JVM still running after the session ended"
     with spark_session(SparkBackendSettings(master="local[1]", release_jvm=False)) as spark:
         assert spark.range(5).count() == 5
+
+
+def test_full_name_composite_levels_render_in_spark_sql() -> None:
+    # composite_name: full -- the neutral name levels embed the list overlap, which must follow the dialect
+    cols = TOKEN_COLS | {"full_name__near_dob", "full_name__exact_pc"}
+    settings = build_settings(cols, LinkConfig(), "link_and_dedupe", " AND l.record_id <> r.record_id")
+    bind_bloom_sizes(settings.comparisons, {"given_name__bloom": 64, "surname__bloom": 64})
+    for dialect, overlap in (("spark", "arrays_overlap("), ("duckdb", "list_has_any(")):
+        sql = [lvl.get_comparison_level(dialect).sql_condition
+               for c in settings.comparisons for lvl in c.create_comparison_levels()]
+        covered = [s for s in sql if "full_name__near_dob" in s]
+        assert len(covered) == 4  # given-name and surname neutral levels, the full-name null and overlap levels
+        assert all(overlap in s for s in covered if "dob__exact_l =" not in s)
+        if dialect == "spark":
+            assert not any("list_" in s or "::" in s for s in sql)

@@ -377,7 +377,9 @@ def token_graph_attack(records: pd.DataFrame, columns: list[str], population: pd
             values = values.explode()
         values = values.dropna()
         rows_parts.append(values.index.to_numpy())
-        tok_parts.append(values.astype(str).to_numpy())
+        # Bloom filters (bytes) link by equality as tokens do; namespaced by column so values never collide.
+        tok_parts.append(np.asarray([f"{col}\x1f{v.hex() if isinstance(v, bytes) else v}" for v in values.tolist()],
+                                    dtype=object))
     guesses = pd.Series([None] * n, index=records.index, dtype=object)
     if not rows_parts or not sum(len(r) for r in rows_parts):
         return guesses

@@ -187,7 +187,7 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
             label = "frequency alignment" + _cond_label(cond + size_label)
             score(col, label, guesses)
 
-    for field in ("given_name", "surname"):  # records linked by any shared token of one name
+    for field in ("given_name", "surname", "full_name"):  # records linked by any shared token of one name
         linked = graph_columns(columns, field)
         if linked and any(columns[c]["type"] == "token_list" or "+" in columns[c]["encoding"] for c in linked):
             # Scored on each record's first token of any linked column (a record without a date of birth
@@ -222,9 +222,16 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
 
 def graph_columns(columns: dict[str, dict[str, Any]], field: str) -> list[str]:
     """A name field's columns whose tokens each stand for one name (so records sharing one share the name):
-    exact tokens, composite or not, and composite lists; nickname and deletion lists link other names."""
-    return [c for c, spec in columns.items() if column_field(c) == (field, c.partition("__")[2])
-            and column_field(c)[1].split("+")[0] in GRAPH_ENCODINGS and spec["type"] in ("token", "token_list")]
+    exact tokens, composite or not, and composite lists; nickname and deletion lists link other names. Salted
+    Bloom filters without BLIP too: two equal filters hold the same name with the same salt (date of birth,
+    postcode), so equality links records as a composite token does."""
+    def links(c: str, spec: dict[str, Any]) -> bool:
+        if spec["type"] == "bloom":
+            hardening = str(spec["encoding"]).split("+")[1:]
+            return any(h.startswith("salt-") for h in hardening) and not any(h.startswith("blip") for h in hardening)
+        return column_field(c)[1].split("+")[0] in GRAPH_ENCODINGS and spec["type"] in ("token", "token_list")
+
+    return [c for c, spec in columns.items() if column_field(c) == (field, c.partition("__")[2]) and links(c, spec)]
 
 
 GRAPH_ENCODINGS = ("exact", "exact_pc", "near_dob")

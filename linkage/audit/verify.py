@@ -94,7 +94,7 @@ def _oracle_plan(columns: list[str]) -> list[tuple[str, str, str]]:
         field, _, encoding = col.partition("__")
         if field == "name" and encoding in ("given_shared", "surname_shared"):
             field, encoding = ("given_name" if encoding == "given_shared" else "surname"), "exact"
-        if field in _CLEAN_COLUMN or col == "name__full":
+        if field in _CLEAN_COLUMN or col == "name__full" or field == "full_name":
             plan.append((col, field, encoding.split("+")[0]))
     return plan
 
@@ -102,9 +102,12 @@ def _oracle_plan(columns: list[str]) -> list[tuple[str, str, str]]:
 def _add_to_oracle(oracle: Oracle, plan: list[tuple[str, str, str]], clean: dict[str, pa.Array],
                    encoded: dict[str, pa.Array]) -> None:
     for col, field, encoding in plan:
-        if col == "name__full" and col in encoded and "given" in clean and "surname" in clean:
+        if (col == "name__full" or field == "full_name") and col in encoded and "given" in clean and "surname" in clean:
+            # full_name__near_dob lists are scored by their first token, like the per-name lists below
             for g, s, value in zip(clean["given"].to_pylist(), clean["surname"].to_pylist(),
                                    encoded[col].to_pylist(), strict=True):
+                if isinstance(value, list):
+                    value = value[0] if value else None
                 if g and s and value is not None:
                     oracle[col].setdefault(value, f"{_core(g, 'given_name')} {_core(s, 'surname')}")
             continue

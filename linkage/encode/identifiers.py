@@ -297,9 +297,10 @@ class IdentifierEncoder:
                     continue  # nickname lists are about given names
                 add(f"{field}__{variant}", field, variant + salt,
                     "token_list" if variant in ("del1", "alias") else "token")
-            if self.enc.name_dob_tolerant_tokens and self.ids.date_of_birth is not None:
+            per_name = self.enc.composite_name == "each"
+            if per_name and self.enc.name_dob_tolerant_tokens and self.ids.date_of_birth is not None:
                 add(f"{field}__near_dob", field, "near_dob", "token_list")
-            if self.enc.name_postcode_tokens and self.ids.postcode is not None:
+            if per_name and self.enc.name_postcode_tokens and self.ids.postcode is not None:
                 add(f"{field}__exact_pc", field, "exact_pc+postcode", "token")
             if self.enc.phonetic_postcode_tokens and self.ids.postcode is not None:
                 add(f"{field}__phonetic_pc", field, "phonetic_pc+postcode", "token")
@@ -310,6 +311,12 @@ class IdentifierEncoder:
                     add(f"{field}__pcbloom", field, "bloom" + self.enc.bloom.hardening_label("postcode"), "bloom")
         if self.enc.full_name_tokens and self.ids.given_name and self.ids.surname:
             add("name__full", "name", "full", "token")
+        if self.enc.composite_name == "full" and self.ids.given_name and self.ids.surname:
+            # One composite per person, not per name: records of different people sharing one name are not linked.
+            if self.enc.name_dob_tolerant_tokens and self.ids.date_of_birth is not None:
+                add("full_name__near_dob", "full_name", "near_dob", "token_list")
+            if self.enc.name_postcode_tokens and self.ids.postcode is not None:
+                add("full_name__exact_pc", "full_name", "exact_pc+postcode", "token")
         if self.enc.shared_name_tokens and (self.ids.given_name or self.ids.surname):
             add("name__parts", "name", "parts" + salt, "token_list")
             if self.ids.given_name:
@@ -500,6 +507,34 @@ class IdentifierEncoder:
                 return full.token(f"{given.split(' ')[0]}\x1f{surname.replace(' ', '')}")
 
             per_value("_full", "name__full", full_name)
+        if {"full_name__near_dob", "full_name__exact_pc"} & set(types) and "given" in clean and "surname" in clean:
+            # Core given name and core surname together (as in their exact tokens); null if either is missing.
+            def full_core(v: str) -> str:
+                given, _, surname = v.partition("\x1f")
+                return f"{given.split(' ')[0]}\x1f{surname.replace(' ', '')}"
+
+            dob_source = clean.get("dob_digits", clean.get("dob"))
+            if "full_name__near_dob" in types and dob_source is not None:
+                clean["_full_near"] = pc.binary_join_element_wise(clean["given"], clean["surname"], dob_source, "\x1f")
+                full_near = self._tok("full_name", "near_dob")
+
+                def full_near_dob(v: str, t: Tokeniser = full_near) -> list[str] | None:
+                    name, _, digits = v.rpartition("\x1f")
+                    core = full_core(name)
+                    found = t.tokens([f"{core}\x1f{s}" for s in dob_tolerant_salts(digits)])
+                    return pad_tokens(found, SALT_COUNT, t, f"{core}\x1f{digits}") if found else None
+
+                per_value("_full_near", "full_name__near_dob", full_near_dob)
+            if "full_name__exact_pc" in types and "pc_full" in clean:
+                clean["_full_pc"] = pc.binary_join_element_wise(clean["given"], clean["surname"], clean["pc_full"],
+                                                                "\x1f")
+                full_at = self._tok("full_name", "exact_pc")
+
+                def full_with_postcode(v: str, t: Tokeniser = full_at) -> str | None:
+                    name, _, postcode = v.rpartition("\x1f")
+                    return t.token(f"{full_core(name)}\x1f{postcode}")
+
+                per_value("_full_pc", "full_name__exact_pc", full_with_postcode)
         if "name__parts" in types:
             shared = self._tok("name", "shared")
 

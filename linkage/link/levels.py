@@ -100,6 +100,23 @@ class ListOverlapLevel(ComparisonLevelCreator):
         return self.label
 
 
+class CoveredElsewhereLevel(ComparisonLevelCreator):
+    """A null (neutral) level: ``base_sql``, or any of ``agreeing`` levels' conditions holds while ``exact``
+    does not agree (rendered per dialect). The name comparisons use it to stay neutral where the full-name
+    composites agree and the date-salted exact tokens do not, so one agreement counts once."""
+
+    def __init__(self, base_sql: str, agreeing: list[ComparisonLevelCreator], exact: str, label: str) -> None:
+        self.base_sql, self.agreeing, self.exact, self.label = base_sql, agreeing, exact, label
+        self.is_null_level = True
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        any_agrees = " OR ".join(f"({lvl.create_sql(sql_dialect)})" for lvl in self.agreeing)
+        return f"({self.base_sql}) OR (({any_agrees}) AND NOT coalesce({self.exact}_l = {self.exact}_r, false))"
+
+    def create_label_for_charts(self) -> str:
+        return self.label
+
+
 class TokenInListLevel(ComparisonLevelCreator):
     """One side's token is among the other side's token list, either way round.
 

@@ -21,7 +21,7 @@ from splink.blocking_rule_library import CustomRule
 
 from linkage.contracts.names import is_token_list_column
 from linkage.link.config import BlockingRule, LinkConfig
-from linkage.link.levels import BloomDiceLevel, ListOverlapLevel, TokenInListLevel
+from linkage.link.levels import BloomDiceLevel, CoveredElsewhereLevel, ListOverlapLevel, TokenInListLevel
 from linkage.link.sql import ident
 
 log = logging.getLogger(__name__)
@@ -49,14 +49,20 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
     if exact not in cols:
         return None
     tf = field in opts.term_frequency_adjustments
-    composite = [c for c in (f"{field}__near_dob", "name__full", f"{field}__exact_pc", f"{field}__phonetic_pc")
-                 if c in cols]
+    composite = [c for c in (f"{field}__near_dob", "name__full", f"{field}__exact_pc", f"{field}__phonetic_pc",
+                             f"{field}__pcbloom", *FULL_NAME_COMPOSITES) if c in cols]
     if composite:
         # Hardened profile: a name salted with a missing date has no exact token, yet its composites with the
         # postcode or the other name may agree; missing only when none is there.
         sides = [" AND ".join(f"{c}_{side} IS NULL" for c in [exact, *composite]) for side in ("l", "r")]
         null: Any = cll.CustomLevel(f"({sides[0]}) OR ({sides[1]})").configure(
             is_null_level=True, label_for_charts=f"{field} missing")
+        agreeing = _full_name_agreement(cols)
+        if agreeing:
+            # Full-name composites agree where this name's date-salted token does not (the date differs): the
+            # full-name comparison counts it once; here it is neither agreement nor an "all other" penalty.
+            null = CoveredElsewhereLevel(f"({sides[0]}) OR ({sides[1]})", agreeing, exact,
+                                         f"{field} missing, or compared by the full-name composites")
     else:
         null = cll.NullLevel(exact)
     levels: list[Any] = [null, cll.ExactMatchLevel(exact, term_frequency_adjustments=tf)]
@@ -102,6 +108,47 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
             levels.append(cll.ExactMatchLevel(f"{field}__{enc}").configure(label_for_charts=f"{enc} match"))
     levels.append(cll.ElseLevel())
     return cl.CustomComparison(comparison_levels=levels, output_column_name=field)
+
+
+FULL_NAME_COMPOSITES = ("full_name__near_dob", "full_name__exact_pc")
+
+
+def _full_name_agreement(cols: set[str]) -> list[Any]:
+    """The full-name composites' agreement levels (empty without them)."""
+    out: list[Any] = []
+    if "full_name__near_dob" in cols:
+        out.append(ListOverlapLevel("full_name__near_dob", FULL_NEAR_DOB_LABEL))
+    if "full_name__exact_pc" in cols:
+        out.append(cll.ExactMatchLevel("full_name__exact_pc").configure(label_for_charts=FULL_PC_LABEL))
+    return out
+
+
+def _full_name_comparison(cols: set[str]) -> cl.CustomComparison | None:
+    """Full-name composites (hardened profile, ``composite_name: full``): one comparison, not a level in both
+    the given-name and the surname comparison, so one agreement counts once.
+
+    They matter where the date of birth differs (date one error apart, or the same postcode): where the dates
+    agree the date-salted exact name tokens already compare the names, so that pair is neutral here.
+    """
+    present = [c for c in FULL_NAME_COMPOSITES if c in cols]
+    if not present:
+        return None
+    sides = [" AND ".join(f"{c}_{side} IS NULL" for c in present) for side in ("l", "r")]
+    null_sql = f"({sides[0]}) OR ({sides[1]})"
+    if "dob__exact" in cols:
+        null_sql += " OR (dob__exact_l = dob__exact_r)"
+    levels: list[Any] = [cll.CustomLevel(null_sql).configure(
+        is_null_level=True, label_for_charts="full name composites missing, or date of birth agrees")]
+    if "full_name__near_dob" in cols:
+        levels.append(ListOverlapLevel("full_name__near_dob", FULL_NEAR_DOB_LABEL))
+    if "full_name__exact_pc" in cols:
+        levels.append(cll.ExactMatchLevel("full_name__exact_pc").configure(label_for_charts=FULL_PC_LABEL))
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(comparison_levels=levels, output_column_name="full_name")
+
+
+FULL_NEAR_DOB_LABEL = "same full name, date of birth one error apart"
+FULL_PC_LABEL = "same full name, same postcode"
 
 
 def _dob_comparison(cols: set[str], config: LinkConfig | None = None) -> cl.CustomComparison | None:
@@ -165,6 +212,10 @@ def build_comparisons(cols: set[str], config: LinkConfig) -> list[cl.CustomCompa
             comp = _exact_comparison(field, cols)
         if comp is not None:
             out.append(comp)
+    if {"given_name", "surname"} & set(config.comparisons.fields):
+        full = _full_name_comparison(cols)
+        if full is not None:
+            out.append(full)
     return out
 
 
@@ -180,6 +231,8 @@ DEFAULT_BLOCKING: list[BlockingRule] = [
     ["given_name__exact_pc", "surname__exact_pc"],             # hardened profile: same name and postcode
     ["surname__exact_pc"],                                     # hardened: one name misspelt, same postcode,
     ["given_name__exact_pc"],                                  # date of birth wrong or missing
+    ["full_name__exact_pc"],                                   # hardened, composite_name full: same full name
+    ["full_name__near_dob"],                                   # and postcode, or date one error apart
     ["surname__near_dob"],                                     # hardened: name exact, date one error apart
     ["given_name__near_dob"],                                  # (the lists share a token), other name misspelt
     ["surname__exact", "dob__exact"],
@@ -393,16 +446,17 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
 # them; it runs only when the extracts carry composite name tokens (unhardened models are unchanged).
 COMPOSITE_NAME_COLUMNS = ("given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc",
                           "name__full", "given_name__phonetic_pc", "surname__phonetic_pc", "given_name__pcbloom",
-                          "surname__pcbloom")
+                          "surname__pcbloom", *FULL_NAME_COMPOSITES)
 # The first is the hardened analogue of the default names + postcode session: with date-composite names that
 # session blocks on the date as well, so the date-of-birth levels never see a disagreeing match and stay
 # neutral (no penalty for another date: synthetic precision 0.68); name + postcode composites block without
 # the date. In the second, only the composite levels keep what it learns: a postcode block also holds
 # households (same surname, other date of birth), which EM would otherwise take for matches everywhere.
-COMPOSITE_EM_RULES: list[BlockingRule] = [["given_name__exact_pc", "surname__exact_pc"],
+COMPOSITE_EM_RULES: list[BlockingRule] = [["given_name__exact_pc", "surname__exact_pc"], ["full_name__exact_pc"],
                                           ["postcode__exact", "dob__year"]]
 COMPOSITE_ONLY_RULES: list[BlockingRule] = [["postcode__exact", "dob__year"]]
 COMPOSITE_LEVEL_LABELS = ("same name, date of birth one error apart", "same name, same postcode", "same full name",
+                          FULL_NEAR_DOB_LABEL, FULL_PC_LABEL,
                           "similar-sounding name, same postcode")
 
 
@@ -460,7 +514,11 @@ def composite_em_rules(cols: set[str]) -> list[BlockingRule]:
     """The extra EM sessions composite name tokens need (none for other encodings)."""
     if not set(COMPOSITE_NAME_COLUMNS) & cols:
         return []
-    extra = POSTCODE_FILTER_RULES if {"given_name__pcbloom", "surname__pcbloom"} & cols else []
+    # With full-name composites the postcode-salted filters also catch an exact surname at one address
+    # (households), which a session blocked on the postcode alone takes for matches (synthetic 10k precision
+    # 0.65): they are then trained in the postcode + year session only.
+    full = bool(set(FULL_NAME_COMPOSITES) & cols)
+    extra = POSTCODE_FILTER_RULES if {"given_name__pcbloom", "surname__pcbloom"} & cols and not full else []
     return usable_rules(COMPOSITE_EM_RULES + extra, cols)
 
 
