@@ -322,8 +322,8 @@ def hash_extract(
         # worst-case audit (docs/threat-model.md §3); the verdict travels in the manifest and the link report.
         print(f"warning: release audit: {record['strongest_attack']} re-identifies {100 * record['risk']:.1f}% of "
               f"records in the worst case (above {100 * threshold:.0f}%); recorded in the manifest. For a release "
-              "that passes, encode with --config hardened/<partner> (costs accuracy, and passes only on small "
-              "extracts: docs/threat-model.md §2); "
+              "that passes, encode with --config hardened/<partner> (costs accuracy on FEBRL-like and messy "
+              "data: docs/benchmarks.md, 'Full-name composites'); "
               "--max-risk enforces the audit", file=sys.stderr)
     else:
         typer.echo(f"release audit passed: highest worst-case re-identification {100 * record['risk']:.1f}% "
