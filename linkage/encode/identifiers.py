@@ -134,6 +134,13 @@ def merge_token_lists(arrays: list[pa.ListArray]) -> pa.ListArray:
     return pa.ListArray.from_arrays(offsets, table["v"].combine_chunks(), mask=pa.array(counts == 0))
 
 
+def core_full_name(joined: str) -> str:
+    """``given\x1fsurname`` as the full-name encodings see it: the first given name and the surname's parts
+    joined (as in the per-name exact tokens), so "Ann Marie Smith-Jones" and "Ann Smith Jones" agree."""
+    given, _, surname = joined.partition("\x1f")
+    return f"{given.split(' ')[0]}\x1f{surname.replace(' ', '')}"
+
+
 def pad_tokens(tokens: list[str], size: int, tokeniser: Tokeniser, value: str) -> list[str]:
     """A token list of exactly ``size`` tokens: keyed filler tokens of this value, or trimmed (sorted order).
 
@@ -503,16 +510,11 @@ class IdentifierEncoder:
             full = self._tok("name", "full")
 
             def full_name(v: str) -> str | None:
-                given, _, surname = v.partition("\x1f")
-                return full.token(f"{given.split(' ')[0]}\x1f{surname.replace(' ', '')}")
+                return full.token(core_full_name(v))
 
             per_value("_full", "name__full", full_name)
         if {"full_name__near_dob", "full_name__exact_pc"} & set(types) and "given" in clean and "surname" in clean:
             # Core given name and core surname together (as in their exact tokens); null if either is missing.
-            def full_core(v: str) -> str:
-                given, _, surname = v.partition("\x1f")
-                return f"{given.split(' ')[0]}\x1f{surname.replace(' ', '')}"
-
             dob_source = clean.get("dob_digits", clean.get("dob"))
             if "full_name__near_dob" in types and dob_source is not None:
                 clean["_full_near"] = pc.binary_join_element_wise(clean["given"], clean["surname"], dob_source, "\x1f")
@@ -520,7 +522,7 @@ class IdentifierEncoder:
 
                 def full_near_dob(v: str, t: Tokeniser = full_near) -> list[str] | None:
                     name, _, digits = v.rpartition("\x1f")
-                    core = full_core(name)
+                    core = core_full_name(name)
                     found = t.tokens([f"{core}\x1f{s}" for s in dob_tolerant_salts(digits)])
                     return pad_tokens(found, SALT_COUNT, t, f"{core}\x1f{digits}") if found else None
 
@@ -532,7 +534,7 @@ class IdentifierEncoder:
 
                 def full_with_postcode(v: str, t: Tokeniser = full_at) -> str | None:
                     name, _, postcode = v.rpartition("\x1f")
-                    return t.token(f"{full_core(name)}\x1f{postcode}")
+                    return t.token(f"{core_full_name(name)}\x1f{postcode}")
 
                 per_value("_full_pc", "full_name__exact_pc", full_with_postcode)
         if "name__parts" in types:
