@@ -139,10 +139,7 @@ def _full_name_comparison(cols: set[str]) -> cl.CustomComparison | None:
         null_sql += " OR (dob__exact_l = dob__exact_r)"
     levels: list[Any] = [cll.CustomLevel(null_sql).configure(
         is_null_level=True, label_for_charts="full name composites missing, or date of birth agrees")]
-    if "full_name__near_dob" in cols:
-        levels.append(ListOverlapLevel("full_name__near_dob", FULL_NEAR_DOB_LABEL))
-    if "full_name__exact_pc" in cols:
-        levels.append(cll.ExactMatchLevel("full_name__exact_pc").configure(label_for_charts=FULL_PC_LABEL))
+    levels += _full_name_agreement(cols)
     levels.append(cll.ElseLevel())
     return cl.CustomComparison(comparison_levels=levels, output_column_name="full_name")
 
@@ -424,11 +421,11 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
         _em_session(linker, rule, kwargs)
         lap(f"em_{i + 1}")
     composite = composite_em_rules(cols)
+    pc_labels = tuple(bloom_pc_label(threshold) for threshold in config.comparisons.bloom_dice_thresholds)
     for j, rule in enumerate(composite):
         kwargs = {"max_pairs": t.em_max_pairs} if t.em_max_pairs else {}
         kept = _snapshot_m(linker)
         _em_session(linker, rule, kwargs)
-        pc_labels = tuple(bloom_pc_label(t) for t in config.comparisons.bloom_dice_thresholds)
         if rule in POSTCODE_FILTER_RULES:
             _restore_m(linker, kept, keep_new=pc_labels)
         elif rule in COMPOSITE_ONLY_RULES:
