@@ -15,6 +15,8 @@ with one fresh key, links them (`link_extracts`, default link config), scores th
   FEBRL4: FEBRL3). On synthetic data the police extract is sorted by surname first (row-order scenario).
 It reports the highest share of records whose name an attack re-identifies next to pairwise precision,
 recall and F1. FEBRL data are read from /work/shared/data/febrl (bench only).
+Since issue 14 configs/partners/unhardened/ holds the accuracy profile shipped until then and the shipped
+configs the privacy-first one; bench/results/hardening_*.json were measured before that change.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """FEBRL4 and FEBRL3 pairwise accuracy of one partner encoding profile under the shipped link config.
 
-    python bench/bench_profiles.py configs/partners/febrl.yaml /tmp/profile-shipped
-    python bench/bench_profiles.py configs/partners/hardened/febrl.yaml /tmp/profile-hardened
+    python bench/bench_profiles.py configs/partners/febrl.yaml /tmp/profile-shipped        # the hardened default
+    python bench/bench_profiles.py configs/partners/unhardened/febrl.yaml /tmp/profile-unhardened
 
 Each run makes a fresh key, encodes FEBRL4 a/b and FEBRL3 with the profile, links with the shipped
 link config and evaluates against the FEBRL truth (bench only: reads /work/shared/data/febrl).

@@ -214,7 +214,8 @@ def keycheck(keyfile: Annotated[Path, typer.Argument(help="key file")]) -> None:
 @app.command("hash")
 def hash_extract(
     config: Annotated[str, typer.Option("--config", help="partner config YAML, or a shipped config's name "
-                                        "(police, education, social_care, febrl, hardened/police, ...)")],
+                                        "(police, education, social_care, health, febrl; unhardened/police "
+                                        "etc.: the old accuracy profile, NOT FOR RELEASE)")],
     input: Annotated[str, typer.Option("--input", help="raw extract (CSV, Parquet or .xlsx), or a database URL "
                                        "such as postgresql://user@host/db (" + pip_extra("db") + ")")],
     key: Annotated[Path | None, typer.Option("--key", help="key file from `linkage keygen`")] = None,
@@ -233,19 +234,19 @@ def hash_extract(
     query: Annotated[str | None, typer.Option("--query", help="database input: a SELECT giving the extract")] = None,
     password_file: Annotated[Path | None, typer.Option(
         "--password-file", help="database input: file holding the password (else $LINKAGE_DB_PASSWORD)")] = None,
-    no_audit: Annotated[bool, typer.Option("--no-audit", help="skip the release audit; recorded in the manifest, "
-                                           "and `linkage link` then refuses the extract unless overridden")] = False,
+    no_audit: Annotated[bool, typer.Option("--no-audit", help="skip the release audit (closed test environments "
+                                           "only); recorded in the manifest, and `linkage link` then refuses the "
+                                           "extract unless --allow-unaudited")] = False,
     max_risk: Annotated[float | None, typer.Option(
-        "--max-risk", min=0.0, max=1.0, help="enforce the release audit: exit 4 when the worst-case re-identified "
-                                             "share exceeds this (default: audit at 0.10, record and warn)")] = None,
+        "--max-risk", min=0.0, max=1.0, help="release audit threshold: when the worst-case re-identified share "
+                                             "exceeds it, exit 4 and write nothing (default 0.10)")] = None,
     audit_report: Annotated[Path | None, typer.Option("--audit-report", help="also write the audit report "
                                                       "(audit.md/.html/.json) to this new folder")] = None,
 ) -> None:
     """Partner step: write the identifier package (for the linkage unit) and the encrypted attribute package,
-    then audit the identifier package (the release gate)."""
-    from linkage.audit.gate import DEFAULT_MAX_RISK, ReleaseAuditFailed, audit_on_hash, record_no_audit
+    published only when the release audit of the identifier package passes (the release gate)."""
+    from linkage.audit.gate import DEFAULT_MAX_RISK, encode_with_release_gate
     from linkage.config import load_partner_config
-    from linkage.encode import encode_extract
     from linkage.encode.hardening import weak_encoding_reasons
     from linkage.encode.sources import DatabaseSource, open_input
     from linkage.resources import resolve_config
@@ -264,16 +265,27 @@ def hash_extract(
     config_path = run_safely(resolve_config, config)
     secret = run_safely(keys.read_key_file, key)
     source_input = run_safely(open_input, input, table=table, query=query, password_file=password_file)
-
-    def _do() -> dict:
-        assert out is not None
-        public = keys.read_analysis_public_key(analysis_key) if analysis_key is not None else None
-        return encode_extract(config_path, secret, source_input, out, source=source, quiet=quiet, workers=workers,
-                              analysis_public_key=public, attributes_out=attributes_out)
-
-    manifest = run_safely(_do)
     for reason in weak_encoding_reasons(run_safely(load_partner_config, config_path)):
         print(f"warning: weak encodings: {reason}", file=sys.stderr)
+    if not no_audit and isinstance(source_input, DatabaseSource):
+        no_audit = True  # the audit re-reads the clear extract from a file; audit an export with `linkage audit`
+        print("warning: database input: the release audit runs on files only; run `linkage audit` on an export",
+              file=sys.stderr)
+    threshold = DEFAULT_MAX_RISK if max_risk is None else max_risk
+    started = time.perf_counter()
+
+    def progress(line: str) -> None:  # the audit takes minutes on a large extract: say where it is
+        print(f"[release audit {time.perf_counter() - started:6.0f}s] {line}", file=sys.stderr, flush=True)
+
+    def _do() -> tuple[dict, dict]:
+        assert out is not None
+        public = keys.read_analysis_public_key(analysis_key) if analysis_key is not None else None
+        return encode_with_release_gate(
+            config_path, secret, source_input, out, audit=not no_audit, max_risk=threshold, report_dir=audit_report,
+            progress=None if quiet else progress, source=source, quiet=quiet, workers=workers,
+            analysis_public_key=public, attributes_out=attributes_out)
+
+    manifest, record = run_safely(_do)
     c = manifest["counts"]
     typer.echo(f"{manifest['source']}: read {c['rows_read']} rows, accepted {c['rows_accepted']}, "
                f"rejected {c['rows_rejected']}, values blanked {sum(c.get('blanked_by_reason', {}).values())} "
@@ -288,43 +300,9 @@ def hash_extract(
     else:
         typer.echo(f"identifier package (for the linkage unit): {out}; no attribute package (no --analysis-key)",
                    err=True)
-    if not no_audit and isinstance(source_input, DatabaseSource):
-        no_audit = True  # the audit re-reads the clear extract from a file; audit an export with `linkage audit`
-        print("warning: database input: the release audit runs on files only; run `linkage audit` on an export",
-              file=sys.stderr)
     if no_audit:
-        record_no_audit(out, "linkage hash --no-audit")
         print("warning: --no-audit: no release audit ran (recorded in the manifest; `linkage link` will refuse "
-              "this extract unless overridden)", file=sys.stderr)
-        return
-
-    threshold = DEFAULT_MAX_RISK if max_risk is None else max_risk
-
-    def _audit() -> dict:
-        assert isinstance(source_input, Path)  # database inputs skip the audit above
-        started = time.perf_counter()
-
-        def progress(line: str) -> None:  # the audit takes minutes on a large extract: say where it is
-            print(f"[release audit {time.perf_counter() - started:6.0f}s] {line}", file=sys.stderr, flush=True)
-
-        record = audit_on_hash(out, config_path, secret, source_input, max_risk=threshold, report_dir=audit_report,
-                               progress=None if quiet else progress)
-        if record["status"] != "passed" and max_risk is not None:
-            raise ReleaseAuditFailed(f"release audit FAILED: {record['strongest_attack']} re-identifies "
-                                     f"{100 * record['risk']:.1f}% of records (threshold {100 * threshold:.1f}%); "
-                                     "do not release this extract (verdict recorded in its manifest)",
-                                     file=str(out))
-        return record
-
-    record = run_safely(_audit)
-    if record["status"] != "passed":
-        # Not enforced without --max-risk: the shipped default profile favours accuracy and does not pass the
-        # worst-case audit (docs/threat-model.md §3); the verdict travels in the manifest and the link report.
-        print(f"warning: release audit: {record['strongest_attack']} re-identifies {100 * record['risk']:.1f}% of "
-              f"records in the worst case (above {100 * threshold:.0f}%); recorded in the manifest. For a release "
-              "that passes, encode with --config hardened/<partner> (costs accuracy on FEBRL-like and messy "
-              "data: docs/benchmarks.md, 'Full-name composites'); "
-              "--max-risk enforces the audit", file=sys.stderr)
+              "this extract unless --allow-unaudited is given)", file=sys.stderr)
     else:
         typer.echo(f"release audit passed: highest worst-case re-identification {100 * record['risk']:.1f}% "
                    f"(threshold {100 * threshold:.1f}%), recorded in {out / 'manifest.json'}")
@@ -477,20 +455,23 @@ def link(
         "--spark-master", help="Spark master URL, e.g. local[4] or spark://host:7077 (default local[*])")] = None,
     spark_conf: Annotated[list[str] | None, typer.Option(
         "--spark-conf", help="extra Spark setting KEY=VALUE, repeatable (see docs/scaling.md)")] = None,
-    allow_unaudited: Annotated[bool, typer.Option("--allow-unaudited", help="link extracts whose manifest "
-                                                  "records no passing release audit (reported)")] = False,
+    allow_unaudited: Annotated[bool, typer.Option("--allow-unaudited", help="also link extracts whose manifest "
+                                                  "records no passing release audit (none, --no-audit, or failed); "
+                                                  "each is named on stderr")] = False,
 ) -> None:
-    """VRN step: link encoded extracts into persons (crosswalk, scored pairs, model, report)."""
-    from linkage.audit.gate import REQUIRE_AUDIT
+    """VRN step: link encoded extracts into persons (crosswalk, scored pairs, model, report). Extracts whose
+    release audit did not pass are refused unless --allow-unaudited."""
+    from linkage.audit.gate import ALLOW_UNAUDITED, REQUIRE_AUDIT
     from linkage.link import link_extracts
 
     if allow_unaudited:
         print("warning: --allow-unaudited: extracts without a passing release audit are linked", file=sys.stderr)
-    gate = REQUIRE_AUDIT.set(not allow_unaudited)
+    gate, override = REQUIRE_AUDIT.set(True), ALLOW_UNAUDITED.set(allow_unaudited)
     try:
         m = run_safely(link_extracts, encoded, out, config, backend, quiet=quiet, spark_master=spark_master,
                        spark_conf=spark_conf)
     finally:
+        ALLOW_UNAUDITED.reset(override)
         REQUIRE_AUDIT.reset(gate)
     c, g = m["counts"], m["chain_guards"]
     typer.echo(f"wrote {out}: {sum(c['records'].values()):,} records -> {c['persons']:,} persons "

@@ -64,10 +64,15 @@ def _describe(out: Path) -> list[str]:
 
 
 def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet: bool = False,
-             configs: Path | None = None) -> dict[str, Any]:
-    """Run synth → keys → hash (three partners) → link → export crosswalk → cohort. Returns a summary."""
+             configs: Path | None = None, release_audit: bool = True) -> dict[str, Any]:
+    """Run synth → keys → hash (four partners) → link → export crosswalk → cohort. Returns a summary.
+
+    Each partner's extract goes through the release gate as ``linkage hash`` runs it (encoded, audited, kept
+    only if the audit passes) and the link refuses any without a passing audit, as ``linkage link`` does.
+    ``release_audit=False`` skips the audits (recorded as not audited) for callers that only need the data
+    path, e.g. benchmarks of later steps."""
+    from linkage.audit.gate import REQUIRE_AUDIT, encode_with_release_gate
     from linkage.cohort import build_cohort
-    from linkage.encode import encode_extract
     from linkage.link import evaluate_link, link_extracts
     from linkage.link.pseudonyms import export_crosswalk
     from linkage.synth import generate_extracts
@@ -100,27 +105,36 @@ def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet
     public = keys.read_analysis_public_key(partners / "analysis.pub")
     _say(f"    project KCV {keys.key_check_value(key)}; analysis public key fingerprint {fingerprint}", quiet)
 
-    _say("[3/8] each partner encodes its extract (linkage hash): identifier package → linkage unit, "
-         "attribute package (encrypted) → analysis", quiet)
+    _say("[3/8] each partner encodes its extract and audits it (linkage hash, the release gate): identifier "
+         "package → linkage unit, attribute package (encrypted) → analysis", quiet)
     t0 = time.perf_counter()
     (unit / "identifiers").mkdir()
     (analysis / "attributes").mkdir()
-    encoded = {}
+    encoded, audits = {}, {}
     for source in SOURCES:
-        manifest = encode_extract(configs / "partners" / f"{source}.yaml", key, raw / f"{source}.csv",
-                                  unit / "identifiers" / source, quiet=True, analysis_public_key=public,
-                                  attributes_out=analysis / "attributes" / source)
+        manifest, record = encode_with_release_gate(
+            configs / "partners" / f"{source}.yaml", key, raw / f"{source}.csv", unit / "identifiers" / source,
+            audit=release_audit, quiet=True, analysis_public_key=public,
+            attributes_out=analysis / "attributes" / source)
         c = manifest["counts"]
         encoded[source] = c
+        audits[source] = {k: record.get(k) for k in ("status", "risk", "max_risk", "strongest_attack")}
+        verdict = (f"release audit {record['status']} ({100 * record['risk']:.1f}% worst case)"
+                   if record["status"] in ("passed", "failed") else "not audited")
         _say(f"    {source:12s} {c['rows_read']:>8,} rows → {c['records']:>7,} records "
              f"({c['rows_rejected']:,} rows rejected); {len(manifest['attribute_package']['columns'])} "
-             "attribute columns sealed", quiet)
+             f"attribute columns sealed; {verdict}", quiet)
     step("hash", t0)
 
-    _say("[4/8] the linkage unit links the identifier packages (linkage link)", quiet)
+    _say("[4/8] the linkage unit links the identifier packages (linkage link; refuses any without a passing "
+         "release audit)", quiet)
     t0 = time.perf_counter()
     link_dir = unit / "link"
-    link_manifest = link_extracts([unit / "identifiers" / s for s in SOURCES], link_dir, quiet=True)
+    gate = REQUIRE_AUDIT.set(release_audit)
+    try:
+        link_manifest = link_extracts([unit / "identifiers" / s for s in SOURCES], link_dir, quiet=True)
+    finally:
+        REQUIRE_AUDIT.reset(gate)
     step("link", t0)
 
     _say("[5/8] the linkage unit releases a crosswalk with per-release person ids (linkage export-crosswalk)",
@@ -166,7 +180,8 @@ def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet
 
     summary = {
         "people": people, "seed": seed, "synthetic_high_harm_people": synth.get("high_harm_people"),
-        "encoded": encoded, "link_counts": link_manifest.get("counts"), "evaluation": pairwise,
+        "encoded": encoded, "release_audits": audits, "link_counts": link_manifest.get("counts"),
+        "evaluation": pairwise,
         "analysis_key_fingerprint": fingerprint,
         "cohort_people_rounded": cohort["people_rounded"], "cohort_summary": cohort.get("summary"),
         "holdings": role_holdings(out),

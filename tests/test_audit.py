@@ -20,13 +20,13 @@ from linkage.synth import generate_extracts
 
 REPO = Path(__file__).resolve().parents[1]
 WEAK = REPO / "configs" / "partners" / "unhardened" / "police.yaml"
-HARDENED = REPO / "configs" / "partners" / "hardened" / "police.yaml"  # the privacy-first profile
+HARDENED = REPO / "configs" / "partners" / "police.yaml"  # the shipped, privacy-first profile
 NAME_COLUMNS = ("surname__exact", "surname__bloom", "given_name__exact", "given_name__bloom")
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict:
-    """One synthetic population, encoded under the unhardened (weak) and hardened police configs."""
+    """One synthetic population, encoded under the unhardened (weak) and the shipped (hardened) police configs."""
     root = tmp_path_factory.mktemp("audit")
     generate_extracts(2500, 11, root / "raw", quiet=True)
     # A fixed key keeps the attack's tie-breaks, and so the measured rates, the same on every run.

@@ -342,14 +342,14 @@ def test_phonetic_postcode_composite_agrees_on_a_misspelling_at_one_address():
     assert out[0] == out[1] != out[2]
 
 
-def test_hardened_profile_has_no_weak_setting_and_a_full_name_token_is_named():
+def test_shipped_profile_has_no_weak_setting_and_a_full_name_token_is_named():
     from pathlib import Path
 
     import linkage
     from linkage.config import load_partner_config
     from linkage.encode.hardening import weak_encoding_reasons
 
-    cfg = load_partner_config(Path(linkage.__file__).parent / "configs" / "partners" / "hardened" / "police.yaml")
+    cfg = load_partner_config(Path(linkage.__file__).parent / "configs" / "partners" / "police.yaml")
     assert cfg.encodings.name_dob_tolerant_tokens and cfg.encodings.name_postcode_tokens
     assert weak_encoding_reasons(cfg) == []
     full = cfg.model_copy(update={"encodings": cfg.encodings.model_copy(update={"full_name_tokens": True})})

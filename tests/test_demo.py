@@ -3,6 +3,7 @@ every hand-over: no clear identifier leaves the partners, no attribute value rea
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -49,6 +50,18 @@ def test_demo_runs_every_stage_and_links_accurately(demo):
         assert counts["rows_read"] == counts["rows_accepted"] + counts["rows_rejected"] > 0
     assert summary["evaluation"]["precision"] > 0.9
     assert summary["evaluation"]["recall"] > 0.8
+
+
+def test_every_partner_extract_passed_the_release_gate_with_the_shipped_configs(demo):
+    # The demo encodes with the shipped configs through the gate `linkage hash` runs and links with the gate
+    # `linkage link` applies; a shipped profile the audit beats would have stopped it (ReleaseAuditFailed).
+    out, summary = demo
+    assert set(summary["release_audits"]) == set(SOURCES)
+    for source in SOURCES:
+        audit = summary["release_audits"][source]
+        assert audit["status"] == "passed" and audit["risk"] <= audit["max_risk"] == 0.1, source
+        manifest = json.loads((out / "linkage-unit" / "identifiers" / source / "manifest.json").read_text())
+        assert manifest["release_audit"]["status"] == "passed"
 
 
 def test_no_clear_identifier_leaves_the_partner_side(demo):

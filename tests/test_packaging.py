@@ -19,7 +19,7 @@ runner = CliRunner()
 
 def test_shipped_configs_resolve_by_name_and_files_win(tmp_path, monkeypatch):
     assert resolve_config("police") == configs_dir() / "partners" / "police.yaml"
-    assert resolve_config("hardened/police.yaml") == configs_dir() / "partners" / "hardened" / "police.yaml"
+    assert resolve_config("unhardened/police.yaml") == configs_dir() / "partners" / "unhardened" / "police.yaml"
     assert resolve_config("high_harm", "cohort") == configs_dir() / "cohorts" / "high_harm.yaml"
     assert {"police", "education", "social_care", "febrl"} <= set(shipped_configs("partner"))
     assert default_link_config().is_file() and data_path("name_frequencies.csv").is_file()

@@ -1,20 +1,24 @@
-"""The release gate: ``linkage hash`` audits its own output, ``linkage link`` refuses unaudited extracts.
+"""The release gate: ``linkage hash`` publishes only an audited extract, ``linkage link`` only links those.
 
-At the partner, :func:`audit_on_hash` runs the worst-case audit (attack suite included) on the extract
-just encoded and records the verdict in the extract's ``manifest.json`` under ``release_audit``; with
-``--no-audit`` :func:`record_no_audit` records that no audit ran, and why. Only rates and the verdict
-are recorded, never a name, token or filter.
+At the partner, :func:`encode_with_release_gate` encodes the extract into a private staging folder, runs
+the worst-case audit (attack suite included, :func:`audit_on_hash`) on it and records the verdict in its
+``manifest.json`` under ``release_audit``. Only an extract whose audit passed is moved into place (with
+its attribute package); a failed audit raises :class:`ReleaseAuditFailed` (exit 4) and leaves nothing
+behind but the optional audit report. With ``--no-audit`` (closed test environments) :func:`record_no_audit`
+records that no audit ran, and why. Only rates and the verdict are recorded, never a name, token or filter.
 
 At the linkage unit, :func:`check_release_audits` (called from :func:`linkage.link.checks.check_extracts`)
-refuses any extract whose manifest holds no passing audit, when the caller asked for the gate: the
-``linkage link`` command does unless ``--allow-unaudited`` is given, which it reports on stderr. The
-environment variable ``LINKAGE_ALLOW_UNAUDITED=1`` overrides it as well (test and closed environments).
+refuses any extract whose manifest holds no passing audit (none recorded, ``--no-audit``, or a failed
+audit from an older release of the tool), when the caller asked for the gate: the ``linkage link``
+command does. ``--allow-unaudited`` or the environment variable ``LINKAGE_ALLOW_UNAUDITED=1`` (test and
+closed environments) overrides it; each extract let through is then named on stderr.
 The recorded verdict is the partner's statement, not a proof: the linkage unit cannot re-run the audit
 without the key, so the gate guards against mistakes and forgotten audits, not against a dishonest partner.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as dt
 import json
@@ -25,15 +29,20 @@ from typing import Any
 
 from linkage import __version__
 from linkage.errors import LinkageInputError
+from linkage.io import atomic_output_dir
 
 RECORD = "release_audit"
 DEFAULT_MAX_RISK = 0.10  # worst-case attacker; docs/threat-model.md §6
 ALLOW_ENV = "LINKAGE_ALLOW_UNAUDITED"
+#: Set by ``linkage link``: refuse extracts without a passing audit (library calls leave it off).
 REQUIRE_AUDIT: contextvars.ContextVar[bool] = contextvars.ContextVar("require_release_audit", default=False)
+#: Set by ``linkage link --allow-unaudited``: link them anyway, naming each on stderr.
+ALLOW_UNAUDITED: contextvars.ContextVar[bool] = contextvars.ContextVar("allow_unaudited", default=False)
 
 
 class ReleaseAuditFailed(LinkageInputError):
-    """The audit of a freshly encoded extract found a re-identification risk above the threshold."""
+    """The audit of a freshly encoded extract found a re-identification risk above the threshold; nothing
+    was published."""
 
     exit_code = 4
 
@@ -85,47 +94,96 @@ def record_no_audit(encoded_dir: str | Path, reason: str) -> dict[str, Any]:
     return record
 
 
+def encode_with_release_gate(config: str | Path, key: bytes, source_input: Any, out_dir: str | Path, *,
+                             audit: bool = True, max_risk: float = DEFAULT_MAX_RISK,
+                             report_dir: str | Path | None = None, no_audit_reason: str = "linkage hash --no-audit",
+                             progress: Callable[[str], None] | None = None,
+                             **encode_options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Encode an extract and publish it only if its release audit passes. Returns (manifest, audit record).
+
+    The identifier package (and the attribute package, with ``analysis_public_key`` among
+    ``encode_options``, which go to :func:`linkage.encode.encode_extract`) is written to staging folders
+    beside its destination, audited there, and renamed into place only after the verdict is recorded. A
+    failed audit raises :class:`ReleaseAuditFailed` (exit 4) and removes both packages: nothing that looks
+    like a releasable extract is left, only the audit report in ``report_dir`` if one was asked for. With
+    ``audit=False`` the extract is published with a "not audited" record (``no_audit_reason``), which
+    ``linkage link`` refuses unless overridden. ``source_input`` is a file path or a database source; the
+    audit re-reads the clear extract, so it needs a file.
+    """
+    from linkage.encode import encode_extract
+    from linkage.encode.extract import attributes_dir_for
+
+    if audit and not isinstance(source_input, str | Path):
+        raise LinkageInputError("the release audit re-reads the clear extract and needs a file; export the table "
+                                "and hash the file, or pass --no-audit and audit an export with `linkage audit`")
+    out = Path(out_dir)
+    given = encode_options.pop("attributes_out", None)
+    attributes: Path | None = None
+    if encode_options.get("analysis_public_key") is not None:
+        attributes = Path(given) if given is not None else attributes_dir_for(out)
+    with contextlib.ExitStack() as stack:  # on any error (a failed audit too) both staging folders are removed
+        staged = stack.enter_context(atomic_output_dir(out))
+        staged_attributes = stack.enter_context(atomic_output_dir(attributes)) if attributes is not None else None
+        manifest = encode_extract(config, key, source_input, staged, attributes_out=staged_attributes,
+                                  **encode_options)
+        if not audit:
+            record = record_no_audit(staged, no_audit_reason)
+        else:
+            record = audit_on_hash(staged, config, key, Path(source_input), max_risk=max_risk, report_dir=report_dir,
+                                   progress=progress)
+            if record["status"] != "passed":
+                report = f"; audit report: {report_dir}" if report_dir is not None else ""
+                raise ReleaseAuditFailed(
+                    f"release audit FAILED: {record['strongest_attack'] or 'the audit'} re-identifies "
+                    f"{100 * record['risk']:.1f}% of records in the worst case (threshold {100 * max_risk:.1f}%); "
+                    f"nothing was written{report}; encode with the shipped partner config's encodings "
+                    "(docs/threat-model.md §3)", file=str(out))
+    manifest = {**manifest, RECORD: record}
+    if attributes is not None and manifest.get("attribute_package") is not None:
+        manifest["attribute_package"] = {**manifest["attribute_package"], "path": str(attributes)}
+    return manifest, record
+
+
 def audit_problem(manifest: dict[str, Any]) -> str | None:
     """Why this manifest does not show a release audit the linkage unit accepts (None: it does).
 
-    An extract with no audit, or encoded with ``--no-audit``, is refused. A recorded audit that did not
-    pass is accepted with a warning (:func:`audit_warning`): the shipped default profile favours accuracy
-    and does not pass the worst-case audit; a partner who wants the audit enforced passes ``--max-risk``
-    to ``linkage hash``, which then refuses to finish.
+    Refused: no audit recorded, an extract encoded with ``--no-audit``, and an audit that did not pass
+    (``linkage hash`` no longer publishes those, but an older tool did, with a warning).
     """
     record = manifest.get(RECORD)
     if not isinstance(record, dict):
         return "its manifest records no release audit (encode with `linkage hash`, which audits its output)"
-    if record.get("status") in ("passed", "failed"):
+    status = record.get("status")
+    if status == "passed":
         return None
-    if record.get("status") == "not audited":
+    if status == "failed":
+        risk, limit = record.get("risk"), record.get("max_risk")
+        shown = f"{100 * risk:.1f}%" if isinstance(risk, int | float) else "an unknown share"
+        above = f" (threshold {100 * limit:.1f}%)" if isinstance(limit, int | float) else ""
+        return f"its release audit failed: the worst-case attack re-identifies {shown} of records{above}"
+    if status == "not audited":
         return "it was encoded with --no-audit"
     return "its release audit record is not understood"
 
 
-def audit_warning(manifest: dict[str, Any]) -> str | None:
-    """A one-line warning for an extract whose recorded audit did not pass (None otherwise)."""
-    record = manifest.get(RECORD)
-    if isinstance(record, dict) and record.get("status") == "failed":
-        risk = record.get("risk")
-        shown = f"{100 * risk:.1f}%" if isinstance(risk, int | float) else "an unknown share"
-        return (f"{manifest.get('source')}: the partner's release audit did not pass (worst case re-identifies "
-                f"{shown} of records)")
-    return None
-
-
 def check_release_audits(extracts: list[tuple[Path, dict[str, Any]]]) -> None:
-    """Refuse the first extract without a passing audit, when the gate is on (see the module docstring)."""
-    if not REQUIRE_AUDIT.get() or os.environ.get(ALLOW_ENV) == "1":
+    """Refuse the first extract without a passing audit, when the gate is on (see the module docstring).
+
+    Overridden (``--allow-unaudited`` or ``LINKAGE_ALLOW_UNAUDITED=1``), each such extract is named on
+    stderr instead, with the reason, and linked."""
+    if not REQUIRE_AUDIT.get():
         return
+    overridden = ALLOW_UNAUDITED.get() or os.environ.get(ALLOW_ENV) == "1"
     import sys
 
     for path, manifest in extracts:
-        warning = audit_warning(manifest)
-        if warning is not None:
-            print(f"warning: {warning}", file=sys.stderr)
         problem = audit_problem(manifest)
-        if problem is not None:
-            raise LinkageInputError(f"refusing to link: {problem}; ask the partner for an audited extract, or "
-                                    "pass --allow-unaudited to override (the override is reported)",
-                                    file=str(path))
+        if problem is None:
+            continue
+        if overridden:
+            how = "--allow-unaudited" if ALLOW_UNAUDITED.get() else f"{ALLOW_ENV}=1"
+            print(f"warning: {path}: linked although {problem} ({how})", file=sys.stderr)
+            continue
+        raise LinkageInputError(f"refusing to link: {problem}; ask the partner for an extract whose release "
+                                "audit passed, or pass --allow-unaudited to override (the override is reported)",
+                                file=str(path))
