@@ -63,7 +63,7 @@ def encode_extract(input: str | Path, out_dir: str | Path, *, config: str | Path
         input: the raw extract (CSV, Parquet or .xlsx).
         out_dir: the new folder for the encoded extract (tokens, payload, rejected rows, manifest);
             missing parent folders are created.
-        config: the partner config YAML, or a shipped config's name (``"police"``, ``"hardened/police"``).
+        config: the partner config YAML, or a shipped config's name (``"police"``, ``"unhardened/police"``).
         key: the project key file, or the key bytes.
         source: overrides the config's source name (two extracts of one layout).
         quiet: no progress bar.

@@ -265,8 +265,6 @@ def hash_extract(
     config_path = run_safely(resolve_config, config)
     secret = run_safely(keys.read_key_file, key)
     source_input = run_safely(open_input, input, table=table, query=query, password_file=password_file)
-    for reason in weak_encoding_reasons(run_safely(load_partner_config, config_path)):
-        print(f"warning: weak encodings: {reason}", file=sys.stderr)
     if not no_audit and isinstance(source_input, DatabaseSource):
         no_audit = True  # the audit re-reads the clear extract from a file; audit an export with `linkage audit`
         print("warning: database input: the release audit runs on files only; run `linkage audit` on an export",
@@ -277,12 +275,16 @@ def hash_extract(
     def progress(line: str) -> None:  # the audit takes minutes on a large extract: say where it is
         print(f"[release audit {time.perf_counter() - started:6.0f}s] {line}", file=sys.stderr, flush=True)
 
+    def warn_weak(_: dict) -> None:  # after encoding, before the audit: the settings a failed audit points at
+        for reason in weak_encoding_reasons(load_partner_config(config_path)):
+            print(f"warning: weak encodings: {reason}", file=sys.stderr)
+
     def _do() -> tuple[dict, dict]:
         assert out is not None
         public = keys.read_analysis_public_key(analysis_key) if analysis_key is not None else None
         return encode_with_release_gate(
             config_path, secret, source_input, out, audit=not no_audit, max_risk=threshold, report_dir=audit_report,
-            progress=None if quiet else progress, source=source, quiet=quiet, workers=workers,
+            progress=None if quiet else progress, on_encoded=warn_weak, source=source, quiet=quiet, workers=workers,
             analysis_public_key=public, attributes_out=attributes_out)
 
     manifest, record = run_safely(_do)

@@ -6,7 +6,7 @@ walking up from ``__file__`` to a repo folder. Everything shipped lives under ``
 name) and ``linkage/data/`` (reference frequency tables), and is reached through the functions here.
 
 A partner can name a shipped config instead of giving a path: ``linkage hash --config police`` means
-``linkage/configs/partners/police.yaml``; ``hardened/police`` the hardened profile.
+``linkage/configs/partners/police.yaml``; ``unhardened/police`` the old accuracy profile (not for release).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def data_path(name: str) -> Path:
 
 
 def shipped_configs(kind: str = "partner") -> list[str]:
-    """Names of the shipped configs of one kind (``partner``, ``cohort``), e.g. ``police``, ``hardened/police``."""
+    """Names of the shipped configs of one kind (``partner``, ``cohort``), e.g. ``police``, ``unhardened/police``."""
     base = configs_dir() / CONFIG_KINDS[kind]
     return sorted(str(p.relative_to(base).with_suffix("")) for p in base.rglob("*.yaml"))
 

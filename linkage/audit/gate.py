@@ -98,6 +98,7 @@ def encode_with_release_gate(config: str | Path, key: bytes, source_input: Any, 
                              audit: bool = True, max_risk: float = DEFAULT_MAX_RISK,
                              report_dir: str | Path | None = None, no_audit_reason: str = "linkage hash --no-audit",
                              progress: Callable[[str], None] | None = None,
+                             on_encoded: Callable[[dict[str, Any]], None] | None = None,
                              **encode_options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Encode an extract and publish it only if its release audit passes. Returns (manifest, audit record).
 
@@ -108,7 +109,8 @@ def encode_with_release_gate(config: str | Path, key: bytes, source_input: Any, 
     like a releasable extract is left, only the audit report in ``report_dir`` if one was asked for. With
     ``audit=False`` the extract is published with a "not audited" record (``no_audit_reason``), which
     ``linkage link`` refuses unless overridden. ``source_input`` is a file path or a database source; the
-    audit re-reads the clear extract, so it needs a file.
+    audit re-reads the clear extract, so it needs a file. ``on_encoded`` is called with the (staged)
+    manifest once encoding succeeded, before the audit (the command prints its weak-setting warnings there).
     """
     from linkage.encode import encode_extract
     from linkage.encode.extract import attributes_dir_for
@@ -126,6 +128,8 @@ def encode_with_release_gate(config: str | Path, key: bytes, source_input: Any, 
         staged_attributes = stack.enter_context(atomic_output_dir(attributes)) if attributes is not None else None
         manifest = encode_extract(config, key, source_input, staged, attributes_out=staged_attributes,
                                   **encode_options)
+        if on_encoded is not None:
+            on_encoded(manifest)
         if not audit:
             record = record_no_audit(staged, no_audit_reason)
         else:
