@@ -550,7 +550,9 @@ def evaluate(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="new folder for everything the demo writes")] = Path("demo-out"),
-    people: Annotated[int, typer.Option("--people", help="synthetic population size")] = 10000,
+    people: Annotated[int, typer.Option("--people", help="synthetic population size (with fewer than ~1,500 "
+                                        "the small health extract can fail its release audit, which stops the demo)"
+                                        )] = 10000,
     seed: Annotated[int, typer.Option("--seed")] = 2024,
 ) -> None:
     """Run the whole job end to end on built-in synthetic data: synth → keygen → hash → link → cohort."""
@@ -558,6 +560,16 @@ def demo(
 
     summary = run_safely(run_demo, out, people=people, seed=seed)
     typer.echo(f"\nDemo finished in {summary['elapsed_seconds']:.0f}s.")
+    audits = summary.get("release_audits") or {}
+    if audits:
+        from linkage.audit.gate import DEFAULT_MAX_RISK
+
+        typer.echo(f"Release audits (worst case, threshold {100 * DEFAULT_MAX_RISK:.0f}%): " + ", ".join(
+            f"{source} {a['status']}" + (f" {100 * a['risk']:.1f}%" if a.get("risk") is not None else "")
+            for source, a in audits.items()))
+    f1 = (summary.get("evaluation") or {}).get("f1")
+    if f1 is not None:
+        typer.echo(f"Linkage accuracy against the synthetic truth: pairwise F1 {f1:.3f}")
     typer.echo(f"High-harm cohort (rounded, as released to researchers): {summary['cohort_people_rounded']} people")
     for row in summary.get("cohort_summary") or []:
         typer.echo("  " + ", ".join(f"{k}: {v}" for k, v in row.items()))
