@@ -19,7 +19,8 @@ from linkage.link.model import build_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Columns of the shipped partner configs (the union the linker sees).
+# Columns of the unhardened partner configs (the union the linker sees; the shipped full-name composite
+# levels are rendered further down).
 TOKEN_COLS = {"given_name__exact", "given_name__phonetic", "given_name__initial", "given_name__del1",
               "given_name__bloom", "surname__exact", "surname__phonetic", "surname__initial", "surname__del1",
               "surname__bloom", "name__parts", "name__given_shared", "name__surname_shared", "dob__exact",
