@@ -259,6 +259,11 @@ class Encodings(StrictModel):
                             "composites link different people who share one name; chained, a common name's "
                             "records form one component whose size gives the name away (the audit's "
                             "token-sharing graph attack); full-name composites link far fewer people")
+    name_postcode_typo_tokens: bool = Field(
+        False, description="hardening companion (composite_name: full only): a fixed-size list of composite tokens, "
+                           "the full name with each one-character deletion of the postcode, so a person whose date "
+                           "of birth is wrong or missing still agrees on name where the postcode has one typo; "
+                           "built on the full name only (per name it would chain a common name's neighbours)")
     phonetic_postcode_tokens: bool = Field(
         False, description="hardening companion: a composite token per name of its Metaphone code and the full "
                            "postcode, so a misspelt name still agrees at the same address when the date differs")
@@ -272,6 +277,14 @@ class Encodings(StrictModel):
     shuffle_rows: bool = Field(
         False, description="hardening: write tokens.parquet in a keyed pseudo-random order (by identity id), "
                            "so the order of the raw extract (e.g. sorted by surname) does not show")
+
+
+    @model_validator(mode="after")
+    def _typo_tokens_on_full_name(self) -> Encodings:
+        if self.name_postcode_typo_tokens and self.composite_name != "full":
+            raise ValueError("name_postcode_typo_tokens needs composite_name: full (per-name postcode-typo "
+                             "composites link different people of one name)")
+        return self
 
 
 DEFAULT_PLACEHOLDERS = ("UNKNOWN", "UNK", "N/A", "NULL", "NONE", "NOT KNOWN", "NOT STATED", "NOT RECORDED",
