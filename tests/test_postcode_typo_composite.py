@@ -123,3 +123,16 @@ def test_postcode_typo_level_block_and_parameters():
     assert near_postcode_params(linker)
     near = comps["full_name"][FULL_NEAR_PC_LABEL]
     assert (near.m_probability, near.u_probability) == pytest.approx((0.06, 1e-5))
+
+
+def test_full_name_composites_agree_when_given_name_and_surname_are_swapped():
+    enc = encoder(**HARDENED, name_postcode_typo_tokens=True)
+    out = enc.encode(clean([("amy", "patel", "20050101", "LE1 2AB"), ("patel", "amy", "19990707", "LE1 2AB"),
+                            ("amy", "patel", "19990707", "LE1 2AD"), ("amy", "amy", "20050101", "LE1 2AB")]))
+    pc = out["full_name__exact_pc"].to_pylist()
+    assert pc[0] == pc[1] != pc[3]  # order-free, yet "amy amy" is not "amy patel"
+    near = out["full_name__near_pc"].to_pylist()
+    assert set(near[1]) & set(near[2])
+    dob = enc.encode(clean([("amy", "patel", "20050101", None), ("patel", "amy", "20050107", None)]))
+    lists = dob["full_name__near_dob"].to_pylist()
+    assert set(lists[0]) & set(lists[1])

@@ -137,9 +137,15 @@ def merge_token_lists(arrays: list[pa.ListArray]) -> pa.ListArray:
 
 def core_full_name(joined: str) -> str:
     """``given\x1fsurname`` as the full-name encodings see it: the first given name and the surname's parts
-    joined (as in the per-name exact tokens), so "Ann Marie Smith-Jones" and "Ann Smith Jones" agree."""
+    joined (as in the per-name exact tokens), so "Ann Marie Smith-Jones" and "Ann Smith Jones" agree; the two in
+    alphabetical order, so a record with given name and surname swapped still agrees."""
     given, _, surname = joined.partition("\x1f")
-    return f"{given.split(' ')[0]}\x1f{surname.replace(' ', '')}"
+    return full_name_label(given.split(" ")[0], surname.replace(" ", ""), "\x1f")
+
+
+def full_name_label(given_core: str, surname_core: str, sep: str = " ") -> str:
+    """The full name a full-name encoding stands for: both core names in alphabetical order (order-free)."""
+    return sep.join(sorted((given_core, surname_core)))
 
 
 def pad_tokens(tokens: list[str], size: int, tokeniser: Tokeniser, value: str) -> list[str]:
