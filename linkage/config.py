@@ -201,6 +201,16 @@ class BloomSettings(StrictModel):
                            "postcodes share no positions")
 
     @model_validator(mode="after")
+    def _balanced_without_blip(self) -> BloomSettings:
+        # The link reads a balanced pair's Dice on the balanced scale only when both are exactly half set
+        # (linkage.link.levels.BloomDiceLevel); BLIP flips bits after balancing, so no pair is, and every
+        # stranger (plain-scale Dice ~0.65) would pass the 0.6 level.
+        if self.balanced and self.blip:
+            raise ValueError("bloom: balanced and blip cannot be combined (BLIP breaks the half-set filters the "
+                             "link's balanced Dice levels rely on)")
+        return self
+
+    @model_validator(mode="after")
     def _folded_length(self) -> BloomSettings:
         # Folded filters must still be whole 64-bit words (the linker counts bits word by word).
         if self.xor_fold and self.bits % 128:
