@@ -54,3 +54,20 @@ def test_balanced_and_blip_are_refused():
     with pytest.raises(ValidationError, match="balanced and blip"):
         BloomSettings(balanced=True, blip=0.02)
     assert BloomSettings(balanced=True).balanced and BloomSettings(blip=0.02).blip
+
+
+def test_the_link_job_passes_the_manifests_layout():
+    from types import SimpleNamespace
+
+    from linkage.link.job import bloom_layout
+
+    def extract(bloom, columns):
+        return SimpleNamespace(manifest={"encodings": {"bloom": bloom}}, columns=columns)
+
+    wide = {"bits": 1024, "hashes": 30, "ngram": 2, "balanced": True}
+    layout = bloom_layout([extract(None, {"dob__exact": {"type": "token"}}),
+                           extract(wide, {"surname__bloom": {"type": "bloom"}})])
+    assert layout is not None and (layout["bits"], layout["hashes"], layout["balanced"]) == (1024, 30, True)
+    assert bloom_layout([extract(wide, {"dob__exact": {"type": "token"}})]) is None  # declared, but no filters
+    with pytest.raises(ValidationError):  # a manifest's raw value is validated, not trusted
+        bloom_layout([extract({"bits": "many"}, {"surname__bloom": {"type": "bloom"}})])

@@ -134,8 +134,20 @@ def model_settings(plan: LinkPlan, config: LinkConfig, rules: list[Any], dialect
     """The Splink settings for one dialect, with every Bloom level sized from the manifests."""
     settings = build_settings(plan.columns, config, plan.link_type, pair_filter(plan.link_type, plan.dedupe, dialect),
                               rules)
-    bind_bloom_sizes(settings.comparisons, plan.bloom_bytes)
+    bind_bloom_sizes(settings.comparisons, plan.bloom_bytes, bloom_layout(plan.extracts))
     return settings
+
+
+def bloom_layout(extracts: list[Extract]) -> dict[str, Any] | None:
+    """The validated Bloom settings the extracts declare (the checks made them agree), for the balanced levels'
+    Dice spread; None without Bloom columns."""
+    for ex in extracts:
+        declared = ex.manifest["encodings"].get("bloom")
+        if declared and any(spec.get("type") == "bloom" for spec in ex.columns.values()):
+            # bloom_bytes validated this block already; validate again rather than trust a raw manifest value
+            return BloomSettings.model_validate({k: v for k, v in declared.items()
+                                                 if k in BloomSettings.model_fields}).model_dump()
+    return None
 
 
 def resolve_backend(config: LinkConfig, backend: str | None = None, *, spark_master: str | None = None,
