@@ -201,6 +201,16 @@ class BloomSettings(StrictModel):
                            "postcodes share no positions")
 
     @model_validator(mode="after")
+    def _balanced_without_blip(self) -> BloomSettings:
+        # The link reads a balanced pair's Dice on the balanced scale only when both are exactly half set
+        # (linkage.link.levels.BloomDiceLevel); BLIP flips bits after balancing, so no pair is, and every
+        # stranger (plain-scale Dice ~0.65) would pass the 0.6 level.
+        if self.balanced and self.blip:
+            raise ValueError("bloom: balanced and blip cannot be combined (BLIP breaks the half-set filters the "
+                             "link's balanced Dice levels rely on)")
+        return self
+
+    @model_validator(mode="after")
     def _folded_length(self) -> BloomSettings:
         # Folded filters must still be whole 64-bit words (the linker counts bits word by word).
         if self.xor_fold and self.bits % 128:
@@ -259,6 +269,11 @@ class Encodings(StrictModel):
                             "composites link different people who share one name; chained, a common name's "
                             "records form one component whose size gives the name away (the audit's "
                             "token-sharing graph attack); full-name composites link far fewer people")
+    name_postcode_typo_tokens: bool = Field(
+        False, description="hardening companion (composite_name: full only): a fixed-size list of composite tokens, "
+                           "the full name with each one-character deletion of the postcode, so a person whose date "
+                           "of birth is wrong or missing still agrees on name where the postcode has one typo; "
+                           "built on the full name only (per name it would chain a common name's neighbours)")
     phonetic_postcode_tokens: bool = Field(
         False, description="hardening companion: a composite token per name of its Metaphone code and the full "
                            "postcode, so a misspelt name still agrees at the same address when the date differs")
@@ -272,6 +287,14 @@ class Encodings(StrictModel):
     shuffle_rows: bool = Field(
         False, description="hardening: write tokens.parquet in a keyed pseudo-random order (by identity id), "
                            "so the order of the raw extract (e.g. sorted by surname) does not show")
+
+
+    @model_validator(mode="after")
+    def _typo_tokens_on_full_name(self) -> Encodings:
+        if self.name_postcode_typo_tokens and self.composite_name != "full":
+            raise ValueError("name_postcode_typo_tokens needs composite_name: full (per-name postcode-typo "
+                             "composites link different people of one name)")
+        return self
 
 
 DEFAULT_PLACEHOLDERS = ("UNKNOWN", "UNK", "N/A", "NULL", "NONE", "NOT KNOWN", "NOT STATED", "NOT RECORDED",

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.config import load_partner_config
-from linkage.encode.identifiers import IdentifierEncoder
+from linkage.encode.identifiers import IdentifierEncoder, full_name_label
 from linkage.encode.reader import iter_chunks
 
 POPULATION_COLUMNS = ("given_name", "surname", "year", "sex", "district", "sector", "postcode", "full_name")
@@ -52,7 +52,7 @@ def population_rows(local_ids: list, clean: dict[str, pa.Array], n: int) -> pd.D
         "sector": col.get("pc_sector", [None] * n),      # postcode-salted filters are attacked within
         "postcode": col.get("pc_full", [None] * n),      # sector and full-postcode groups too
     })
-    frame["full_name"] = [f"{g} {s}" if g and s else None  # what a name__full token stands for
+    frame["full_name"] = [full_name_label(g, s) if isinstance(g, str) and isinstance(s, str) and g and s else None
                           for g, s in zip(frame["given_name"], frame["surname"], strict=True)]
     return frame
 

@@ -234,7 +234,7 @@ def graph_columns(columns: dict[str, dict[str, Any]], field: str) -> list[str]:
     return [c for c, spec in columns.items() if column_field(c) == (field, c.partition("__")[2]) and links(c, spec)]
 
 
-GRAPH_ENCODINGS = ("exact", "exact_pc", "near_dob")
+GRAPH_ENCODINGS = ("exact", "exact_pc", "near_dob", "near_pc")
 
 
 def _alias_count(name: str) -> int:

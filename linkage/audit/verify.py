@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from linkage.audit.frequency import Reference
 from linkage.config import load_partner_config
-from linkage.encode.identifiers import IdentifierEncoder
+from linkage.encode.identifiers import IdentifierEncoder, full_name_label
 from linkage.encode.reader import iter_chunks
 
 Oracle = dict[str, dict[object, str]]  # column -> encoded value (token str or filter bytes) -> clear value
@@ -109,7 +109,7 @@ def _add_to_oracle(oracle: Oracle, plan: list[tuple[str, str, str]], clean: dict
                 if isinstance(value, list):
                     value = value[0] if value else None
                 if g and s and value is not None:
-                    oracle[col].setdefault(value, f"{_core(g, 'given_name')} {_core(s, 'surname')}")
+                    oracle[col].setdefault(value, full_name_label(_core(g, "given_name"), _core(s, "surname")))
             continue
         if col not in encoded or field not in _CLEAN_COLUMN or _CLEAN_COLUMN[field] not in clean:
             continue

@@ -27,6 +27,7 @@ from linkage.encode.matchkeys import SALT_COUNT, dob_tolerant_salts
 from linkage.encode.tokens import Tokeniser
 
 _CACHE_LIMIT = 1_000_000
+POSTCODE_TYPO_COUNT = 8  # a 7-character postcode (spaces dropped) and its 7 one-character deletions
 
 
 class _Invalid:
@@ -136,9 +137,15 @@ def merge_token_lists(arrays: list[pa.ListArray]) -> pa.ListArray:
 
 def core_full_name(joined: str) -> str:
     """``given\x1fsurname`` as the full-name encodings see it: the first given name and the surname's parts
-    joined (as in the per-name exact tokens), so "Ann Marie Smith-Jones" and "Ann Smith Jones" agree."""
+    joined (as in the per-name exact tokens), so "Ann Marie Smith-Jones" and "Ann Smith Jones" agree; the two in
+    alphabetical order, so a record with given name and surname swapped still agrees."""
     given, _, surname = joined.partition("\x1f")
-    return f"{given.split(' ')[0]}\x1f{surname.replace(' ', '')}"
+    return full_name_label(given.split(" ")[0], surname.replace(" ", ""), "\x1f")
+
+
+def full_name_label(given_core: str, surname_core: str, sep: str = " ") -> str:
+    """The full name a full-name encoding stands for: both core names in alphabetical order (order-free)."""
+    return sep.join(sorted((given_core, surname_core)))
 
 
 def pad_tokens(tokens: list[str], size: int, tokeniser: Tokeniser, value: str) -> list[str]:
@@ -324,6 +331,8 @@ class IdentifierEncoder:
                 add("full_name__near_dob", "full_name", "near_dob", "token_list")
             if self.enc.name_postcode_tokens and self.ids.postcode is not None:
                 add("full_name__exact_pc", "full_name", "exact_pc+postcode", "token")
+            if self.enc.name_postcode_typo_tokens and self.ids.postcode is not None:
+                add("full_name__near_pc", "full_name", "near_pc+postcode", "token_list")
         if self.enc.shared_name_tokens and (self.ids.given_name or self.ids.surname):
             add("name__parts", "name", "parts" + salt, "token_list")
             if self.ids.given_name:
@@ -513,7 +522,8 @@ class IdentifierEncoder:
                 return full.token(core_full_name(v))
 
             per_value("_full", "name__full", full_name)
-        if {"full_name__near_dob", "full_name__exact_pc"} & set(types) and "given" in clean and "surname" in clean:
+        full_composites = {"full_name__near_dob", "full_name__exact_pc", "full_name__near_pc"}
+        if full_composites & set(types) and "given" in clean and "surname" in clean:
             # Core given name and core surname together (as in their exact tokens); null if either is missing.
             dob_source = clean.get("dob_digits", clean.get("dob"))
             if "full_name__near_dob" in types and dob_source is not None:
@@ -537,6 +547,21 @@ class IdentifierEncoder:
                     return t.token(f"{core_full_name(name)}\x1f{postcode}")
 
                 per_value("_full_pc", "full_name__exact_pc", full_with_postcode)
+            if "full_name__near_pc" in types and "pc_full" in clean:
+                # The full name with the postcode and each one-character deletion of it (spaces dropped): two
+                # postcodes one typo apart share a token. Always POSTCODE_TYPO_COUNT tokens (keyed fillers), so the
+                # list's size says nothing about the postcode's length.
+                clean["_full_pc"] = pc.binary_join_element_wise(clean["given"], clean["surname"], clean["pc_full"],
+                                                                "\x1f")
+                full_near_pc = self._tok("full_name", "near_pc")
+
+                def full_near_postcode(v: str, t: Tokeniser = full_near_pc) -> list[str] | None:
+                    name, _, postcode = v.rpartition("\x1f")
+                    core = core_full_name(name)
+                    found = t.tokens([f"{core}\x1f{d}" for d in nz.deletion_neighbourhood(postcode.replace(" ", ""))])
+                    return pad_tokens(found, POSTCODE_TYPO_COUNT, t, f"{core}\x1f{postcode}") if found else None
+
+                per_value("_full_pc", "full_name__near_pc", full_near_postcode)
         if "name__parts" in types:
             shared = self._tok("name", "shared")
 

@@ -39,19 +39,28 @@ def _dialect(sql_dialect: SplinkDialect) -> Dialect:
     return name
 
 
-# (|a| + |b|) / bits of two name filters before balancing: about 2 x 95 of 512 bits (a 6-letter name, 7 bigrams,
-# 15 positions each); a balanced filter's Hamming distance is the plain one, so plain Dice d is balanced Dice
-# 1 - (1 - d) x this.
-BALANCED_SPREAD = 0.37
+def balanced_spread(bits: int, hashes: int, ngram: int, xor_fold: bool = False, name_length: int = 6) -> float:
+    """(|a| + |b|) / width of two plain name filters before balancing: twice the expected fill of one, for a name
+    of ``name_length`` letters (padded n-grams, ``hashes`` positions each; folding XORs two halves of that fill).
+    A balanced filter's Hamming distance is the plain one's and its half-length is the plain width, so plain
+    Dice d is balanced Dice 1 - (1 - d) x this."""
+    grams = name_length + 2 - ngram + 1 if ngram > 1 else name_length
+    fill = 1 - (1 - 1 / bits) ** (hashes * grams)
+    return 2 * (2 * fill * (1 - fill) if xor_fold else fill)
+
+
+# The shipped layout (512 bits, 15 hashes, bigrams): about 2 x 95 of 512 bits, 0.371.
+BALANCED_SPREAD = round(balanced_spread(512, 15, 2), 4)
 
 
 class BloomDiceLevel(ComparisonLevelCreator):
     """Dice coefficient of two Bloom filters, ``2 |a AND b| / (|a| + |b|)``, at or above a threshold."""
 
-    def __init__(self, col: str, threshold: float, n_bytes: int | None = None) -> None:
+    def __init__(self, col: str, threshold: float, n_bytes: int | None = None, spread: float | None = None) -> None:
         if not 0 < threshold <= 1:
             raise LinkageConfigError(f"Bloom Dice threshold must be in (0, 1], got {threshold}")
         self.col, self.threshold, self.n_bytes = col, float(threshold), n_bytes
+        self.spread = spread  # balanced filters: balanced_spread of the extracts' Bloom settings (None: shipped)
 
     def common_bits_sql(self, dialect: Dialect) -> str:
         if dialect == "duckdb":
@@ -77,7 +86,8 @@ class BloomDiceLevel(ComparisonLevelCreator):
         # never is) get the balanced equivalent of the threshold, 1 - (1 - t) x BALANCED_SPREAD.
         half = 4 * self.n_bytes
         pc = self.col + BLOOM_POPCOUNT_SUFFIX
-        balanced = round(1 - (1 - self.threshold) * BALANCED_SPREAD, 4)
+        spread = BALANCED_SPREAD if self.spread is None else self.spread
+        balanced = round(1 - (1 - self.threshold) * spread, 4)
         return (f"{self.dice_sql(d)} >= CASE WHEN {column(pc, 'l', d)} = {half} AND {column(pc, 'r', d)} = {half} "
                 f"THEN {balanced!r} ELSE {self.threshold!r} END")
 
@@ -150,9 +160,18 @@ def bloom_levels(comparisons: Iterable[Any]) -> list[BloomDiceLevel]:
     return [lvl for c in comparisons for lvl in c.create_comparison_levels() if isinstance(lvl, BloomDiceLevel)]
 
 
-def bind_bloom_sizes(comparisons: Iterable[Any], n_bytes: Mapping[str, int]) -> None:
-    """Give every Bloom Dice level the stored length of its column; refuse a level on an unsized column."""
+def bind_bloom_sizes(comparisons: Iterable[Any], n_bytes: Mapping[str, int],
+                     bloom_settings: Mapping[str, Any] | None = None) -> None:
+    """Give every Bloom Dice level the stored length of its column; refuse a level on an unsized column.
+
+    ``bloom_settings``: the manifests' ``encodings.bloom`` block (bits, hashes, ngram); with it, balanced levels
+    take the Dice spread of that layout instead of the shipped one's."""
+    spread = None
+    if bloom_settings and all(k in bloom_settings for k in ("bits", "hashes", "ngram")):
+        spread = balanced_spread(int(bloom_settings["bits"]), int(bloom_settings["hashes"]),
+                                 int(bloom_settings["ngram"]), bool(bloom_settings.get("xor_fold")))
     for level in bloom_levels(comparisons):
         if level.col not in n_bytes:
             raise LinkageConfigError(f"Bloom column '{level.col}' has no declared length in the manifests")
         level.n_bytes = int(n_bytes[level.col])
+        level.spread = spread

@@ -1,0 +1,138 @@
+"""Full name x postcode-typo composites (``name_postcode_typo_tokens``): the same full name still agrees when the
+postcode has one typo and the date of birth is wrong; built on one name they would chain a common name's
+neighbours for the token-sharing graph attack, built on the full name they do not."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+from splink import DuckDBAPI, Linker
+
+from linkage import normalise as nz
+from linkage.audit.attacks import token_graph_attack
+from linkage.audit.suite import graph_columns
+from linkage.config import Encodings, PartnerConfig
+from linkage.contracts.names import is_token_list_column
+from linkage.encode.identifiers import POSTCODE_TYPO_COUNT, IdentifierEncoder
+from linkage.link.config import LinkConfig
+from linkage.link.model import (
+    DEFAULT_BLOCKING,
+    FULL_NEAR_PC_LABEL,
+    FULL_PC_LABEL,
+    build_settings,
+    near_postcode_params,
+)
+
+KEY = bytes(range(32))
+HARDENED = dict(name_variants=["exact"], name_token_salt="dob", name_dob_tolerant_tokens=True,
+                name_postcode_tokens=True, composite_name="full", dob_variants=["exact"], postcode_variants=["exact"],
+                bloom=None, shared_name_tokens=False)
+
+
+def encoder(**encodings) -> IdentifierEncoder:
+    cfg = PartnerConfig.model_validate({
+        "project_id": "t", "source": "s", "local_id": "id",
+        "identifiers": {"given_name": {"column": "g"}, "surname": {"column": "s"},
+                        "date_of_birth": {"column": "d", "formats": ["%Y%m%d"]}, "postcode": {"column": "p"}},
+        "encodings": encodings})
+    return IdentifierEncoder(cfg, KEY)
+
+
+def clean(rows: list[tuple[str, str, str | None, str | None]]) -> dict[str, pa.Array]:
+    given, surname, dob, postcode = (list(x) for x in zip(*rows, strict=True))
+    return {"given": pa.array(given), "surname": pa.array(surname), "dob": pa.array(dob, pa.string()),
+            "pc_full": pa.array(postcode, pa.string())}
+
+
+def test_typo_tokens_need_full_name_composites():
+    with pytest.raises(ValidationError, match="composite_name: full"):
+        Encodings(name_postcode_typo_tokens=True)
+    assert Encodings(name_postcode_typo_tokens=True, composite_name="full").name_postcode_typo_tokens
+
+
+def test_same_full_name_agrees_across_a_postcode_typo_only():
+    enc = encoder(**HARDENED, name_postcode_typo_tokens=True)
+    out = enc.encode(clean([("amy", "patel", "20050101", "LE1 2AB"), ("amy", "patel", "19990707", "LE1 2AD"),
+                            ("amy", "patel", None, "LE1 9ZZ"), ("amy", "li", "20050101", "LE1 2AB"),
+                            ("amy", "patel", "20050101", None)]))
+    lists = out["full_name__near_pc"].to_pylist()
+    assert set(lists[0]) & set(lists[1])               # one typo apart, dates unrelated: they agree
+    assert not set(lists[0]) & set(lists[2])           # another postcode
+    assert not set(lists[0]) & set(lists[3])           # another full name at the same postcode
+    assert lists[4] is None                            # no postcode, no composite
+    assert {len(v) for v in lists[:4]} == {POSTCODE_TYPO_COUNT}  # the size does not give the postcode's length
+    assert "full_name__near_pc" in graph_columns(enc.columns, "full_name")  # the suite's graph attack reads it
+
+
+def test_per_name_typo_composites_would_chain_a_surname_the_full_name_does_not():
+    # A weakened variant (surname x postcode-typo list, which the config refuses) against the profile's list.
+    rng = np.random.default_rng(5)
+    n = 4000
+    surnames = [f"s{k}" for k in range(40)]
+    weights = 1.0 / (1 + np.arange(len(surnames))) ** 1.1
+    people = pd.DataFrame({"given_name": [f"g{k}" for k in rng.integers(0, 400, size=n)],
+                           "surname": rng.choice(surnames, size=n, p=weights / weights.sum())})
+    people["full_name"] = people.given_name + " " + people.surname
+    # dense streets: unit codes one typo apart share a deletion (LE1 2A?)
+    postcodes = [f"LE{d} {u}A{chr(65 + c)}" for d, u, c in zip(rng.integers(1, 4, size=n), rng.integers(1, 4, size=n),
+                                                              rng.integers(0, 26, size=n), strict=True)]
+
+    def listed(values: list[str], postcode: list[str]) -> list[list[str]]:
+        return [sorted(hashlib.blake2b(f"{v}\x1f{d}".encode(), key=KEY, digest_size=8).hexdigest()
+                       for d in nz.deletion_neighbourhood(p.replace(" ", ""))) for v, p in zip(values, postcode,
+                                                                                                strict=True)]
+
+    weak = pd.DataFrame({"surname__near_pc": listed(list(people.surname), postcodes)})
+    graph = token_graph_attack(weak, ["surname__near_pc"], people, "surname")
+    assert float((graph == people.surname).mean()) > 0.5
+    enc = encoder(**HARDENED, name_postcode_typo_tokens=True)
+    out = enc.encode(clean([(g, s, None, p) for g, s, p in zip(people.given_name, people.surname, postcodes,
+                                                               strict=True)]))
+    strong = pd.DataFrame({"full_name__near_pc": out["full_name__near_pc"].to_pylist()})
+    graph = token_graph_attack(strong, ["full_name__near_pc"], people, "full_name")
+    assert float((graph == people.full_name).mean()) < 0.1
+
+
+def _linker(cols: set[str]) -> Linker:
+    df = pd.DataFrame({"identity_id": ["a-0", "b-0"], "record_id": ["a", "b"], "source": ["x", "x"]})
+    for col in sorted(cols):
+        df[col] = [["1"], ["2"]] if col.endswith(("near_dob", "near_pc", "del1")) else ["1", "2"]
+    return Linker([DuckDBAPI().register(df)], build_settings(cols, LinkConfig(), "dedupe_only", ""),
+                  log_level=logging.ERROR)
+
+
+def test_postcode_typo_level_block_and_parameters():
+    cols = {"given_name__exact", "surname__exact", "dob__exact", "dob__year", "postcode__exact", "postcode__del1",
+            "full_name__near_dob", "full_name__exact_pc", "full_name__near_pc"}
+    linker = _linker(cols)
+    comps = {c.output_column_name: {lvl.label_for_charts: lvl for lvl in c.comparison_levels}
+             for c in linker._settings_obj.comparisons}
+    labels = list(comps["full_name"])
+    assert labels.index(FULL_NEAR_PC_LABEL) == labels.index(FULL_PC_LABEL) + 1  # after the exact postcode
+    assert FULL_NEAR_PC_LABEL not in comps["surname"]
+    assert ["full_name__near_pc"] in DEFAULT_BLOCKING and is_token_list_column("full_name__near_pc")  # exploded
+    assert not near_postcode_params(linker)  # the exact-postcode level is not trained yet: nothing to copy
+    comps["full_name"][FULL_PC_LABEL].m_probability = 0.06
+    comps["full_name"][FULL_PC_LABEL].u_probability = 1e-5
+    assert near_postcode_params(linker)
+    near = comps["full_name"][FULL_NEAR_PC_LABEL]
+    assert (near.m_probability, near.u_probability) == pytest.approx((0.06, 1e-5))
+
+
+def test_full_name_composites_agree_when_given_name_and_surname_are_swapped():
+    enc = encoder(**HARDENED, name_postcode_typo_tokens=True)
+    out = enc.encode(clean([("amy", "patel", "20050101", "LE1 2AB"), ("patel", "amy", "19990707", "LE1 2AB"),
+                            ("amy", "patel", "19990707", "LE1 2AD"), ("amy", "amy", "20050101", "LE1 2AB")]))
+    pc = out["full_name__exact_pc"].to_pylist()
+    assert pc[0] == pc[1] != pc[3]  # order-free, yet "amy amy" is not "amy patel"
+    near = out["full_name__near_pc"].to_pylist()
+    assert set(near[1]) & set(near[2])
+    dob = enc.encode(clean([("amy", "patel", "20050101", None), ("patel", "amy", "20050107", None)]))
+    lists = dob["full_name__near_dob"].to_pylist()
+    assert set(lists[0]) & set(lists[1])
