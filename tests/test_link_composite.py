@@ -178,3 +178,60 @@ def test_postcode_filter_levels_get_a_u_and_their_own_session():
     assert postcode_filter_u(linker) == [f"surname: {bloom_pc_label(0.8)}"]  # only where every u is known
     # P(similar name) 0.02 x P(same postcode) 0.001, not 2e-9 (the date's share left in: ~13 bits too strong)
     assert abs(comps["surname"][bloom_pc_label(0.8)].u_probability - 2e-5) < 1e-12
+
+
+def test_postcode_filter_levels_are_priced_given_the_postcode_so_a_household_is_not_a_match():
+    # A parent and child: same surname and address, other given name and date. The postcode comparison prices
+    # the address; the "similar name, same postcode" level must add only the name's evidence at that address,
+    # where co-residents share surnames (u = share among non-matches at one postcode), or the address counts
+    # twice and the household scores as a match.
+    import math
+
+    from linkage.link.model import bloom_pc_label, postcode_filter_given_postcode
+
+    cols = COMPOSITE | {"given_name__bloom", "surname__bloom", "given_name__pcbloom", "surname__pcbloom"}
+    linker = _linker(cols)
+    comps = {c.output_column_name: {lvl.label_for_charts: lvl for lvl in c.comparison_levels}
+             for c in linker._settings_obj.comparisons}
+    pc_level = bloom_pc_label(0.8)
+    params = {("postcode", "Exact match on postcode__exact"): (0.72, 2.2e-4),
+              ("dob", "Exact match on dob__exact"): (0.93, 1.9e-4), ("dob", "All other comparisons"): (0.062, 0.96),
+              ("given_name", "Exact match on given_name__exact"): (0.73, 6e-5),
+              ("given_name", "Bloom Dice >= 0.8"): (0.017, 4e-6),
+              ("given_name", "All other comparisons"): (0.08, 0.9999),
+              ("surname", "Exact match on surname__exact"): (0.75, 7e-5),
+              ("surname", "Bloom Dice >= 0.8"): (0.016, 3e-6),
+              # EM's m (a postcode + year block) and the sampled u: 23% of non-matches at one postcode, 1 in 1M pairs
+              ("surname", pc_level): (0.03, 5e-5), ("given_name", pc_level): (0.009, 1e-6)}
+    for (comp, label), (m, u) in params.items():
+        comps[comp][label].m_probability, comps[comp][label].u_probability = m, u
+
+    def weight(comp: str, label: str) -> float:
+        lvl = comps[comp][label]
+        return math.log2(lvl.m_probability / lvl.u_probability)
+
+    def probability(levels: list[tuple[str, str]], prior: float = 1e-4) -> float:
+        bits = math.log2(prior / (1 - prior)) + sum(weight(c, lab) for c, lab in levels)
+        return 1 / (1 + 2 ** -bits)
+
+    household = [("given_name", "All other comparisons"), ("surname", pc_level), ("dob", "All other comparisons"),
+                 ("postcode", "Exact match on postcode__exact")]
+    misspelt = [("given_name", pc_level), ("surname", pc_level), ("dob", "All other comparisons"),
+                ("postcode", "Exact match on postcode__exact")]
+    assert probability(household) > 0.4  # the address counted twice: a coin toss for a parent and child
+
+    assert postcode_filter_given_postcode(linker) == [f"given_name: {pc_level}", f"surname: {pc_level}"]
+    # m: matches with a similar name (exact or Dice >= 0.8 where the dates agree, over m(exact date))
+    assert comps["surname"][pc_level].m_probability == pytest.approx((0.75 + 0.016) / 0.93)
+    # u: the share with a similar name among non-matches at the same postcode
+    assert comps["surname"][pc_level].u_probability == pytest.approx(5e-5 / 2.2e-4)
+    assert probability(household) < 0.01
+    # the same person, both names misspelt or one exact, date wrong, same address: still a match
+    assert probability(misspelt) > 0.9
+
+
+def test_postcode_filter_levels_keep_their_parameters_until_the_postcode_and_date_are_trained():
+    from linkage.link.model import postcode_filter_given_postcode
+
+    cols = COMPOSITE | {"surname__bloom", "surname__pcbloom"}
+    assert postcode_filter_given_postcode(_linker(cols)) == []
