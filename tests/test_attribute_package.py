@@ -352,7 +352,8 @@ def test_cli_hash_writes_both_packages(tmp_path, key_file):
     cfg.write_text(json.dumps(config().model_dump(mode="json")))
     result = CliRunner().invoke(app, ["hash", "--config", str(cfg), "--key", str(key_file), "--input",
                                       str(write_raw(tmp_path / "raw.csv")), "--out", str(tmp_path / "ids"),
-                                      "--analysis-key", str(tmp_path / "a.pub"), "--quiet"])
+                                      "--analysis-key", str(tmp_path / "a.pub"), "--quiet",
+                                      "--no-audit"])  # a 3-row extract: the gate is tested in test_audit_gate
     assert result.exit_code == 0, result.output
     assert (tmp_path / "ids" / "tokens.parquet").is_file()
     package = read_attribute_package(tmp_path / "ids-attributes", keys.read_analysis_private_key(tmp_path / "a.key"))
