@@ -326,6 +326,28 @@ def bloom_cluster_attack(records: pd.DataFrame, column: str, population: pd.Data
     return {f: max(v.items(), key=lambda kv: (kv[1], kv[0]))[0] for f, v in votes.items()}
 
 
+def group_baseline_guesses(records: pd.DataFrame, column: str, population: pd.DataFrame, field: str,
+                           conditions: tuple[str, ...], min_group: int = MIN_GROUP) -> dict:
+    """{value: guessed name} from the grouping alone, without reading ``column``: every record of an attacked
+    group gets the group's commonest reference name.
+
+    This is what a group attack gets for free when the reference knows who is in each group (the worst case
+    knows the extract's own names per postcode): two records at one postcode with different names are a coin
+    toss whatever the encoding. The gate counts a group attack's share only above this baseline."""
+    obs_key, ref_key = _group_keys(records, population, conditions)
+    frame = pd.DataFrame({"g": obs_key, "f": records[column]}).dropna()
+    ref = pd.DataFrame({"g": ref_key, "name": population[field]}).dropna()
+    modes = {g: max(Counter(s.tolist()).items(), key=lambda kv: (kv[1], kv[0]))[0]
+             for g, s in ref.groupby("g")["name"]}
+    votes: dict[bytes, Counter] = defaultdict(Counter)
+    for g, part in frame.groupby("g"):
+        mode = modes.get(g)
+        if mode is None or len(part) < min_group:
+            continue
+        for f, n in Counter(part["f"].tolist()).items():
+            votes[f][mode] += n
+    return {f: max(v.items(), key=lambda kv: (kv[1], kv[0]))[0] for f, v in votes.items()}
+
 # --- row order --------------------------------------------------------------------------------------
 
 def row_order_attack(truth: pd.Series, reference: pd.Series) -> dict[str, float]:

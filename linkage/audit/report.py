@@ -41,7 +41,8 @@ def column_table(result: dict[str, Any]) -> pd.DataFrame:
 
 SUITE_NOTE = ("attack suite: frequency alignment conditioned on co-released tokens and list sizes, Bloom-filter "
               "similarity clustering with pattern mining, row-order inference (threat model, section 2). Row "
-              "order counts only what position gives beyond chance.")
+              "order counts only what position gives beyond chance; a Bloom attack within postcode or year groups "
+              "only what it gives beyond guessing each group's commonest name.")
 
 
 def attack_table(result: dict[str, Any]) -> pd.DataFrame:
@@ -50,7 +51,8 @@ def attack_table(result: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame([{
         "partner": a["partner"], "column": a["column"], "encoding": a["encoding"], "attack": a["attack"],
         "records": a["records_with_value"], "records re-identified": _pct(a["records_reidentified_share"]),
-        "chance": _pct(a["chance_share"]) if "chance_share" in a else "",
+        "chance": (_pct(a["chance_share"]) if "chance_share" in a
+                   else _pct(a["baseline_share"]) if "baseline_share" in a else ""),
         "counted by the gate": _pct(risk_of(a)),
     } for a in result.get("attacks") or []])
 
