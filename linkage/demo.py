@@ -64,13 +64,15 @@ def _describe(out: Path) -> list[str]:
 
 
 def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet: bool = False,
-             configs: Path | None = None, release_audit: bool = True) -> dict[str, Any]:
+             configs: Path | None = None, release_audit: bool = True,
+             project_key: bytes | None = None) -> dict[str, Any]:
     """Run synth → keys → hash (four partners) → link → export crosswalk → cohort. Returns a summary.
 
     Each partner's extract goes through the release gate as ``linkage hash`` runs it (encoded, audited, kept
     only if the audit passes) and the link refuses any without a passing audit, as ``linkage link`` does.
     ``release_audit=False`` skips the audits (recorded as not audited) for callers that only need the data
-    path, e.g. benchmarks of later steps."""
+    path, e.g. benchmarks of later steps. ``project_key``: the partners' key (default: a fresh one, as a real
+    project would make; a test passes a fixed one so that the audits' verdicts repeat)."""
     from linkage.audit.gate import REQUIRE_AUDIT, encode_with_release_gate
     from linkage.cohort import build_cohort
     from linkage.link import evaluate_link, link_extracts
@@ -98,7 +100,7 @@ def run_demo(out_dir: str | Path, people: int = 5000, seed: int = 2024, *, quiet
 
     _say("[2/8] keys: the partners' project key; the analysis key pair (public half sent to partners)", quiet)
     key_path = partners / "project.key"
-    key = keys.generate_key()
+    key = keys.generate_key() if project_key is None else project_key
     keys.write_key_file(key_path, key)
     fingerprint = keys.write_analysis_keypair(analysis / "analysis.key", analysis / "analysis.pub")
     shutil.move(analysis / "analysis.pub", partners / "analysis.pub")

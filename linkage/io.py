@@ -33,17 +33,28 @@ def check_output_dir(out_dir: str | Path) -> Path:
     return out
 
 
+def staging_dir(out_dir: str | Path) -> Path:
+    """A new hidden folder beside ``out_dir`` (checked to be usable) to write into before :func:`publish_dir`."""
+    out = check_output_dir(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)  # `--out enc/police` works without making enc/ first
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+
+
+def publish_dir(staged: Path, out_dir: str | Path) -> None:
+    """Rename a staging folder into place (``out_dir`` may exist only as an empty folder)."""
+    out = Path(out_dir)
+    if out.exists():
+        out.rmdir()  # empty, checked by staging_dir; fails (and so refuses) if something appeared since
+    os.replace(staged, out)
+
+
 @contextlib.contextmanager
 def atomic_output_dir(out_dir: str | Path) -> Iterator[Path]:
     """Yield a temporary folder; on success it becomes ``out_dir``, on failure it is removed."""
-    out = check_output_dir(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)  # `--out enc/police` works without making enc/ first
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    tmp = staging_dir(out_dir)
     try:
         yield tmp
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        os.replace(tmp, out)
+        publish_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

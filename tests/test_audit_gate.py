@@ -153,3 +153,33 @@ def test_the_gate_reads_the_clear_extract_once_for_everything_it_needs(hashed):
     firsts = {v[0] for v in tokens["full_name__near_dob"].dropna() if len(v)}
     assert firsts <= scan.oracle["full_name__near_dob"].keys()  # a list is scored by its first token
     assert lines and lines[-1].startswith(f"read {scan.rows:,} rows")
+
+
+def test_neither_package_is_published_without_the_other(hashed, tmp_path, monkeypatch):
+    from linkage.audit import gate
+    from linkage.errors import OutputError
+
+    root = hashed["root"]
+    secret = keys.read_key_file(root / "k.key")
+    public = keys.read_analysis_public_key(root / "analysis.pub")
+    raw = root / "raw" / "police.csv"
+    # The attribute package inside the identifier package would cross to the linkage unit with it: refused first.
+    with pytest.raises(OutputError, match="must be neither"):
+        gate.encode_with_release_gate(SHIPPED, secret, raw, tmp_path / "ids", audit=False, quiet=True,
+                                      analysis_public_key=public, attributes_out=tmp_path / "ids" / "attr")
+    assert not (tmp_path / "ids").exists()
+    # The second rename fails after the first succeeded: the first is taken back.
+    real, calls = gate.publish_dir, []
+
+    def publish_then_fail(staged, out):
+        calls.append(out)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real(staged, out)
+
+    monkeypatch.setattr(gate, "publish_dir", publish_then_fail)
+    with pytest.raises(OSError):
+        gate.encode_with_release_gate(SHIPPED, secret, raw, tmp_path / "ids", audit=False, quiet=True,
+                                      analysis_public_key=public, attributes_out=tmp_path / "attrs")
+    assert [Path(c).name for c in calls] == ["ids", "attrs"]  # identifiers first
+    assert sorted(p.name for p in tmp_path.iterdir()) == []    # nothing published, no staging folder left

@@ -18,18 +18,18 @@ without the key, so the gate guards against mistakes and forgotten audits, not a
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import datetime as dt
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from linkage import __version__
-from linkage.errors import LinkageInputError
-from linkage.io import atomic_output_dir
+from linkage.errors import LinkageInputError, OutputError
+from linkage.io import check_output_dir, publish_dir, staging_dir
 
 RECORD = "release_audit"
 DEFAULT_MAX_RISK = 0.10  # worst-case attacker; docs/threat-model.md §6
@@ -123,9 +123,16 @@ def encode_with_release_gate(config: str | Path, key: bytes, source_input: Any, 
     attributes: Path | None = None
     if encode_options.get("analysis_public_key") is not None:
         attributes = Path(given) if given is not None else attributes_dir_for(out)
-    with contextlib.ExitStack() as stack:  # on any error (a failed audit too) both staging folders are removed
-        staged = stack.enter_context(atomic_output_dir(out))
-        staged_attributes = stack.enter_context(atomic_output_dir(attributes)) if attributes is not None else None
+    if attributes is not None:
+        a, o = attributes.resolve(), out.resolve()
+        if a == o or o in a.parents or a in o.parents:
+            raise OutputError(f"{attributes}: the attribute package folder must be neither --out nor inside it "
+                              "(nor contain it): they go to different roles")
+    if report_dir is not None:
+        check_output_dir(report_dir)  # refused now, not after minutes of audit
+    staged = staging_dir(out)
+    staged_attributes = staging_dir(attributes) if attributes is not None else None
+    try:  # on any error (a failed audit too) both staging folders are removed
         manifest = encode_extract(config, key, source_input, staged, attributes_out=staged_attributes,
                                   **encode_options)
         if on_encoded is not None:
@@ -142,6 +149,20 @@ def encode_with_release_gate(config: str | Path, key: bytes, source_input: Any, 
                     f"{100 * record['risk']:.1f}% of records in the worst case (threshold {100 * max_risk:.1f}%); "
                     f"nothing was written{report}; encode with the shipped partner config's encodings "
                     "(docs/threat-model.md §3)", file=str(out))
+        # Identifiers first, then attributes; if the second rename fails the first is taken back, so neither
+        # package is ever published without the other.
+        publish_dir(staged, out)
+        if staged_attributes is not None and attributes is not None:
+            try:
+                publish_dir(staged_attributes, attributes)
+            except BaseException:
+                shutil.rmtree(out, ignore_errors=True)
+                raise
+    except BaseException:
+        for folder in (staged, staged_attributes):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+        raise
     manifest = {**manifest, RECORD: record}
     if attributes is not None and manifest.get("attribute_package") is not None:
         manifest["attribute_package"] = {**manifest["attribute_package"], "path": str(attributes)}

@@ -140,7 +140,10 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
             row = {"partner": scope, "column": col, "encoding": columns[col]["encoding"], "attack": attack,
                    "records_with_value": n, "records_reidentified_share": share}
             if free is not None:
+                # Counted record by record: what the attack names that the grouping alone does not. (Subtracting
+                # the two shares would let records the baseline names and the attack misses cancel real hits.)
                 row["baseline_share"] = round(float(free[mask & present].mean()), 4) if n else 0.0
+                row["excess_share"] = round(float((hits & ~free)[mask & present].mean()), 4) if n else 0.0
             rows.append(row)
 
     def score_rows(col: str, attack: str, guesses: pd.Series, values: pd.Series | None = None,
@@ -261,12 +264,13 @@ def _cond_label(cond: tuple[str, ...]) -> str:
 
 
 def risk_of(row: dict[str, Any]) -> float:
-    """What a row contributes to the gate: the re-identified share; for a Bloom group attack, the excess over
-    what the grouping alone gives (``baseline_share``); for row order, the excess over chance beyond three
-    standard errors (on a small file, position matches names by luck alone)."""
+    """What a row contributes to the gate: the re-identified share; for a Bloom group attack, the share of records
+    it names that the grouping alone does not (``excess_share``; ``baseline_share`` is the grouping's own); for
+    row order, the excess over chance beyond three standard errors (on a small file, position matches names by
+    luck alone)."""
     share = float(row["records_reidentified_share"] or 0.0)
-    if "baseline_share" in row:  # a group attack: what the grouping alone gives is not the encoding's doing
-        return round(max(0.0, share - float(row["baseline_share"] or 0.0)), 4)
+    if "excess_share" in row:  # a group attack: records it names that the grouping alone does not
+        return float(row["excess_share"] or 0.0)
     if "chance_share" in row:
         n = max(int(row["records_with_value"]), 1)
 
