@@ -1,0 +1,106 @@
+"""Levels that fire only at one postcode ("same full name, same postcode", "similar name, same postcode") are
+priced given the postcode, so together with the postcode comparison they count the address once, and their u is
+counted among pairs at one postcode that are unlikely to be one person (not among random pairs, which at one
+postcode are mostly duplicates where the data hold many records per person)."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pandas as pd
+import pytest
+from splink import DuckDBAPI, Linker
+
+from linkage.link.config import LinkConfig
+from linkage.link.model import (
+    FULL_NEAR_PC_LABEL,
+    FULL_PC_LABEL,
+    build_settings,
+    full_name_postcode_given_postcode,
+    near_postcode_params,
+    u_given_postcode_from_unlikely_pairs,
+)
+
+COLS = {"given_name__exact", "surname__exact", "dob__exact", "dob__year", "dob__md", "postcode__exact",
+        "postcode__del1", "full_name__near_dob", "full_name__exact_pc", "full_name__near_pc"}
+LISTS = ("near_dob", "near_pc", "del1")
+
+
+def _linker(df: pd.DataFrame) -> Linker:
+    return Linker([DuckDBAPI().register(df)], build_settings(COLS, LinkConfig(), "dedupe_only", ""),
+                  log_level=logging.ERROR)
+
+
+def _two_rows() -> pd.DataFrame:
+    df = pd.DataFrame({"identity_id": ["a-0", "b-0"], "record_id": ["a", "b"], "source": ["x", "x"]})
+    for col in sorted(COLS):
+        df[col] = [["1"], ["2"]] if col.endswith(LISTS) else ["1", "2"]
+    return df
+
+
+def _levels(linker: Linker) -> dict[str, dict[str, object]]:
+    return {c.output_column_name: {lvl.label_for_charts: lvl for lvl in c.comparison_levels}
+            for c in linker._settings_obj.comparisons}
+
+
+def _bits(lvl: object) -> float:
+    return math.log2(lvl.m_probability / lvl.u_probability)  # type: ignore[attr-defined]
+
+
+def test_same_full_name_same_postcode_counts_the_address_once_and_the_typo_level_keeps_its_price():
+    linker = _linker(_two_rows())
+    comps = _levels(linker)
+    pc = comps["postcode"]["Exact match on postcode__exact"]
+    full, near = comps["full_name"][FULL_PC_LABEL], comps["full_name"][FULL_NEAR_PC_LABEL]
+    assert not full_name_postcode_given_postcode(linker)  # nothing trained yet: nothing to divide by
+    pc.m_probability, pc.u_probability = 0.72, 2.2e-4
+    # sampled u: P(same full name AND same postcode) among random pairs (1% of pairs at one postcode)
+    full.m_probability, full.u_probability = 0.6, 2.2e-6
+    joint = math.log2(0.6 / 2.2e-6)  # the name and the address together, counted once
+    assert _bits(full) + _bits(pc) == pytest.approx(joint + math.log2(0.72 / 2.2e-4))  # address counted twice
+    assert near_postcode_params(linker)
+    assert full_name_postcode_given_postcode(linker)
+    assert full.u_probability == pytest.approx(0.01)  # share with the same full name among non-matches there
+    assert _bits(full) + _bits(pc) == pytest.approx(joint + math.log2(0.72))  # once: pc adds only m's share
+    # a postcode typo is not a shared address: that level keeps the unconditional price
+    assert (near.m_probability, near.u_probability) == pytest.approx((0.6, 2.2e-6))
+
+
+def _household_data() -> pd.DataFrame:
+    """One postcode: a person recorded six times (one date), a parent and child of one full name, three others;
+    a second postcode: four strangers. Every date differs from the others in year and in month-day."""
+    people = [("p", "dup", "1990", "0101")] * 6 + [("p", "jr", "1960", "0202"), ("p", "jr", "1991", "0303"),
+                                                    ("p", "x1", "1970", "0404"), ("p", "x2", "1980", "0505"),
+                                                    ("p", "x3", "2000", "0606")]
+    people += [("q", f"y{i}", str(1950 + i), f"07{i:02d}") for i in range(4)]
+    rows = []
+    for i, (postcode, name, year, md) in enumerate(people):
+        rows.append({"identity_id": f"r{i:02d}", "record_id": f"r{i:02d}", "source": "x",
+                     "given_name__exact": f"{name}{year}{md}", "surname__exact": f"s{name}{year}{md}",
+                     "dob__exact": year + md, "dob__year": year, "dob__md": md, "postcode__exact": postcode,
+                     "postcode__del1": [postcode], "full_name__near_dob": [f"{name}{year}{md}"],
+                     "full_name__exact_pc": f"{name}{postcode}", "full_name__near_pc": [f"{name}{postcode}"]})
+    return pd.DataFrame(rows)
+
+
+def test_u_given_the_postcode_is_counted_among_unlikely_pairs_not_duplicates():
+    linker = _linker(_household_data())
+    full = _levels(linker)["full_name"][FULL_PC_LABEL]
+    full.u_probability = 0.5  # e.g. a quotient inflated by the duplicates
+    assert u_given_postcode_from_unlikely_pairs(linker) == {}  # too few pairs for a u: left as it was
+    assert full.u_probability == 0.5
+    done = u_given_postcode_from_unlikely_pairs(linker, min_pairs=1)
+    # pairs at one postcode whose dates differ in year and month-day: postcode p has 6 duplicates + 5 others
+    # (duplicates pair with each of the 5: 30; the 5 among themselves: 10), q has 6; the duplicates' 15 pairs
+    # among themselves are left out. Same full name: the parent and child only.
+    assert done == {f"full_name: {FULL_PC_LABEL}": pytest.approx(1 / 46)}
+    assert full.u_probability == pytest.approx(1 / 46)
+
+
+def test_without_year_and_month_day_tokens_the_u_is_left_alone():
+    df = _household_data().drop(columns=["dob__md"])
+    df["dob__md"] = None  # the column is absent from the extracts: never compared
+    linker = Linker([DuckDBAPI().register(df.drop(columns=["dob__md"]))],
+                    build_settings(COLS - {"dob__md"}, LinkConfig(), "dedupe_only", ""), log_level=logging.ERROR)
+    assert u_given_postcode_from_unlikely_pairs(linker, min_pairs=1) == {}
