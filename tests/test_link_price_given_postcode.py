@@ -67,13 +67,15 @@ def test_same_full_name_same_postcode_counts_the_address_once_and_the_typo_level
     assert (near.m_probability, near.u_probability) == pytest.approx((0.6, 2.2e-6))
 
 
-def _household_data() -> pd.DataFrame:
-    """One postcode: a person recorded six times (one date), a parent and child of one full name, three others;
-    a second postcode: four strangers. Every date differs from the others in year and in month-day."""
+def _household_data(wrong_date_copies: int = 0) -> pd.DataFrame:
+    """Postcode p: a person recorded six times (one date), a parent and child of one full name, three others;
+    postcode q: four strangers, and ``wrong_date_copies`` records of the first with a wholly different date
+    (a 1 in 20 error rate). Every date differs from the others in year and in month-day."""
     people = [("p", "dup", "1990", "0101")] * 6 + [("p", "jr", "1960", "0202"), ("p", "jr", "1991", "0303"),
                                                     ("p", "x1", "1970", "0404"), ("p", "x2", "1980", "0505"),
                                                     ("p", "x3", "2000", "0606")]
     people += [("q", f"y{i}", str(1950 + i), f"07{i:02d}") for i in range(4)]
+    people += [("q", "y0", "1999", "0909")] * wrong_date_copies
     rows = []
     for i, (postcode, name, year, md) in enumerate(people):
         rows.append({"identity_id": f"r{i:02d}", "record_id": f"r{i:02d}", "source": "x",
@@ -84,10 +86,18 @@ def _household_data() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _train_date(linker: Linker, wrong_date_share: float) -> None:
+    dob = _levels(linker)["dob"]
+    dob["Exact match on dob__exact"].m_probability = 0.9
+    dob["All other comparisons"].m_probability = 0.9 * wrong_date_share
+
+
 def test_u_given_the_postcode_is_counted_among_unlikely_pairs_not_duplicates():
     linker = _linker(_household_data())
     full = _levels(linker)["full_name"][FULL_PC_LABEL]
     full.u_probability = 0.5  # e.g. a quotient inflated by the duplicates
+    assert u_given_postcode_from_unlikely_pairs(linker, min_pairs=1) == {}  # the date's m not trained yet
+    _train_date(linker, 1e-12)  # no wrong dates among matches
     assert u_given_postcode_from_unlikely_pairs(linker) == {}  # too few pairs for a u: left as it was
     assert full.u_probability == 0.5
     done = u_given_postcode_from_unlikely_pairs(linker, min_pairs=1)
@@ -96,6 +106,23 @@ def test_u_given_the_postcode_is_counted_among_unlikely_pairs_not_duplicates():
     # among themselves are left out. Same full name: the parent and child only.
     assert done == {f"full_name: {FULL_PC_LABEL}": pytest.approx(1 / 46)}
     assert full.u_probability == pytest.approx(1 / 46)
+
+
+def test_matches_with_a_wholly_wrong_date_are_taken_out_of_the_u():
+    # Two records of stranger y0 at q carry another date: 2 x 4 more pairs whose dates differ wholly, 2 of them
+    # (y0 and each copy) the same person with the same full name; the copies with each other share the date.
+    linker = _linker(_household_data(wrong_date_copies=2))
+    full = _levels(linker)["full_name"][FULL_PC_LABEL]
+    _train_date(linker, 1e-12)  # no wrong dates among matches
+    assert u_given_postcode_from_unlikely_pairs(linker, min_pairs=1) == {
+        f"full_name: {FULL_PC_LABEL}": pytest.approx(3 / 54)}  # the matches counted as households
+    # Same-date pairs at one postcode with the same full name: the 15 duplicates' pairs and the copies' 1. With
+    # m(wholly wrong date) / m(exact date) = 2/16 (2 of the 16 + 2 pairs of the same person agree, in the
+    # comparison, only on the full name and address), 2 expected matches leave the parent and child.
+    _train_date(linker, 2 / 16)
+    assert full.u_probability == pytest.approx(3 / 54)
+    u_given_postcode_from_unlikely_pairs(linker, min_pairs=1)
+    assert full.u_probability == pytest.approx(1 / 52)
 
 
 def test_without_year_and_month_day_tokens_the_u_is_left_alone():

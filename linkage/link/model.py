@@ -664,15 +664,18 @@ MIN_UNLIKELY_PAIRS = 1000
 
 def u_given_postcode_from_unlikely_pairs(linker: Linker, min_pairs: int = MIN_UNLIKELY_PAIRS) -> dict[str, float]:
     """u of each level priced given the postcode ("similar name, same postcode", "same full name, same postcode")
-    counted among pairs at one postcode that are very unlikely to be the same person: both dates of birth
-    present and differing in the year and in the month and day (one typo or a day/month swap changes one of
-    them, not both), so few matches remain and households (other members of one address) are what is left.
+    counted among pairs at one postcode that are unlikely to be the same person: both dates of birth present and
+    differing in the year and in the month and day (one typo or a day/month swap changes one of them, not both).
 
-    The sampled u over u(exact postcode) estimates the same quantity, but random pairs at one postcode are
-    often the same person where the data hold many records per person (messy set: the given-name filter's u
-    0.11 against 0.0008 of non-matches in the clear data), which made the level too weak. u is the level's share
-    of the pairs whose comparison is not null, as Splink's own u. Needs the date's year and month-day tokens;
-    without them, or with fewer than ``min_pairs`` such pairs, the levels keep the quotient."""
+    The sampled u over u(exact postcode) estimates the same quantity, but random pairs at one postcode are often
+    the same person where the data hold many records per person (messy set: the given-name filter's u 0.11
+    against 0.0008 of non-matches in the clear data), which made the level too weak. Matches with a wholly
+    wrong date remain among these pairs, and where few strangers share a postcode (FEBRL) they are most of those
+    that agree: their expected count at each level is taken out, from the pairs at one postcode with the same
+    date (nearly all matches), compared as if their dates differed (the date-salted tokens of one side blanked),
+    times m(date wholly different) / m(exact date). u is the level's share of the pairs whose comparison is
+    not null, as Splink's own u. Needs the date's exact, year and month-day tokens and a trained date
+    comparison; without them, or with fewer than ``min_pairs`` such pairs, the levels keep the quotient."""
     settings = linker._settings_obj
     comparisons = {c.output_column_name: c for c in settings.comparisons}
     targets: dict[str, list[Any]] = {}
@@ -681,47 +684,77 @@ def u_given_postcode_from_unlikely_pairs(linker: Linker, min_pairs: int = MIN_UN
                 if lvl.label_for_charts.startswith(BLOOM_PC_PREFIX) or lvl.label_for_charts == FULL_PC_LABEL]
         if lvls:
             targets[name] = lvls
-    cols = {c.unquote().name for c in settings.column_info_settings.unique_id_input_columns}
     concat_cols = {c.strip('"') for c in _concat_columns(linker)}
-    if not targets or not {"postcode__exact", "dob__year", "dob__md"} <= concat_cols:
+    dob = comparisons.get("dob")
+    by_label = {lvl.label_for_charts: lvl for lvl in dob.comparison_levels} if dob else {}
+    dob_exact, dob_else = by_label.get("Exact match on dob__exact"), by_label.get("All other comparisons")
+    if (not targets or not {"postcode__exact", "dob__exact", "dob__year", "dob__md"} <= concat_cols
+            or dob_exact is None or dob_else is None or not dob_exact._m_is_trained or not dob_else._m_is_trained
+            or float(dob_exact.m_probability) <= 0):
         return {}
+    wrong_date_share = float(dob_else.m_probability) / float(dob_exact.m_probability)
     from splink.internals.pipeline import CTEPipeline
     from splink.internals.vertically_concatenate import enqueue_df_concat
 
-    uid = [c for c in ("source_dataset", "identity_id") if c in concat_cols or c in cols]
+    uid = [c for c in ("source_dataset", "identity_id") if c in concat_cols]
     order = " OR ".join(
         "(" + " AND ".join([*(f"l.{ident(p)} = r.{ident(p)}" for p in uid[:i]), f"l.{ident(c)} < r.{ident(c)}"]) + ")"
         for i, c in enumerate(uid))
+    # Term-frequency columns are not in the concatenated table (and no case statement reads them).
+    columns = [c for c in settings._columns_to_select_for_blocking if '"tf_' not in c]
+    cases = [comparisons[n]._case_statement for n in targets]
+    pc, year, md, exact = ident("postcode__exact"), ident("dob__year"), ident("dob__md"), ident("dob__exact")
+    join = (f"FROM __splink__df_concat AS l JOIN __splink__df_concat AS r ON l.{pc} = r.{pc} "
+            f"WHERE ({order}) AND ")
     pipeline = CTEPipeline()
     pipeline = enqueue_df_concat(linker, pipeline)
-    # Term-frequency columns are not in the concatenated table (and no case statement reads them).
-    select = ",\n".join([*(c for c in settings._columns_to_select_for_blocking if '"tf_' not in c),
-                          *(comparisons[n]._case_statement for n in targets)])
-    pc, year, md = ident("postcode__exact"), ident("dob__year"), ident("dob__md")
-    pipeline.enqueue_sql(
-        f"SELECT {select} FROM __splink__df_concat AS l JOIN __splink__df_concat AS r ON l.{pc} = r.{pc} "
-        f"WHERE ({order}) AND l.{year} <> r.{year} AND l.{md} <> r.{md}", "__splink__unlikely_pairs_cv")
+    pipeline.enqueue_sql(f"SELECT {', '.join([*columns, *cases])} {join}l.{year} <> r.{year} AND l.{md} <> r.{md}",
+                         "__splink__unlikely_pairs_cv")
+    same_date = ", ".join([*(_blank_if_date_salted(c) for c in columns), *cases])
+    pipeline.enqueue_sql(f"SELECT {same_date} {join}l.{exact} = r.{exact}", "__splink__same_date_pairs_cv")
     counts = " UNION ALL ".join(
-        f"SELECT '{n}' AS comparison, {comparisons[n]._gamma_column_name} AS gamma, count(*) AS n "
-        f"FROM __splink__unlikely_pairs_cv GROUP BY {comparisons[n]._gamma_column_name}" for n in targets)
+        f"SELECT '{kind}' AS kind, '{n}' AS comparison, {comparisons[n]._gamma_column_name} AS gamma, count(*) AS n "
+        f"FROM {table} GROUP BY {comparisons[n]._gamma_column_name}"
+        for n in targets for kind, table in (("unlikely", "__splink__unlikely_pairs_cv"),
+                                             ("same_date", "__splink__same_date_pairs_cv")))
     pipeline.enqueue_sql(counts, "__splink__unlikely_pairs_counts")
     frame = linker._db_api.sql_pipeline_to_splink_dataframe(pipeline)
     rows = frame.as_record_list()
     frame.drop_table_from_database_and_remove_from_cache()
     done: dict[str, float] = {}
     for name, lvls in targets.items():
-        by_gamma = {int(r["gamma"]): int(r["n"]) for r in rows if r["comparison"] == name}
-        total = sum(n for g, n in by_gamma.items() if g != -1)
+        unlikely = {int(r["gamma"]): int(r["n"]) for r in rows if r["comparison"] == name and r["kind"] == "unlikely"}
+        same = {int(r["gamma"]): int(r["n"]) for r in rows if r["comparison"] == name and r["kind"] == "same_date"}
+        total = sum(n for g, n in unlikely.items() if g != -1)
         if total < min_pairs:
             continue
+        matches = {g: n * wrong_date_share for g, n in same.items() if g != -1}
+        non_matches = max(total - sum(matches.values()), total / 2)
         for lvl in lvls:
-            # Half a pair when none was seen: a level never observed among them is strong, not infinite.
-            u = max(by_gamma.get(lvl.comparison_vector_value, 0), 0.5) / total
+            g = lvl.comparison_vector_value
+            # Half a pair when none is left: a level never seen among them is strong, not infinite.
+            u = max(unlikely.get(g, 0) - matches.get(g, 0.0), 0.5) / non_matches
             lvl.u_probability = u
             done[f"{name}: {lvl.label_for_charts}"] = u
     if done:
         log.info("u given the postcode from unlikely pairs at one postcode: %s", done)
     return done
+
+
+#: Token columns that do not depend on the date of birth (postcode-salted, or the postcode's own).
+DATE_FREE_MARKERS = ("postcode__", "_pc", "pcbloom")
+
+
+def _blank_if_date_salted(select: str) -> str:
+    """A right-hand column of a same-date pair compared as if the dates differed: a date-salted token (or the
+    date's own) becomes NULL, which no agreement level matches; postcode-salted and postcode tokens stay."""
+    if not select.startswith('"r".') and not select.startswith("r."):
+        return select
+    alias = select.rsplit(" AS ", 1)[-1].strip().strip('"')
+    column = alias[:-2] if alias.endswith("_r") else alias
+    if column in ("identity_id", "source_dataset", "record_id") or any(m in column for m in DATE_FREE_MARKERS):
+        return select
+    return f'NULL AS "{alias}"'
 
 
 def _concat_columns(linker: Linker) -> list[str]:
