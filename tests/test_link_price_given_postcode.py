@@ -59,10 +59,17 @@ def test_same_full_name_same_postcode_counts_the_address_once_and_the_typo_level
     full.m_probability, full.u_probability = 0.6, 2.2e-6
     joint = math.log2(0.6 / 2.2e-6)  # the name and the address together, counted once
     assert _bits(full) + _bits(pc) == pytest.approx(joint + math.log2(0.72 / 2.2e-4))  # address counted twice
+    # the names' and the date's exact levels (date-salted: their m over m(exact date) is P(same name | match))
+    for field, m in (("given_name", 0.72), ("surname", 0.75), ("dob", 0.96)):
+        comps[field][f"Exact match on {field}__exact"].m_probability = m
     assert near_postcode_params(linker)
     assert full_name_postcode_given_postcode(linker)
     assert full.u_probability == pytest.approx(0.01)  # share with the same full name among non-matches there
-    assert _bits(full) + _bits(pc) == pytest.approx(joint + math.log2(0.72))  # once: pc adds only m's share
+    # EM's m counted the level's pairs among date-differing matches (a date more than one error off, which the
+    # date comparison prices): m is now the share of matches with both names the same
+    assert full.m_probability == pytest.approx(0.72 / 0.96 * 0.75 / 0.96)
+    joint = math.log2(full.m_probability / 2.2e-6)
+    assert _bits(full) + _bits(pc) == pytest.approx(joint + math.log2(0.72))  # the address once: pc adds its m
     # a postcode typo is not a shared address: that level keeps the unconditional price
     assert (near.m_probability, near.u_probability) == pytest.approx((0.6, 2.2e-6))
 
@@ -70,7 +77,7 @@ def test_same_full_name_same_postcode_counts_the_address_once_and_the_typo_level
 def _household_data(wrong_date_copies: int = 0) -> pd.DataFrame:
     """Postcode p: a person recorded six times (one date), a parent and child of one full name, three others;
     postcode q: four strangers, and ``wrong_date_copies`` records of the first with a wholly different date
-    (a 1 in 20 error rate). Every date differs from the others in year and in month-day."""
+    (same person, same full name). Every date differs from the others in year and in month-day."""
     people = [("p", "dup", "1990", "0101")] * 6 + [("p", "jr", "1960", "0202"), ("p", "jr", "1991", "0303"),
                                                     ("p", "x1", "1970", "0404"), ("p", "x2", "1980", "0505"),
                                                     ("p", "x3", "2000", "0606")]

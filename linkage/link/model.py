@@ -636,14 +636,17 @@ def near_postcode_params(linker: Linker) -> bool:
 
 
 def full_name_postcode_given_postcode(linker: Linker) -> bool:
-    """u of "same full name, same postcode" given that the postcode agrees: its sampled u / u(exact postcode).
+    """m and u of "same full name, same postcode" given that the postcode agrees and the date differs:
+    u = its sampled u / u(exact postcode), m = P(same full name | match).
 
     As for the postcode-salted filters (postcode_filter_given_postcode): the postcode comparison prices the
-    address, so this level must add only the name's evidence among non-matches at one postcode. With u
+    address and the date comparison the other date, so this level must add only the name's evidence. With u
     unconditional a parent and child of one full name at one address scored about +12 bits here and +11.7 on
-    the postcode (122 of the demo's 222 false pairs). Its m needs no change: EM trains it in sessions blocked on
-    the postcode (the share of matches at one postcode with the same full name). Runs after
-    near_postcode_params, so "postcode one typo apart" keeps the unconditional values: there the postcode
+    the postcode (122 of the demo's 222 false pairs). EM's m is the share of date-differing matches that land
+    here (same name, same postcode, and a date more than one error off, which the date comparison already
+    prices: FEBRL3 0.06 against ~0.57 of matches with the same full name); m is instead the share of matches
+    with each name the same (the date-salted exact levels' m over m(exact date)), names taken as independent.
+    Runs after near_postcode_params, so "postcode one typo apart" keeps its values: there the postcode
     comparison prices a typo, not a shared address, and neighbours one typo apart are not a household."""
     comparisons = {c.output_column_name: c for c in linker._settings_obj.comparisons}
     full, postcode = comparisons.get("full_name"), comparisons.get("postcode")
@@ -655,6 +658,12 @@ def full_name_postcode_given_postcode(linker: Linker) -> bool:
     if same is None or pc_exact is None or not same._u_is_trained:
         return False
     same.u_probability = min(1.0, float(same.u_probability) / float(pc_exact.u_probability))
+    exact = [next((lvl for lvl in comparisons[f].comparison_levels
+                   if lvl.label_for_charts == f"Exact match on {f}__exact" and lvl._m_is_trained), None)
+             if f in comparisons else None for f in ("given_name", "surname", "dob")]
+    if all(lvl is not None and float(lvl.m_probability) > 0 for lvl in exact):
+        given, surname, dob = (float(lvl.m_probability) for lvl in exact)  # type: ignore[union-attr]
+        same.m_probability = min(1.0, given / dob) * min(1.0, surname / dob)
     return True
 
 
