@@ -138,3 +138,19 @@ def test_without_year_and_month_day_tokens_the_u_is_left_alone():
     linker = Linker([DuckDBAPI().register(df.drop(columns=["dob__md"]))],
                     build_settings(COLS - {"dob__md"}, LinkConfig(), "dedupe_only", ""), log_level=logging.ERROR)
     assert u_given_postcode_from_unlikely_pairs(linker, min_pairs=1) == {}
+
+
+def test_a_u_from_unlikely_pairs_is_kept_and_m_still_set_when_random_sampling_missed_the_level():
+    # At 50,000 people the 1M-pair random sample can miss "same full name, same postcode": its u then comes
+    # only from the unlikely pairs, and m must still become P(same full name | match), not stay EM's
+    linker = _linker(_two_rows())
+    comps = _levels(linker)
+    comps["postcode"]["Exact match on postcode__exact"].u_probability = 2.2e-4
+    for field, m in (("given_name", 0.72), ("surname", 0.75), ("dob", 0.96)):
+        comps[field][f"Exact match on {field}__exact"].m_probability = m
+    full = comps["full_name"][FULL_PC_LABEL]
+    assert not full._u_is_trained
+    assert not full_name_postcode_given_postcode(linker)  # no u at all: nothing to price
+    full.m_probability, full.u_probability = 0.007, 3e-4  # EM's m; u from the unlikely pairs
+    assert full_name_postcode_given_postcode(linker, {f"full_name: {FULL_PC_LABEL}": 3e-4})
+    assert (full.m_probability, full.u_probability) == pytest.approx((0.72 / 0.96 * 0.75 / 0.96, 3e-4))

@@ -437,10 +437,12 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
         lap(f"em_composite_{j + 1}")
     em_rules = em_rules + composite
     postcode_filter_u(linker)
-    postcode_filter_given_postcode(linker)
-    near_postcode_params(linker)
-    full_name_postcode_given_postcode(linker)
-    u_given_postcode_from_unlikely_pairs(linker)
+    near_postcode_params(linker)  # before the exact-postcode level is priced given the postcode
+    # u given the postcode where the data allow it (it needs no sampled u: at 50,000 people the 1M-pair sample
+    # can miss these levels, and the quotients below then skipped m as well); the quotient elsewhere
+    given = u_given_postcode_from_unlikely_pairs(linker)
+    postcode_filter_given_postcode(linker, given)
+    full_name_postcode_given_postcode(linker, given)
     fixed = fix_untrained_levels(linker, config)
     return {"em_rules": [str(r) for r in em_rules], "untrained_levels_fixed": fixed, "timings_seconds": timings}
 
@@ -569,7 +571,7 @@ def postcode_filter_u(linker: Linker) -> list[str]:
     return done
 
 
-def postcode_filter_given_postcode(linker: Linker) -> list[str]:
+def postcode_filter_given_postcode(linker: Linker, u_given: dict[str, float] | None = None) -> list[str]:
     """m and u of each postcode-salted filter level ("similar name, same postcode") given that the postcode
     agrees: m = P(similar name | match), u = P(similar name | non-match at the same postcode).
 
@@ -601,15 +603,17 @@ def postcode_filter_given_postcode(linker: Linker) -> list[str]:
             continue
         by_label = {lvl.label_for_charts: lvl for lvl in comp.comparison_levels}
         for label, lvl in by_label.items():
-            if not label.startswith(BLOOM_PC_PREFIX) or not lvl._u_is_trained:
+            known = f"{field}: {label}" in (u_given or {})  # u already given the postcode
+            if not label.startswith(BLOOM_PC_PREFIX) or not (known or lvl._u_is_trained):
                 continue
             threshold = label[label.rindex(">= ") + 3:-1]
             twins = [by_label.get(f"Exact match on {field}__exact"), by_label.get(f"Bloom Dice >= {threshold}")]
             if any(t is None or not t._m_is_trained for t in twins):
                 continue
             similar_m = min(1.0, sum(float(t.m_probability) for t in twins) / float(dob_exact.m_probability))
-            similar_u = min(1.0, float(lvl.u_probability) / float(pc_exact.u_probability))
-            lvl.m_probability, lvl.u_probability = similar_m, similar_u
+            lvl.m_probability = similar_m
+            if not known:
+                lvl.u_probability = min(1.0, float(lvl.u_probability) / float(pc_exact.u_probability))
             done.append(f"{field}: {label}")
     return done
 
@@ -635,7 +639,7 @@ def near_postcode_params(linker: Linker) -> bool:
     return True
 
 
-def full_name_postcode_given_postcode(linker: Linker) -> bool:
+def full_name_postcode_given_postcode(linker: Linker, u_given: dict[str, float] | None = None) -> bool:
     """m and u of "same full name, same postcode" given that the postcode agrees and the date differs:
     u = its sampled u / u(exact postcode), m = P(same full name | match).
 
@@ -647,7 +651,8 @@ def full_name_postcode_given_postcode(linker: Linker) -> bool:
     prices: FEBRL3 0.06 against ~0.57 of matches with the same full name); m is instead the share of matches
     with each name the same (the date-salted exact levels' m over m(exact date)), names taken as independent.
     Runs after near_postcode_params, so "postcode one typo apart" keeps its values: there the postcode
-    comparison prices a typo, not a shared address, and neighbours one typo apart are not a household."""
+    comparison prices a typo, not a shared address, and neighbours one typo apart are not a household.
+    ``u_given``: levels whose u u_given_postcode_from_unlikely_pairs set (only m changes there)."""
     comparisons = {c.output_column_name: c for c in linker._settings_obj.comparisons}
     full, postcode = comparisons.get("full_name"), comparisons.get("postcode")
     if full is None or postcode is None:
@@ -655,9 +660,12 @@ def full_name_postcode_given_postcode(linker: Linker) -> bool:
     same = next((lvl for lvl in full.comparison_levels if lvl.label_for_charts == FULL_PC_LABEL), None)
     pc_exact = next((lvl for lvl in postcode.comparison_levels if lvl.label_for_charts.startswith("Exact match")
                      and lvl._u_is_trained and float(lvl.u_probability) > 0), None)
-    if same is None or pc_exact is None or not same._u_is_trained:
+    if same is None or pc_exact is None:
         return False
-    same.u_probability = min(1.0, float(same.u_probability) / float(pc_exact.u_probability))
+    if f"full_name: {FULL_PC_LABEL}" not in (u_given or {}):  # else u is already given the postcode
+        if not same._u_is_trained:
+            return False
+        same.u_probability = min(1.0, float(same.u_probability) / float(pc_exact.u_probability))
     exact = [next((lvl for lvl in comparisons[f].comparison_levels
                    if lvl.label_for_charts == f"Exact match on {f}__exact" and lvl._m_is_trained), None)
              if f in comparisons else None for f in ("given_name", "surname", "dob")]
