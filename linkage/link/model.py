@@ -21,7 +21,13 @@ from splink.blocking_rule_library import CustomRule
 
 from linkage.contracts.names import is_token_list_column
 from linkage.link.config import BlockingRule, LinkConfig
-from linkage.link.levels import BloomDiceLevel, CoveredElsewhereLevel, ListOverlapLevel, TokenInListLevel
+from linkage.link.levels import (
+    BLOOM_POPCOUNT_SUFFIX,
+    BloomDiceLevel,
+    CoveredElsewhereLevel,
+    ListOverlapLevel,
+    TokenInListLevel,
+)
 from linkage.link.sql import ident
 
 log = logging.getLogger(__name__)
@@ -54,7 +60,9 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
     if composite:
         # Hardened profile: a name salted with a missing date has no exact token, yet its composites with the
         # postcode or the other name may agree; missing only when none is there.
-        sides = [" AND ".join(f"{c}_{side} IS NULL" for c in [exact, *composite]) for side in ("l", "r")]
+        # A Bloom column is tested through its popcount: on Spark the filter itself is split into 64-bit words.
+        tested = [c + BLOOM_POPCOUNT_SUFFIX if c.endswith("bloom") else c for c in [exact, *composite]]
+        sides = [" AND ".join(f"{c}_{side} IS NULL" for c in tested) for side in ("l", "r")]
         null: Any = cll.CustomLevel(f"({sides[0]}) OR ({sides[1]})").configure(
             is_null_level=True, label_for_charts=f"{field} missing")
         agreeing = _full_name_agreement(cols)
