@@ -88,8 +88,13 @@ def encode_extract(input: str | Path, out_dir: str | Path, *, config: str | Path
 
 def link_extracts(encoded: Folders, out_dir: str | Path, *, config: str | Path | None = None,
                   backend: str | None = None, quiet: bool = False, spark_master: str | None = None,
-                  spark_conf: dict[str, str] | list[str] | None = None) -> LinkResult:
+                  spark_conf: dict[str, str] | list[str] | None = None,
+                  allow_unaudited: bool = False) -> LinkResult:
     """VRN step: link encoded extracts into persons (``linkage link``). Needs no key.
+
+    Like the command, it refuses an extract whose manifest records no passing release audit (encoded by
+    :func:`encode_extract`, which does not audit, or by ``linkage hash --no-audit``, or whose audit failed)
+    with :class:`linkage.audit.gate.UnauditedExtractError`, unless ``allow_unaudited=True``.
 
     Args:
         encoded: the encoded extract folders from :func:`encode_extract`.
@@ -99,6 +104,8 @@ def link_extracts(encoded: Folders, out_dir: str | Path, *, config: str | Path |
             ``None``: the config's ``backend`` section decides (default DuckDB).
         quiet: no progress lines.
         spark_master, spark_conf: Spark master URL and extra settings (Spark backend only).
+        allow_unaudited: link extracts without a passing release audit anyway (synthetic data, closed test
+            environments); each is named on stderr.
 
     Returns:
         The link: counts, ``crosswalk()``, ``pairs()``, ``report_path``.
@@ -107,7 +114,7 @@ def link_extracts(encoded: Folders, out_dir: str | Path, *, config: str | Path |
     from linkage.results import LinkResult
 
     manifest = _link(_folders(encoded), out_dir, config, backend, quiet=quiet, spark_master=spark_master,
-                     spark_conf=spark_conf)
+                     spark_conf=spark_conf, allow_unaudited=allow_unaudited)
     return LinkResult(Path(out_dir), manifest)
 
 

@@ -463,18 +463,12 @@ def link(
 ) -> None:
     """VRN step: link encoded extracts into persons (crosswalk, scored pairs, model, report). Extracts whose
     release audit did not pass are refused unless --allow-unaudited."""
-    from linkage.audit.gate import ALLOW_UNAUDITED, REQUIRE_AUDIT
     from linkage.link import link_extracts
 
     if allow_unaudited:
         print("warning: --allow-unaudited: extracts without a passing release audit are linked", file=sys.stderr)
-    gate, override = REQUIRE_AUDIT.set(True), ALLOW_UNAUDITED.set(allow_unaudited)
-    try:
-        m = run_safely(link_extracts, encoded, out, config, backend, quiet=quiet, spark_master=spark_master,
-                       spark_conf=spark_conf)
-    finally:
-        ALLOW_UNAUDITED.reset(override)
-        REQUIRE_AUDIT.reset(gate)
+    m = run_safely(link_extracts, encoded, out, config, backend, quiet=quiet, spark_master=spark_master,
+                   spark_conf=spark_conf, allow_unaudited=allow_unaudited)
     c, g = m["counts"], m["chain_guards"]
     typer.echo(f"wrote {out}: {sum(c['records'].values()):,} records -> {c['persons']:,} persons "
                f"({c['persons_in_two_or_more_sources']:,} in two or more sources); flagged: "

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import linkage
+import linkage.link
 from linkage import keys
-from linkage.audit.gate import ALLOW_UNAUDITED, REQUIRE_AUDIT, audit_problem, write_record
+from linkage.audit.gate import UnauditedExtractError, audit_problem, check_release_audits, write_record
 from linkage.cli import app
-from linkage.errors import LinkageInputError
 from linkage.link.checks import check_extracts
 from linkage.synth import generate_extracts
 
@@ -95,29 +96,48 @@ def failed_extract(hashed, tmp_path) -> Path:
     return path
 
 
-def test_link_refuses_extracts_without_a_passing_audit(hashed, failed_extract, monkeypatch, capsys):
-    monkeypatch.delenv("LINKAGE_ALLOW_UNAUDITED", raising=False)
+def test_the_gate_refuses_extracts_without_a_passing_audit(hashed, failed_extract, monkeypatch, capsys):
+    monkeypatch.delenv("LINKAGE_ALLOW_UNAUDITED", raising=False)  # conftest sets it for the whole session
     root = hashed["root"]
-    token = REQUIRE_AUDIT.set(True)
-    try:
-        with pytest.raises(LinkageInputError, match="refusing to link: it was encoded with --no-audit"):
-            check_extracts([root / "skipped"])
-        with pytest.raises(LinkageInputError, match="refusing to link: its release audit failed.*47.0%"):
-            check_extracts([failed_extract])
-        assert len(check_extracts([root / "shipped"])) == 1
-        allow = ALLOW_UNAUDITED.set(True)  # the override links them, naming each on stderr
-        try:
-            for path in (root / "shipped", failed_extract, root / "skipped"):  # one source name: one at a time
-                assert len(check_extracts([path])) == 1
-        finally:
-            ALLOW_UNAUDITED.reset(allow)
-    finally:
-        REQUIRE_AUDIT.reset(token)
+
+    def gate(path: Path, **kwargs) -> None:
+        check_release_audits([(path, json.loads((path / "manifest.json").read_text()))], **kwargs)
+
+    with pytest.raises(UnauditedExtractError, match="refusing to link: it was encoded with --no-audit"):
+        gate(root / "skipped")
+    with pytest.raises(UnauditedExtractError, match="refusing to link: its release audit failed.*47.0%"):
+        gate(failed_extract)
+    gate(root / "shipped")
+    for path in (root / "shipped", failed_extract, root / "skipped"):  # the override links them, naming each
+        gate(path, allow_unaudited=True)
     err = capsys.readouterr().err
-    assert f"{failed_extract}: linked although its release audit failed" in err and "--allow-unaudited" in err
+    assert f"{failed_extract}: linked although its release audit failed" in err and "(--allow-unaudited)" in err
     assert "skipped: linked although it was encoded with --no-audit" in err
     assert "shipped: linked" not in err
-    assert len(check_extracts([failed_extract])) == 1  # the library call without the gate (benchmarks)
+    monkeypatch.setenv("LINKAGE_ALLOW_UNAUDITED", "1")  # the environment's override is named as such
+    gate(failed_extract)
+    assert "(LINKAGE_ALLOW_UNAUDITED=1)" in capsys.readouterr().err
+    assert len(check_extracts([failed_extract])) == 1  # validation alone does not gate (inspection tools)
+
+
+@pytest.mark.parametrize("entry", [linkage.link_extracts, linkage.link.link_extracts],
+                         ids=["linkage.link_extracts", "linkage.link.link_extracts (Spark driver scripts)"])
+def test_the_library_api_refuses_an_unaudited_extract_like_the_command(hashed, failed_extract, entry, monkeypatch,
+                                                                     tmp_path):
+    monkeypatch.delenv("LINKAGE_ALLOW_UNAUDITED", raising=False)
+    out = tmp_path / "link"
+    for extract in (failed_extract, hashed["root"] / "skipped"):
+        with pytest.raises(UnauditedExtractError, match="refusing to link.*allow_unaudited=True") as refused:
+            entry([extract], out, quiet=True)
+        assert refused.value.exit_code == 2 and str(extract) in str(refused.value)
+        assert not out.exists()
+
+
+def test_the_library_api_links_an_unaudited_extract_when_allowed(failed_extract, monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("LINKAGE_ALLOW_UNAUDITED", raising=False)
+    link = linkage.link_extracts(failed_extract, tmp_path / "link", quiet=True, allow_unaudited=True)
+    assert link.manifest["counts"]["persons"] > 0
+    assert f"{failed_extract}: linked although its release audit failed" in capsys.readouterr().err
 
 
 def test_link_cli_refuses_a_failed_audit_and_links_it_with_the_override(hashed, failed_extract, monkeypatch):

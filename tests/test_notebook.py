@@ -14,7 +14,9 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "docs" / "example.ipynb"
 
 
 def test_example_notebook_executes(tmp_path, monkeypatch):
-    # The kernel is a fresh process: make it import this checkout, as the tests do.
+    # The kernel is a fresh process: make it import this checkout, as the tests do, and see the environment a
+    # user has (not the session-wide release-gate override of conftest).
+    monkeypatch.delenv("LINKAGE_ALLOW_UNAUDITED", raising=False)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(NOTEBOOK.parents[1]),
                                                                    os.environ.get("PYTHONPATH")])))
     nb = nbformat.read(NOTEBOOK, as_version=4)

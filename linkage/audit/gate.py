@@ -7,18 +7,18 @@ its attribute package); a failed audit raises :class:`ReleaseAuditFailed` (exit 
 behind but the optional audit report. With ``--no-audit`` (closed test environments) :func:`record_no_audit`
 records that no audit ran, and why. Only rates and the verdict are recorded, never a name, token or filter.
 
-At the linkage unit, :func:`check_release_audits` (called from :func:`linkage.link.checks.check_extracts`)
-refuses any extract whose manifest holds no passing audit (none recorded, ``--no-audit``, or a failed
-audit from an older release of the tool), when the caller asked for the gate: the ``linkage link``
-command does. ``--allow-unaudited`` or the environment variable ``LINKAGE_ALLOW_UNAUDITED=1`` (test and
-closed environments) overrides it; each extract let through is then named on stderr.
+At the linkage unit, :func:`check_release_audits` (called by :func:`linkage.link.job.link_extracts`, so
+by ``linkage link``, ``linkage.link_extracts``, the demo and a Spark driver script alike) refuses any
+extract whose manifest holds no passing audit (none recorded, ``--no-audit``, or a failed audit from an
+older release of the tool) with :class:`UnauditedExtractError`. ``allow_unaudited=True`` (the command's
+``--allow-unaudited``) or the environment variable ``LINKAGE_ALLOW_UNAUDITED=1`` (test and closed
+environments) overrides it; each extract let through is then named on stderr.
 The recorded verdict is the partner's statement, not a proof: the linkage unit cannot re-run the audit
 without the key, so the gate guards against mistakes and forgotten audits, not against a dishonest partner.
 """
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import json
 import os
@@ -34,10 +34,6 @@ from linkage.io import check_output_dir, publish_dir, staging_dir
 RECORD = "release_audit"
 DEFAULT_MAX_RISK = 0.10  # worst-case attacker; docs/threat-model.md §6
 ALLOW_ENV = "LINKAGE_ALLOW_UNAUDITED"
-#: Set by ``linkage link``: refuse extracts without a passing audit (library calls leave it off).
-REQUIRE_AUDIT: contextvars.ContextVar[bool] = contextvars.ContextVar("require_release_audit", default=False)
-#: Set by ``linkage link --allow-unaudited``: link them anyway, naming each on stderr.
-ALLOW_UNAUDITED: contextvars.ContextVar[bool] = contextvars.ContextVar("allow_unaudited", default=False)
 
 
 class ReleaseAuditFailed(LinkageInputError):
@@ -45,6 +41,10 @@ class ReleaseAuditFailed(LinkageInputError):
     was published."""
 
     exit_code = 4
+
+
+class UnauditedExtractError(LinkageInputError):
+    """An extract to be linked has no passing release audit in its manifest, and no override was given."""
 
 
 def _now() -> str:
@@ -191,24 +191,22 @@ def audit_problem(manifest: dict[str, Any]) -> str | None:
     return "its release audit record is not understood"
 
 
-def check_release_audits(extracts: list[tuple[Path, dict[str, Any]]]) -> None:
-    """Refuse the first extract without a passing audit, when the gate is on (see the module docstring).
+def check_release_audits(extracts: list[tuple[Path, dict[str, Any]]], *, allow_unaudited: bool = False) -> None:
+    """Refuse the first extract without a passing audit (:class:`UnauditedExtractError`), naming it.
 
-    Overridden (``--allow-unaudited`` or ``LINKAGE_ALLOW_UNAUDITED=1``), each such extract is named on
-    stderr instead, with the reason, and linked."""
-    if not REQUIRE_AUDIT.get():
-        return
-    overridden = ALLOW_UNAUDITED.get() or os.environ.get(ALLOW_ENV) == "1"
+    Overridden (``allow_unaudited=True``, the command's ``--allow-unaudited``, or ``LINKAGE_ALLOW_UNAUDITED=1``),
+    each such extract is named on stderr instead, with the reason, and linked."""
     import sys
 
+    from_env = os.environ.get(ALLOW_ENV) == "1"
     for path, manifest in extracts:
         problem = audit_problem(manifest)
         if problem is None:
             continue
-        if overridden:
-            how = "--allow-unaudited" if ALLOW_UNAUDITED.get() else f"{ALLOW_ENV}=1"
+        if allow_unaudited or from_env:
+            how = "--allow-unaudited" if allow_unaudited else f"{ALLOW_ENV}=1"
             print(f"warning: {path}: linked although {problem} ({how})", file=sys.stderr)
             continue
-        raise LinkageInputError(f"refusing to link: {problem}; ask the partner for an extract whose release "
-                                "audit passed, or pass --allow-unaudited to override (the override is reported)",
-                                file=str(path))
+        raise UnauditedExtractError(f"refusing to link: {problem}; ask the partner for an extract whose release "
+                                    "audit passed, or override with --allow-unaudited (allow_unaudited=True in "
+                                    "Python; the override is reported)", file=str(path))

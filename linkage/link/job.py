@@ -29,6 +29,7 @@ from splink import Linker, SettingsCreator
 from splink.internals.duckdb.database_api import DuckDBAPI
 
 import linkage
+from linkage.audit.gate import check_release_audits
 from linkage.config import BloomSettings
 from linkage.errors import LinkageConfigError, LinkageInputError
 from linkage.io import PhaseTimer, atomic_output_dir, check_output_dir, progress, write_json
@@ -252,8 +253,14 @@ def operating_point_and_clusters(con: duckdb.DuckDBPyConnection, plan: LinkPlan,
 
 def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: LinkConfig | str | Path | None = None,
                   backend: str | None = None, *, quiet: bool = False, spark_master: str | None = None,
-                  spark_conf: Mapping[str, str] | Sequence[str] | None = None) -> dict[str, Any]:
+                  spark_conf: Mapping[str, str] | Sequence[str] | None = None,
+                  allow_unaudited: bool = False) -> dict[str, Any]:
     """Link encoded extracts into persons; write the link folder atomically and return its manifest.
+
+    The release gate lives here, so every caller (``linkage link``, ``linkage.link_extracts``, the demo, a
+    Spark driver script) gets it: an extract whose manifest holds no passing release audit is refused with
+    :class:`linkage.audit.gate.UnauditedExtractError` unless ``allow_unaudited`` (each one let through is
+    named on stderr).
 
     ``backend`` (``"duckdb"`` or ``"spark"``), ``spark_master`` and ``spark_conf`` override the config's
     ``backend`` section (the CLI's flags); left out, the config decides (default DuckDB).
@@ -279,7 +286,9 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
             yield
 
     with phase("check extracts"):
-        plan = make_plan(check_extracts(encoded_dirs), cfg)
+        extracts = check_extracts(encoded_dirs)
+        check_release_audits([(ex.path, ex.manifest) for ex in extracts], allow_unaudited=allow_unaudited)
+        plan = make_plan(extracts, cfg)
     counts: dict[str, Any] = {}
     with duckdb_session(cfg) as con, atomic_output_dir(out_dir) as tmp, contextlib.ExitStack() as running:
         staging = tmp / ".staging"
