@@ -33,6 +33,11 @@ PROJECT_ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
 TOKEN_LIST_SUFFIXES = ("__del1", "__alias", "__near_dob", "__near_pc", "__parts")
 
 
+#: The full-name composite columns (given name and surname together with a near date of birth, the postcode,
+#: or a postcode one typo apart): the encoder emits them together, the model compares and blocks on them.
+FULL_NAME_COMPOSITES = ("full_name__near_dob", "full_name__exact_pc", "full_name__near_pc")
+
+
 def is_token_list_column(name: str) -> bool:
     return name.endswith(TOKEN_LIST_SUFFIXES)
 

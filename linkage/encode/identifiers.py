@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from linkage import normalise as nz
 from linkage.config import PartnerConfig
+from linkage.contracts.names import FULL_NAME_COMPOSITES
 from linkage.encode.bloom import BloomEncoder
 from linkage.encode.evidence import dob_digit_neighbourhood, name_aliases
 from linkage.encode.matchkeys import SALT_COUNT, dob_tolerant_salts
@@ -522,8 +523,7 @@ class IdentifierEncoder:
                 return full.token(core_full_name(v))
 
             per_value("_full", "name__full", full_name)
-        full_composites = {"full_name__near_dob", "full_name__exact_pc", "full_name__near_pc"}
-        if full_composites & set(types) and "given" in clean and "surname" in clean:
+        if set(FULL_NAME_COMPOSITES) & set(types) and "given" in clean and "surname" in clean:
             # Core given name and core surname together (as in their exact tokens); null if either is missing.
             dob_source = clean.get("dob_digits", clean.get("dob"))
             if "full_name__near_dob" in types and dob_source is not None:

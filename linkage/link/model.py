@@ -19,7 +19,7 @@ import splink.comparison_library as cl
 from splink import Linker, SettingsCreator, block_on
 from splink.blocking_rule_library import CustomRule
 
-from linkage.contracts.names import is_token_list_column
+from linkage.contracts.names import FULL_NAME_COMPOSITES, is_token_list_column
 from linkage.link.config import BlockingRule, LinkConfig
 from linkage.link.levels import (
     BLOOM_POPCOUNT_SUFFIX,
@@ -116,9 +116,6 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
             levels.append(cll.ExactMatchLevel(f"{field}__{enc}").configure(label_for_charts=f"{enc} match"))
     levels.append(cll.ElseLevel())
     return cl.CustomComparison(comparison_levels=levels, output_column_name=field)
-
-
-FULL_NAME_COMPOSITES = ("full_name__near_dob", "full_name__exact_pc", "full_name__near_pc")
 
 
 def _full_name_agreement(cols: set[str]) -> list[Any]:
