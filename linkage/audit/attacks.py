@@ -26,12 +26,11 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from linkage import normalise as nz
 from linkage.audit.bloom_attack import bloom_attack
 from linkage.audit.frequency import align
+from linkage.graph import index_component_labels
 
 # Co-released token columns an attacker can condition on -> population column holding the clear value.
 CONDITIONS = {"dob__year": "year", "sex__exact": "sex", "postcode__district": "district", "postcode__sector": "sector",
@@ -272,8 +271,7 @@ def cluster_filters(filters: list[bytes], min_dice: float = CLUSTER_DICE, bands:
     if not edges_a:
         return np.arange(n)
     a, b = np.concatenate(edges_a), np.concatenate(edges_b)
-    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
-    return connected_components(graph, directed=False)[1]
+    return index_component_labels(n, a, b)
 
 
 def _centroids(filters: list[bytes], counts: np.ndarray, labels: np.ndarray) -> dict[int, bytes]:
@@ -407,8 +405,7 @@ def token_graph_attack(records: pd.DataFrame, columns: list[str], population: pd
         return guesses
     rows = np.concatenate(rows_parts)
     tok_codes, uniques = pd.factorize(np.concatenate(tok_parts))
-    graph = coo_matrix((np.ones(len(rows)), (rows, n + tok_codes)), shape=(n + len(uniques), n + len(uniques)))
-    component = connected_components(graph, directed=False)[1][:n]
+    component = index_component_labels(n + len(uniques), rows, n + tok_codes)[:n]  # records and tokens as nodes
     has_token = np.zeros(n, dtype=bool)
     has_token[rows] = True
     frame = pd.DataFrame({"c": component, "g": ""})[has_token]

@@ -17,6 +17,7 @@ from splink import Linker
 from splink.internals.charts import WaterfallChart
 from splink.internals.waterfall_chart import records_to_waterfall_data
 
+from linkage.graph import spanning_forest
 from linkage.link.cluster import resolved_threshold, run_sql
 from linkage.link.config import LinkConfig
 from linkage.report import HtmlReport, count_chart, human_label, share_chart
@@ -107,27 +108,13 @@ def chain_guard_review(con: duckdb.DuckDBPyConnection, threshold: float) -> pd.D
     weakest: dict[str, float] = {}
     p_true: dict[str, float] = {}
     for person, group in edges.sort_values("match_probability", ascending=False).groupby("person_id", sort=False):
-        parent: dict[str, str] = {}
-        product, low = 1.0, 1.0
-        for left, right, prob in zip(group.node_id_l, group.node_id_r, group.match_probability, strict=True):
-            a, b = _root(parent, left), _root(parent, right)
-            if a != b:  # Kruskal: the strongest edges that connect the cluster
-                parent[a] = b
-                product *= float(prob)
-                low = min(low, float(prob))
-        p_true[str(person)], weakest[str(person)] = product, low
+        probs = group.match_probability.to_numpy(dtype=float)
+        tree = probs[spanning_forest(zip(group.node_id_l, group.node_id_r, strict=True))]  # strongest links
+        p_true[str(person)], weakest[str(person)] = float(tree.prod()), float(min(tree, default=1.0))
     flags["sources"] = flags.person_id.map(sources).fillna("")
     flags["weakest_link"] = flags.person_id.map(weakest)
     flags["p_false_merge"] = 1 - flags.person_id.map(p_true)
     return flags.sort_values(["p_false_merge", "n_records"], ascending=False, na_position="last").reset_index(drop=True)
-
-
-def _root(parent: dict[str, str], x: str) -> str:
-    """Union-find root with path halving."""
-    while parent.setdefault(x, x) != x:
-        parent[x] = parent[parent[x]]
-        x = parent[x]
-    return x
 
 
 def _threshold_histogram(chart: dict[str, Any], threshold: float) -> dict[str, Any]:

@@ -190,8 +190,8 @@ def cluster_sweep(con: duckdb.DuckDBPyConnection, thresholds: list[float], expec
     """
     import numpy as np
     import pandas as pd
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+
+    from linkage.graph import index_component_labels
 
     df = con.execute(_sweep_edges_sql(duplicate_free or [], edges_table)).df()
     codes, uniques = pd.factorize(pd.concat([df.node_id_l, df.node_id_r], ignore_index=True))
@@ -201,8 +201,7 @@ def cluster_sweep(con: duckdb.DuckDBPyConnection, thresholds: list[float], expec
     rows = []
     for t in thresholds:
         keep = p >= t
-        graph = coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n_nodes, n_nodes))
-        _, labels = connected_components(graph, directed=False)
+        labels = index_component_labels(n_nodes, a[keep], b[keep])
         sizes = np.bincount(labels)
         linked = float((sizes * (sizes - 1) // 2).sum())
         inside = labels[a] == labels[b]
