@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from linkage.audit.frequency import align
+from linkage.audit.frequency import Weights, align
 
 ANCHORS = 60       # identical-filter ranks trusted as anchors for pattern mining
 MIN_SCORE = 0.6    # a decoded name's patterns must lie this far inside the filter (see decode)
@@ -39,7 +39,7 @@ def estimated_grams(popcount: int, bits: int, hashes: int) -> float:
     return math.log(1 - fill) / (hashes * math.log(1 - 1 / bits))
 
 
-def length_aware_align(counts: Counter, reference: Counter, n: int, bits: int, hashes: int,
+def length_aware_align(counts: Counter, reference: Weights, n: int, bits: int, hashes: int,
                        top: int) -> dict[bytes, str]:
     """Pair frequent filters with frequent names of a matching n-gram count (read off the bit count)."""
     names = sorted(reference.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -75,7 +75,7 @@ def pair_z(a: int, b: int, grams_a: frozenset[str], grams_b: frozenset[str], bit
     return abs((a & b).bit_count() - expected) / math.sqrt(max(expected, 1.0))
 
 
-def consistent_anchors(anchors: dict[bytes, str], reference: Counter, n: int, bits: int,
+def consistent_anchors(anchors: dict[bytes, str], reference: Weights, n: int, bits: int,
                        hashes: int) -> dict[bytes, str]:
     """Drop anchors whose pairwise overlaps contradict their names, then re-guess them from the rest."""
     as_int = {f: int.from_bytes(f, "big") for f in anchors}
@@ -186,7 +186,7 @@ def decode_all(filters: list[int], positions: dict[str, int], candidates: dict[s
     return out
 
 
-def bloom_attack(filters: pd.Series, reference: Counter, ngram: int, hashes: int = 15,
+def bloom_attack(filters: pd.Series, reference: Weights, ngram: int, hashes: int = 15,
                  anchors: int = ANCHORS, structured: bool = True) -> dict[bytes, str]:
     """Guess the name behind each distinct filter; returns {filter bytes: guessed core name}.
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jellyfish
 import pandas as pd
@@ -22,6 +23,7 @@ from linkage import normalise as nz
 from linkage.errors import LinkageInputError
 
 Reference = dict[str, dict[str, float]]  # field -> clear value -> relative weight
+Weights = Mapping[str, float]  # what an attacker aligns against: (transformed) clear value -> weight
 
 SHIPPED_REFERENCE = "name_frequencies.csv"
 TOP_RANKS = 100  # the attacker pairs only the best-separated head of the two rankings
@@ -88,20 +90,21 @@ def column_field(column: str) -> tuple[str, str]:
     return field, encoding
 
 
-def transformed_reference(ref: Reference, field: str, encoding: str) -> Counter:
+def transformed_reference(ref: Reference, field: str, encoding: str) -> dict[str, float]:
     """Reference weights of what the column encodes (names merged when they share a code)."""
     transform = ENCODING_TRANSFORMS.get(encoding)
-    out: Counter = Counter()
+    out: dict[str, float] = {}
     if transform is None or field not in ref:
         return out
     for value, weight in ref[field].items():
         core = core_name(value, field)
         if core:
-            out[transform(core)] += weight
+            key = transform(core)
+            out[key] = out.get(key, 0.0) + weight
     return out
 
 
-def align(observed: Counter, reference: Counter, top: int = TOP_RANKS) -> dict:
+def align(observed: Mapping[Any, float], reference: Mapping[Any, float], top: int = TOP_RANKS) -> dict:
     """Pair the ``top`` most frequent observed values with the ``top`` heaviest reference values by rank.
 
     Returns {observed value: guessed reference value}. Ties in the observed counts are broken by the
@@ -112,6 +115,6 @@ def align(observed: Counter, reference: Counter, top: int = TOP_RANKS) -> dict:
     return {o[0]: r[0] for o, r in zip(obs, ref, strict=False)}
 
 
-def frequency_attack(values: pd.Series, reference: Counter, top: int = TOP_RANKS) -> dict:
+def frequency_attack(values: pd.Series, reference: Weights, top: int = TOP_RANKS) -> dict:
     """The attack on one column: ``values`` holds the column's encoded value for each record."""
     return align(Counter(values.dropna().tolist()), reference, top)

@@ -7,7 +7,7 @@ Anything left empty here is generated from the encodings the input manifests dec
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, field_validator
 
@@ -19,13 +19,20 @@ from linkage.contracts.names import COLUMN_PATTERN, is_token_list_column
 # identifier-package contract. A string rule is SQL the linkage unit writes itself, never read from a partner.
 TokenColumn = Annotated[str, Field(pattern=COLUMN_PATTERN)]
 BlockingRule = list[TokenColumn] | str
+#: The fields a comparison can be built for (each only when the extracts carry it).
+ComparedField = Literal["given_name", "surname", "dob", "postcode", "sex", "upn", "nhs_number"]
+
+
+def _rules(*rules: BlockingRule) -> list[BlockingRule]:
+    """A typed default list of blocking rules (for ``default_factory``)."""
+    return list(rules)
 
 
 class ComparisonSettings(StrictModel):
     """Which comparisons to build and where their fuzzy levels cut."""
 
-    fields: list[Literal["given_name", "surname", "dob", "postcode", "sex", "upn", "nhs_number"]] = Field(
-        default_factory=lambda: ["given_name", "surname", "dob", "postcode", "sex", "upn", "nhs_number"],
+    fields: list[ComparedField] = Field(
+        default_factory=lambda: list(get_args(ComparedField)),
         description="fields to compare when the extracts carry them; others are ignored")
     bloom_dice_thresholds: list[float] = Field(
         default_factory=lambda: [0.8, 0.6], description="Dice cut-offs for Bloom-filter name levels, descending")
@@ -55,11 +62,11 @@ class TrainingSettings(StrictModel):
                                 "the right-hand records, which on small extracts moved u(sex) by 0.06 between "
                                 "backends; the whole sample is reproducible across DuckDB and Spark")
     prior_rules: list[BlockingRule] = Field(
-        default_factory=lambda: [["given_name__exact", "surname__exact", "dob__exact"]],
+        default_factory=lambda: _rules(["given_name__exact", "surname__exact", "dob__exact"]),
         description="deterministic rules whose matches estimate the prior match probability")
     prior_recall: float = Field(0.7, gt=0, le=1, description="assumed recall of prior_rules")
     em_rules: list[BlockingRule] = Field(
-        default_factory=lambda: [["dob__exact"], ["given_name__exact", "surname__exact", "postcode__exact"]],
+        default_factory=lambda: _rules(["dob__exact"], ["given_name__exact", "surname__exact", "postcode__exact"]),
         description="blocking rules of the EM sessions that estimate m (each fixes the fields it uses). The "
                     "second needs the postcode: on names alone, same-name relatives at other addresses pass as "
                     "matches and EM learns that a different date of birth is common among matches")
