@@ -70,4 +70,10 @@ def test_wheel_ships_configs_code_lists_and_reference_data(tmp_path):
     assert shipped and shipped <= names
     assert {"linkage/configs/partners/police.yaml", "linkage/configs/cohorts/high_harm.yaml",
             "linkage/configs/offences.yaml", "linkage/configs/linkage.yaml",
-            "linkage/data/name_frequencies.csv"} <= names
+            "linkage/configs/partners/unhardened/police.yaml",
+            "linkage/data/name_frequencies.csv", "linkage/profile/data/ons_census2021_llr.csv"} <= names
+    # Every file the package reads beside its code ships, wherever it sits (the census denominators under
+    # linkage/profile/data were once left out: `linkage profile` worked from a checkout only).
+    data_files = {str(p.relative_to(repo)) for p in (repo / "linkage").rglob("*")
+                  if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts}
+    assert data_files - names == set()
