@@ -18,7 +18,7 @@ from linkage import normalise as nz
 from linkage.audit.attacks import token_graph_attack
 from linkage.audit.suite import graph_columns
 from linkage.config import Encodings, PartnerConfig
-from linkage.contracts.names import is_token_list_column
+from linkage.contracts.names import FULL_NAME_COMPOSITES, is_token_list_column
 from linkage.encode.identifiers import POSTCODE_TYPO_COUNT, IdentifierEncoder
 from linkage.link.config import LinkConfig
 from linkage.link.model import (
@@ -68,6 +68,16 @@ def test_same_full_name_agrees_across_a_postcode_typo_only():
     assert lists[4] is None                            # no postcode, no composite
     assert {len(v) for v in lists[:4]} == {POSTCODE_TYPO_COUNT}  # the size does not give the postcode's length
     assert "full_name__near_pc" in graph_columns(enc.columns, "full_name")  # the suite's graph attack reads it
+
+
+def test_the_full_name_composites_the_encoder_emits_are_the_ones_the_model_compares():
+    # One definition (contracts.names) for the encoder, the model's levels and its blocking rules.
+    enc = encoder(**HARDENED, name_postcode_typo_tokens=True)
+    emitted = {c for c in enc.columns if c.startswith("full_name__")}
+    assert emitted == set(FULL_NAME_COMPOSITES)
+    out = enc.encode(clean([("amy", "patel", "20050101", "LE1 2AB")]))
+    assert all(out[c].to_pylist()[0] for c in FULL_NAME_COMPOSITES)
+    assert all([c] in DEFAULT_BLOCKING for c in FULL_NAME_COMPOSITES)
 
 
 def test_per_name_typo_composites_would_chain_a_surname_the_full_name_does_not():
