@@ -56,8 +56,16 @@ def _folders(value: Folders) -> list[str | Path]:
 def encode_extract(input: str | Path, out_dir: str | Path, *, config: str | Path, key: KeySource,
                    source: str | None = None, quiet: bool = False, workers: int = 1,
                    analysis_public_key: str | Path | None = None,
-                   attributes_out: str | Path | None = None) -> EncodedExtract:
-    """Partner step: clean and encode a raw extract with the shared key (``linkage hash``).
+                   attributes_out: str | Path | None = None, audit: bool = True, max_risk: float | None = None,
+                   audit_report: str | Path | None = None) -> EncodedExtract:
+    """Partner step: clean and encode a raw extract with the shared key, behind the release gate (``linkage hash``).
+
+    Like the command, it encodes into a staging folder, runs the worst-case release audit on that output
+    (the attack suite, with the extract's own name frequencies as the attacker's reference; the key only
+    scores the guesses) and publishes the extract only if no attack re-identifies more than ``max_risk`` of
+    its records. The verdict is recorded in the manifest (``release_audit``), which :func:`link_extracts`
+    checks. A failed audit raises :class:`linkage.audit.gate.ReleaseAuditFailed` (the command's exit 4) and
+    writes nothing (only ``audit_report``, if asked for).
 
     Args:
         input: the raw extract (CSV, Parquet or .xlsx).
@@ -66,23 +74,49 @@ def encode_extract(input: str | Path, out_dir: str | Path, *, config: str | Path
         config: the partner config YAML, or a shipped config's name (``"police"``, ``"unhardened/police"``).
         key: the project key file, or the key bytes.
         source: overrides the config's source name (two extracts of one layout).
-        quiet: no progress bar.
+        quiet: no progress bar, no audit progress lines.
         workers: worker processes (more help only on 4 or more cores).
         analysis_public_key: the analysis environment's public key file (``linkage keygen --analysis``): the
             payload is generalised and encrypted to it into the attribute package; ``None`` writes none.
         attributes_out: the attribute package folder (default ``<out_dir>-attributes``).
+        audit: run the release audit (default). ``False`` is ``linkage hash --no-audit`` (closed test
+            environments): the skipped audit is recorded in the manifest and :func:`link_extracts` refuses
+            the extract unless ``allow_unaudited=True``.
+        max_risk: the audit threshold, a share 0-1 (default 0.10, the worst-case target).
+        audit_report: also write the audit report (audit.md/.html/.json) to this new folder.
 
     Returns:
-        The encoded extract: counts, ``tokens()``, ``rejected()``.
+        The encoded extract: counts, ``release_audit``, ``tokens()``, ``rejected()``.
     """
-    from linkage.encode import encode_extract as _encode
+    import sys
+    import time
+
+    from linkage.audit.gate import DEFAULT_MAX_RISK, LIBRARY_NO_AUDIT, encode_with_release_gate
+    from linkage.config import load_partner_config
+    from linkage.encode.hardening import weak_encoding_reasons
     from linkage.keys import read_analysis_public_key
     from linkage.resources import resolve_config
     from linkage.results import EncodedExtract
 
+    config_path = resolve_config(config)
     public = read_analysis_public_key(analysis_public_key) if analysis_public_key is not None else None
-    manifest = _encode(resolve_config(config), load_key(key), input, out_dir, source=source, quiet=quiet,
-                       workers=workers, analysis_public_key=public, attributes_out=attributes_out)
+    started = time.perf_counter()
+
+    def progress(line: str) -> None:  # the audit takes a while on a large extract: say where it is
+        print(f"[release audit {time.perf_counter() - started:6.0f}s] {line}", file=sys.stderr, flush=True)
+
+    def warn_weak(_: dict[str, Any]) -> None:  # the settings a failed audit points at, as the command names them
+        for reason in weak_encoding_reasons(load_partner_config(config_path)):
+            print(f"warning: weak encodings: {reason}", file=sys.stderr)
+
+    manifest, _ = encode_with_release_gate(
+        config_path, load_key(key), Path(input), out_dir, audit=audit,
+        max_risk=DEFAULT_MAX_RISK if max_risk is None else max_risk, report_dir=audit_report,
+        no_audit_reason=LIBRARY_NO_AUDIT, progress=None if quiet else progress, on_encoded=warn_weak,
+        source=source, quiet=quiet, workers=workers, analysis_public_key=public, attributes_out=attributes_out)
+    if not audit:
+        print(f"warning: {out_dir}: encoded with audit=False: no release audit ran (recorded in the manifest; "
+              "link_extracts refuses this extract unless allow_unaudited=True)", file=sys.stderr)
     return EncodedExtract(Path(out_dir), manifest)
 
 
@@ -92,9 +126,10 @@ def link_extracts(encoded: Folders, out_dir: str | Path, *, config: str | Path |
                   allow_unaudited: bool = False) -> LinkResult:
     """VRN step: link encoded extracts into persons (``linkage link``). Needs no key.
 
-    Like the command, it refuses an extract whose manifest records no passing release audit (encoded by
-    :func:`encode_extract`, which does not audit, or by ``linkage hash --no-audit``, or whose audit failed)
-    with :class:`linkage.audit.gate.UnauditedExtractError`, unless ``allow_unaudited=True``.
+    Like the command, it refuses an extract whose manifest records no passing release audit (encoded with
+    ``encode_extract(..., audit=False)`` or ``linkage hash --no-audit``, by an older tool that did not audit,
+    or whose audit failed) with :class:`linkage.audit.gate.UnauditedExtractError`, unless
+    ``allow_unaudited=True``.
 
     Args:
         encoded: the encoded extract folders from :func:`encode_extract`.

@@ -80,6 +80,21 @@ class EncodedExtract(_DictResult):
         package = self.manifest.get("attribute_package")
         return Path(package["path"]) if package else None
 
+    @property
+    def release_audit(self) -> dict[str, Any] | None:
+        """The release-audit record of the manifest (``status`` "passed" or "not audited", worst-case ``risk``,
+        ``max_risk``, ``strongest_attack``), which the linkage unit checks; ``None`` if the tool recorded none."""
+        record = self.manifest.get("release_audit")
+        return dict(record) if isinstance(record, dict) else None
+
+    def _audit_line(self) -> str:
+        record = self.release_audit
+        if record is None:
+            return "none recorded"
+        if record.get("status") == "passed":
+            return f"passed: worst case {100 * record['risk']:.1f}% (threshold {100 * record['max_risk']:.1f}%)"
+        return str(record.get("status"))
+
     def rejected(self) -> pd.DataFrame:
         """Rows rejected and fields blanked: row number, field, reason (never the value)."""
         return pd.read_csv(self.folder / "rejected.csv")
@@ -95,7 +110,8 @@ class EncodedExtract(_DictResult):
         c = self.counts
         return _html_card(f"Encoded extract: {self.source}", {
             "rows read": c["rows_read"], "rows accepted": c["rows_accepted"], "rows rejected": c["rows_rejected"],
-            "records": c["records"], "identifier sets": c["identities"], "key check value": self.manifest["kcv"]},
+            "records": c["records"], "identifier sets": c["identities"], "key check value": self.manifest["kcv"],
+            "release audit": self._audit_line()},
             note=str(self.folder))
 
 

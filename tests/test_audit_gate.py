@@ -1,6 +1,7 @@
-"""The release gate: `linkage hash` audits its own output and publishes it only if the audit passes (exit 4
-and nothing written otherwise); `linkage link` refuses an extract whose recorded audit is missing, skipped
-(--no-audit) or failed, unless overridden, and names each extract it lets through."""
+"""The release gate: `linkage hash` and `linkage.encode_extract` audit their own output and publish it only
+if the audit passes (exit 4 / ReleaseAuditFailed, and nothing written otherwise); `linkage link` refuses an
+extract whose recorded audit is missing, skipped (--no-audit, audit=False) or failed, unless overridden, and
+names each extract it lets through."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from typer.testing import CliRunner
 import linkage
 import linkage.link
 from linkage import keys
-from linkage.audit.gate import UnauditedExtractError, audit_problem, check_release_audits, write_record
+from linkage.audit.gate import (
+    LIBRARY_NO_AUDIT,
+    ReleaseAuditFailed,
+    UnauditedExtractError,
+    audit_problem,
+    check_release_audits,
+    write_record,
+)
 from linkage.cli import app
 from linkage.link.checks import check_extracts
 from linkage.synth import generate_extracts
@@ -203,3 +211,40 @@ def test_neither_package_is_published_without_the_other(hashed, tmp_path, monkey
                                       analysis_public_key=public, attributes_out=tmp_path / "attrs")
     assert [Path(c).name for c in calls] == ["ids", "attrs"]  # identifiers first
     assert sorted(p.name for p in tmp_path.iterdir()) == []    # nothing published, no staging folder left
+
+
+def test_the_library_partner_step_blocks_a_weak_extract_like_the_command(hashed, tmp_path, capsys):
+    # linkage.encode_extract runs the same gate as `linkage hash`: the unhardened profile fails its audit, a
+    # typed error (the command's exit 4) is raised, and neither package nor a staging folder is left behind.
+    root = hashed["root"]
+    with pytest.raises(ReleaseAuditFailed, match="release audit FAILED.*threshold 10.0%.*nothing was written") as e:
+        linkage.encode_extract(root / "raw" / "police.csv", tmp_path / "weak", config=WEAK, key=root / "k.key",
+                               quiet=True, analysis_public_key=root / "analysis.pub",
+                               audit_report=tmp_path / "report")
+    assert e.value.exit_code == 4
+    assert capsys.readouterr().err.count("warning: weak encodings") >= 3  # named before the audit runs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]   # no extract, attributes or staging
+    report = json.loads((tmp_path / "report" / "audit.json").read_text())
+    assert report["passed"] is False and report["risk"] > 0.1
+    # The threshold is the caller's (passed to the gate): the same extract passes a gate that accepts any risk.
+    lenient = linkage.encode_extract(root / "raw" / "police.csv", tmp_path / "lenient", config=WEAK,
+                                     key=root / "k.key", quiet=True, max_risk=1.0)
+    assert lenient.release_audit is not None and lenient.release_audit["status"] == "passed"
+    assert lenient.release_audit["max_risk"] == 1.0 and lenient.release_audit["risk"] == report["risk"]
+
+
+def test_the_library_partner_step_records_audit_false_and_link_refuses_it(hashed, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("LINKAGE_ALLOW_UNAUDITED", raising=False)
+    root = hashed["root"]
+    extract = linkage.encode_extract(root / "raw" / "police.csv", tmp_path / "e", config=SHIPPED,
+                                     key=root / "k.key", quiet=True, audit=False)
+    assert extract.release_audit == json.loads((tmp_path / "e" / "manifest.json").read_text())["release_audit"]
+    assert extract.release_audit["status"] == "not audited" and extract.release_audit["reason"] == LIBRARY_NO_AUDIT
+    assert "encoded with audit=False" in capsys.readouterr().err
+    with pytest.raises(UnauditedExtractError, match="refusing to link: it was encoded with --no-audit "
+                                                    r"\(audit=False in Python\).*allow_unaudited=True"):
+        linkage.link_extracts(extract.folder, tmp_path / "link", quiet=True)
+    assert not (tmp_path / "link").exists()
+    link = linkage.link_extracts(extract.folder, tmp_path / "link", quiet=True, allow_unaudited=True)
+    assert link.manifest["counts"]["persons"] > 0
+    assert f"{extract.folder}: linked although it was encoded with --no-audit" in capsys.readouterr().err

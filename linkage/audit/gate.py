@@ -1,11 +1,12 @@
 """The release gate: ``linkage hash`` publishes only an audited extract, ``linkage link`` only links those.
 
-At the partner, :func:`encode_with_release_gate` encodes the extract into a private staging folder, runs
-the worst-case audit (attack suite included, :func:`audit_on_hash`) on it and records the verdict in its
-``manifest.json`` under ``release_audit``. Only an extract whose audit passed is moved into place (with
-its attribute package); a failed audit raises :class:`ReleaseAuditFailed` (exit 4) and leaves nothing
-behind but the optional audit report. With ``--no-audit`` (closed test environments) :func:`record_no_audit`
-records that no audit ran, and why. Only rates and the verdict are recorded, never a name, token or filter.
+At the partner, :func:`encode_with_release_gate` (behind ``linkage hash`` and ``linkage.encode_extract``)
+encodes the extract into a private staging folder, runs the worst-case audit (attack suite included,
+:func:`audit_on_hash`) on it and records the verdict in its ``manifest.json`` under ``release_audit``. Only
+an extract whose audit passed is moved into place (with its attribute package); a failed audit raises
+:class:`ReleaseAuditFailed` (exit 4) and leaves nothing behind but the optional audit report. With
+``--no-audit`` (``audit=False`` in Python; closed test environments) :func:`record_no_audit` records that
+no audit ran, and why. Only rates and the verdict are recorded, never a name, token or filter.
 
 At the linkage unit, :func:`check_release_audits` (called by :func:`linkage.link.job.link_extracts`, so
 by ``linkage link``, ``linkage.link_extracts``, the demo and a Spark driver script alike) refuses any
@@ -34,6 +35,7 @@ from linkage.io import check_output_dir, publish_dir, staging_dir
 RECORD = "release_audit"
 DEFAULT_MAX_RISK = 0.10  # worst-case attacker; docs/threat-model.md §6
 ALLOW_ENV = "LINKAGE_ALLOW_UNAUDITED"
+LIBRARY_NO_AUDIT = "linkage.encode_extract(audit=False)"  # the reason recorded by the Python API's opt-out
 
 
 class ReleaseAuditFailed(LinkageInputError):
@@ -187,7 +189,7 @@ def audit_problem(manifest: dict[str, Any]) -> str | None:
         above = f" (threshold {100 * limit:.1f}%)" if isinstance(limit, int | float) else ""
         return f"its release audit failed: the worst-case attack re-identifies {shown} of records{above}"
     if status == "not audited":
-        return "it was encoded with --no-audit"
+        return "it was encoded with --no-audit (audit=False in Python)"
     return "its release audit record is not understood"
 
 
