@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import linkage
+from linkage.audit.gate import audit_problem
 from linkage.errors import KeyFileError
 from linkage.results import CohortRelease, EncodedExtract, Evaluation, LinkResult
 
@@ -57,6 +58,12 @@ def test_typed_results_have_frames_and_html(run):
     assert police.attribute_package is not None and police.attribute_package.is_dir()
     assert police["counts"] == police.counts  # dict access still works
     assert "rows accepted" in police._repr_html_()
+    # The default partner step is the release gate: each extract carries a passing audit the link accepts.
+    for extract in encoded.values():
+        audit = extract.release_audit
+        assert audit is not None and audit["status"] == "passed" and audit["risk"] <= audit["max_risk"] == 0.1
+        assert audit_problem(extract.manifest) is None
+    assert "release audit</th><td style='text-align:right'>passed: worst case" in police._repr_html_()
     assert isinstance(link, LinkResult)
     crosswalk = link.crosswalk()
     assert crosswalk.person_id.nunique() == link.persons
