@@ -110,8 +110,7 @@ def given_kind(g1: str, s1: str, g2: str, s2: str) -> str:
         return "given nickname"
     if jellyfish.damerau_levenshtein_distance(g1, g2) <= 2:
         return "given typo"
-    if any(set(name_aliases(x)) & set(name_aliases(y)) for x, y in ((g1, g2),)) or \
-            any(one_edit(x, y) for x in name_aliases(g1) for y in name_aliases(g2)):
+    if any(one_edit(x, y) for x in name_aliases(g1) for y in name_aliases(g2)):
         return "given nickname+typo"
     return "given other"
 
