@@ -71,7 +71,8 @@ def test_same_full_name_same_postcode_counts_the_address_once_and_the_typo_level
     joint = math.log2(full.m_probability / 2.2e-6)
     assert _bits(full) + _bits(pc) == pytest.approx(joint + math.log2(0.72))  # the address once: pc adds its m
     # a postcode typo is not a shared address: that level keeps the unconditional price
-    assert (near.m_probability, near.u_probability) == pytest.approx((0.6, 2.2e-6))
+    # (unconditional u); its m is the same P(same full name | match), not EM's m of the exact-postcode level
+    assert (near.m_probability, near.u_probability) == pytest.approx((0.72 / 0.96 * 0.75 / 0.96, 2.2e-6))
 
 
 def _household_data(wrong_date_copies: int = 0) -> pd.DataFrame:

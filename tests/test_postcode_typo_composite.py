@@ -146,3 +146,45 @@ def test_full_name_composites_agree_when_given_name_and_surname_are_swapped():
     dob = enc.encode(clean([("amy", "patel", "20050101", None), ("patel", "amy", "20050107", None)]))
     lists = dob["full_name__near_dob"].to_pylist()
     assert set(lists[0]) & set(lists[1])
+
+
+def test_postcode_typo_level_trained_by_em_gets_the_full_name_share_as_m():
+    # FEBRL3: an EM session saw the level and gave it m 0.057 (the share of all matches reaching it through a
+    # postcode typo and a wrong date), 12 bits: pairs with the same full name, a postcode typo and another date
+    # stayed below the threshold. Its m must be P(same full name | match), as at an equal postcode.
+    cols = {"given_name__exact", "surname__exact", "dob__exact", "dob__year", "postcode__exact", "postcode__del1",
+            "full_name__near_dob", "full_name__exact_pc", "full_name__near_pc"}
+    linker = _linker(cols)
+    comps = {c.output_column_name: {lvl.label_for_charts: lvl for lvl in c.comparison_levels}
+             for c in linker._settings_obj.comparisons}
+    near = comps["full_name"][FULL_NEAR_PC_LABEL]
+    near.m_probability, near.u_probability = 0.057, 1.4e-5  # as EM and random sampling left it
+    comps["full_name"][FULL_PC_LABEL].m_probability = 0.06
+    comps["full_name"][FULL_PC_LABEL].u_probability = 1e-5
+    assert not near_postcode_params(linker)  # no trained exact name levels: no share to take, EM's m stays
+    assert near.m_probability == pytest.approx(0.057)
+    comps["given_name"]["Exact match on given_name__exact"].m_probability = 0.6
+    comps["surname"]["Exact match on surname__exact"].m_probability = 0.5
+    comps["dob"]["Exact match on dob__exact"].m_probability = 0.95
+    assert near_postcode_params(linker)
+    assert near.m_probability == pytest.approx((0.6 / 0.95) * (0.5 / 0.95))
+    assert near.u_probability == pytest.approx(1.4e-5)  # its own u: neighbours one typo apart are no household
+
+
+def test_postcode_typo_level_copied_from_the_exact_postcode_level_takes_the_full_name_share_as_m():
+    # FEBRL3 as run: the level untrained, the exact-postcode level with EM's m (0.06, the share of matches with a
+    # wrong date that land there) and its sampled u. The copy's m is P(same full name | match), not EM's.
+    cols = {"given_name__exact", "surname__exact", "dob__exact", "dob__year", "postcode__exact", "postcode__del1",
+            "full_name__near_dob", "full_name__exact_pc", "full_name__near_pc"}
+    linker = _linker(cols)
+    comps = {c.output_column_name: {lvl.label_for_charts: lvl for lvl in c.comparison_levels}
+             for c in linker._settings_obj.comparisons}
+    comps["full_name"][FULL_PC_LABEL].m_probability = 0.06
+    comps["full_name"][FULL_PC_LABEL].u_probability = 1.5e-5
+    comps["given_name"]["Exact match on given_name__exact"].m_probability = 0.61
+    comps["surname"]["Exact match on surname__exact"].m_probability = 0.60
+    comps["dob"]["Exact match on dob__exact"].m_probability = 0.96
+    assert near_postcode_params(linker)
+    near = comps["full_name"][FULL_NEAR_PC_LABEL]
+    assert near.m_probability == pytest.approx((0.61 / 0.96) * (0.60 / 0.96))
+    assert near.u_probability == pytest.approx(1.5e-5)
