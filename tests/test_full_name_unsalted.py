@@ -59,16 +59,25 @@ def test_unsalted_full_name_is_the_full_name_comparisons_last_level_counted_once
 
 
 def _people() -> list[dict[str, object]]:
-    """"rare": one person with four records (one undated); "shared": three people, one record each; "undated":
-    two records, neither dated; twelve other people of other names."""
+    """"rare": one person with four records (one undated); "shared": three people, one record each; "twice": two
+    people; "undated": two records, neither dated; twelve other people of other names."""
     rows: list[dict[str, object]] = []
     for i, dob in enumerate(["d1", "d1", "d1", None]):
         rows.append({"record_id": f"rare{i}", "name__full": "rare", "dob__exact": dob})
     for i in range(3):
         rows.append({"record_id": f"shared{i}", "name__full": "shared", "dob__exact": f"s{i}"})
+    rows += [{"record_id": f"twice{i}", "name__full": "twice", "dob__exact": f"t{i}"} for i in range(2)]
     rows += [{"record_id": f"undated{i}", "name__full": "undated", "dob__exact": None} for i in range(2)]
     rows += [{"record_id": f"o{i}", "name__full": f"other{i}", "dob__exact": f"o{i}"} for i in range(12)]
     return rows
+
+
+PEOPLE = 1 + 3 + 2 + 1 + 12  # "undated" is one person; the undated "rare" record adds no one
+
+
+def _registered_tf(linker: Linker) -> dict[str, float]:
+    table = linker._intermediate_table_cache["__splink__df_tf_name__full"].as_pandas_dataframe()
+    return dict(zip(table["name__full"], table["tf_name__full"], strict=True))
 
 
 def test_person_counted_term_frequency_prices_one_persons_duplicates_as_rare():
@@ -78,17 +87,27 @@ def test_person_counted_term_frequency_prices_one_persons_duplicates_as_rare():
     # Splink's own table counts records: one person's four records make the name look commoner than three
     # people's one each.
     assert records["rare"] > records["shared"]
+    out = full_name_person_tf(linker, leave_one_out=False)
+    assert out is not None and out["names"] == 16
+    tf = _registered_tf(linker)
+    assert (tf["rare"], tf["shared"], tf["twice"], tf["undated"]) == pytest.approx(
+        (1 / PEOPLE, 3 / PEOPLE, 2 / PEOPLE, 1 / PEOPLE))
+
+
+def test_term_frequency_counts_the_other_holders_of_a_name():
+    """The chance that a different person holds the name: the other holders (people - 1); for a name of one
+    person, Good-Turing's estimate (2 x names of two people / names of one person), not zero."""
+    linker = _linker(_people())
     level = _levels(linker, "full_name")[FULL_UNSALTED_LABEL]
-    out = full_name_person_tf(linker)
-    people = 1 + 3 + 1 + 12  # "undated" is one person; the undated "rare" record adds no one
-    assert out is not None and out["names"] == 15
-    table = linker._intermediate_table_cache["__splink__df_tf_name__full"].as_pandas_dataframe()
-    tf = dict(zip(table["name__full"], table["tf_name__full"], strict=True))
-    assert tf["rare"] == pytest.approx(1 / people)
-    assert tf["shared"] == pytest.approx(3 / people)
-    assert tf["undated"] == pytest.approx(1 / people)
-    assert level.u_probability == pytest.approx(sum(v * v for v in tf.values()))  # type: ignore[attr-defined]
-    # Scoring reads the registered table: the pair of the rare name's records weighs log2(m / (1/17)).
+    assert full_name_person_tf(linker) is not None
+    tf = _registered_tf(linker)
+    singleton = 2 * 1 / 14  # one name of two people, fourteen of one
+    assert (tf["rare"], tf["shared"], tf["twice"], tf["undated"]) == pytest.approx(
+        (singleton / PEOPLE, 2 / PEOPLE, 1 / PEOPLE, singleton / PEOPLE))
+    shares = {"rare": 1, "shared": 3, "twice": 2, "undated": 1, **{f"other{i}": 1 for i in range(12)}}
+    assert level.u_probability == pytest.approx(  # type: ignore[attr-defined]
+        sum(n / PEOPLE * tf[name] for name, n in shares.items()))
+    # Scoring reads the registered table: the pair of the rare name's records weighs log2(m / tf).
     level.m_probability = 0.8  # type: ignore[attr-defined]
     for comp in linker._settings_obj.comparisons:
         for lvl in comp.comparison_levels:
@@ -96,8 +115,8 @@ def test_person_counted_term_frequency_prices_one_persons_duplicates_as_rare():
                 lvl.m_probability, lvl.u_probability = 0.5, 0.5
     pairs = linker.inference.predict().as_pandas_dataframe()
     pair = pairs[(pairs.identity_id_l == "rare0-0") & (pairs.identity_id_r == "rare3-0")].iloc[0]
-    assert pair["tf_name__full_l"] == pytest.approx(1 / people)
-    assert pair["mw_full_name"] + pair["mw_tf_adj_full_name"] == pytest.approx(math.log2(0.8 * people))
+    assert pair["tf_name__full_l"] == pytest.approx(tf["rare"])
+    assert pair["mw_full_name"] + pair["mw_tf_adj_full_name"] == pytest.approx(math.log2(0.8 / tf["rare"]))
 
 
 def _same_date_and_postcode(agree: int, disagree: int) -> list[dict[str, object]]:

@@ -716,7 +716,11 @@ def _unsalted_full_name_level(linker: Linker) -> Any:
                 None) if full else None
 
 
-def full_name_person_tf(linker: Linker) -> dict[str, float] | None:
+#: Bounds of the Good-Turing estimate of how many other people hold a full name held by one person only.
+SINGLETON_OTHERS_BOUNDS = (0.01, 1.0)
+
+
+def full_name_person_tf(linker: Linker, leave_one_out: bool = True) -> dict[str, float] | None:
     """Term frequencies of the unsalted full name (``name__full``) counted over people, not records, registered
     with Splink in place of its own table; the level's u becomes the chance that two different people share a
     full name (the sum of the squared frequencies). Returns what it counted, or None (no such level, or the
@@ -730,7 +734,14 @@ def full_name_person_tf(linker: Linker) -> dict[str, float] | None:
     and a date typo counts one person twice, which makes the name look a little commoner, the cautious side).
     Records without a date add no one to a name that has dated records: most are another record of someone
     already counted, and counting each as a person would bring back the duplicates (a fifth of the messy set's
-    dates are missing); a name held only by undated records counts one person."""
+    dates are missing); a name held only by undated records counts one person.
+
+    ``leave_one_out``: the frequency is that of the *other* holders, (people - 1) / all people: the pair's own
+    person is one of the name's holders whether or not the pair is a match, and a non-match needs a second one
+    (counting the person itself priced a full name held by one person as if another held it: on the messy set
+    the pairs at this level of a name of one person were 85% matches, priced at ~20%). For a name of one person
+    that would be zero: Good-Turing's estimate of its other holders, 2 x (names of two people) / (names of one
+    person), bounded by SINGLETON_OTHERS_BOUNDS, instead. u is then the level's mean over people."""
     level = _unsalted_full_name_level(linker)
     concat_cols = {c.strip('"`') for c in _concat_columns(linker)}
     if level is None or not level._has_tf_adjustments or not {"name__full", "dob__exact"} <= concat_cols:
@@ -745,11 +756,24 @@ def full_name_person_tf(linker: Linker) -> dict[str, float] | None:
     pipeline = enqueue_df_concat(linker, pipeline)
     pipeline.enqueue_sql(f"SELECT {name}, greatest(count(DISTINCT {dob}), 1) AS people FROM __splink__df_concat "
                          f"WHERE {name} IS NOT NULL GROUP BY {name}", "__splink__full_name_people")
-    pipeline.enqueue_sql(f"SELECT {name}, cast(people AS DOUBLE) / sum(people) OVER () AS {tf_name} "
-                         f"FROM __splink__full_name_people", "__splink__df_tf_name__full_people")
+    if leave_one_out:
+        low, high = SINGLETON_OTHERS_BOUNDS
+        pipeline.enqueue_sql(
+            f"SELECT sum(people) AS total, least(greatest(2.0 * sum(CASE WHEN people = 2 THEN 1 ELSE 0 END) / "
+            f"greatest(sum(CASE WHEN people = 1 THEN 1 ELSE 0 END), 1), {low}), {high}) AS singleton_others "
+            f"FROM __splink__full_name_people", "__splink__full_name_people_totals")
+        pipeline.enqueue_sql(
+            f"SELECT {name}, cast(people AS DOUBLE) / t.total AS share, CASE WHEN people > 1 THEN people - 1 "
+            f"ELSE t.singleton_others END / t.total AS {tf_name} "
+            f"FROM __splink__full_name_people CROSS JOIN __splink__full_name_people_totals AS t",
+            "__splink__df_tf_name__full_people")
+    else:
+        pipeline.enqueue_sql(f"SELECT {name}, cast(people AS DOUBLE) / sum(people) OVER () AS share, "
+                             f"cast(people AS DOUBLE) / sum(people) OVER () AS {tf_name} "
+                             f"FROM __splink__full_name_people", "__splink__df_tf_name__full_people")
     lookup = linker._db_api.sql_pipeline_to_splink_dataframe(pipeline)
     stats = CTEPipeline([lookup])
-    stats.enqueue_sql(f"SELECT count(*) AS names, sum({tf_name} * {tf_name}) AS u, max({tf_name}) AS top "
+    stats.enqueue_sql(f"SELECT count(*) AS names, sum(share * {tf_name}) AS u, max({tf_name}) AS top "
                       f"FROM {lookup.templated_name}", "__splink__full_name_people_stats")
     frame = linker._db_api.sql_pipeline_to_splink_dataframe(stats)
     row = frame.as_record_list()[0]
