@@ -84,9 +84,8 @@ def weak_encoding_reasons(cfg: PartnerConfig) -> list[str]:
         reasons.append("Bloom filters are not balanced: the bit count gives the name's length")
     if "del1" in enc.name_variants and not enc.pad_token_lists:
         reasons.append("name deletion-neighbourhood lists are not padded: their size gives the name's length")
-    if names and enc.full_name_tokens:
-        reasons.append("full-name tokens are not composite with the date of birth: common full names repeat, "
-                       "more so in a larger population (frequency alignment)")
+    # full_name_tokens is not named: the shipped profile carries it (the suite aligns it within year of birth and
+    # sex: 4.5% worst at 200,000 people, docs/benchmarks.md 'The unsalted full name, priced from the data').
     if not enc.shuffle_rows:
         reasons.append("rows are written in input order: an extract sorted by name gives names by position")
     return reasons

@@ -65,7 +65,7 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
         sides = [" AND ".join(f"{c}_{side} IS NULL" for c in tested) for side in ("l", "r")]
         null: Any = cll.CustomLevel(f"({sides[0]}) OR ({sides[1]})").configure(
             is_null_level=True, label_for_charts=f"{field} missing")
-        agreeing = _full_name_agreement(cols)
+        agreeing = _full_name_agreement(cols, config)
         if agreeing:
             # Full-name composites agree where this name's date-salted token does not (the date differs): the
             # full-name comparison counts it once; here it is neither agreement nor an "all other" penalty.
@@ -76,7 +76,9 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
     levels: list[Any] = [null, cll.ExactMatchLevel(exact, term_frequency_adjustments=tf)]
     if f"{field}__near_dob" in cols:  # name + date-tolerant salts (hardened profile): date one error apart
         levels.append(ListOverlapLevel(f"{field}__near_dob", "same name, date of birth one error apart"))
-    if "name__full" in cols:  # given name and surname together, not composite with the date (hardened profile)
+    if "name__full" in cols and not set(FULL_NAME_COMPOSITES) & cols:
+        # given name and surname together, not composite with the date (per-name hardened profile); with the
+        # full-name composites it is the full-name comparison's lowest level instead, counted once
         levels.append(cll.ExactMatchLevel("name__full").configure(label_for_charts="same full name"))
     if f"{field}__exact_pc" in cols:  # name + postcode composite (hardened profile): dates of birth differ
         levels.append(cll.ExactMatchLevel(f"{field}__exact_pc").configure(label_for_charts="same name, same postcode"))
@@ -118,35 +120,43 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
     return cl.CustomComparison(comparison_levels=levels, output_column_name=field)
 
 
-def _full_name_agreement(cols: set[str]) -> list[Any]:
-    """The full-name composites' agreement levels (empty without them)."""
+def _full_name_agreement(cols: set[str], config: LinkConfig | None = None) -> list[Any]:
+    """The full-name composites' agreement levels (empty without them), then the unsalted full-name token."""
     out: list[Any] = []
+    if not set(FULL_NAME_COMPOSITES) & cols:
+        return out
     if "full_name__near_dob" in cols:
         out.append(ListOverlapLevel("full_name__near_dob", FULL_NEAR_DOB_LABEL))
     if "full_name__exact_pc" in cols:
         out.append(cll.ExactMatchLevel("full_name__exact_pc").configure(label_for_charts=FULL_PC_LABEL))
     if "full_name__near_pc" in cols:  # after the exact postcode: fires only where the postcode has one typo
         out.append(ListOverlapLevel("full_name__near_pc", FULL_NEAR_PC_LABEL))
+    if "name__full" in cols:
+        # Last: the same full name with no date or postcode in common (or missing), adjusted for how many
+        # people hold it (full_name_person_tf), so a common full name weighs little.
+        tf = config is None or bool({"given_name", "surname"} & set(config.comparisons.term_frequency_adjustments))
+        out.append(cll.ExactMatchLevel("name__full", term_frequency_adjustments=tf).configure(
+            label_for_charts=FULL_UNSALTED_LABEL))
     return out
 
 
-def _full_name_comparison(cols: set[str]) -> cl.CustomComparison | None:
+def _full_name_comparison(cols: set[str], config: LinkConfig | None = None) -> cl.CustomComparison | None:
     """Full-name composites (hardened profile, ``composite_name: full``): one comparison, not a level in both
     the given-name and the surname comparison, so one agreement counts once.
 
     They matter where the date of birth differs (date one error apart, or the same postcode): where the dates
     agree the date-salted exact name tokens already compare the names, so that pair is neutral here.
     """
-    present = [c for c in FULL_NAME_COMPOSITES if c in cols]
-    if not present:
+    if not set(FULL_NAME_COMPOSITES) & cols:
         return None
+    present = [c for c in (*FULL_NAME_COMPOSITES, "name__full") if c in cols]
     sides = [" AND ".join(f"{c}_{side} IS NULL" for c in present) for side in ("l", "r")]
     null_sql = f"({sides[0]}) OR ({sides[1]})"
     if "dob__exact" in cols:
         null_sql += " OR (dob__exact_l = dob__exact_r)"
     levels: list[Any] = [cll.CustomLevel(null_sql).configure(
         is_null_level=True, label_for_charts="full name composites missing, or date of birth agrees")]
-    levels += _full_name_agreement(cols)
+    levels += _full_name_agreement(cols, config)
     levels.append(cll.ElseLevel())
     return cl.CustomComparison(comparison_levels=levels, output_column_name="full_name")
 
@@ -154,6 +164,7 @@ def _full_name_comparison(cols: set[str]) -> cl.CustomComparison | None:
 FULL_NEAR_DOB_LABEL = "same full name, date of birth one error apart"
 FULL_PC_LABEL = "same full name, same postcode"
 FULL_NEAR_PC_LABEL = "same full name, postcode one typo apart"
+FULL_UNSALTED_LABEL = "same full name (no date or postcode in common)"
 
 
 def _dob_comparison(cols: set[str], config: LinkConfig | None = None) -> cl.CustomComparison | None:
@@ -218,7 +229,7 @@ def build_comparisons(cols: set[str], config: LinkConfig) -> list[cl.CustomCompa
         if comp is not None:
             out.append(comp)
     if {"given_name", "surname"} & set(config.comparisons.fields):
-        full = _full_name_comparison(cols)
+        full = _full_name_comparison(cols, config)
         if full is not None:
             out.append(full)
     return out
@@ -448,8 +459,12 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
     given = u_given_postcode_from_unlikely_pairs(linker)
     postcode_filter_given_postcode(linker, given)
     full_name_postcode_given_postcode(linker, given)
+    unsalted = {"tf": full_name_person_tf(linker), "m": full_name_unsalted_m(linker)}
     fixed = fix_untrained_levels(linker, config)
-    return {"em_rules": [str(r) for r in em_rules], "untrained_levels_fixed": fixed, "timings_seconds": timings}
+    out = {"em_rules": [str(r) for r in em_rules], "untrained_levels_fixed": fixed, "timings_seconds": timings}
+    if any(unsalted.values()):
+        out["unsalted_full_name"] = unsalted
+    return out
 
 
 # Composite (hardened) name levels -- name agreeing with a date one error apart, or at the same postcode --
@@ -541,6 +556,21 @@ def composite_em_rules(cols: set[str]) -> list[BlockingRule]:
 POSTCODE_FILTER_RULES: list[BlockingRule] = [["postcode__exact"]]
 
 
+def _trained_exact_level(comparisons: dict[str, Any], name: str, *, m: bool = False, u: bool = False) -> Any:
+    """Comparison ``name``'s level "Exact match on <name>__exact" if training set each asked-for parameter (``m``,
+    ``u``) to a positive value; else None (no such comparison or level, or not trained)."""
+    comp = comparisons.get(name)
+    label = f"Exact match on {name}__exact"
+    level = next((lvl for lvl in comp.comparison_levels if lvl.label_for_charts == label), None) if comp else None
+    if level is None:
+        return None
+    for wanted, trained, value in ((m, level._m_is_trained, level.m_probability),
+                                   (u, level._u_is_trained, level.u_probability)):
+        if wanted and not (trained and isinstance(value, float) and value > 0):
+            return None
+    return level
+
+
 def postcode_filter_u(linker: Linker) -> list[str]:
     """u of each postcode-salted filter level that random sampling did not observe (a similar name at the same
     postcode is too rare among random pairs), as if name similarity and address were independent among
@@ -552,12 +582,8 @@ def postcode_filter_u(linker: Linker) -> list[str]:
     that the level's u was too small by 1/P(same date) (~15 bits too strong: relatives of similar names at
     one address scored as matches)."""
     comparisons = {c.output_column_name: c for c in linker._settings_obj.comparisons}
-    postcode = comparisons.get("postcode")
-    pc_exact = next((lvl for lvl in postcode.comparison_levels if lvl.label_for_charts.startswith("Exact match")
-                     and lvl._u_is_trained), None) if postcode else None
-    dob = comparisons.get("dob")
-    dob_exact = next((lvl for lvl in dob.comparison_levels if lvl.label_for_charts.startswith("Exact match")
-                      and lvl._u_is_trained and float(lvl.u_probability) > 0), None) if dob else None
+    pc_exact = _trained_exact_level(comparisons, "postcode", u=True)
+    dob_exact = _trained_exact_level(comparisons, "dob", u=True)
     done = []
     for field in ("given_name", "surname"):
         comp = comparisons.get(field)
@@ -591,14 +617,8 @@ def postcode_filter_given_postcode(linker: Linker, u_given: dict[str, float] | N
     land in the levels above) is replaced by the share of matches with a similar name, the date-salted exact and
     filter levels' m over m(exact date), as postcode_filter_u takes the date out of u."""
     comparisons = {c.output_column_name: c for c in linker._settings_obj.comparisons}
-
-    def exact_level(name: str) -> Any:
-        comp = comparisons.get(name)
-        return next((lvl for lvl in comp.comparison_levels if lvl.label_for_charts.startswith("Exact match")
-                     and lvl._m_is_trained and lvl._u_is_trained and float(lvl.u_probability) > 0
-                     and float(lvl.m_probability) > 0), None) if comp else None
-
-    pc_exact, dob_exact = exact_level("postcode"), exact_level("dob")
+    pc_exact = _trained_exact_level(comparisons, "postcode", m=True, u=True)
+    dob_exact = _trained_exact_level(comparisons, "dob", m=True, u=True)
     done: list[str] = []
     if pc_exact is None or dob_exact is None:
         return done
@@ -691,21 +711,170 @@ def full_name_postcode_given_postcode(linker: Linker, u_given: dict[str, float] 
     if full is None or postcode is None:
         return False
     same = next((lvl for lvl in full.comparison_levels if lvl.label_for_charts == FULL_PC_LABEL), None)
-    pc_exact = next((lvl for lvl in postcode.comparison_levels if lvl.label_for_charts.startswith("Exact match")
-                     and lvl._u_is_trained and float(lvl.u_probability) > 0), None)
+    pc_exact = _trained_exact_level(comparisons, "postcode", u=True)
     if same is None or pc_exact is None:
         return False
     if f"full_name: {FULL_PC_LABEL}" not in (u_given or {}):  # else u is already given the postcode
         if not same._u_is_trained:
             return False
         same.u_probability = min(1.0, float(same.u_probability) / float(pc_exact.u_probability))
-    exact = [next((lvl for lvl in comparisons[f].comparison_levels
-                   if lvl.label_for_charts == f"Exact match on {f}__exact" and lvl._m_is_trained), None)
-             if f in comparisons else None for f in ("given_name", "surname", "dob")]
-    if all(lvl is not None and float(lvl.m_probability) > 0 for lvl in exact):
-        given, surname, dob = (float(lvl.m_probability) for lvl in exact)  # type: ignore[union-attr]
-        same.m_probability = min(1.0, given / dob) * min(1.0, surname / dob)
+    names_m = full_name_m_from_exact_levels(comparisons)
+    if names_m is not None:
+        same.m_probability = names_m
     return True
+
+
+def full_name_m_from_exact_levels(comparisons: dict[str, Any]) -> float | None:
+    """P(same full name | match) from the date-salted exact levels: each name's m over m(exact date) (the share
+    of matches with that name the same), the names taken as independent; None unless all three are trained."""
+    exact = [_trained_exact_level(comparisons, f, m=True) for f in ("given_name", "surname", "dob")]
+    if any(lvl is None for lvl in exact):
+        return None
+    given, surname, dob = (float(lvl.m_probability) for lvl in exact)
+    return min(1.0, given / dob) * min(1.0, surname / dob)
+
+
+def _unsalted_full_name_level(linker: Linker) -> Any:
+    """The full-name comparison's level "same full name (no date or postcode in common)", or None."""
+    full = next((c for c in linker._settings_obj.comparisons if c.output_column_name == "full_name"), None)
+    return next((lvl for lvl in full.comparison_levels if lvl.label_for_charts == FULL_UNSALTED_LABEL),
+                None) if full else None
+
+
+#: Bounds of the Good-Turing estimate of how many other people hold a full name held by one person only.
+SINGLETON_OTHERS_BOUNDS = (0.01, 1.0)
+
+
+def full_name_person_tf(linker: Linker, leave_one_out: bool = True) -> dict[str, float] | None:
+    """Term frequencies of the unsalted full name (``name__full``) counted over people, not records, registered
+    with Splink in place of its own table; the level's u becomes the chance that two different people share a
+    full name (the sum of the squared frequencies). Returns what it counted, or None (no such level, or the
+    level is not term-frequency adjusted, or no exact date token to tell people apart).
+
+    Splink's table counts records, so a rare name held by one person with three records looks three times as
+    common as one held by a person with one: the level priced as common exactly the duplicates it is there to
+    find (messy set: 74% of the pairs reaching it were matches, priced at ~8%). u is about non-matches, pairs of
+    different people, so the frequency to use is the share of people holding the name. A person is a full name
+    with an exact date token (same name and same date of birth: one person; twins of one full name are rare,
+    and a date typo counts one person twice, which makes the name look a little commoner, the cautious side).
+    Records without a date add no one to a name that has dated records: most are another record of someone
+    already counted, and counting each as a person would bring back the duplicates (a fifth of the messy set's
+    dates are missing); a name held only by undated records counts one person.
+
+    ``leave_one_out``: the frequency is that of the *other* holders, (people - 1) / all people: the pair's own
+    person is one of the name's holders whether or not the pair is a match, and a non-match needs a second one
+    (counting the person itself priced a full name held by one person as if another held it: on the messy set
+    the pairs at this level of a name of one person were 85% matches, priced at ~20%). For a name of one person
+    that would be zero: Good-Turing's estimate of its other holders, 2 x (names of two people) / (names of one
+    person), bounded by SINGLETON_OTHERS_BOUNDS, instead. u is then the level's mean over people."""
+    level = _unsalted_full_name_level(linker)
+    concat_cols = {c.strip('"`') for c in _concat_columns(linker)}
+    if level is None or not level._has_tf_adjustments or not {"name__full", "dob__exact"} <= concat_cols:
+        return None
+    from splink.internals.pipeline import CTEPipeline
+    from splink.internals.vertically_concatenate import enqueue_df_concat
+
+    dialect = "spark" if linker._sql_dialect_str == "spark" else "duckdb"
+    name, dob = ident("name__full", dialect), ident("dob__exact", dialect)
+    tf_name = ident("tf_name__full", dialect)
+    pipeline = CTEPipeline()
+    pipeline = enqueue_df_concat(linker, pipeline)
+    pipeline.enqueue_sql(f"SELECT {name}, greatest(count(DISTINCT {dob}), 1) AS people FROM __splink__df_concat "
+                         f"WHERE {name} IS NOT NULL GROUP BY {name}", "__splink__full_name_people")
+    if leave_one_out:
+        low, high = SINGLETON_OTHERS_BOUNDS
+        pipeline.enqueue_sql(
+            f"SELECT sum(people) AS total, least(greatest(2.0 * sum(CASE WHEN people = 2 THEN 1 ELSE 0 END) / "
+            f"greatest(sum(CASE WHEN people = 1 THEN 1 ELSE 0 END), 1), {low}), {high}) AS singleton_others "
+            f"FROM __splink__full_name_people", "__splink__full_name_people_totals")
+        pipeline.enqueue_sql(
+            f"SELECT {name}, cast(people AS DOUBLE) / t.total AS share, CASE WHEN people > 1 THEN people - 1 "
+            f"ELSE t.singleton_others END / t.total AS {tf_name} "
+            f"FROM __splink__full_name_people CROSS JOIN __splink__full_name_people_totals AS t",
+            "__splink__df_tf_name__full_people")
+    else:
+        pipeline.enqueue_sql(f"SELECT {name}, cast(people AS DOUBLE) / sum(people) OVER () AS share, "
+                             f"cast(people AS DOUBLE) / sum(people) OVER () AS {tf_name} "
+                             f"FROM __splink__full_name_people", "__splink__df_tf_name__full_people")
+    lookup = linker._db_api.sql_pipeline_to_splink_dataframe(pipeline)
+    stats = CTEPipeline([lookup])
+    stats.enqueue_sql(f"SELECT count(*) AS names, sum(share * {tf_name}) AS u, max({tf_name}) AS top "
+                      f"FROM {lookup.templated_name}", "__splink__full_name_people_stats")
+    frame = linker._db_api.sql_pipeline_to_splink_dataframe(stats)
+    row = frame.as_record_list()[0]
+    frame.drop_table_from_database_and_remove_from_cache()
+    if not row["names"]:
+        lookup.drop_table_from_database_and_remove_from_cache()
+        return None
+    linker.table_management.register_term_frequency_lookup(lookup, "name__full")
+    u = float(row["u"])
+    level.u_probability = u
+    out = {"names": int(row["names"]), "u": u, "commonest_share": float(row["top"])}
+    log.info("unsalted full name: term frequencies over people %s", out)
+    return out
+
+
+#: Pairs sharing the exact date and postcode tokens below this count give no m (the exact levels' estimate).
+MIN_SAME_DATE_POSTCODE_PAIRS = 200
+
+
+def full_name_unsalted_m(linker: Linker, min_pairs: int = MIN_SAME_DATE_POSTCODE_PAIRS) -> dict[str, float] | None:
+    """m of "same full name (no date or postcode in common)": P(same full name | match), counted among pairs
+    the linkage unit can be nearly sure of without the name, those with the same exact date token and the same
+    exact postcode token (both present), and sex not recorded differently.
+
+    No EM session trains this level well (it fires where date and postcode both differ or are missing, which
+    no session blocked on them shows; an EM session drove its m to ~0 on the messy set), and the date-salted
+    exact levels' estimate (each name's m over m(exact date), names independent) read 0.25 where about three
+    quarters of the matches have the same full name. Pairs of one record's own identity rows (alias names)
+    are left out. Non-matches among these pairs are mostly twins at one address (same date, same postcode,
+    other given name); leaving out pairs whose sex differs drops half of them, the rest pull m down a little
+    (the cautious side). Set even where an EM session trained it. With fewer than ``min_pairs`` such pairs, the
+    exact levels' estimate (full_name_m_from_exact_levels) instead. Returns {"pairs", "agree", "m"} or None."""
+    level = _unsalted_full_name_level(linker)
+    concat_cols = {c.strip('"`') for c in _concat_columns(linker)}
+    if level is None or not {"name__full", "dob__exact", "postcode__exact"} <= concat_cols:
+        return None
+    from splink.internals.pipeline import CTEPipeline
+    from splink.internals.vertically_concatenate import enqueue_df_concat
+
+    dialect = "spark" if linker._sql_dialect_str == "spark" else "duckdb"
+    q = {c: ident(c, dialect) for c in ("name__full", "dob__exact", "postcode__exact", "sex__exact", "record_id",
+                                          "source_dataset", "identity_id")}
+    uid = [c for c in ("source_dataset", "identity_id") if c in concat_cols]
+    order = " OR ".join(
+        "(" + " AND ".join([*(f"l.{q[p]} = r.{q[p]}" for p in uid[:i]), f"l.{q[c]} < r.{q[c]}"]) + ")"
+        for i, c in enumerate(uid))
+    where = [f"({order})", f"l.{q['name__full']} IS NOT NULL", f"r.{q['name__full']} IS NOT NULL"]
+    if "record_id" in concat_cols:
+        same_source = f"l.{q['source_dataset']} = r.{q['source_dataset']} AND " if "source_dataset" in uid else ""
+        where.append(f"NOT ({same_source}l.{q['record_id']} = r.{q['record_id']})")
+    if "sex__exact" in concat_cols:
+        where.append(f"(l.{q['sex__exact']} IS NULL OR r.{q['sex__exact']} IS NULL "
+                     f"OR l.{q['sex__exact']} = r.{q['sex__exact']})")
+    pipeline = CTEPipeline()
+    pipeline = enqueue_df_concat(linker, pipeline)
+    pipeline.enqueue_sql(
+        f"SELECT count(*) AS pairs, sum(CASE WHEN l.{q['name__full']} = r.{q['name__full']} THEN 1 ELSE 0 END) "
+        f"AS agree FROM __splink__df_concat AS l JOIN __splink__df_concat AS r "
+        f"ON l.{q['dob__exact']} = r.{q['dob__exact']} AND l.{q['postcode__exact']} = r.{q['postcode__exact']} "
+        f"WHERE {' AND '.join(where)}", "__splink__same_date_postcode_names")
+    frame = linker._db_api.sql_pipeline_to_splink_dataframe(pipeline)
+    row = frame.as_record_list()[0]
+    frame.drop_table_from_database_and_remove_from_cache()
+    pairs, agree = int(row["pairs"] or 0), int(row["agree"] or 0)
+    if pairs >= min_pairs and agree > 0:
+        m = agree / pairs
+    else:
+        comparisons = {c.output_column_name: c for c in linker._settings_obj.comparisons}
+        fallback = full_name_m_from_exact_levels(comparisons)
+        if fallback is None:
+            return None
+        m = fallback
+    level.m_probability = m
+    out = {"pairs": pairs, "agree": agree, "m": m}
+    log.info("unsalted full name: m from pairs with the same date and postcode %s", out)
+    return out
 
 
 #: Pairs at one postcode below this count give no u (the levels keep the sampled u's quotient).
