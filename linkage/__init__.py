@@ -82,7 +82,8 @@ def encode_extract(input: str | Path, out_dir: str | Path, *, config: str | Path
         audit: run the release audit (default). ``False`` is ``linkage hash --no-audit`` (closed test
             environments): the skipped audit is recorded in the manifest and :func:`link_extracts` refuses
             the extract unless ``allow_unaudited=True``.
-        max_risk: the audit threshold, a share 0-1 (default 0.10, the worst-case target).
+        max_risk: the audit threshold, a share in (0, 1] (default 0.10, the worst-case target); the linkage
+            unit refuses an extract that passed only at a threshold above 0.10.
         audit_report: also write the audit report (audit.md/.html/.json) to this new folder.
 
     Returns:
@@ -97,6 +98,9 @@ def encode_extract(input: str | Path, out_dir: str | Path, *, config: str | Path
     from linkage.keys import read_analysis_public_key
     from linkage.resources import resolve_config
     from linkage.results import EncodedExtract
+
+    if max_risk is not None and not 0 < max_risk <= 1:
+        raise ValueError(f"max_risk must be a share in (0, 1], got {max_risk!r}")
 
     config_path = resolve_config(config)
     public = read_analysis_public_key(analysis_public_key) if analysis_public_key is not None else None

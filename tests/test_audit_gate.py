@@ -213,7 +213,7 @@ def test_neither_package_is_published_without_the_other(hashed, tmp_path, monkey
     assert sorted(p.name for p in tmp_path.iterdir()) == []    # nothing published, no staging folder left
 
 
-def test_the_library_partner_step_blocks_a_weak_extract_like_the_command(hashed, tmp_path, capsys):
+def test_the_library_partner_step_blocks_a_weak_extract_like_the_command(hashed, tmp_path, capsys, monkeypatch):
     # linkage.encode_extract runs the same gate as `linkage hash`: the unhardened profile fails its audit, a
     # typed error (the command's exit 4) is raised, and neither package nor a staging folder is left behind.
     root = hashed["root"]
@@ -231,6 +231,15 @@ def test_the_library_partner_step_blocks_a_weak_extract_like_the_command(hashed,
                                      key=root / "k.key", quiet=True, max_risk=1.0)
     assert lenient.release_audit is not None and lenient.release_audit["status"] == "passed"
     assert lenient.release_audit["max_risk"] == 1.0 and lenient.release_audit["risk"] == report["risk"]
+    # ...but the linkage unit holds every extract to its own 10%: a pass at a partner's lenient threshold is refused.
+    monkeypatch.delenv("LINKAGE_ALLOW_UNAUDITED", raising=False)
+    with pytest.raises(UnauditedExtractError, match=r"passed only at a threshold of 100.0%.*accepts at most 10%"):
+        linkage.link_extracts(lenient.folder, tmp_path / "link", quiet=True)
+    assert not (tmp_path / "link").exists()
+    with pytest.raises(ValueError, match="max_risk must be a share"):
+        linkage.encode_extract(root / "raw" / "police.csv", tmp_path / "bad", config=WEAK, key=root / "k.key",
+                               quiet=True, max_risk=5)
+    assert not (tmp_path / "bad").exists()
 
 
 def test_the_library_partner_step_records_audit_false_and_link_refuses_it(hashed, tmp_path, monkeypatch, capsys):
@@ -248,3 +257,5 @@ def test_the_library_partner_step_records_audit_false_and_link_refuses_it(hashed
     link = linkage.link_extracts(extract.folder, tmp_path / "link", quiet=True, allow_unaudited=True)
     assert link.manifest["counts"]["persons"] > 0
     assert f"{extract.folder}: linked although it was encoded with --no-audit" in capsys.readouterr().err
+    # the override is on record in the link's manifest, not only on a terminal
+    assert [i["release_audit_override"] for i in link.manifest["inputs"]] == ["--allow-unaudited"]

@@ -60,7 +60,7 @@ def test_unsalted_full_name_is_the_full_name_comparisons_last_level_counted_once
 
 def _people() -> list[dict[str, object]]:
     """"rare": one person with four records (one undated); "shared": three people, one record each; "twice": two
-    people; "undated": two records, neither dated; twelve other people of other names."""
+    people; "undated": two records, neither dated (counted as two people); twelve other people of other names."""
     rows: list[dict[str, object]] = []
     for i, dob in enumerate(["d1", "d1", "d1", None]):
         rows.append({"record_id": f"rare{i}", "name__full": "rare", "dob__exact": dob})
@@ -72,7 +72,8 @@ def _people() -> list[dict[str, object]]:
     return rows
 
 
-PEOPLE = 1 + 3 + 2 + 1 + 12  # "undated" is one person; the undated "rare" record adds no one
+PEOPLE = 1 + 3 + 2 + 2 + 12  # "undated": nothing tells its two records apart, so two people (the cautious side);
+#                             the undated "rare" record adds no one to a name with a dated holder
 
 
 def _registered_tf(linker: Linker) -> dict[str, float]:
@@ -91,7 +92,7 @@ def test_person_counted_term_frequency_prices_one_persons_duplicates_as_rare():
     assert out is not None and out["names"] == 16
     tf = _registered_tf(linker)
     assert (tf["rare"], tf["shared"], tf["twice"], tf["undated"]) == pytest.approx(
-        (1 / PEOPLE, 3 / PEOPLE, 2 / PEOPLE, 1 / PEOPLE))
+        (1 / PEOPLE, 3 / PEOPLE, 2 / PEOPLE, 2 / PEOPLE))
 
 
 def test_term_frequency_counts_the_other_holders_of_a_name():
@@ -101,10 +102,10 @@ def test_term_frequency_counts_the_other_holders_of_a_name():
     level = _levels(linker, "full_name")[FULL_UNSALTED_LABEL]
     assert full_name_person_tf(linker) is not None
     tf = _registered_tf(linker)
-    singleton = 2 * 1 / 14  # one name of two people, fourteen of one
+    singleton = 2 * 2 / 13  # two names of two people ("twice", "undated"), thirteen of one
     assert (tf["rare"], tf["shared"], tf["twice"], tf["undated"]) == pytest.approx(
-        (singleton / PEOPLE, 2 / PEOPLE, 1 / PEOPLE, singleton / PEOPLE))
-    shares = {"rare": 1, "shared": 3, "twice": 2, "undated": 1, **{f"other{i}": 1 for i in range(12)}}
+        (singleton / PEOPLE, 2 / PEOPLE, 1 / PEOPLE, 1 / PEOPLE))
+    shares = {"rare": 1, "shared": 3, "twice": 2, "undated": 2, **{f"other{i}": 1 for i in range(12)}}
     assert level.u_probability == pytest.approx(  # type: ignore[attr-defined]
         sum(n / PEOPLE * tf[name] for name, n in shares.items()))
     # Scoring reads the registered table: the pair of the rare name's records weighs log2(m / tf).
@@ -142,6 +143,10 @@ def test_unsalted_m_is_counted_among_pairs_with_the_same_date_and_postcode(agree
     linker = _linker(_same_date_and_postcode(agree, disagree))
     level = _levels(linker, "full_name")[FULL_UNSALTED_LABEL]
     level.m_probability = 1e-9  # type: ignore[attr-defined]  # an EM session's near-zero m is replaced
+    # ...but only once u is priced: an m alone would leave Splink's placeholder u (1e-6, ~+18 bits) in place
+    assert full_name_unsalted_m(linker, min_pairs=5) is None
+    assert level.m_probability == 1e-9  # type: ignore[attr-defined]
+    level.u_probability = 1e-4  # type: ignore[attr-defined]  # as full_name_person_tf sets it
     out = full_name_unsalted_m(linker, min_pairs=5)
     assert out == {"pairs": agree + disagree, "agree": agree, "m": pytest.approx(agree / (agree + disagree))}
     assert level.m_probability == pytest.approx(agree / (agree + disagree))  # type: ignore[attr-defined]
@@ -149,6 +154,7 @@ def test_unsalted_m_is_counted_among_pairs_with_the_same_date_and_postcode(agree
 
 def test_unsalted_m_falls_back_to_the_exact_levels_with_too_few_pairs():
     linker = _linker(_same_date_and_postcode(2, 1))
+    _levels(linker, "full_name")[FULL_UNSALTED_LABEL].u_probability = 1e-4  # type: ignore[attr-defined]
     assert full_name_unsalted_m(linker, min_pairs=5) is None  # nothing trained to fall back on
     for field, m in (("given_name", 0.72), ("surname", 0.63), ("dob", 0.9)):
         _levels(linker, field)[f"Exact match on {field}__exact"].m_probability = m  # type: ignore[attr-defined]

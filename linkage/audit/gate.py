@@ -182,6 +182,14 @@ def audit_problem(manifest: dict[str, Any]) -> str | None:
         return "its manifest records no release audit (encode with `linkage hash`, which audits its output)"
     status = record.get("status")
     if status == "passed":
+        # The partner chose the threshold: a "pass" at a lenient one (max_risk 1.0 passes anything) is not the
+        # project's pass. The linkage unit holds every extract to DEFAULT_MAX_RISK.
+        risk, limit = record.get("risk"), record.get("max_risk")
+        if not isinstance(risk, int | float) or not isinstance(limit, int | float):
+            return "its release audit record gives no risk or threshold"
+        if risk > DEFAULT_MAX_RISK or limit > DEFAULT_MAX_RISK:
+            return (f"its release audit passed only at a threshold of {100 * limit:.1f}% (worst-case attack "
+                    f"{100 * risk:.1f}%); the linkage unit accepts at most {100 * DEFAULT_MAX_RISK:.0f}%")
         return None
     if status == "failed":
         risk, limit = record.get("risk"), record.get("max_risk")
@@ -193,14 +201,17 @@ def audit_problem(manifest: dict[str, Any]) -> str | None:
     return "its release audit record is not understood"
 
 
-def check_release_audits(extracts: list[tuple[Path, dict[str, Any]]], *, allow_unaudited: bool = False) -> None:
+def check_release_audits(extracts: list[tuple[Path, dict[str, Any]]], *,
+                          allow_unaudited: bool = False) -> dict[Path, str]:
     """Refuse the first extract without a passing audit (:class:`UnauditedExtractError`), naming it.
 
     Overridden (``allow_unaudited=True``, the command's ``--allow-unaudited``, or ``LINKAGE_ALLOW_UNAUDITED=1``),
-    each such extract is named on stderr instead, with the reason, and linked."""
+    each such extract is named on stderr instead, with the reason, and linked. Returns, per overridden extract,
+    the override used, for the link manifest (so the override is on record, not only on a terminal)."""
     import sys
 
     from_env = os.environ.get(ALLOW_ENV) == "1"
+    overridden: dict[Path, str] = {}
     for path, manifest in extracts:
         problem = audit_problem(manifest)
         if problem is None:
@@ -208,7 +219,9 @@ def check_release_audits(extracts: list[tuple[Path, dict[str, Any]]], *, allow_u
         if allow_unaudited or from_env:
             how = "--allow-unaudited" if allow_unaudited else f"{ALLOW_ENV}=1"
             print(f"warning: {path}: linked although {problem} ({how})", file=sys.stderr)
+            overridden[path] = how
             continue
         raise UnauditedExtractError(f"refusing to link: {problem}; ask the partner for an extract whose release "
                                     "audit passed, or override with --allow-unaudited (allow_unaudited=True in "
                                     "Python; the override is reported)", file=str(path))
+    return overridden

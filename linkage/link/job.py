@@ -173,8 +173,9 @@ def resolve_backend(config: LinkConfig, backend: str | None = None, *, spark_mas
 
 def link_manifest(plan: LinkPlan, cfg: LinkConfig, training: dict[str, Any], counts: dict[str, Any],
                   guards: dict[str, Any], *, backend: str, extra_versions: dict[str, str] | None = None,
-                  ) -> dict[str, Any]:
-    """The link folder's manifest.json: inputs by checksum and KCV, config, training, counts, guards."""
+                  audit_overrides: dict[Path, str] | None = None) -> dict[str, Any]:
+    """The link folder's manifest.json: inputs by checksum and KCV, config, training, counts, guards, and the
+    release-gate override used for any input linked without a passing audit."""
     extracts = plan.extracts
     return {
         "schema_version": 1,
@@ -188,6 +189,7 @@ def link_manifest(plan: LinkPlan, cfg: LinkConfig, training: dict[str, Any], cou
         "inputs": [{"path": str(ex.path), "source": ex.source, "files": ex.manifest["files"],
                     "extract_id": ex.manifest.get("extract_id"),
                     "release_audit": (ex.manifest.get("release_audit") or {}).get("status", "none recorded"),
+                    "release_audit_override": (audit_overrides or {}).get(ex.path),
                     "one_person_per_id": ex.one_person_per_id, "counts": ex.manifest["counts"]}
                    for ex in extracts],
         "link_type": plan.link_type, "deduplicated_sources": plan.dedupe, "one_to_one_sources": plan.duplicate_free,
@@ -287,7 +289,8 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
 
     with phase("check extracts"):
         extracts = check_extracts(encoded_dirs)
-        check_release_audits([(ex.path, ex.manifest) for ex in extracts], allow_unaudited=allow_unaudited)
+        audit_overrides = check_release_audits([(ex.path, ex.manifest) for ex in extracts],
+                                               allow_unaudited=allow_unaudited)
         plan = make_plan(extracts, cfg)
     counts: dict[str, Any] = {}
     with duckdb_session(cfg) as con, atomic_output_dir(out_dir) as tmp, contextlib.ExitStack() as running:
@@ -334,7 +337,8 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
         with phase("write outputs"):
             write_outputs(tmp, con, model)
             shutil.rmtree(staging, ignore_errors=True)
-        manifest = link_manifest(plan, cfg, training, counts, guards, backend=engine.name, extra_versions=versions)
+        manifest = link_manifest(plan, cfg, training, counts, guards, backend=engine.name, extra_versions=versions,
+                                 audit_overrides=audit_overrides)
         manifest["blocking"] = blocking_plan
         manifest["operating_point"] = operating
         manifest["timings_seconds"] = dict(timer.timings)  # phases so far, shown in the report

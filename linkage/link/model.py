@@ -644,7 +644,8 @@ def postcode_filter_given_postcode(linker: Linker, u_given: dict[str, float] | N
 
 
 def near_postcode_params(linker: Linker) -> bool:
-    """m and u of "same full name, postcode one typo apart": m = P(same full name | match) (full_name_match_share),
+    """m and u of "same full name, postcode one typo apart": m = P(same full name | match)
+    (full_name_m_from_exact_levels),
     u = the sampled u of "same full name, same postcode" (or the level's own, where EM and sampling saw it).
 
     No EM session can train it: it fires only where the postcode and the date both differ, which no session
@@ -661,7 +662,7 @@ def near_postcode_params(linker: Linker) -> bool:
     near, same = by_label.get(FULL_NEAR_PC_LABEL), by_label.get(FULL_PC_LABEL)
     if near is None or same is None:
         return False
-    share = full_name_match_share(comparisons)
+    share = full_name_m_from_exact_levels(comparisons)
     if near._m_is_trained and near._u_is_trained and share is not None:
         # An EM session saw it: its m is then the share of all matches that reach it through a postcode typo
         # and a date more than one error off, far below the name evidence. Its own sampled u stays.
@@ -677,19 +678,6 @@ def near_postcode_params(linker: Linker) -> bool:
     near.m_probability = share if share is not None else float(same.m_probability)
     near.u_probability = float(same.u_probability)
     return True
-
-
-def full_name_match_share(comparisons: dict[str, Any]) -> float | None:
-    """P(same full name | match): each name's date-salted exact level's m over m(exact date), names taken as
-    independent (as full_name_postcode_given_postcode prices the exact full name at one postcode); None without
-    trained exact levels."""
-    exact = [next((lvl for lvl in comparisons[f].comparison_levels
-                   if lvl.label_for_charts == f"Exact match on {f}__exact" and lvl._m_is_trained), None)
-             if f in comparisons else None for f in ("given_name", "surname", "dob")]
-    if not all(lvl is not None and float(lvl.m_probability) > 0 for lvl in exact):
-        return None
-    given, surname, dob = (float(lvl.m_probability) for lvl in exact)  # type: ignore[union-attr]
-    return min(1.0, given / dob) * min(1.0, surname / dob)
 
 
 def full_name_postcode_given_postcode(linker: Linker, u_given: dict[str, float] | None = None) -> bool:
@@ -759,7 +747,9 @@ def full_name_person_tf(linker: Linker, leave_one_out: bool = True) -> dict[str,
     and a date typo counts one person twice, which makes the name look a little commoner, the cautious side).
     Records without a date add no one to a name that has dated records: most are another record of someone
     already counted, and counting each as a person would bring back the duplicates (a fifth of the messy set's
-    dates are missing); a name held only by undated records counts one person.
+    dates are missing); a name held only by undated records counts each of them as a person (nothing tells
+    its holders apart: counting them as one priced thirty undated John Smiths as a unique name, enough to merge
+    two of them on the name alone).
 
     ``leave_one_out``: the frequency is that of the *other* holders, (people - 1) / all people: the pair's own
     person is one of the name's holders whether or not the pair is a match, and a non-match needs a second one
@@ -779,7 +769,8 @@ def full_name_person_tf(linker: Linker, leave_one_out: bool = True) -> dict[str,
     tf_name = ident("tf_name__full", dialect)
     pipeline = CTEPipeline()
     pipeline = enqueue_df_concat(linker, pipeline)
-    pipeline.enqueue_sql(f"SELECT {name}, greatest(count(DISTINCT {dob}), 1) AS people FROM __splink__df_concat "
+    pipeline.enqueue_sql(f"SELECT {name}, CASE WHEN count({dob}) = 0 THEN count(*) ELSE count(DISTINCT {dob}) END "
+                         f"AS people FROM __splink__df_concat "
                          f"WHERE {name} IS NOT NULL GROUP BY {name}", "__splink__full_name_people")
     if leave_one_out:
         low, high = SINGLETON_OTHERS_BOUNDS
@@ -824,16 +815,19 @@ def full_name_unsalted_m(linker: Linker, min_pairs: int = MIN_SAME_DATE_POSTCODE
     exact postcode token (both present), and sex not recorded differently.
 
     No EM session trains this level well (it fires where date and postcode both differ or are missing, which
-    no session blocked on them shows; an EM session drove its m to ~0 on the messy set), and the date-salted
-    exact levels' estimate (each name's m over m(exact date), names independent) read 0.25 where about three
-    quarters of the matches have the same full name. Pairs of one record's own identity rows (alias names)
+    no session blocked on them shows; an EM session drove its m to ~0 on the messy set); this count needs no
+    independence assumption between the names, which the date-salted exact levels' estimate (each name's m over
+    m(exact date)) makes. Pairs of one record's own identity rows (alias names)
     are left out. Non-matches among these pairs are mostly twins at one address (same date, same postcode,
     other given name); leaving out pairs whose sex differs drops half of them, the rest pull m down a little
     (the cautious side). Set even where an EM session trained it. With fewer than ``min_pairs`` such pairs, the
-    exact levels' estimate (full_name_m_from_exact_levels) instead. Returns {"pairs", "agree", "m"} or None."""
+    exact levels' estimate (full_name_m_from_exact_levels) instead. Returns {"pairs", "agree", "m"} or None.
+    Leaves m alone (None) while u is not priced (no person-count table and random sampling never saw the level):
+    an m marks the level trained, and fix_untrained_levels would then leave Splink's placeholder u of 1e-6 (about
+    +18 bits) in place."""
     level = _unsalted_full_name_level(linker)
     concat_cols = {c.strip('"`') for c in _concat_columns(linker)}
-    if level is None or not {"name__full", "dob__exact", "postcode__exact"} <= concat_cols:
+    if level is None or not level._u_is_trained or not {"name__full", "dob__exact", "postcode__exact"} <= concat_cols:
         return None
     from splink.internals.pipeline import CTEPipeline
     from splink.internals.vertically_concatenate import enqueue_df_concat
