@@ -90,11 +90,14 @@ def encode_extract(input: str | Path, out_dir: str | Path, *, config: str | Path
         The encoded extract: counts, ``release_audit``, ``tokens()``, ``rejected()``.
     """
     import sys
-    import time
 
-    from linkage.audit.gate import DEFAULT_MAX_RISK, LIBRARY_NO_AUDIT, encode_with_release_gate
-    from linkage.config import load_partner_config
-    from linkage.encode.hardening import weak_encoding_reasons
+    from linkage.audit.gate import (
+        DEFAULT_MAX_RISK,
+        LIBRARY_NO_AUDIT,
+        encode_with_release_gate,
+        stderr_audit_progress,
+        warn_weak_encodings,
+    )
     from linkage.keys import read_analysis_public_key
     from linkage.resources import resolve_config
     from linkage.results import EncodedExtract
@@ -104,19 +107,11 @@ def encode_extract(input: str | Path, out_dir: str | Path, *, config: str | Path
 
     config_path = resolve_config(config)
     public = read_analysis_public_key(analysis_public_key) if analysis_public_key is not None else None
-    started = time.perf_counter()
-
-    def progress(line: str) -> None:  # the audit takes a while on a large extract: say where it is
-        print(f"[release audit {time.perf_counter() - started:6.0f}s] {line}", file=sys.stderr, flush=True)
-
-    def warn_weak(_: dict[str, Any]) -> None:  # the settings a failed audit points at, as the command names them
-        for reason in weak_encoding_reasons(load_partner_config(config_path)):
-            print(f"warning: weak encodings: {reason}", file=sys.stderr)
-
     manifest, _ = encode_with_release_gate(
         config_path, load_key(key), Path(input), out_dir, audit=audit,
         max_risk=DEFAULT_MAX_RISK if max_risk is None else max_risk, report_dir=audit_report,
-        no_audit_reason=LIBRARY_NO_AUDIT, progress=None if quiet else progress, on_encoded=warn_weak,
+        no_audit_reason=LIBRARY_NO_AUDIT, progress=None if quiet else stderr_audit_progress(),
+        on_encoded=warn_weak_encodings(config_path),
         source=source, quiet=quiet, workers=workers, analysis_public_key=public, attributes_out=attributes_out)
     if not audit:
         print(f"warning: {out_dir}: encoded with audit=False: no release audit ran (recorded in the manifest; "

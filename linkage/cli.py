@@ -12,7 +12,6 @@ import contextlib
 import errno
 import signal
 import sys
-import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -245,9 +244,12 @@ def hash_extract(
 ) -> None:
     """Partner step: write the identifier package (for the linkage unit) and the encrypted attribute package,
     published only when the release audit of the identifier package passes (the release gate)."""
-    from linkage.audit.gate import DEFAULT_MAX_RISK, encode_with_release_gate
-    from linkage.config import load_partner_config
-    from linkage.encode.hardening import weak_encoding_reasons
+    from linkage.audit.gate import (
+        DEFAULT_MAX_RISK,
+        encode_with_release_gate,
+        stderr_audit_progress,
+        warn_weak_encodings,
+    )
     from linkage.encode.sources import DatabaseSource, open_input
     from linkage.resources import resolve_config
 
@@ -270,21 +272,13 @@ def hash_extract(
         print("warning: database input: the release audit runs on files only; run `linkage audit` on an export",
               file=sys.stderr)
     threshold = DEFAULT_MAX_RISK if max_risk is None else max_risk
-    started = time.perf_counter()
-
-    def progress(line: str) -> None:  # the audit takes minutes on a large extract: say where it is
-        print(f"[release audit {time.perf_counter() - started:6.0f}s] {line}", file=sys.stderr, flush=True)
-
-    def warn_weak(_: dict) -> None:  # after encoding, before the audit: the settings a failed audit points at
-        for reason in weak_encoding_reasons(load_partner_config(config_path)):
-            print(f"warning: weak encodings: {reason}", file=sys.stderr)
-
     def _do() -> tuple[dict, dict]:
         assert out is not None
         public = keys.read_analysis_public_key(analysis_key) if analysis_key is not None else None
         return encode_with_release_gate(
             config_path, secret, source_input, out, audit=not no_audit, max_risk=threshold, report_dir=audit_report,
-            progress=None if quiet else progress, on_encoded=warn_weak, source=source, quiet=quiet, workers=workers,
+            progress=None if quiet else stderr_audit_progress(), on_encoded=warn_weak_encodings(config_path),
+            source=source, quiet=quiet, workers=workers,
             analysis_public_key=public, attributes_out=attributes_out)
 
     manifest, record = run_safely(_do)

@@ -96,6 +96,33 @@ def record_no_audit(encoded_dir: str | Path, reason: str) -> dict[str, Any]:
     return record
 
 
+def stderr_audit_progress() -> Callable[[str], None]:
+    """A ``progress`` callback for :func:`encode_with_release_gate` that prints each audit phase to stderr with
+    the seconds since it was made (the audit takes minutes on a large extract: say where it is)."""
+    import sys
+    import time
+
+    started = time.perf_counter()
+
+    def progress(line: str) -> None:
+        print(f"[release audit {time.perf_counter() - started:6.0f}s] {line}", file=sys.stderr, flush=True)
+    return progress
+
+
+def warn_weak_encodings(config_path: Path) -> Callable[[dict[str, Any]], None]:
+    """An ``on_encoded`` callback that names, on stderr, each weak setting of the partner config: printed after
+    encoding and before the audit, so a failed audit's output points at the settings to change."""
+    import sys
+
+    from linkage.config import load_partner_config
+    from linkage.encode.hardening import weak_encoding_reasons
+
+    def warn(_: dict[str, Any]) -> None:
+        for reason in weak_encoding_reasons(load_partner_config(config_path)):
+            print(f"warning: weak encodings: {reason}", file=sys.stderr)
+    return warn
+
+
 def encode_with_release_gate(config: str | Path, key: bytes, source_input: Any, out_dir: str | Path, *,
                              audit: bool = True, max_risk: float = DEFAULT_MAX_RISK,
                              report_dir: str | Path | None = None, no_audit_reason: str = "linkage hash --no-audit",
