@@ -113,15 +113,24 @@ class ListOverlapLevel(ComparisonLevelCreator):
 class CoveredElsewhereLevel(ComparisonLevelCreator):
     """A null (neutral) level: ``base_sql``, or any of ``agreeing`` levels' conditions holds while ``exact``
     does not agree (rendered per dialect). The name comparisons use it to stay neutral where the full-name
-    composites agree and the date-salted exact tokens do not, so one agreement counts once."""
+    composites agree and the date-salted exact tokens do not, so one agreement counts once.
 
-    def __init__(self, base_sql: str, agreeing: list[ComparisonLevelCreator], exact: str, label: str) -> None:
+    ``not_covered_when``: SQL under which this comparison counts the agreement itself and the comparison owning
+    ``agreeing`` is neutral instead (a name order swap: the order-free full-name composites agree, and the
+    per-name order-swapped levels count it)."""
+
+    def __init__(self, base_sql: str, agreeing: list[ComparisonLevelCreator], exact: str, label: str,
+                 not_covered_when: str | None = None) -> None:
         self.base_sql, self.agreeing, self.exact, self.label = base_sql, agreeing, exact, label
+        self.not_covered_when = not_covered_when
         self.is_null_level = True
 
     def create_sql(self, sql_dialect: SplinkDialect) -> str:
         any_agrees = " OR ".join(f"({lvl.create_sql(sql_dialect)})" for lvl in self.agreeing)
-        return f"({self.base_sql}) OR (({any_agrees}) AND NOT coalesce({self.exact}_l = {self.exact}_r, false))"
+        covered = f"({any_agrees}) AND NOT coalesce({self.exact}_l = {self.exact}_r, false)"
+        if self.not_covered_when is not None:
+            covered += f" AND NOT coalesce({self.not_covered_when}, false)"
+        return f"({self.base_sql}) OR ({covered})"
 
     def create_label_for_charts(self) -> str:
         return self.label
