@@ -1,11 +1,12 @@
-"""A name order swap must count as name evidence, once, in the privacy-first profile.
+"""A name order swap with the same date of birth must count as name evidence in the privacy-first profile.
 
 There the per-name exact tokens are salted with the date, the full-name composites are order-free, and the two
 comparisons share the work: the per-name comparisons stay neutral where the full-name composites agree (so one
 agreement counts once), and the full-name comparison stays neutral where the dates agree (the per-name tokens
 compare the names then). A same-date swap (Jack McCarthy / McCarthy Jack) satisfies both neutral conditions, so
-before the fix it weighed nothing in any name comparison and was lost on FEBRL4. A swap is now counted in the
-per-name order-swapped levels (as without the composites), and the full-name comparison is neutral for it.
+before the fix it weighed nothing in any name comparison and was lost on FEBRL4. A same-date swap is now counted in
+the per-name order-swapped levels (as without the composites); a swap with another date stays with the full-name
+comparison.
 
 Each comparison's levels are evaluated as Splink renders them for DuckDB, first matching level wins."""
 
@@ -17,7 +18,7 @@ import duckdb
 import pytest
 
 from linkage.link.config import LinkConfig
-from linkage.link.model import FULL_NEAR_DOB_LABEL, build_comparisons
+from linkage.link.model import FULL_NEAR_DOB_LABEL, FULL_PC_LABEL, build_comparisons
 
 SWAP_LABEL = "matches the other name (order swapped)"
 # The shipped profile's name and date columns (no Bloom filters: every case here is decided before them).
@@ -65,12 +66,16 @@ def test_same_date_swap_counts_in_the_name_comparisons():
     assert levels["surname"] == SWAP_LABEL
 
 
-@pytest.mark.parametrize("right_dob", ["19411215", "19411241", "19780506"])  # one digit off; two swapped; other
-def test_swap_with_another_date_counts_once_in_the_name_comparisons(right_dob):
+@pytest.mark.parametrize(("right_dob", "full_level"), [
+    ("19411215", FULL_NEAR_DOB_LABEL), ("19411241", FULL_NEAR_DOB_LABEL),  # one digit off; two digits swapped
+    ("19780506", FULL_PC_LABEL)])                                           # another date, the same postcode
+def test_swap_with_another_date_stays_with_the_full_name_comparison(right_dob, full_level):
+    # counted once, by the full-name composites (priced given the postcode there: relatives at one address)
     levels = _levels(_record("jack", "mccarthy", "19411214", "3178"),
                      _record("mccarthy", "jack", right_dob, "3178"))
-    assert levels["given_name"] == SWAP_LABEL and levels["surname"] == SWAP_LABEL
-    assert levels["full_name"].startswith("full name composites missing")  # not counted a second time
+    assert levels["full_name"] == full_level
+    for field in ("given_name", "surname"):
+        assert levels[field] == f"{field} missing, or compared by the full-name composites"
 
 
 def test_same_order_with_a_near_date_counts_once_in_the_full_name():

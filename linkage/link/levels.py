@@ -115,9 +115,9 @@ class CoveredElsewhereLevel(ComparisonLevelCreator):
     does not agree (rendered per dialect). The name comparisons use it to stay neutral where the full-name
     composites agree and the date-salted exact tokens do not, so one agreement counts once.
 
-    ``not_covered_when``: SQL under which this comparison counts the agreement itself and the comparison owning
-    ``agreeing`` is neutral instead (a name order swap: the order-free full-name composites agree, and the
-    per-name order-swapped levels count it)."""
+    ``not_covered_when``: SQL under which the comparison owning ``agreeing`` is neutral although they agree, so
+    this comparison must count the agreement itself (a name order swap with the same date of birth: the full-name
+    comparison is neutral where the dates agree, and the per-name order-swapped levels count it)."""
 
     def __init__(self, base_sql: str, agreeing: list[ComparisonLevelCreator], exact: str, label: str,
                  not_covered_when: str | None = None) -> None:

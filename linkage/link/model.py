@@ -69,11 +69,11 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
         if agreeing:
             # Full-name composites agree where this name's date-salted token does not (the date differs): the
             # full-name comparison counts it once; here it is neither agreement nor an "all other" penalty.
-            # Not for a name order swap: the order-swapped level below counts it (the full-name comparison is
-            # neutral for it, see _order_swapped_sql), whether or not the dates agree.
+            # Not for a name order swap with the same date: the full-name comparison is neutral where the dates
+            # agree, so the order-swapped level below counts it (see _same_date_swap_sql).
             null = CoveredElsewhereLevel(f"({sides[0]}) OR ({sides[1]})", agreeing, exact,
                                          f"{field} missing, or compared by the full-name composites",
-                                         not_covered_when=_order_swapped_sql(cols))
+                                         not_covered_when=_same_date_swap_sql(cols))
     else:
         null = cll.NullLevel(exact)
     levels: list[Any] = [null, cll.ExactMatchLevel(exact, term_frequency_adjustments=tf)]
@@ -143,19 +143,25 @@ def _full_name_agreement(cols: set[str], config: LinkConfig | None = None) -> li
     return out
 
 
-def _order_swapped_sql(cols: set[str]) -> str | None:
-    """Given and family name recorded the other way round (both cross-match through the shared name key).
+def _same_date_swap_sql(cols: set[str]) -> str | None:
+    """Given and family name recorded the other way round (both cross-match through the shared name key), with
+    the same date of birth.
 
-    With the full-name composites (order-free) such a pair agrees on the full name, and the per-name comparisons
-    would leave it to the full-name comparison, which is neutral where the dates agree: a same-date swap then
-    weighed nothing in any name comparison (FEBRL4: 6 of the 58 true pairs the privacy-first profile lost).
-    It is counted once instead, in the per-name comparisons' order-swapped levels (as without the composites),
-    and the full-name comparison stays neutral for it. The condition names no date column: Splink leaves out of
-    an EM session every comparison that reads a column of its blocking rule (the date-of-birth session trains
-    the name comparisons)."""
-    if not {"name__given_shared", "name__surname_shared"} <= cols:
+    The order-free full-name composites agree for such a pair, so the per-name comparisons would leave it to the
+    full-name comparison, which is neutral where the dates agree: a same-date swap weighed nothing in any name
+    comparison (FEBRL4: 6 of the 58 true pairs the privacy-first profile lost). The per-name order-swapped levels
+    count it instead, as in profiles without the composites. A swap with another date stays with the full-name
+    comparison, whose levels price a name at one address given the postcode (relatives at one address with
+    swapped names: Mohammed Hussain and his son Hussain Mohammed).
+
+    "Same date" is the two date-tolerant full-name lists being equal (same full name and same date give the same
+    list; any other date gives other tokens): a date column here would take the name comparisons out of the EM
+    session blocked on the date of birth (Splink leaves out every comparison reading a column of the session's
+    blocking rule), and that session trains them."""
+    if not {"name__given_shared", "name__surname_shared", "full_name__near_dob"} <= cols:
         return None
-    return "name__given_shared_l = name__surname_shared_r AND name__surname_shared_l = name__given_shared_r"
+    return ("name__given_shared_l = name__surname_shared_r AND name__surname_shared_l = name__given_shared_r "
+            "AND full_name__near_dob_l = full_name__near_dob_r")
 
 
 def _full_name_comparison(cols: set[str], config: LinkConfig | None = None) -> cl.CustomComparison | None:
@@ -172,9 +178,6 @@ def _full_name_comparison(cols: set[str], config: LinkConfig | None = None) -> c
     null_sql = f"({sides[0]}) OR ({sides[1]})"
     if "dob__exact" in cols:
         null_sql += " OR (dob__exact_l = dob__exact_r)"
-    swapped = _order_swapped_sql(cols)
-    if swapped is not None:  # the per-name comparisons' order-swapped levels count it
-        null_sql += f" OR ({swapped})"
     levels: list[Any] = [cll.CustomLevel(null_sql).configure(
         is_null_level=True, label_for_charts="full name composites missing, or date of birth agrees")]
     levels += _full_name_agreement(cols, config)
