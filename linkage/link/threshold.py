@@ -20,6 +20,7 @@ manifest and re-thresholding (``linkage cluster``) needs no re-scoring.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import duckdb
@@ -77,12 +78,13 @@ def estimate_prior(histogram: list[tuple[float, int]], n_pairs: int, start: floa
     return lam, MAX_ITERATIONS
 
 
-def expected_curve(histogram: list[tuple[float, int]], prior: float) -> list[dict[str, float]]:
+def expected_curve(histogram: list[tuple[float, int]], prior: float,
+                   extra_expected_true: float = 0.0) -> list[dict[str, float]]:
     """Per candidate threshold (each bin's probability, descending): expected pairs linked, precision,
-    recall and F1 among the scored pairs."""
+    recall and F1 among the scored pairs (recall also counts ``extra_expected_true`` matches not scored)."""
     offset = logit2(prior)
     probs = [(prob_from_bits(offset + bits), n) for bits, n in sorted(histogram, reverse=True)]
-    expected_true = sum(p * n for p, n in probs)
+    expected_true = sum(p * n for p, n in probs) + extra_expected_true
     out, tp, pos = [], 0.0, 0
     for p, n in probs:
         tp += p * n
@@ -129,15 +131,16 @@ def choose_threshold_on_edges(con: duckdb.DuckDBPyConnection, op: dict[str, Any]
     hist = histogram_from_manifest(op) if op.get("bayes_factor_histogram") else []
     offset = logit2(op["prior"]) if hist else 0.0
     below = sum(n * p for b, n in hist if (p := prob_from_bits(offset + b)) < floor)
+    unblocked = float(op.get("expected_true_unblocked") or 0.0)  # matches no blocking rule produced
     probs = edge_probabilities(con)
-    curve = curve_from_probabilities(probs, below)
+    curve = curve_from_probabilities(probs, below + unblocked)
     threshold = best_threshold(curve, low, high)
     at = [c for c in curve if c["threshold"] >= threshold]
     chosen = at[-1] if at else None
     clusters: list[dict[str, Any]] = []
     if transitive:
         # Deduplication: clusters imply pairs no edge scored, so choose on the clusters' expected F1.
-        expected_true = sum(p * n for p, n in probs) + below
+        expected_true = sum(p * n for p, n in probs) + below + unblocked
         candidates = sorted({threshold, *[c for c in CLUSTER_CANDIDATES if low <= c <= high]})
         clusters = cluster_sweep(con, candidates, expected_true, duplicate_free=duplicate_free)
         # Mixed links (one-to-one sources beside a deduplicated one): the components here chain through the
@@ -246,15 +249,27 @@ SWEEP_THRESHOLDS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.9
 
 
 def operating_point(histogram: list[tuple[float, int]], n_pairs: int, rule_prior: float, *,
-                    reestimate_prior: bool, low: float, high: float) -> dict[str, Any]:
-    """Prior, chosen threshold, the expected curve (compact) and a sweep table: what the manifest keeps."""
-    prior, iterations = (estimate_prior(histogram, n_pairs, rule_prior) if reestimate_prior else (rule_prior, 0))
-    curve = expected_curve(histogram, prior)
+                    reestimate_prior: bool, low: float, high: float, recall_at: Any = None) -> dict[str, Any]:
+    """Prior, chosen threshold, the expected curve (compact) and a sweep table: what the manifest keeps.
+    ``recall_at(prior)``, when given, is the blocking rules' estimated recall among matches (None: not
+    estimable); the prior is then corrected for the matches no rule produced, and they join the expected
+    matches the curve's recall is counted against."""
+    recall: float | None = None
+    if reestimate_prior and recall_at is not None:
+        prior, iterations, recall = estimate_prior_with_recall(histogram, n_pairs, rule_prior, recall_at)
+    elif reestimate_prior:
+        prior, iterations = estimate_prior(histogram, n_pairs, rule_prior)
+    else:
+        prior, iterations = rule_prior, 0
+    unblocked = prior * n_pairs * (1.0 - recall) if recall is not None else 0.0
+    curve = expected_curve(histogram, prior, unblocked)
     threshold = best_threshold(curve, low, high)
     at = [c for c in curve if c["threshold"] >= threshold]
     chosen = at[-1] if at else None
     return {
         "rule_prior": rule_prior, "prior": prior, "prior_iterations": iterations, "comparable_pairs": n_pairs,
+        "blocking_recall": None if recall is None else round(recall, 4),
+        "expected_true_unblocked": round(unblocked, 1),
         "threshold": threshold,
         "expected_precision": round(chosen["expected_precision"], 4) if chosen else None,
         "expected_recall": round(chosen["expected_recall"], 4) if chosen else None,
@@ -282,17 +297,40 @@ def reprice_predictions(con: duckdb.DuckDBPyConnection, predictions_table: str, 
 
 
 def choose_operating_point(con: duckdb.DuckDBPyConnection, predictions_table: str, rule_prior: float, config: Any,
-                           identities: dict[str, int], link_type: str, dedupe: list[str]) -> dict[str, Any]:
+                           identities: dict[str, int], link_type: str, dedupe: list[str],
+                           rules: list[Any] | None = None, column_specs: dict[str, dict[str, Any]] | None = None,
+                           identities_table: str = "_identities") -> dict[str, Any]:
     """Run-time entry point: estimate the prior from pairs scored under ``rule_prior``, re-price them in place
     and return the operating point (``prior``, ``threshold`` fixed or chosen) for clustering and the manifest.
 
-    The caller carries the new prior into the model (``model.json``, the report's charts)."""
+    With the blocking ``rules`` and the extracts' ``column_specs`` (manifest ``encodings.columns``), the prior
+    is corrected for the matches the rules never produced (their recall among matches estimated from the
+    scored pairs, see the section above :func:`rule_equalities`). The caller carries the new prior into the
+    model (``model.json``, the report's charts)."""
     settings = config.clustering
-    histogram = weight_histogram(con, predictions_table, rule_prior)
+    reestimate = settings.prior == "from_scores"
+    structure = blocking_structure(rules, column_specs) if (reestimate and rules and column_specs) else None
+    if structure is not None:
+        present = {str(row[0]) for row in con.execute(f"DESCRIBE {identities_table}").fetchall()}
+        if any(c not in present for rule in structure for pairs in rule.values() for pair in pairs for c in pair):
+            structure = None  # a backend that kept no token columns: the uncorrected estimate
+    recall_at = None
+    if structure is not None:
+        patterns = blocking_pattern_histogram(con, predictions_table, identities_table, structure, rule_prior)
+        totals: dict[float, int] = {}
+        for bits, n, _ in patterns:
+            totals[bits] = totals.get(bits, 0) + n
+        histogram = sorted(totals.items())
+
+        def recall_at(prior: float) -> float:
+            estimate = blocking_recall(patterns, structure, prior)
+            return 1.0 if estimate is None else estimate
+    else:
+        histogram = weight_histogram(con, predictions_table, rule_prior)
     n_pairs = comparable_pairs(identities, link_type, dedupe)
     auto = settings.threshold_match_probability == "auto"
-    op = operating_point(histogram, n_pairs, rule_prior, reestimate_prior=settings.prior == "from_scores",
-                         low=settings.auto_threshold_min, high=settings.auto_threshold_max)
+    op = operating_point(histogram, n_pairs, rule_prior, reestimate_prior=reestimate,
+                         low=settings.auto_threshold_min, high=settings.auto_threshold_max, recall_at=recall_at)
     op["prior"] = float(f"{op['prior']:.9g}")
     if op["prior"] != rule_prior:
         reprice_predictions(con, predictions_table, rule_prior, op["prior"])
@@ -310,3 +348,168 @@ def scoring_floor(config: Any) -> float:
     if config.clustering.prior == "from_scores":
         return min(floor, SCORING_FLOOR)
     return floor
+
+
+# --- matches the blocking rules never produced ----------------------------------------------------------------
+# The fixed point above counts only the pairs some blocking rule produced. A true pair that shares no blocking
+# key (on messy data: a date and a postcode both missing or wrong) is never scored, so the estimate is the prior
+# times the rules' recall among matches, R = P(blocked | match). With the unblocked pairs' likelihood kept (each
+# is "some pair the rules did not produce", a near-certain non-match event for non-matches), the maximum-likelihood
+# fixed point becomes lambda = sum_i p_i(lambda) / (N * R). R is estimated without labels from the scored pairs,
+# under the Fellegi-Sunter model's own assumption: fields agree independently given a match.
+#
+# Each blocking column belongs to one *block* of fields: its salt's field when it is salted (a name token salted
+# with the date of birth agrees only when the date does, so it belongs with the date), else its own field (the
+# name fields form one block: given name and surname are not assumed independent). A rule's condition splits
+# into one part per block. A block's joint agreement pattern among matches is read from the pairs that some rule
+# *not* using that block produced (weighted by their match probability): under independence, being blocked on
+# other fields says nothing about this one. R is the sum over the blocks' patterns of the product of their
+# probabilities, where some rule holds.
+
+MIN_BLOCKING_RECALL = 0.1   # below this the estimate is not believed (a sanity floor, never reached in benchmarks)
+_RULE_EQUALITY = re.compile(r'l\."?(\w+)"?\s*=\s*r\."?(\w+)"?')
+
+
+def rule_equalities(rule: Any) -> list[tuple[str, str]] | None:
+    """(left column, right column) equalities of a blocking rule (a column list, or SQL of ``l.a = r.b`` terms
+    joined by AND); None for SQL of any other form."""
+    if isinstance(rule, list):
+        return [(str(c), str(c)) for c in rule]
+    text = str(rule)
+    pairs = [(m.group(1), m.group(2)) for m in _RULE_EQUALITY.finditer(text)]
+    rest = _RULE_EQUALITY.sub("", text).replace("(", " ").replace(")", " ").split()
+    if not pairs or any(word.upper() != "AND" for word in rest):
+        return None
+    return pairs
+
+
+def column_block(column: str, spec: dict[str, Any]) -> str:
+    """The block of fields a token column's agreement depends on (see the section comment)."""
+    encoding = str(spec.get("encoding", ""))
+    if "+dob" in encoding or "salt-dob" in encoding or "near_dob" in encoding:
+        return "date_of_birth"
+    if "+postcode" in encoding or "salt-postcode" in encoding:
+        return "postcode"
+    field = str(spec.get("field", column.split("__")[0]))
+    return "name" if field in ("given_name", "surname", "full_name", "name") else field
+
+
+def blocking_structure(rules: list[Any], column_specs: dict[str, dict[str, Any]]
+                       ) -> list[dict[str, list[tuple[str, str]]]] | None:
+    """Each rule as {block: its equalities in that block}; None when some rule is not a conjunction of
+    equalities of known columns (then the recall is not estimated)."""
+    out = []
+    for rule in rules:
+        pairs = rule_equalities(rule)
+        if pairs is None or any(a not in column_specs or b not in column_specs for a, b in pairs):
+            return None
+        parts: dict[str, list[tuple[str, str]]] = {}
+        for a, b in pairs:
+            parts.setdefault(column_block(a, column_specs[a]), []).append((a, b))
+        out.append(parts)
+    return out
+
+
+def _agree_sql(pairs: list[tuple[str, str]], left: str, right: str) -> str:
+    from linkage.contracts.names import is_token_list_column
+
+    terms = []
+    for a, b in pairs:
+        if is_token_list_column(a) or is_token_list_column(b):
+            terms.append(f'coalesce(list_has_any({left}."{a}", {right}."{b}"), false)')
+        else:
+            terms.append(f'coalesce({left}."{a}" = {right}."{b}", false)')
+    return "(" + " AND ".join(terms) + ")"
+
+
+def _holds_sql(pairs: list[tuple[str, str]]) -> str:
+    """The equalities hold in either direction (Splink compares each unordered pair once)."""
+    return f"({_agree_sql(pairs, 'l', 'r')} OR {_agree_sql(pairs, 'r', 'l')})"
+
+
+def blocking_pattern_histogram(con: duckdb.DuckDBPyConnection, scored_table: str, identities_table: str,
+                               structure: list[dict[str, list[tuple[str, str]]]], rule_prior: float
+                               ) -> list[tuple[float, int, tuple[bool, ...]]]:
+    """(Bayes factor in bits, pairs, which rule-parts hold) over the scored pairs: each rule's part in each block,
+    in the order of :func:`rule_parts`."""
+    parts = rule_parts(structure)
+    flags = ", ".join(f"{_holds_sql(structure[i][block])} AS f{k}" for k, (i, block) in enumerate(parts))
+    names = ", ".join(f"f{k}" for k in range(len(parts)))
+    rows = con.execute(f"""SELECT b, count(*), {names} FROM (
+            SELECT round((s.match_weight - ?) / {BIN_BITS}) AS b, {flags} FROM {scored_table} s
+            JOIN {identities_table} l ON l.identity_id = s.identity_id_l
+            JOIN {identities_table} r ON r.identity_id = s.identity_id_r WHERE s.match_weight IS NOT NULL)
+        GROUP BY ALL""", [logit2(rule_prior)]).fetchall()
+    return [(round(float(row[0]) * BIN_BITS, 4), int(row[1]), tuple(bool(v) for v in row[2:])) for row in rows]
+
+
+def rule_parts(structure: list[dict[str, list[tuple[str, str]]]]) -> list[tuple[int, str]]:
+    """(rule index, block) of every rule-part, in a fixed order."""
+    return [(i, block) for i, rule in enumerate(structure) for block in sorted(rule)]
+
+
+def blocking_recall(patterns: list[tuple[float, int, tuple[bool, ...]]],
+                    structure: list[dict[str, list[tuple[str, str]]]], prior: float) -> float | None:
+    """P(some rule holds | match) under independent blocks, from the scored pairs' rule-part patterns weighted
+    by their match probability under ``prior``; None when some block is used by every rule (its failures
+    are never seen), no evidence is left, or the blocks' patterns are too many to enumerate."""
+    import numpy as np
+
+    parts = rule_parts(structure)
+    blocks = sorted({block for rule in structure for block in rule})
+    offset = logit2(prior)
+    flags = np.array([f for _, _, f in patterns], dtype=bool).reshape(len(patterns), len(parts))
+    weights = np.array([n * prob_from_bits(offset + bits) for bits, n, _ in patterns], dtype=float)
+    states_of: list[np.ndarray] = []     # per block: its observed patterns (states x own parts)
+    probs_of: list[np.ndarray] = []      # per block: P(pattern | match)
+    for block in blocks:
+        own = [k for k, (_, b) in enumerate(parts) if b == block]
+        others = [k for k, (i, _) in enumerate(parts) if block not in structure[i]]
+        if not others:
+            return None
+        seen = flags[:, others].any(axis=1)
+        if weights[seen].sum() <= 0:
+            return None
+        states, inverse = np.unique(flags[seen][:, own], axis=0, return_inverse=True)
+        mass = np.bincount(inverse.ravel(), weights=weights[seen], minlength=len(states))
+        states_of.append(states)
+        probs_of.append(mass / mass.sum())
+    shape = tuple(len(p) for p in probs_of)
+    if math.prod(shape) > 20_000_000:
+        return None
+    blocked = np.zeros(shape, dtype=bool)
+    for r, rule in enumerate(structure):
+        holds = np.ones(shape, dtype=bool)
+        for axis, block in enumerate(blocks):
+            if block in rule:
+                column = [k for k, (i, b) in enumerate(parts) if b == block].index(parts.index((r, block)))
+                view = [1] * len(blocks)
+                view[axis] = shape[axis]
+                holds = holds & states_of[axis][:, column].reshape(view)
+        blocked |= holds
+    joint = np.ones(shape)
+    for axis, probs in enumerate(probs_of):
+        view = [1] * len(blocks)
+        view[axis] = shape[axis]
+        joint = joint * probs.reshape(view)
+    recall = float(joint[blocked].sum())
+    return max(min(recall, 1.0), MIN_BLOCKING_RECALL)
+
+
+def estimate_prior_with_recall(histogram: list[tuple[float, int]], n_pairs: int, start: float,
+                               recall_at: Any) -> tuple[float, int, float]:
+    """Fixed point of lambda = sum p_i(lambda) / (N * R(lambda)), R from ``recall_at(lambda)`` (the recall
+    estimate's weights move with the prior); returns (prior, iterations, recall)."""
+    if n_pairs <= 0 or not histogram:
+        return start, 0, 1.0
+    lam = min(max(start, 1e-12), 0.5)
+    recall = 1.0
+    for i in range(1, MAX_ITERATIONS + 1):
+        offset = logit2(lam)
+        expected = sum(n * prob_from_bits(offset + bits) for bits, n in histogram)
+        recall = recall_at(lam)
+        new = min(max(expected / n_pairs / recall, 1e-12), 0.5)
+        if abs(new - lam) <= 1e-7 * lam:
+            return new, i, recall
+        lam = new
+    return lam, MAX_ITERATIONS, recall
