@@ -99,10 +99,14 @@ def test_rule_parts_are_read_from_the_scored_pairs_tokens() -> None:
     con.execute("""CREATE TABLE ids AS SELECT * FROM (VALUES
         ('a', 'D1', 'P1', ['n1']), ('b', 'D1', 'P2', ['n2']), ('c', 'D2', 'P2', ['n2', 'n3']),
         ('d', NULL, NULL, NULL)) t(identity_id, dob__exact, postcode__exact, full_name__near_pc)""")
-    con.execute("""CREATE TABLE scored AS SELECT * FROM (VALUES ('a', 'b', 3.0), ('b', 'c', 1.0), ('a', 'd', -2.0))
-        t(identity_id_l, identity_id_r, match_weight)""")
+    # identities a and d are aliases of record A (b: record B, c: record C)
+    con.execute("""CREATE TABLE scored AS SELECT * FROM (VALUES ('a', 'b', 'A', 'B', 3.0), ('b', 'c', 'B', 'C', 1.0),
+        ('d', 'b', 'A', 'B', -2.0)) t(identity_id_l, identity_id_r, record_id_l, record_id_r, match_weight)""")
     structure = blocking_structure([["dob__exact"], ["postcode__exact", "full_name__near_pc"]], SPECS)
     assert structure is not None
     rows = blocking_pattern_histogram(con, "scored", "ids", structure, rule_prior=0.5)
     # rule parts: (rule 0, date), (rule 1, postcode): the near-pc column is salted with the postcode
     assert sorted(rows) == [(-2.0, 1, (False, False)), (1.0, 1, (False, True)), (3.0, 1, (True, False))]
+    # per record pair: A-B is blocked through identity a, at its best weight
+    by_record = blocking_pattern_histogram(con, "scored", "ids", structure, rule_prior=0.5, per_record_pair=True)
+    assert sorted(by_record) == [(1.0, 1, (False, True)), (3.0, 1, (True, False))]

@@ -131,8 +131,10 @@ def choose_threshold_on_edges(con: duckdb.DuckDBPyConnection, op: dict[str, Any]
     hist = histogram_from_manifest(op) if op.get("bayes_factor_histogram") else []
     offset = logit2(op["prior"]) if hist else 0.0
     below = sum(n * p for b, n in hist if (p := prob_from_bits(offset + b)) < floor)
-    unblocked = float(op.get("expected_true_unblocked") or 0.0)  # matches no blocking rule produced
     probs = edge_probabilities(con)
+    # record pairs that are matches and that no blocking rule produced (not in any edge, never linkable)
+    record_recall = op.get("record_blocking_recall")
+    unblocked = (sum(p * n for p, n in probs) + below) * (1.0 / record_recall - 1.0) if record_recall else 0.0
     curve = curve_from_probabilities(probs, below + unblocked)
     threshold = best_threshold(curve, low, high)
     at = [c for c in curve if c["threshold"] >= threshold]
@@ -156,7 +158,7 @@ def choose_threshold_on_edges(con: duckdb.DuckDBPyConnection, op: dict[str, Any]
             "expected_precision": round(chosen["expected_precision"], 4) if chosen else None,
             "expected_recall": round(chosen["expected_recall"], 4) if chosen else None,
             "expected_f1": round(chosen["expected_f1"], 4) if chosen else None,
-            "expected_true_below_floor": round(below, 1),
+            "expected_true_below_floor": round(below, 1), "expected_true_unblocked_records": round(unblocked, 1),
             "edge_probability_histogram": {"probability": [p for p, _ in probs], "pairs": [n for _, n in probs]},
             "sweep": sweep(curve, SWEEP_THRESHOLDS)}
 
@@ -332,6 +334,13 @@ def choose_operating_point(con: duckdb.DuckDBPyConnection, predictions_table: st
     op = operating_point(histogram, n_pairs, rule_prior, reestimate_prior=reestimate,
                          low=settings.auto_threshold_min, high=settings.auto_threshold_max, recall_at=recall_at)
     op["prior"] = float(f"{op['prior']:.9g}")
+    if structure is not None:
+        # The clustering counts record pairs: a record pair is missed only if none of its identity pairs was
+        # blocked, so the threshold choice uses the recall over record pairs (the same under no aliases).
+        by_record = blocking_pattern_histogram(con, predictions_table, identities_table, structure, rule_prior,
+                                               per_record_pair=True)
+        estimate = blocking_recall(by_record, structure, op["prior"])
+        op["record_blocking_recall"] = None if estimate is None else round(estimate, 4)
     if op["prior"] != rule_prior:
         reprice_predictions(con, predictions_table, rule_prior, op["prior"])
     if not auto:
@@ -428,17 +437,22 @@ def _holds_sql(pairs: list[tuple[str, str]]) -> str:
 
 
 def blocking_pattern_histogram(con: duckdb.DuckDBPyConnection, scored_table: str, identities_table: str,
-                               structure: list[dict[str, list[tuple[str, str]]]], rule_prior: float
-                               ) -> list[tuple[float, int, tuple[bool, ...]]]:
+                               structure: list[dict[str, list[tuple[str, str]]]], rule_prior: float,
+                               per_record_pair: bool = False) -> list[tuple[float, int, tuple[bool, ...]]]:
     """(Bayes factor in bits, pairs, which rule-parts hold) over the scored pairs: each rule's part in each block,
-    in the order of :func:`rule_parts`."""
+    in the order of :func:`rule_parts`. ``per_record_pair``: one row per record pair (a record with aliases has
+    several identities; the pair is blocked when any of theirs is), at its best identity pair's weight."""
     parts = rule_parts(structure)
     flags = ", ".join(f"{_holds_sql(structure[i][block])} AS f{k}" for k, (i, block) in enumerate(parts))
     names = ", ".join(f"f{k}" for k in range(len(parts)))
-    rows = con.execute(f"""SELECT b, count(*), {names} FROM (
-            SELECT round((s.match_weight - ?) / {BIN_BITS}) AS b, {flags} FROM {scored_table} s
+    inner = f"""SELECT s.match_weight AS w, s.record_id_l AS rl, s.record_id_r AS rr, {flags} FROM {scored_table} s
             JOIN {identities_table} l ON l.identity_id = s.identity_id_l
-            JOIN {identities_table} r ON r.identity_id = s.identity_id_r WHERE s.match_weight IS NOT NULL)
+            JOIN {identities_table} r ON r.identity_id = s.identity_id_r WHERE s.match_weight IS NOT NULL"""
+    if per_record_pair:
+        any_flags = ", ".join(f"bool_or(f{k}) AS f{k}" for k in range(len(parts)))
+        inner = f"""SELECT max(w) AS w, {any_flags} FROM ({inner})
+            GROUP BY least(rl, rr), greatest(rl, rr)"""
+    rows = con.execute(f"""SELECT round((w - ?) / {BIN_BITS}) AS b, count(*), {names} FROM ({inner})
         GROUP BY ALL""", [logit2(rule_prior)]).fetchall()
     return [(round(float(row[0]) * BIN_BITS, 4), int(row[1]), tuple(bool(v) for v in row[2:])) for row in rows]
 
