@@ -110,3 +110,51 @@ def test_rule_parts_are_read_from_the_scored_pairs_tokens() -> None:
     # per record pair: A-B is blocked through identity a, at its best weight
     by_record = blocking_pattern_histogram(con, "scored", "ids", structure, rule_prior=0.5, per_record_pair=True)
     assert sorted(by_record) == [(1.0, 1, (False, True)), (3.0, 1, (True, False))]
+
+
+def test_choose_operating_point_corrects_the_prior_only_when_asked() -> None:
+    """End to end on DuckDB tables: scored pairs whose tokens agree on the date, the postcode or both; the
+    matches that agree on neither were never scored. Off (the default), the prior is the blocked share; on,
+    it is the true one and the manifest says the estimated recall."""
+    from linkage.link.config import LinkConfig
+    from linkage.link.threshold import choose_operating_point, comparable_pairs
+
+    rows = simulated_blocked_pairs(4_000, p_dob=0.6, p_pc=0.5, seed=1)
+    identities, scored = [], []
+    for k, (bits, _, (dob, pc)) in enumerate(rows):
+        left, right = f"L{k}", f"R{k}"
+        identities.append((left, left, f"d{k}", f"p{k}"))
+        identities.append((right, right, f"d{k}" if dob else f"x{k}", f"p{k}" if pc else None))
+        scored.append((left, right, left, right, bits))
+    import pandas as pd
+
+    con = duckdb.connect()
+    ids_frame = pd.DataFrame(identities, columns=["identity_id", "record_id", "dob__exact", "postcode__exact"])
+    con.register("ids_frame", ids_frame)
+    con.execute("CREATE TABLE _identities AS SELECT * FROM ids_frame")
+    people = {"s": 10_000}
+    n_pairs = comparable_pairs(people, "dedupe_only", [])
+    true_prior = 4_000 / n_pairs
+    config = LinkConfig()
+    rule_prior = true_prior / 5  # as the rule-based start often is
+    results = {}
+    for correct in (None, True):
+        scored_frame = pd.DataFrame([(a, b, c, d, w + logit2_(rule_prior)) for a, b, c, d, w in scored],
+                                    columns=["identity_id_l", "identity_id_r", "record_id_l", "record_id_r",
+                                             "match_weight"])
+        con.register("scored_frame", scored_frame)
+        con.execute("CREATE OR REPLACE TABLE _scored AS SELECT *, CAST(NULL AS DOUBLE) AS match_probability "
+                    "FROM scored_frame")
+        results[correct] = choose_operating_point(
+            con, "_scored", rule_prior, config, people, "dedupe_only", [],
+            rules=[["dob__exact"], ["postcode__exact"]], column_specs=SPECS, correct_for_blocking=correct)
+    assert results[None]["prior"] < 0.85 * true_prior and results[None]["blocking_recall"] is None
+    assert results[True]["prior"] == pytest.approx(true_prior, rel=0.05)
+    assert results[True]["blocking_recall"] == pytest.approx(0.8, abs=0.02)
+    assert results[True]["expected_true_unblocked"] == pytest.approx(0.2 * 4_000, rel=0.1)
+
+
+def logit2_(p: float) -> float:
+    import math
+
+    return math.log2(p / (1 - p))
