@@ -144,13 +144,9 @@ def choose_threshold_on_edges(con: duckdb.DuckDBPyConnection, op: dict[str, Any]
         # Deduplication: clusters imply pairs no edge scored, so choose on the clusters' expected F1.
         expected_true = sum(p * n for p, n in probs) + below + unblocked
         candidates = sorted({threshold, *[c for c in CLUSTER_CANDIDATES if low <= c <= high]})
-        clusters = cluster_sweep(con, candidates, expected_true, duplicate_free=duplicate_free)
-        # Mixed links (one-to-one sources beside a deduplicated one): the components here chain through the
-        # deduplicated source where one-to-one clustering would not, so the unscored pairs inside them are
-        # mostly false: choose on the lower bound. Pure deduplication: on the midpoint.
-        mixed = bool(duplicate_free)
-        best = max(clusters, key=lambda r: (r["expected_f1_bounds"][0] if mixed else r["expected_f1"],
-                                            r["threshold"]))
+        clusters = cluster_sweep(con, candidates, expected_true, duplicate_free=duplicate_free,
+                                 unblocked=unblocked if record_recall else None)
+        best = choose_on_clusters(clusters)
         threshold = float(best["threshold"])
         chosen = {k: best[k] for k in ("expected_precision", "expected_recall", "expected_f1")}
     return {"threshold": threshold, "chosen_on": "clusters" if transitive else "record pairs",
@@ -184,14 +180,28 @@ def _sweep_edges_sql(duplicate_free: list[str], edges_table: str) -> str:
 
 
 def cluster_sweep(con: duckdb.DuckDBPyConnection, thresholds: list[float], expected_true: float,
-                  edges_table: str = "_edges", duplicate_free: list[str] | None = None) -> list[dict[str, Any]]:
+                  edges_table: str = "_edges", duplicate_free: list[str] | None = None,
+                  unblocked: float | None = None) -> list[dict[str, Any]]:
     """Expected pairwise precision/recall/F1 of the *clusters* (connected components) at each threshold.
 
     Linking A-B and B-C also links A-C: the pairs a partition implies are all pairs within a cluster, and
-    only the scored ones carry probability; an unscored pair inside a cluster is counted once as a
-    non-match (lower bound, which makes long chains expensive) and once left out (upper bound), and the
-    midpoint is the expected F1. Precision is the lower-bound one. Also gives the cluster-size
-    distribution per threshold for the report.
+    only the scored ones carry probability. An unscored pair inside a cluster counted as a non-match gives
+    the lower bound of F1 (which makes long chains expensive), left out the upper bound; both are kept.
+
+    ``expected_f1``, the value the threshold is chosen on, with ``unblocked`` (the matches no blocking rule
+    produced, estimated from the blocking recall; see the section above :func:`rule_equalities`): an unscored
+    pair inside a cluster is a match as often as the cluster's scored pairs are (their expected precision),
+    but no more of them can be matches than the unblocked matches whose two records the clusters join (taken
+    as the same share as of the blocked matches, the expected recall among them), so the pairs credited as
+    true are ``min(precision x unscored, unblocked x recall)``. Where unblocked matches are few (good blocking) chains earn
+    nothing and this is the lower bound; where the blocking missed many (messy data, salted keys) the
+    clusters' transitive closure earns back what the blocking lost. Without the estimate (``None``): the
+    lower bound on mixed links (one-to-one sources beside a deduplicated one, ``duplicate_free``), the
+    midpoint on pure deduplication, as before the estimate existed.
+
+    Each row's ``expected_f1_sd`` is the model's own noise of the F1 difference to the best row (Bernoulli
+    variance of the scored pairs on which the two partitions differ): :func:`choose_on_clusters` treats rows
+    within it as tied. Also gives the cluster-size distribution per threshold for the report.
     """
     import numpy as np
     import pandas as pd
@@ -203,7 +213,8 @@ def cluster_sweep(con: duckdb.DuckDBPyConnection, thresholds: list[float], expec
     n_edges, n_nodes = len(df), len(uniques)
     a, b = codes[:n_edges], codes[n_edges:]
     p = df.match_probability.to_numpy(dtype=float)
-    rows = []
+    variance = p * (1.0 - p)
+    rows, insides = [], []
     for t in thresholds:
         keep = p >= t
         labels = index_component_labels(n_nodes, a[keep], b[keep])
@@ -211,20 +222,58 @@ def cluster_sweep(con: duckdb.DuckDBPyConnection, thresholds: list[float], expec
         linked = float((sizes * (sizes - 1) // 2).sum())
         inside = labels[a] == labels[b]
         tp, scored_inside = float(p[inside].sum()), float(inside.sum())
-        # Unscored pairs inside a cluster: counted as non-matches the F1 is a lower bound (chains cost), left
-        # out it is an upper bound (on messy data many are true pairs that shared no blocking key). The
-        # choice uses the midpoint; both bounds are kept.
+        unscored = max(linked - scored_inside, 0.0)
         f1_low = 2 * tp / (linked + expected_true) if linked + expected_true else 0.0
         f1_high = 2 * tp / (scored_inside + expected_true) if scored_inside + expected_true else 0.0
+        if unblocked is None:
+            credited = 0.0
+            f1 = f1_low if duplicate_free else (f1_low + f1_high) / 2
+        else:
+            # no more than the unblocked matches whose records the clusters join: the share of the blocked
+            # matches they join (expected recall among those) stands in for it
+            joined = min(tp / (expected_true - unblocked), 1.0) if expected_true > unblocked else 0.0
+            credited = min(tp / scored_inside * unscored, unblocked * joined) if scored_inside else 0.0
+            f1 = 2 * (tp + credited) / (linked + expected_true) if linked + expected_true else 0.0
+        insides.append(inside)
         rows.append({"threshold": t, "linked_pairs": int(linked), "largest_cluster": int(sizes.max()) if n_nodes else 0,
                      "clusters_of_2": int((sizes == 2).sum()),
                      "clusters_of_3_to_5": int(((sizes >= 3) & (sizes <= 5)).sum()),
                      "clusters_over_5": int((sizes > 5).sum()),
-                     "expected_precision": round(tp / linked, 4) if linked else 1.0,
-                     "expected_recall": round(tp / expected_true, 4) if expected_true else 0.0,
-                     "expected_f1": round((f1_low + f1_high) / 2, 4),
-                     "expected_f1_bounds": [round(f1_low, 4), round(f1_high, 4)]})
+                     "unscored_pairs_inside": int(unscored), "unscored_credited_true": round(credited, 1),
+                     "expected_precision": round((tp + credited) / linked, 4) if linked else 1.0,
+                     "expected_recall": round((tp + credited) / expected_true, 4) if expected_true else 0.0,
+                     "expected_f1": round(f1, 4), "expected_f1_bounds": [round(f1_low, 4), round(f1_high, 4)],
+                     "_f1": f1, "_denominator": linked + expected_true})
+    if rows:
+        top = max(range(len(rows)), key=lambda i: rows[i]["_f1"])
+        scale = 2 / rows[top]["_denominator"] if rows[top]["_denominator"] else 0.0
+        for row, inside in zip(rows, insides, strict=True):
+            sd = scale * math.sqrt(float(variance[inside != insides[top]].sum()))
+            row["expected_f1_sd"] = round(sd, 5)
+            row["expected_f1_gap"] = round(rows[top]["_f1"] - row["_f1"], 5)
+    for row in rows:
+        del row["_f1"], row["_denominator"]
     return rows
+
+
+#: How many standard deviations of the model's own noise make two thresholds' expected F1 a tie.
+TIE_SDS = 1.0
+
+
+def choose_on_clusters(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The row of highest expected F1, except that rows whose gap to it is within :data:`TIE_SDS` of the
+    noise of that difference (``expected_f1_sd``) are a tie, broken towards the higher threshold.
+
+    Why: on a flat curve the argmax is decided by differences the model cannot resolve (on the benchmarks,
+    0.0003 between 0.9 and 0.95), and a re-estimated prior or a different key tips it either way. A tie
+    broken upwards links fewer pairs: a false link merges two people's records (a wrong cohort, and one
+    person's attributes shown under another's), a missed link leaves a person split, and precision is the
+    number the calibrated model over-promises least on the benchmarks. Marks each row ``tied_with_best``."""
+    if not rows:
+        raise ValueError("no candidate thresholds")
+    for row in rows:
+        row["tied_with_best"] = bool(row.get("expected_f1_gap", 0.0) <= TIE_SDS * row.get("expected_f1_sd", 0.0))
+    return max((r for r in rows if r["tied_with_best"]), key=lambda r: r["threshold"])
 
 
 def best_threshold(curve: list[dict[str, float]], low: float, high: float) -> float:
