@@ -112,10 +112,10 @@ def test_rule_parts_are_read_from_the_scored_pairs_tokens() -> None:
     assert sorted(by_record) == [(1.0, 1, (False, True)), (3.0, 1, (True, False))]
 
 
-def test_choose_operating_point_corrects_the_prior_only_when_asked() -> None:
+def test_choose_operating_point_corrects_the_prior_by_default() -> None:
     """End to end on DuckDB tables: scored pairs whose tokens agree on the date, the postcode or both; the
-    matches that agree on neither were never scored. Off (the default), the prior is the blocked share; on,
-    it is the true one and the manifest says the estimated recall."""
+    matches that agree on neither were never scored. Turned off, the prior is the blocked share; by default
+    (on), it is the true one and the manifest says the estimated recall."""
     from linkage.link.config import LinkConfig
     from linkage.link.threshold import choose_operating_point, comparable_pairs
 
@@ -138,7 +138,7 @@ def test_choose_operating_point_corrects_the_prior_only_when_asked() -> None:
     config = LinkConfig()
     rule_prior = true_prior / 5  # as the rule-based start often is
     results = {}
-    for correct in (None, True):
+    for correct in (False, None):
         scored_frame = pd.DataFrame([(a, b, c, d, w + logit2_(rule_prior)) for a, b, c, d, w in scored],
                                     columns=["identity_id_l", "identity_id_r", "record_id_l", "record_id_r",
                                              "match_weight"])
@@ -148,10 +148,10 @@ def test_choose_operating_point_corrects_the_prior_only_when_asked() -> None:
         results[correct] = choose_operating_point(
             con, "_scored", rule_prior, config, people, "dedupe_only", [],
             rules=[["dob__exact"], ["postcode__exact"]], column_specs=SPECS, correct_for_blocking=correct)
-    assert results[None]["prior"] < 0.85 * true_prior and results[None]["blocking_recall"] is None
-    assert results[True]["prior"] == pytest.approx(true_prior, rel=0.05)
-    assert results[True]["blocking_recall"] == pytest.approx(0.8, abs=0.02)
-    assert results[True]["expected_true_unblocked"] == pytest.approx(0.2 * 4_000, rel=0.1)
+    assert results[False]["prior"] < 0.85 * true_prior and results[False]["blocking_recall"] is None
+    assert results[None]["prior"] == pytest.approx(true_prior, rel=0.05)
+    assert results[None]["blocking_recall"] == pytest.approx(0.8, abs=0.02)
+    assert results[None]["expected_true_unblocked"] == pytest.approx(0.2 * 4_000, rel=0.1)
 
 
 def logit2_(p: float) -> float:
