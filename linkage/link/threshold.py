@@ -214,7 +214,8 @@ def cluster_sweep(con: duckdb.DuckDBPyConnection, thresholds: list[float], expec
     a, b = codes[:n_edges], codes[n_edges:]
     p = df.match_probability.to_numpy(dtype=float)
     variance = p * (1.0 - p)
-    rows, insides = [], []
+    rows: list[dict[str, Any]] = []
+    insides, f1s, denominators = [], [], []
     for t in thresholds:
         keep = p >= t
         labels = index_component_labels(n_nodes, a[keep], b[keep])
@@ -235,6 +236,8 @@ def cluster_sweep(con: duckdb.DuckDBPyConnection, thresholds: list[float], expec
             credited = min(tp / scored_inside * unscored, unblocked * joined) if scored_inside else 0.0
             f1 = 2 * (tp + credited) / (linked + expected_true) if linked + expected_true else 0.0
         insides.append(inside)
+        f1s.append(f1)
+        denominators.append(linked + expected_true)
         rows.append({"threshold": t, "linked_pairs": int(linked), "largest_cluster": int(sizes.max()) if n_nodes else 0,
                      "clusters_of_2": int((sizes == 2).sum()),
                      "clusters_of_3_to_5": int(((sizes >= 3) & (sizes <= 5)).sum()),
@@ -242,17 +245,14 @@ def cluster_sweep(con: duckdb.DuckDBPyConnection, thresholds: list[float], expec
                      "unscored_pairs_inside": int(unscored), "unscored_credited_true": round(credited, 1),
                      "expected_precision": round((tp + credited) / linked, 4) if linked else 1.0,
                      "expected_recall": round((tp + credited) / expected_true, 4) if expected_true else 0.0,
-                     "expected_f1": round(f1, 4), "expected_f1_bounds": [round(f1_low, 4), round(f1_high, 4)],
-                     "_f1": f1, "_denominator": linked + expected_true})
+                     "expected_f1": round(f1, 4), "expected_f1_bounds": [round(f1_low, 4), round(f1_high, 4)]})
     if rows:
-        top = max(range(len(rows)), key=lambda i: rows[i]["_f1"])
-        scale = 2 / rows[top]["_denominator"] if rows[top]["_denominator"] else 0.0
-        for row, inside in zip(rows, insides, strict=True):
+        top = max(range(len(rows)), key=lambda i: f1s[i])
+        scale = 2 / denominators[top] if denominators[top] else 0.0
+        for row, inside, f1 in zip(rows, insides, f1s, strict=True):
             sd = scale * math.sqrt(float(variance[inside != insides[top]].sum()))
             row["expected_f1_sd"] = round(sd, 7)
-            row["expected_f1_gap"] = round(rows[top]["_f1"] - row["_f1"], 7)
-    for row in rows:
-        del row["_f1"], row["_denominator"]
+            row["expected_f1_gap"] = round(f1s[top] - f1, 7)
     return rows
 
 
