@@ -62,19 +62,26 @@ def chains(n: int, p: float) -> duckdb.DuckDBPyConnection:
 
 
 def test_unscored_pairs_inside_clusters_are_credited_up_to_the_unblocked_matches_joined() -> None:
-    """100 triples at 0.9: 200 scored pairs (180 expected true), 100 unscored A-C pairs inside clusters."""
+    """100 triples at 0.9: 200 scored pairs (180 expected true), 100 unscored A-C pairs inside clusters.
+    On a mixed link (``duplicate_free``) the credited estimate is chosen on alone."""
     expected_true = 180.0 + 100.0           # the scored matches and, say, 100 unblocked ones
     con = chains(100, 0.9)
-    lower = cluster_sweep(con, [0.5], expected_true, unblocked=0.0)[0]
+    mixed = {"duplicate_free": ["a"]}
+    lower = cluster_sweep(con, [0.5], expected_true, unblocked=0.0, **mixed)[0]
     assert lower["unscored_pairs_inside"] == 100 and lower["unscored_credited_true"] == 0
     assert lower["expected_f1"] == pytest.approx(2 * 180 / (300 + expected_true), abs=1e-4)
+    assert lower["expected_f1"] == lower["expected_f1_bounds"][0]
     # many unblocked matches: each unscored pair is true as often as the scored ones (0.9)
-    many = cluster_sweep(con, [0.5], expected_true, unblocked=100.0)[0]
+    many = cluster_sweep(con, [0.5], expected_true, unblocked=100.0, **mixed)[0]
     assert many["unscored_credited_true"] == pytest.approx(90.0)
-    assert many["expected_f1"] == pytest.approx(2 * 270 / (300 + expected_true), abs=1e-4)
+    credited_f1 = 2 * 270 / (300 + expected_true)
+    assert many["expected_f1"] == pytest.approx(credited_f1, abs=1e-4)
     # few: no more than the unblocked matches times the share of the blocked ones the clusters join (180/180)
-    few = cluster_sweep(con, [0.5], 180.0 + 20.0, unblocked=20.0)[0]
+    few = cluster_sweep(con, [0.5], 180.0 + 20.0, unblocked=20.0, **mixed)[0]
     assert few["unscored_credited_true"] == pytest.approx(20.0)
+    # pure deduplication: midway between the credited estimate and the upper bound (unscored pairs left out)
+    dedupe = cluster_sweep(con, [0.5], expected_true, unblocked=100.0)[0]
+    assert dedupe["expected_f1"] == pytest.approx((credited_f1 + dedupe["expected_f1_bounds"][1]) / 2, abs=1e-4)
     # no estimate of the blocking recall: the midpoint of the bounds on pure deduplication, as before
     midpoint = cluster_sweep(con, [0.5], expected_true)[0]
     assert midpoint["expected_f1"] == pytest.approx(sum(midpoint["expected_f1_bounds"]) / 2, abs=1e-4)
