@@ -11,7 +11,10 @@ model's own Bayes factors decide both:
   pairs (kept down to a low floor). The fixed point is found by iteration from Splink's rule-based prior.
 * **Threshold.** With calibrated probabilities, a threshold t links ``E[pos] = #(p >= t)`` pairs of which
   ``E[TP] = sum_{p >= t} p`` are expected true, out of ``E[M] = sum_all p`` true pairs: expected
-  precision, recall and F1 follow, and the threshold of highest expected F1 is chosen.
+  precision, recall and F1 follow, and the threshold of highest expected F1 is chosen. Both count the
+  matches no blocking rule produced (their share estimated from the scored pairs: the section above
+  :func:`rule_equalities`); on clusters, thresholds whose expected F1 is within the model's own noise of the
+  best are a tie, broken towards the higher threshold (:func:`choose_on_clusters`).
 
 Only a histogram of the pairs' Bayes factors (0.1-bit bins) is needed, so the curve is kept in the link
 manifest and re-thresholding (``linkage cluster``) needs no re-scoring.
