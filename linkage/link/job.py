@@ -229,7 +229,8 @@ def set_model_prior(linker: Linker, prior: float) -> None:
 
 
 def operating_point_and_clusters(con: duckdb.DuckDBPyConnection, plan: LinkPlan, config: LinkConfig,
-                                 rule_prior: float, identities: dict[str, int]) -> tuple[dict[str, Any], int, float]:
+                                 rule_prior: float, identities: dict[str, int],
+                                 rules: list[Any] | None = None) -> tuple[dict[str, Any], int, float]:
     """The labels-free operating point, the clustering and the person ids, one step for every backend.
 
     Reads ``_scored`` (every pair the backend scored down to the scoring floor, under the rule-based prior),
@@ -241,7 +242,10 @@ def operating_point_and_clusters(con: duckdb.DuckDBPyConnection, plan: LinkPlan,
     threshold and partition whatever engine scored them. Returns the operating point, the number of record
     edges and the threshold clustered at.
     """
-    op = choose_operating_point(con, "_scored", rule_prior, config, identities, plan.link_type, plan.dedupe)
+    # the blocking rules and the columns' encodings let the prior count the matches no rule produced
+    column_specs = {name: spec for ex in plan.extracts for name, spec in ex.columns.items()}
+    op = choose_operating_point(con, "_scored", rule_prior, config, identities, plan.link_type, plan.dedupe,
+                                rules=rules, column_specs=column_specs)
     run_sql(con, "CREATE OR REPLACE TABLE _pairs AS SELECT * FROM _scored WHERE match_probability >= ? "
                  "ORDER BY identity_id_l, identity_id_r", [float(config.pairs_min_match_probability)])
     run_sql(con, "DROP TABLE _scored")
@@ -323,7 +327,7 @@ def link_extracts(encoded_dirs: list[str | Path], out_dir: str | Path, config: L
             engine.export(plan, scored, con)
         with phase("cluster into persons"):
             operating, counts["record_edges"], threshold = operating_point_and_clusters(
-                con, plan, cfg, rule_prior, counts["identities"])
+                con, plan, cfg, rule_prior, counts["identities"], rules)
             model["probability_two_random_records_match"] = operating["prior"]
             if engine.name == "duckdb":
                 set_model_prior(linker, operating["prior"])  # the report's charts use this linker
