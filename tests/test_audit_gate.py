@@ -21,6 +21,7 @@ from linkage.audit.gate import (
     UnauditedExtractError,
     audit_problem,
     check_release_audits,
+    reidentified_text,
     write_record,
 )
 from linkage.cli import app
@@ -259,3 +260,36 @@ def test_the_library_partner_step_records_audit_false_and_link_refuses_it(hashed
     assert f"{extract.folder}: linked although it was encoded with --no-audit" in capsys.readouterr().err
     # the override is on record in the link's manifest, not only on a terminal
     assert [i["release_audit_override"] for i in link.manifest["inputs"]] == ["--allow-unaudited"]
+
+
+@pytest.mark.parametrize(("record", "expected"), [
+    (None, "its manifest records no release audit (encode with `linkage hash`, which audits its output)"),
+    ({"status": "passed", "risk": 0.031, "max_risk": 0.1}, None),
+    ({"status": "passed", "risk": 0.031, "max_risk": 1.0},
+     "its release audit passed only at a threshold of 100.0% (the strongest attack re-identifies 3.1% of records "
+     "in the worst case); the linkage unit accepts at most 10%"),
+    ({"status": "passed", "risk": 0.25, "max_risk": 0.1},  # a record that contradicts itself is not a pass either
+     "its release audit passed only at a threshold of 10.0% (the strongest attack re-identifies 25.0% of records "
+     "in the worst case); the linkage unit accepts at most 10%"),
+    ({"status": "passed", "max_risk": 0.1}, "its release audit record gives no risk or threshold"),
+    ({"status": "passed", "risk": 0.01}, "its release audit record gives no risk or threshold"),
+    ({"status": "failed", "risk": 0.42, "max_risk": 0.1, "strongest_attack": "x\ny"},  # the attack name: not echoed
+     "its release audit failed: the strongest attack re-identifies 42.0% of records in the worst case "
+     "(threshold 10.0%)"),
+    ({"status": "failed", "risk": "high"},
+     "its release audit failed: the strongest attack re-identifies an unknown share of records in the worst case"),
+    ({"status": "not audited", "reason": "linkage hash --no-audit"},
+     "it was encoded with --no-audit (audit=False in Python)"),
+    ({"status": "skipped"}, "its release audit record is not understood"),
+])
+def test_each_audit_problem_message(record, expected):
+    """Every branch of the linkage unit's verdict on a manifest, word for word (no key, no data needed)."""
+    manifest = {"source": "police"} if record is None else {"source": "police", "release_audit": record}
+    assert audit_problem(manifest) == expected
+
+
+def test_reidentified_text_is_the_one_wording_of_an_audit_result():
+    assert reidentified_text(0.0534, 0.1) == "re-identifies 5.3% of records in the worst case (threshold 10.0%)"
+    assert reidentified_text(0.0534) == "re-identifies 5.3% of records in the worst case"
+    assert reidentified_text(None, 0.05) == "re-identifies an unknown share of records in the worst case " \
+                                            "(threshold 5.0%)"
