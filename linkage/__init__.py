@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from linkage.keys import generate_key, key_check_value, read_key_file, record_id, write_key_file
 
 if TYPE_CHECKING:
+    from linkage.encode.sources import DatabaseSource
     from linkage.results import AuditResult, CohortRelease, EncodedExtract, Evaluation, LinkResult, SyntheticExtracts
 
 KeySource = bytes | str | Path
@@ -53,11 +54,11 @@ def _folders(value: Folders) -> list[str | Path]:
     return [Path(v) for v in value]
 
 
-def encode_extract(input: str | Path, out_dir: str | Path, *, config: str | Path, key: KeySource,
+def encode_extract(input: str | Path | DatabaseSource, out_dir: str | Path, *, config: str | Path, key: KeySource,
                    source: str | None = None, quiet: bool = False, workers: int = 1,
                    analysis_public_key: str | Path | None = None,
                    attributes_out: str | Path | None = None, audit: bool = True, max_risk: float | None = None,
-                   audit_report: str | Path | None = None) -> EncodedExtract:
+                   audit_report: str | Path | None = None, no_audit_reason: str | None = None) -> EncodedExtract:
     """Partner step: clean and encode a raw extract with the shared key, behind the release gate (``linkage hash``).
 
     Like the command, it encodes into a staging folder, runs the worst-case release audit on that output
@@ -68,7 +69,9 @@ def encode_extract(input: str | Path, out_dir: str | Path, *, config: str | Path
     writes nothing (only ``audit_report``, if asked for).
 
     Args:
-        input: the raw extract (CSV, Parquet or .xlsx).
+        input: the raw extract (CSV, Parquet or .xlsx), or a table or query in a database
+            (:class:`linkage.encode.sources.DatabaseSource`; the release audit re-reads the clear extract from a
+            file, so a database input needs ``audit=False``, and an export audited with :func:`audit_extract`).
         out_dir: the new folder for the encoded extract (tokens, payload, rejected rows, manifest);
             missing parent folders are created.
         config: the partner config YAML, or a shipped config's name (``"police"``, ``"unhardened/police"``).
@@ -82,9 +85,12 @@ def encode_extract(input: str | Path, out_dir: str | Path, *, config: str | Path
         audit: run the release audit (default). ``False`` is ``linkage hash --no-audit`` (closed test
             environments): the skipped audit is recorded in the manifest and :func:`link_extracts` refuses
             the extract unless ``allow_unaudited=True``.
-        max_risk: the audit threshold, a share in (0, 1] (default 0.10, the worst-case target); the linkage
+        max_risk: the audit threshold, a share in [0, 1] (default 0.10, the worst-case target); the linkage
             unit refuses an extract that passed only at a threshold above 0.10.
         audit_report: also write the audit report (audit.md/.html/.json) to this new folder.
+        no_audit_reason: with ``audit=False``, the reason recorded in the manifest. By default this call is
+            recorded and a warning printed; a caller that names its own reason (``linkage hash --no-audit``)
+            tells its user itself, so no warning is printed here.
 
     Returns:
         The encoded extract: counts, ``release_audit``, ``tokens()``, ``rejected()``.
@@ -102,18 +108,18 @@ def encode_extract(input: str | Path, out_dir: str | Path, *, config: str | Path
     from linkage.resources import resolve_config
     from linkage.results import EncodedExtract
 
-    if max_risk is not None and not 0 < max_risk <= 1:
-        raise ValueError(f"max_risk must be a share in (0, 1], got {max_risk!r}")
+    if max_risk is not None and not 0 <= max_risk <= 1:
+        raise ValueError(f"max_risk must be a share in [0, 1], got {max_risk!r}")
 
     config_path = resolve_config(config)
     public = read_analysis_public_key(analysis_public_key) if analysis_public_key is not None else None
     manifest, _ = encode_with_release_gate(
-        config_path, load_key(key), Path(input), out_dir, audit=audit,
+        config_path, load_key(key), Path(input) if isinstance(input, str | Path) else input, out_dir, audit=audit,
         max_risk=DEFAULT_MAX_RISK if max_risk is None else max_risk, report_dir=audit_report,
-        no_audit_reason=LIBRARY_NO_AUDIT, progress=None if quiet else stderr_audit_progress(),
-        on_encoded=warn_weak_encodings(config_path),
+        no_audit_reason=LIBRARY_NO_AUDIT if no_audit_reason is None else no_audit_reason,
+        progress=None if quiet else stderr_audit_progress(), on_encoded=warn_weak_encodings(config_path),
         source=source, quiet=quiet, workers=workers, analysis_public_key=public, attributes_out=attributes_out)
-    if not audit:
+    if not audit and no_audit_reason is None:
         print(f"warning: {out_dir}: encoded with audit=False: no release audit ran (recorded in the manifest; "
               "link_extracts refuses this extract unless allow_unaudited=True)", file=sys.stderr)
     return EncodedExtract(Path(out_dir), manifest)

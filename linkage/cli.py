@@ -244,16 +244,15 @@ def hash_extract(
 ) -> None:
     """Partner step: write the identifier package (for the linkage unit) and the encrypted attribute package,
     published only when the release audit of the identifier package passes (the release gate)."""
-    from linkage.audit.gate import (
-        DEFAULT_MAX_RISK,
-        encode_with_release_gate,
-        stderr_audit_progress,
-        warn_weak_encodings,
-    )
+    import linkage
+    from linkage.audit.gate import DEFAULT_MAX_RISK
     from linkage.encode.sources import DatabaseSource, open_input
     from linkage.resources import resolve_config
 
     if dry_run:
+        # Not through linkage.encode_extract: a dry run needs no key, encodes nothing and writes nothing, which
+        # is a different contract (and a different result, a per-field report); it is the library's
+        # linkage.encode.dryrun.dry_run, the same function `linkage init` calls.
         from linkage.encode.dryrun import dry_run as check_extract
 
         report = run_safely(lambda: check_extract(resolve_config(config), open_input(
@@ -264,6 +263,7 @@ def hash_extract(
         typer.echo("error: --key and --out are required (or use --dry-run to check the config first)", err=True)
         raise typer.Exit(2)
 
+    # The options are checked in this order before any work, so a user sees the first mistake first.
     config_path = run_safely(resolve_config, config)
     secret = run_safely(keys.read_key_file, key)
     source_input = run_safely(open_input, input, table=table, query=query, password_file=password_file)
@@ -272,16 +272,13 @@ def hash_extract(
         print("warning: database input: the release audit runs on files only; run `linkage audit` on an export",
               file=sys.stderr)
     threshold = DEFAULT_MAX_RISK if max_risk is None else max_risk
-    def _do() -> tuple[dict, dict]:
-        assert out is not None
-        public = keys.read_analysis_public_key(analysis_key) if analysis_key is not None else None
-        return encode_with_release_gate(
-            config_path, secret, source_input, out, audit=not no_audit, max_risk=threshold, report_dir=audit_report,
-            progress=None if quiet else stderr_audit_progress(), on_encoded=warn_weak_encodings(config_path),
-            source=source, quiet=quiet, workers=workers,
-            analysis_public_key=public, attributes_out=attributes_out)
-
-    manifest, record = run_safely(_do)
+    # The public API does the work (file and database inputs alike); the command names its own reason for a
+    # skipped audit, and prints its own warning for it below.
+    extract = run_safely(lambda: linkage.encode_extract(
+        source_input, out, config=config_path, key=secret, source=source, quiet=quiet, workers=workers,
+        analysis_public_key=analysis_key, attributes_out=attributes_out, audit=not no_audit, max_risk=threshold,
+        audit_report=audit_report, no_audit_reason="linkage hash --no-audit"))
+    manifest, record = extract.manifest, extract.release_audit or {}
     c = manifest["counts"]
     typer.echo(f"{manifest['source']}: read {c['rows_read']} rows, accepted {c['rows_accepted']}, "
                f"rejected {c['rows_rejected']}, values blanked {sum(c.get('blanked_by_reason', {}).values())} "

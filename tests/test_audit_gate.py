@@ -21,9 +21,11 @@ from linkage.audit.gate import (
     UnauditedExtractError,
     audit_problem,
     check_release_audits,
+    reidentified_text,
     write_record,
 )
 from linkage.cli import app
+from linkage.encode import encode_extract
 from linkage.link.checks import check_extracts
 from linkage.synth import generate_extracts
 
@@ -35,18 +37,25 @@ SHIPPED = REPO / "configs" / "partners" / "police.yaml"               # the ship
 @pytest.fixture(scope="module")
 def hashed(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("gate")
+    # 2,500 people for the shipped profile, whose audit must pass (a small extract's risk can near 10%); 400 for
+    # what does not depend on size: the unhardened profile, which fails the audit at any size (100% of initials),
+    # and the tests that link, which do so after the gate has decided and check only that the link ran and the
+    # override is named and recorded (each 2,500-person link took 16-21 s, each audit of it ~20 s on two cores).
     generate_extracts(2500, 11, root / "raw", quiet=True)
+    generate_extracts(400, 11, root / "raw-small", quiet=True)
     keys.write_key_file(root / "k.key", bytes(range(32)))
     keys.write_analysis_keypair(root / "analysis.key", root / "analysis.pub")
     runner = CliRunner()
     out = {"root": root}
-    for name, cfg, extra in (
-            ("weak", WEAK, ["--analysis-key", str(root / "analysis.pub"), "--audit-report", str(root / "weak-report")]),
-            ("shipped", SHIPPED, []), ("skipped", SHIPPED, ["--no-audit"])):
+    for name, cfg, raw, extra in (
+            ("weak", WEAK, "raw-small",
+             ["--analysis-key", str(root / "analysis.pub"), "--audit-report", str(root / "weak-report")]),
+            ("shipped", SHIPPED, "raw", []), ("skipped", SHIPPED, "raw", ["--no-audit"])):
         result = runner.invoke(app, ["hash", "--config", str(cfg), "--key", str(root / "k.key"), "--input",
-                                     str(root / "raw" / "police.csv"), "--out", str(root / name), "--quiet", *extra])
+                                     str(root / raw / "police.csv"), "--out", str(root / name), "--quiet", *extra])
         manifest = root / name / "manifest.json"
         out[name] = (result, json.loads(manifest.read_text()) if manifest.is_file() else None)
+    encode_extract(SHIPPED, bytes(range(32)), root / "raw-small" / "police.csv", root / "small", quiet=True)
     return out
 
 
@@ -85,7 +94,7 @@ def test_no_audit_is_recorded(hashed):
 def test_unhardened_profile_with_no_audit_is_published_with_warnings_and_refused_by_link(hashed, tmp_path):
     root = hashed["root"]
     result = CliRunner().invoke(app, ["hash", "--config", "unhardened/police", "--key", str(root / "k.key"),
-                                      "--input", str(root / "raw" / "police.csv"), "--out", str(tmp_path / "e"),
+                                      "--input", str(root / "raw-small" / "police.csv"), "--out", str(tmp_path / "e"),
                                       "--quiet", "--no-audit"])
     assert result.exit_code == 0, result.output
     assert result.output.count("warning: weak encodings") >= 3 and "--no-audit" in result.output
@@ -98,7 +107,7 @@ def failed_extract(hashed, tmp_path) -> Path:
     """An extract whose manifest records a failed audit (what `linkage hash` published, with a warning,
     before the gate became real, and what a hand-edited or older tool's extract may carry)."""
     path = tmp_path / "failed"
-    shutil.copytree(hashed["root"] / "shipped", path)
+    shutil.copytree(hashed["root"] / "small", path)
     write_record(path, {"status": "failed", "risk": 0.47, "max_risk": 0.1, "strongest_attack": "x on surname__exact",
                         "reference": "worst case", "tool_version": "0.0.9", "audited_at": "2026-12-01T00:00:00+00:00"})
     return path
@@ -190,7 +199,7 @@ def test_neither_package_is_published_without_the_other(hashed, tmp_path, monkey
     root = hashed["root"]
     secret = keys.read_key_file(root / "k.key")
     public = keys.read_analysis_public_key(root / "analysis.pub")
-    raw = root / "raw" / "police.csv"
+    raw = root / "raw-small" / "police.csv"
     # The attribute package inside the identifier package would cross to the linkage unit with it: refused first.
     with pytest.raises(OutputError, match="must be neither"):
         gate.encode_with_release_gate(SHIPPED, secret, raw, tmp_path / "ids", audit=False, quiet=True,
@@ -218,7 +227,7 @@ def test_the_library_partner_step_blocks_a_weak_extract_like_the_command(hashed,
     # typed error (the command's exit 4) is raised, and neither package nor a staging folder is left behind.
     root = hashed["root"]
     with pytest.raises(ReleaseAuditFailed, match="release audit FAILED.*threshold 10.0%.*nothing was written") as e:
-        linkage.encode_extract(root / "raw" / "police.csv", tmp_path / "weak", config=WEAK, key=root / "k.key",
+        linkage.encode_extract(root / "raw-small" / "police.csv", tmp_path / "weak", config=WEAK, key=root / "k.key",
                                quiet=True, analysis_public_key=root / "analysis.pub",
                                audit_report=tmp_path / "report")
     assert e.value.exit_code == 4
@@ -227,7 +236,7 @@ def test_the_library_partner_step_blocks_a_weak_extract_like_the_command(hashed,
     report = json.loads((tmp_path / "report" / "audit.json").read_text())
     assert report["passed"] is False and report["risk"] > 0.1
     # The threshold is the caller's (passed to the gate): the same extract passes a gate that accepts any risk.
-    lenient = linkage.encode_extract(root / "raw" / "police.csv", tmp_path / "lenient", config=WEAK,
+    lenient = linkage.encode_extract(root / "raw-small" / "police.csv", tmp_path / "lenient", config=WEAK,
                                      key=root / "k.key", quiet=True, max_risk=1.0)
     assert lenient.release_audit is not None and lenient.release_audit["status"] == "passed"
     assert lenient.release_audit["max_risk"] == 1.0 and lenient.release_audit["risk"] == report["risk"]
@@ -237,7 +246,7 @@ def test_the_library_partner_step_blocks_a_weak_extract_like_the_command(hashed,
         linkage.link_extracts(lenient.folder, tmp_path / "link", quiet=True)
     assert not (tmp_path / "link").exists()
     with pytest.raises(ValueError, match="max_risk must be a share"):
-        linkage.encode_extract(root / "raw" / "police.csv", tmp_path / "bad", config=WEAK, key=root / "k.key",
+        linkage.encode_extract(root / "raw-small" / "police.csv", tmp_path / "bad", config=WEAK, key=root / "k.key",
                                quiet=True, max_risk=5)
     assert not (tmp_path / "bad").exists()
 
@@ -245,7 +254,7 @@ def test_the_library_partner_step_blocks_a_weak_extract_like_the_command(hashed,
 def test_the_library_partner_step_records_audit_false_and_link_refuses_it(hashed, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("LINKAGE_ALLOW_UNAUDITED", raising=False)
     root = hashed["root"]
-    extract = linkage.encode_extract(root / "raw" / "police.csv", tmp_path / "e", config=SHIPPED,
+    extract = linkage.encode_extract(root / "raw-small" / "police.csv", tmp_path / "e", config=SHIPPED,
                                      key=root / "k.key", quiet=True, audit=False)
     assert extract.release_audit == json.loads((tmp_path / "e" / "manifest.json").read_text())["release_audit"]
     assert extract.release_audit["status"] == "not audited" and extract.release_audit["reason"] == LIBRARY_NO_AUDIT
@@ -259,3 +268,36 @@ def test_the_library_partner_step_records_audit_false_and_link_refuses_it(hashed
     assert f"{extract.folder}: linked although it was encoded with --no-audit" in capsys.readouterr().err
     # the override is on record in the link's manifest, not only on a terminal
     assert [i["release_audit_override"] for i in link.manifest["inputs"]] == ["--allow-unaudited"]
+
+
+@pytest.mark.parametrize(("record", "expected"), [
+    (None, "its manifest records no release audit (encode with `linkage hash`, which audits its output)"),
+    ({"status": "passed", "risk": 0.031, "max_risk": 0.1}, None),
+    ({"status": "passed", "risk": 0.031, "max_risk": 1.0},
+     "its release audit passed only at a threshold of 100.0% (the strongest attack re-identifies 3.1% of records "
+     "in the worst case); the linkage unit accepts at most 10%"),
+    ({"status": "passed", "risk": 0.25, "max_risk": 0.1},  # a record that contradicts itself is not a pass either
+     "its release audit passed only at a threshold of 10.0% (the strongest attack re-identifies 25.0% of records "
+     "in the worst case); the linkage unit accepts at most 10%"),
+    ({"status": "passed", "max_risk": 0.1}, "its release audit record gives no risk or threshold"),
+    ({"status": "passed", "risk": 0.01}, "its release audit record gives no risk or threshold"),
+    ({"status": "failed", "risk": 0.42, "max_risk": 0.1, "strongest_attack": "x\ny"},  # the attack name: not echoed
+     "its release audit failed: the strongest attack re-identifies 42.0% of records in the worst case "
+     "(threshold 10.0%)"),
+    ({"status": "failed", "risk": "high"},
+     "its release audit failed: the strongest attack re-identifies an unknown share of records in the worst case"),
+    ({"status": "not audited", "reason": "linkage hash --no-audit"},
+     "it was encoded with --no-audit (audit=False in Python)"),
+    ({"status": "skipped"}, "its release audit record is not understood"),
+])
+def test_each_audit_problem_message(record, expected):
+    """Every branch of the linkage unit's verdict on a manifest, word for word (no key, no data needed)."""
+    manifest = {"source": "police"} if record is None else {"source": "police", "release_audit": record}
+    assert audit_problem(manifest) == expected
+
+
+def test_reidentified_text_is_the_one_wording_of_an_audit_result():
+    assert reidentified_text(0.0534, 0.1) == "re-identifies 5.3% of records in the worst case (threshold 10.0%)"
+    assert reidentified_text(0.0534) == "re-identifies 5.3% of records in the worst case"
+    assert reidentified_text(None, 0.05) == "re-identifies an unknown share of records in the worst case " \
+                                            "(threshold 5.0%)"

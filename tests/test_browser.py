@@ -93,13 +93,10 @@ def screenshot(report: Path, png: Path, height: int = 3000) -> None:
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory) -> dict[str, Path]:
-    from linkage.demo import run_demo
-
-    out = tmp_path_factory.mktemp("browser") / "demo"
-    # Rendering only: no release audits (800 people leave a ~50-record health extract, which the worst-case
-    # audit can put near the 10% threshold; test_demo runs the gate at 1,500 people).
-    summary = run_demo(out, people=800, seed=3, quiet=True, release_audit=False)
+def reports(demo) -> dict[str, Path]:
+    # conftest's demo run (1,500 people, release audits on, fixed key), shared with test_demo: rendering needs
+    # only its reports, and a second demo run of its own cost this file ~40 s.
+    _, summary = demo
     found = {"link": Path(summary["reports"]["link"]), "cohort": Path(summary["reports"]["cohort"])}
     found.update({f"dashboard:{p.stem}": p for p in Path(summary["reports"]["link"]).parent.glob("*dashboard*.html")})
     return found

@@ -9,21 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
-import pytest
 
 from linkage import keys
 from linkage.contracts.attribute_package import read_attribute_package
-from linkage.demo import ROLES, SOURCES, run_demo
+from linkage.demo import ROLES, SOURCES
 
-PEOPLE = 1500
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("demo") / "run"
-    # A fixed key: the release audits of this small population (a ~100-record health extract) then give the same
-    # verdict on every run; a fresh key per run would make the test's outcome a draw.
-    return out, run_demo(out, people=PEOPLE, seed=11, quiet=True, project_key=bytes(range(32)))
+# The demo run itself is conftest's session fixture ``demo`` (1,500 people, fixed key), shared with test_browser:
+# every test here only reads its output.
 
 
 def _texts(folder: Path) -> dict[Path, str]:

@@ -9,10 +9,12 @@ way on both backends.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -213,6 +215,31 @@ def _parameters(link_dir: Path) -> dict[tuple[str, str], tuple[float, float]]:
             for c in model["comparisons"] for lvl in c["comparison_levels"] if not lvl.get("is_null_level")}
 
 
+def _waterfall_against_pairs(html: str, pairs: pd.DataFrame) -> int:
+    """Check each pair of the report's waterfall bar by bar against the weights the link scored it with
+    (pairs.parquet: ``mw_<comparison>`` and ``mw_tf_adj_<comparison>``); returns the number of pairs checked."""
+    decoder = json.JSONDecoder()
+    values = None
+    for embed in re.finditer(r"vegaEmbed\('#[^']*', ", html):
+        spec, _ = decoder.raw_decode(html, embed.end())
+        data = spec.get("data") if isinstance(spec.get("data"), dict) else {}
+        rows = data.get("values") or next(iter((spec.get("datasets") or {}).values()), None)
+        if rows and isinstance(rows[0], dict) and "record_number" in rows[0]:
+            values = rows
+    assert values is not None, "no waterfall in the report"
+    checked = 0
+    for _, bars in pd.DataFrame(values).groupby("record_number"):
+        final = bars.loc[bars.column_name == "Final score", "log2_bayes_factor"].item()
+        weights = {f"mw_tf_adj_{c[3:]}" if c.startswith("tf_") else f"mw_{c}": w
+                   for c, w in zip(bars.column_name, bars.log2_bayes_factor, strict=True)
+                   if c not in ("Prior", "Final score")}
+        same = pairs[np.isclose(pairs.match_weight, final, rtol=0, atol=1e-9)]
+        assert any(np.allclose([row[c] for c in weights], list(weights.values()), rtol=0, atol=1e-9)
+                   for _, row in same.iterrows()), f"the waterfall's pair at weight {final:.3f} differs from the link's"
+        checked += 1
+    return checked
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_link_gives_the_same_persons_on_every_backend(backend: str, layout: str, encoded: dict[str, list[Path]],
@@ -237,6 +264,11 @@ def test_link_gives_the_same_persons_on_every_backend(backend: str, layout: str,
     # drawn from the written pairs
     for caption in ("Match-weight histogram", "Waterfall", "Persons by number of records"):
         assert caption in html
+    # The waterfall shows the weights the link used, bar by bar, term-frequency adjustments included (the full
+    # name's is priced over people by linkage.link.model.full_name_person_tf). On Spark the report's linker is
+    # rebuilt in DuckDB from model.json (job.duckdb_report_linker) and registers no term-frequency table: it
+    # needs none, as it recomputes only the levels and reads every weight from the engine's pairs.
+    assert _waterfall_against_pairs(html, pd.read_parquet(run_dir / "pairs.parquet")) >= 5
     assert run["counts"]["records"] == duck["counts"]["records"]
     assert run["counts"]["identities"] == duck["counts"]["identities"]
     assert {"score pairs", "cluster into persons", "report"} <= {k.split(" (")[0] for k in run["timings_seconds"]}

@@ -8,35 +8,24 @@ import re
 import pandas as pd
 import pytest
 
-from linkage import keys
-from linkage.encode import encode_extract
-from linkage.link import link_extracts
 from linkage.profile.demo_hook import run_needs_assessment
-from linkage.resources import configs_dir
-from linkage.synth import generate_extracts
 
 SOURCES = ("police", "education", "social_care", "health")
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(demo, tmp_path_factory):
+    """The profile and both cohorts, built into a folder of their own from conftest's demo run (four partners
+    hashed through the release gate with an analysis key, linked by the linkage unit; shared with test_demo and
+    test_browser, which saves this file its own 1,500-person encode and link). The demo's raw partner folder is
+    linked in, so the profile reads the same population denominators as in the demo."""
+    demo_dir, _ = demo
     out = tmp_path_factory.mktemp("na")
-    raw = out / "partners" / "raw"
-    raw.parent.mkdir()
-    generate_extracts(1500, 7, raw, quiet=True)
-    key = keys.generate_key()
-    keys.write_analysis_keypair(out / "analysis.key", out / "analysis.key.pub")
-    public = keys.read_analysis_public_key(out / "analysis.key.pub")
-    (out / "encoded").mkdir()
-    (out / "vrn").mkdir()
-    identifiers, attributes = [], []
-    for s in SOURCES:
-        encode_extract(configs_dir() / "partners" / f"{s}.yaml", key, raw / f"{s}.csv", out / "encoded" / s,
-                       quiet=True, analysis_public_key=public)
-        identifiers.append(out / "encoded" / s)
-        attributes.append(out / "encoded" / f"{s}-attributes")
-    link_extracts(identifiers, out / "vrn" / "link", quiet=True)
-    return out, run_needs_assessment(out, out / "vrn" / "link", attributes, analysis_key=out / "analysis.key")
+    (out / "partners").mkdir()
+    (out / "partners" / "raw").symlink_to(demo_dir / "partners" / "raw", target_is_directory=True)
+    attributes = [demo_dir / "analysis" / "attributes" / s for s in SOURCES]
+    return out, run_needs_assessment(out, demo_dir / "linkage-unit" / "link", attributes,
+                                     analysis_key=demo_dir / "analysis" / "analysis.key")
 
 
 def test_profile_and_both_cohorts_are_released(run):

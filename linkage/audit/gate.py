@@ -174,10 +174,9 @@ def encode_with_release_gate(config: str | Path, key: bytes, source_input: Any, 
             if record["status"] != "passed":
                 report = f"; audit report: {report_dir}" if report_dir is not None else ""
                 raise ReleaseAuditFailed(
-                    f"release audit FAILED: {record['strongest_attack'] or 'the audit'} re-identifies "
-                    f"{100 * record['risk']:.1f}% of records in the worst case (threshold {100 * max_risk:.1f}%); "
-                    f"nothing was written{report}; encode with the shipped partner config's encodings "
-                    "(docs/threat-model.md §3)", file=str(out))
+                    f"release audit FAILED: {record['strongest_attack'] or 'the audit'} "
+                    f"{reidentified_text(record['risk'], max_risk)}; nothing was written{report}; encode with the "
+                    "shipped partner config's encodings (docs/threat-model.md §3)", file=str(out))
         # Identifiers first, then attributes; if the second rename fails the first is taken back, so neither
         # package is ever published without the other.
         publish_dir(staged, out)
@@ -198,6 +197,16 @@ def encode_with_release_gate(config: str | Path, key: bytes, source_input: Any, 
     return manifest, record
 
 
+def reidentified_text(risk: Any, threshold: Any = None) -> str:
+    """The one wording of an audit's result: "re-identifies x% of records in the worst case (threshold y%)".
+
+    Either number may be missing from an old or hand-edited manifest: the risk is then "an unknown share" and
+    the threshold is left out."""
+    shown = f"{100 * risk:.1f}%" if isinstance(risk, int | float) else "an unknown share"
+    limit = f" (threshold {100 * threshold:.1f}%)" if isinstance(threshold, int | float) else ""
+    return f"re-identifies {shown} of records in the worst case{limit}"
+
+
 def audit_problem(manifest: dict[str, Any]) -> str | None:
     """Why this manifest does not show a release audit the linkage unit accepts (None: it does).
 
@@ -208,21 +217,18 @@ def audit_problem(manifest: dict[str, Any]) -> str | None:
     if not isinstance(record, dict):
         return "its manifest records no release audit (encode with `linkage hash`, which audits its output)"
     status = record.get("status")
+    risk, limit = record.get("risk"), record.get("max_risk")
     if status == "passed":
         # The partner chose the threshold: a "pass" at a lenient one (max_risk 1.0 passes anything) is not the
         # project's pass. The linkage unit holds every extract to DEFAULT_MAX_RISK.
-        risk, limit = record.get("risk"), record.get("max_risk")
         if not isinstance(risk, int | float) or not isinstance(limit, int | float):
             return "its release audit record gives no risk or threshold"
         if risk > DEFAULT_MAX_RISK or limit > DEFAULT_MAX_RISK:
-            return (f"its release audit passed only at a threshold of {100 * limit:.1f}% (worst-case attack "
-                    f"{100 * risk:.1f}%); the linkage unit accepts at most {100 * DEFAULT_MAX_RISK:.0f}%")
+            return (f"its release audit passed only at a threshold of {100 * limit:.1f}% (the strongest attack "
+                    f"{reidentified_text(risk)}); the linkage unit accepts at most {100 * DEFAULT_MAX_RISK:.0f}%")
         return None
     if status == "failed":
-        risk, limit = record.get("risk"), record.get("max_risk")
-        shown = f"{100 * risk:.1f}%" if isinstance(risk, int | float) else "an unknown share"
-        above = f" (threshold {100 * limit:.1f}%)" if isinstance(limit, int | float) else ""
-        return f"its release audit failed: the worst-case attack re-identifies {shown} of records{above}"
+        return f"its release audit failed: the strongest attack {reidentified_text(risk, limit)}"
     if status == "not audited":
         return "it was encoded with --no-audit (audit=False in Python)"
     return "its release audit record is not understood"
