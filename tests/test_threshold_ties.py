@@ -1,5 +1,6 @@
 """The clusters' threshold choice (``linkage.link.threshold``): near-ties within the model's own noise go to
-the higher threshold, and unscored pairs inside clusters are credited up to the unblocked matches."""
+the middle of the tied range (of two, the higher threshold), and unscored pairs inside clusters are credited up
+to the unblocked matches."""
 
 from __future__ import annotations
 
@@ -40,6 +41,22 @@ def test_a_near_tie_goes_to_the_higher_threshold_and_a_clear_gain_does_not(monke
     assert chosen(near_tie, 1152.0, 2.0, monkeypatch) == 0.85     # within two sds of the noise: the higher one
     clear = [(1000, 0.99), (100, 0.8)]
     assert chosen(clear, 1152.0, 2.0, monkeypatch) == 0.3
+
+
+def test_of_several_tied_thresholds_the_middle_one_is_chosen(monkeypatch) -> None:
+    """Rows as cluster_sweep writes them: four thresholds within two sds of the best (0.6), one clearly worse.
+    The middle of the tied range 0.6-0.85 is 0.725: 0.7 is nearest. Breaking towards the highest (the rule it
+    replaced) would take 0.85; the plain argmax 0.6."""
+    def row(t: float, gap: float, sd: float) -> dict[str, float]:
+        return {"threshold": t, "expected_f1": 0.9767 - gap, "expected_f1_gap": gap, "expected_f1_sd": sd}
+
+    rows = [row(0.5, 0.0011, 0.0004), row(0.6, 0.0, 0.0), row(0.7, 0.00003, 0.00015),
+            row(0.8, 0.0009, 0.00056), row(0.85, 0.0011, 0.00065), row(0.9, 0.0037, 0.00077)]
+    monkeypatch.setattr(threshold_module, "TIE_SDS", 2.0)
+    assert [r["threshold"] for r in rows if choose_on_clusters(rows) is r] == [0.7]
+    assert [r["threshold"] for r in rows if r["tied_with_best"]] == [0.6, 0.7, 0.8, 0.85]
+    monkeypatch.setattr(threshold_module, "TIE_SDS", 0.0)
+    assert choose_on_clusters(rows)["threshold"] == 0.6
 
 
 def test_noise_is_that_of_the_pairs_on_which_the_thresholds_differ() -> None:
