@@ -175,3 +175,38 @@ def bind_bloom_sizes(comparisons: Iterable[Any], n_bytes: Mapping[str, int],
             raise LinkageConfigError(f"Bloom column '{level.col}' has no declared length in the manifests")
         level.n_bytes = int(n_bytes[level.col])
         level.spread = spread
+
+
+class ListOverlapUnlessLevel(ComparisonLevelCreator):
+    """The two sides' token lists share a token, and none of the ``unless`` token columns agrees (a missing side
+    does not agree). The full name's deletion-neighbourhood level uses it to fire only where no date or postcode
+    is in common, so it never takes the place of the name evidence those salts carry."""
+
+    def __init__(self, col: str, label: str, unless: list[str]) -> None:
+        self.col, self.label, self.unless = col, label, list(unless)
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        d = _dialect(sql_dialect)
+        fn = "list_has_any" if d == "duckdb" else "arrays_overlap"
+        sql = f"{fn}({column(self.col, 'l', d)}, {column(self.col, 'r', d)})"
+        for other in self.unless:
+            sql += f" AND NOT coalesce({column(other, 'l', d)} = {column(other, 'r', d)}, false)"
+        return sql
+
+    def create_label_for_charts(self) -> str:
+        return self.label
+
+
+class OutsideLevel(ComparisonLevelCreator):
+    """A null (neutral) level: ``inner`` does not hold (or cannot be evaluated, a missing side). A comparison of
+    one level uses it so that every pair but that level's is neutral."""
+
+    def __init__(self, inner: ComparisonLevelCreator, label: str) -> None:
+        self.inner, self.label = inner, label
+        self.is_null_level = True
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        return f"NOT coalesce(({self.inner.create_sql(sql_dialect)}), false)"
+
+    def create_label_for_charts(self) -> str:
+        return self.label
