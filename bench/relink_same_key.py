@@ -38,7 +38,10 @@ def main() -> None:
         encoded = sorted(p for p in folder.iterdir() if p.name.startswith("enc_"))
         # the encodings were written without the release audit (bench_tradeoff --no-audit); code older than the
         # library gate has no allow_unaudited keyword and no gate to pass
-        gate = {"allow_unaudited": True} if "allow_unaudited" in inspect.signature(link_extracts).parameters else {}
+        # (linkage.link.link_extracts is a lazy wrapper: read the signature of the function it calls)
+        from linkage.link import job
+
+        gate = {"allow_unaudited": True} if "allow_unaudited" in inspect.signature(job.link_extracts).parameters else {}
         link_extracts(encoded, folder / args.out, w / "linkage_bench.yaml", quiet=True, **gate)
         metrics = evaluate_link(folder / args.out, truth[ds], w / "bench.key")["pairwise"]
         results[ds] = {k: metrics[k] for k in ("precision", "recall", "f1")}

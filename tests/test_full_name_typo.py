@@ -188,3 +188,22 @@ def test_suite_attacks_the_column_and_scores_whole_lists(tmp_path):
     frame = first_identities(path, columns)
     assert isinstance(frame["full_name__del1"][0], np.ndarray) and frame["full_name__del1"][1] is None
     assert list_key(frame["full_name__del1"][0]) == list_key(compact_one(lists[0].as_py()))
+
+
+def test_name_comparisons_are_neutral_at_the_level_and_read_date_and_postcode_through_the_names():
+    from linkage.link.levels import bind_bloom_sizes, bloom_levels
+
+    cols = {"given_name__exact", "surname__exact", "dob__exact", "postcode__exact", "full_name__near_dob",
+            "full_name__exact_pc", "name__full", "full_name__del1", "given_name__pcbloom", "surname__pcbloom",
+            "given_name__pcbloom_pc", "surname__pcbloom_pc"}
+    settings = build_settings(cols, LinkConfig(), "dedupe_only", "")
+    given = next(c for c in settings.comparisons if c.create_output_column_name() == "given_name")
+    dialect = SplinkDialect.from_string("duckdb")
+    covered = given.create_comparison_levels()[0]
+    # The name comparisons never read the date or postcode tokens (Splink would drop them from those EM sessions).
+    nested = bloom_levels(settings.comparisons)
+    bind_bloom_sizes(settings.comparisons, {c: 64 for c in cols if c.endswith("pcbloom")})
+    sql = covered.create_sql(dialect)
+    assert "full_name__del1" in sql and "dob__exact" not in sql and "postcode__exact" not in sql
+    assert "surname__pcbloom" in sql and all(lvl.n_bytes == 64 for lvl in nested)  # nested Dice levels are bound
+

@@ -156,8 +156,15 @@ class TokenInListLevel(ComparisonLevelCreator):
 
 
 def bloom_levels(comparisons: Iterable[Any]) -> list[BloomDiceLevel]:
-    """Every Bloom Dice level in Splink comparison creators (``SettingsCreator.comparisons``)."""
-    return [lvl for c in comparisons for lvl in c.create_comparison_levels() if isinstance(lvl, BloomDiceLevel)]
+    """Every Bloom Dice level in Splink comparison creators (``SettingsCreator.comparisons``), also those inside
+    another level's condition (a covered-elsewhere level's agreeing levels, a list level's ``unless_levels``)."""
+    def nested(level: Any) -> Iterable[Any]:
+        yield level
+        for inner in [*getattr(level, "agreeing", []), *getattr(level, "unless_levels", [])]:
+            yield from nested(inner)
+
+    return [lvl for c in comparisons for top in c.create_comparison_levels() for lvl in nested(top)
+            if isinstance(lvl, BloomDiceLevel)]
 
 
 def bind_bloom_sizes(comparisons: Iterable[Any], n_bytes: Mapping[str, int],
@@ -182,8 +189,10 @@ class ListOverlapUnlessLevel(ComparisonLevelCreator):
     does not agree). The full name's deletion-neighbourhood level uses it to fire only where no date or postcode
     is in common, so it never takes the place of the name evidence those salts carry."""
 
-    def __init__(self, col: str, label: str, unless: list[str]) -> None:
+    def __init__(self, col: str, label: str, unless: list[str],
+                 unless_levels: list[ComparisonLevelCreator] | None = None) -> None:
         self.col, self.label, self.unless = col, label, list(unless)
+        self.unless_levels = list(unless_levels or [])  # nor does any of these levels hold (e.g. a Bloom Dice)
 
     def create_sql(self, sql_dialect: SplinkDialect) -> str:
         d = _dialect(sql_dialect)
@@ -191,6 +200,8 @@ class ListOverlapUnlessLevel(ComparisonLevelCreator):
         sql = f"{fn}({column(self.col, 'l', d)}, {column(self.col, 'r', d)})"
         for other in self.unless:
             sql += f" AND NOT coalesce({column(other, 'l', d)} = {column(other, 'r', d)}, false)"
+        for level in self.unless_levels:
+            sql += f" AND NOT coalesce(({level.create_sql(sql_dialect)}), false)"
         return sql
 
     def create_label_for_charts(self) -> str:
