@@ -35,7 +35,7 @@ from linkage.audit.attacks import (
     token_graph_attack,
 )
 from linkage.audit.frequency import ENCODING_TRANSFORMS, column_field
-from linkage.audit.typo_graph import TYPO_GRAPH_COLUMNS, WL_ROUNDS, compact_lists, deletion_graph_attack, list_key
+from linkage.audit.typo_graph import TYPO_GRAPH_COLUMNS, WL_ROUNDS, compact_lists, deletion_graph_attacks, list_key
 from linkage.audit.verify import Oracle, build_oracle
 
 ALL_PARTNERS = "all partners"
@@ -183,9 +183,10 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
                                                    cond, size_column=col if unpadded else None)
             score_rows(col, "frequency alignment of the whole list" + _cond_label(cond + size_label),
                        keys.map(guessed), keys)
-        for rounds in WL_ROUNDS:
+        by_depth = deletion_graph_attacks(pooled, col, population, field, WL_ROUNDS, list_size=unpadded)
+        for rounds, guesses in by_depth.items():
             score_rows(col, f"deletion-graph matching ({rounds} refinement rounds{', list size' if unpadded else ''})",
-                       deletion_graph_attack(pooled, col, population, field, rounds=rounds, list_size=unpadded), keys)
+                       guesses, keys)
 
     attacked = name_columns(columns)
     for k, col in enumerate(attacked, start=1):

@@ -73,7 +73,7 @@ def list_key(tokens: Any) -> int | None:
 
 
 def _edges(node_of_token_rows: np.ndarray, token_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Undirected edges (a < b) between nodes holding a common token code, without repeats."""
+    """Undirected edges (a < b) between nodes holding a common token (any hashable code), without repeats."""
     frame = pd.DataFrame({"n": node_of_token_rows, "t": token_codes}).drop_duplicates()
     frame = frame[frame.groupby("t")["n"].transform("size") > 1]
     pairs = frame.merge(frame, on="t")
@@ -91,9 +91,8 @@ def _neighbours(n: int, a: np.ndarray, b: np.ndarray) -> list[list[int]]:
 
 def _refine(colours: list[Any], neighbours: list[list[int]], rounds: int) -> list[Any]:
     for _ in range(rounds):
-        colours = [(c, tuple(sorted(colours[j] for j in nb))) for c, nb in zip(colours, neighbours, strict=True)]
-        # Relabel to small integers (shared across both graphs by the caller's use of the same tuples).
-        colours = [hash(c) for c in colours]
+        # A colour is a hash of integers (not randomised between processes), so both graphs' colours compare.
+        colours = [hash((c, tuple(sorted(colours[j] for j in nb)))) for c, nb in zip(colours, neighbours, strict=True)]
     return colours
 
 
@@ -111,13 +110,19 @@ def deletion_graph_attack(records: pd.DataFrame, column: str, population: pd.Dat
     nodes by their list's size as well (default: only when the lists are not all of one size, i.e. unpadded).
     Returns a Series aligned with ``records`` (None: no guess).
     """
+    return deletion_graph_attacks(records, column, population, field, (rounds,), list_size)[rounds]
+
+
+def deletion_graph_attacks(records: pd.DataFrame, column: str, population: pd.DataFrame, field: str = "full_name",
+                           rounds: tuple[int, ...] = WL_ROUNDS, list_size: bool | None = None) -> dict[int, pd.Series]:
+    """:func:`deletion_graph_attack` for several refinement depths, both graphs built once: {rounds: guesses}."""
     lists = records[column]
     keys = lists.map(list_key)
     present = keys.notna()
-    guesses = pd.Series([None] * len(records), index=records.index, dtype=object)
+    empty = pd.Series([None] * len(records), index=records.index, dtype=object)
     if not present.any():
-        return guesses
-    node_codes, node_keys = pd.factorize(keys[present])
+        return {r: empty.copy() for r in rounds}
+    node_codes, _ = pd.factorize(keys[present])
     counts = np.bincount(node_codes)
     first_row = pd.Series(np.arange(len(node_codes))).groupby(node_codes).first().to_numpy()
     node_lists = [lists[present].iloc[i] for i in first_row]
@@ -126,33 +131,44 @@ def deletion_graph_attack(records: pd.DataFrame, column: str, population: pd.Dat
         list_size = len(set(sizes)) > 1
     rows = np.repeat(np.arange(len(node_lists)), sizes)
     toks = np.concatenate(node_lists) if node_lists else np.zeros(0, dtype=np.int64)
-    ea, eb = _edges(rows, pd.factorize(toks)[0])
-    enc_nb = _neighbours(len(node_lists), ea, eb)
+    enc_nb = _neighbours(len(node_lists), *_edges(rows, toks))
 
     ref_counts = Counter(population[field].dropna().astype(str).tolist())
     ref_names = list(ref_counts)
-    ref_sets = [nz.deletion_neighbourhood(reference_core(name)) for name in ref_names]
-    ref_rows = np.repeat(np.arange(len(ref_names)), [len(s) for s in ref_sets])
-    ref_toks = pd.factorize(np.asarray([t for s in ref_sets for t in s], dtype=object))[0]
-    ra, rb = _edges(ref_rows, ref_toks)
-    ref_nb = _neighbours(len(ref_names), ra, rb)
+    # The reference's deletion strings as 64-bit hashes (one process: equal strings, equal hashes), so that
+    # millions of them are not held as Python strings.
+    ref_sizes: list[int] = []
+    hashed: list[int] = []
+    for name in ref_names:
+        neighbourhood = nz.deletion_neighbourhood(reference_core(name))
+        ref_sizes.append(len(neighbourhood))
+        hashed.extend(hash(t) for t in neighbourhood)
+    ref_rows = np.repeat(np.arange(len(ref_names)), ref_sizes)
+    ref_nb = _neighbours(len(ref_names), *_edges(ref_rows, np.asarray(hashed, dtype=np.int64)))
+    del hashed
 
     def initial(nb: list[list[int]], size: list[int]) -> list[Any]:
-        return [(len(n), s if list_size else 0) for n, s in zip(nb, size, strict=True)]
+        return [hash((len(n), s if list_size else 0)) for n, s in zip(nb, size, strict=True)]
 
-    enc_col = _refine(initial(enc_nb, sizes), enc_nb, rounds)
-    ref_col = _refine(initial(ref_nb, [len(s) for s in ref_sets]), ref_nb, rounds)
-    enc_classes: dict[Any, Counter] = defaultdict(Counter)
-    for i, c in enumerate(enc_col):
-        enc_classes[c][i] = int(counts[i])
-    ref_classes: dict[Any, Counter] = defaultdict(Counter)
-    for name, c in zip(ref_names, ref_col, strict=True):
-        ref_classes[c][name] = ref_counts[name]
-    guess_of: dict[int, str] = {}
-    for c, observed in enc_classes.items():
-        reference = ref_classes.get(c)
-        if reference:
-            guess_of.update(align(observed, reference, top=len(observed)))
-    node_guess = pd.Series(guess_of, dtype=object).reindex(range(len(node_lists)))
-    guesses[present] = node_guess.to_numpy()[node_codes]
-    return guesses
+    out: dict[int, pd.Series] = {}
+    enc_col, ref_col, done = initial(enc_nb, sizes), initial(ref_nb, ref_sizes), 0
+    for depth in sorted(rounds):
+        enc_col = _refine(enc_col, enc_nb, depth - done)
+        ref_col = _refine(ref_col, ref_nb, depth - done)
+        done = depth
+        enc_classes: dict[Any, Counter] = defaultdict(Counter)
+        for i, c in enumerate(enc_col):
+            enc_classes[c][i] = int(counts[i])
+        ref_classes: dict[Any, Counter] = defaultdict(Counter)
+        for name, c in zip(ref_names, ref_col, strict=True):
+            ref_classes[c][name] = ref_counts[name]
+        guess_of: dict[int, str] = {}
+        for c, observed in enc_classes.items():
+            reference = ref_classes.get(c)
+            if reference:
+                guess_of.update(align(observed, reference, top=len(observed)))
+        node_guess = pd.Series(guess_of, dtype=object).reindex(range(len(node_lists)))
+        guesses = empty.copy()
+        guesses[present] = node_guess.to_numpy()[node_codes]
+        out[depth] = guesses
+    return out
