@@ -219,6 +219,9 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
                 score(col, "similarity clustering + pattern mining" + _cond_label(cond), guesses, baseline)
             continue
         size_col = f"{field}__del1" if f"{field}__del1" in pooled.columns else None
+        if size_col is not None and pooled[size_col].map(
+                lambda v: len(v) if isinstance(v, (list, np.ndarray)) else None).dropna().nunique() <= 1:
+            size_col = None  # padded lists (one size): the size tells nothing, and no reference name has it
         size_label: tuple[str, ...] = (f"{field} list size",) if size_col else ()
         for cond in present_conditions:
             guesses = conditioned_frequency_attack(pooled, col, population, field, ENCODING_TRANSFORMS[encoding],
