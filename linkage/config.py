@@ -281,6 +281,12 @@ class Encodings(StrictModel):
         False, description="hardening companion: one token of given name and surname together, not composite "
                            "with the date of birth, so a person whose date of birth is wrong or missing still "
                            "agrees on name; a full name is far rarer than either part (the audit attacks it)")
+    full_name_typo_tokens: bool = Field(
+        False, description="hardening companion (with full_name_tokens and composite_name: full): a fixed-size "
+                           "list (24) of tokens of the order-free full name and each one-character deletion of "
+                           "it, never salted, padded with keyed fillers of the name, so two records whose full "
+                           "names differ by one typo share a token where no date or postcode agrees (the audit "
+                           "attacks it by frequency and by matching its token-sharing graph)")
     pad_token_lists: int | None = Field(
         None, ge=8, le=64, description="hardening: pad (or trim) every name deletion-neighbourhood list to "
                                       "this many tokens, so its size no longer gives the name's length")
@@ -294,6 +300,9 @@ class Encodings(StrictModel):
         if self.name_postcode_typo_tokens and self.composite_name != "full":
             raise ValueError("name_postcode_typo_tokens needs composite_name: full (per-name postcode-typo "
                              "composites link different people of one name)")
+        if self.full_name_typo_tokens and not (self.full_name_tokens and self.composite_name == "full"):
+            raise ValueError("full_name_typo_tokens needs full_name_tokens: true and composite_name: full (its "
+                             "level follows the full name's in the full-name comparison)")
         return self
 
 

@@ -35,6 +35,7 @@ from linkage.audit.attacks import (
     token_graph_attack,
 )
 from linkage.audit.frequency import ENCODING_TRANSFORMS, column_field
+from linkage.audit.typo_graph import TYPO_GRAPH_COLUMNS, WL_ROUNDS, compact_lists, deletion_graph_attacks, list_key
 from linkage.audit.verify import Oracle, build_oracle
 
 ALL_PARTNERS = "all partners"
@@ -60,7 +61,11 @@ def first_identities(tokens_path: Path, columns: dict[str, dict[str, Any]] | Non
     """
     table = pq.read_table(tokens_path, columns=None if columns is None else attacked_columns(columns))
     first = ~pd.Series(table.column("record_id").to_numpy(zero_copy_only=False)).duplicated().to_numpy()
-    frame = table.filter(pa.array(first)).to_pandas()  # duplicates dropped before the lists become Python
+    table = table.filter(pa.array(first))  # duplicates dropped before the lists become Python
+    compact = {c: compact_lists(table.column(c)) for c in TYPO_GRAPH_COLUMNS if c in table.column_names}
+    frame = table.drop_columns(list(compact)).to_pandas()
+    for c, lists in compact.items():  # 64-bit integers, not 32-character strings (see linkage.audit.typo_graph)
+        frame[c] = pd.Series(lists, index=frame.index, dtype=object)
     if not reset_index:
         frame.index = np.flatnonzero(first)
     return frame
@@ -164,11 +169,33 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
                          "encoding": columns[col]["encoding"] if encoding is None else encoding,
                          "records_with_value": n, "records_reidentified_share": share})
 
+    def typo_graph_rows(col: str, field: str) -> None:
+        # Records of one name hold one list, so a list's key stands for the name: frequency alignment of the keys
+        # within the co-released groups (and within the list's size when lists are not padded) is the strongest
+        # frequency attack on it; deletion-graph matching reads which names are one edit apart.
+        keys = pooled[col].map(lambda v: None if (k := list_key(v)) is None else str(k))
+        sizes = pooled[col].map(lambda v: len(v) if isinstance(v, np.ndarray) else None).dropna()
+        unpadded = sizes.nunique() > 1
+        keyed = pooled.assign(_list_key=keys)
+        size_label: tuple[str, ...] = ("list size",) if unpadded else ()
+        for cond in present_conditions:
+            guessed = conditioned_frequency_attack(keyed, "_list_key", population, field, ENCODING_TRANSFORMS["full"],
+                                                   cond, size_column=col if unpadded else None)
+            score_rows(col, "frequency alignment of the whole list" + _cond_label(cond + size_label),
+                       keys.map(guessed), keys)
+        by_depth = deletion_graph_attacks(pooled, col, population, field, WL_ROUNDS, list_size=unpadded)
+        for rounds, guesses in by_depth.items():
+            score_rows(col, f"deletion-graph matching ({rounds} refinement rounds{', list size' if unpadded else ''})",
+                       guesses, keys)
+
     attacked = name_columns(columns)
     for k, col in enumerate(attacked, start=1):
         if progress is not None:
             progress(f"attack suite: column {k} of {len(attacked)} ({col})")
         field, encoding = column_field(col)
+        if col in TYPO_GRAPH_COLUMNS:
+            typo_graph_rows(col, field)
+            continue
         if columns[col]["type"] == "token_list":
             size = _LIST_SIZE.get(encoding.split("+")[0])
             for cond in present_conditions:
@@ -192,6 +219,9 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
                 score(col, "similarity clustering + pattern mining" + _cond_label(cond), guesses, baseline)
             continue
         size_col = f"{field}__del1" if f"{field}__del1" in pooled.columns else None
+        if size_col is not None and pooled[size_col].map(
+                lambda v: len(v) if isinstance(v, (list, np.ndarray)) else None).dropna().nunique() <= 1:
+            size_col = None  # padded lists (one size): the size tells nothing, and no reference name has it
         size_label: tuple[str, ...] = (f"{field} list size",) if size_col else ()
         for cond in present_conditions:
             guesses = conditioned_frequency_attack(pooled, col, population, field, ENCODING_TRANSFORMS[encoding],

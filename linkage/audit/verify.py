@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.audit.frequency import Reference
+from linkage.audit.typo_graph import TYPO_GRAPH_COLUMNS, compact_one, list_key
 from linkage.config import load_partner_config
 from linkage.encode.identifiers import IdentifierEncoder, full_name_label
 from linkage.encode.reader import iter_chunks
@@ -102,6 +103,14 @@ def _oracle_plan(columns: list[str]) -> list[tuple[str, str, str]]:
 def _add_to_oracle(oracle: Oracle, plan: list[tuple[str, str, str]], clean: dict[str, pa.Array],
                    encoded: dict[str, pa.Array]) -> None:
     for col, field, encoding in plan:
+        if col in TYPO_GRAPH_COLUMNS and col in encoded and "given" in clean and "surname" in clean:
+            # a deletion list is scored by the key of the whole list (its first token may be a neighbour's too)
+            for g, s, value in zip(clean["given"].to_pylist(), clean["surname"].to_pylist(),
+                                   encoded[col].to_pylist(), strict=True):
+                if g and s and value:
+                    oracle[col].setdefault(str(list_key(compact_one(value))),
+                                           full_name_label(_core(g, "given_name"), _core(s, "surname")))
+            continue
         if (col == "name__full" or field == "full_name") and col in encoded and "given" in clean and "surname" in clean:
             # full_name__near_dob lists are scored by their first token, like the per-name lists below
             for g, s, value in zip(clean["given"].to_pylist(), clean["surname"].to_pylist(),

@@ -29,6 +29,11 @@ from linkage.encode.tokens import Tokeniser
 
 _CACHE_LIMIT = 1_000_000
 POSTCODE_TYPO_COUNT = 8  # a 7-character postcode (spaces dropped) and its 7 one-character deletions
+# The full name's deletion neighbourhood (full_name__del1) is padded to this many tokens: a full name of up to 23
+# characters (given name, separator, surname) and its one-character deletions fit; a longer one keeps a keyed
+# pseudo-random 24 of its tokens (trimmed in token order), so a typo in it is found only if the deletion the two
+# names share survives both trims.
+FULL_NAME_TYPO_COUNT = 24
 
 
 class _Invalid:
@@ -157,6 +162,17 @@ def pad_tokens(tokens: list[str], size: int, tokeniser: Tokeniser, value: str) -
     """
     fillers = [tokeniser.token(f"\x1epad{i}\x1e{value}") for i in range(max(0, size - len(tokens)))]
     return sorted([*tokens, *(f for f in fillers if f)])[:size]
+
+
+def full_name_typo_tokens(core: str, tokeniser: Tokeniser,
+                          size: int | None = FULL_NAME_TYPO_COUNT) -> list[str] | None:
+    """The padded deletion neighbourhood of a core full name (``given\x1fsurname``, order-free): the name's
+    token, one per distinct one-character deletion, and keyed fillers of this name up to ``size`` tokens
+    (``None``: unpadded, whose size gives the name's length away; the audit's tests use it as the weak case)."""
+    found = tokeniser.tokens(nz.deletion_neighbourhood(core))
+    if not found or size is None:
+        return found
+    return pad_tokens(found, size, tokeniser, core)
 
 
 class IdentifierEncoder:
@@ -326,6 +342,8 @@ class IdentifierEncoder:
                     add(f"{field}__pcbloom", field, "bloom" + self.enc.bloom.hardening_label("postcode"), "bloom")
         if self.enc.full_name_tokens and self.ids.given_name and self.ids.surname:
             add("name__full", "name", "full", "token")
+        if self.enc.full_name_typo_tokens and self.ids.given_name and self.ids.surname:
+            add("full_name__del1", "full_name", "del1", "token_list")
         if self.enc.composite_name == "full" and self.ids.given_name and self.ids.surname:
             # One composite per person, not per name: records of different people sharing one name are not linked.
             if self.enc.name_dob_tolerant_tokens and self.ids.date_of_birth is not None:
@@ -523,6 +541,17 @@ class IdentifierEncoder:
                 return full.token(core_full_name(v))
 
             per_value("_full", "name__full", full_name)
+        if "full_name__del1" in types and "given" in clean and "surname" in clean:
+            # The order-free full name and each one-character deletion of it, never salted: two full names share
+            # a token exactly when they are within one edit. Always FULL_NAME_TYPO_COUNT tokens (fillers keyed by
+            # the name), so the list's size says nothing about the name's length.
+            clean["_full"] = pc.binary_join_element_wise(clean["given"], clean["surname"], "\x1f")
+            typo = self._tok("full_name", "del1")
+
+            def full_name_neighbours(v: str, t: Tokeniser = typo) -> list[str] | None:
+                return full_name_typo_tokens(core_full_name(v), t)
+
+            per_value("_full", "full_name__del1", full_name_neighbours)
         if set(FULL_NAME_COMPOSITES) & set(types) and "given" in clean and "surname" in clean:
             # Core given name and core surname together (as in their exact tokens); null if either is missing.
             dob_source = clean.get("dob_digits", clean.get("dob"))

@@ -165,8 +165,15 @@ class TokenInListLevel(ComparisonLevelCreator):
 
 
 def bloom_levels(comparisons: Iterable[Any]) -> list[BloomDiceLevel]:
-    """Every Bloom Dice level in Splink comparison creators (``SettingsCreator.comparisons``)."""
-    return [lvl for c in comparisons for lvl in c.create_comparison_levels() if isinstance(lvl, BloomDiceLevel)]
+    """Every Bloom Dice level in Splink comparison creators (``SettingsCreator.comparisons``), also those inside
+    another level's condition (a covered-elsewhere level's agreeing levels, a list level's ``unless_levels``)."""
+    def nested(level: Any) -> Iterable[Any]:
+        yield level
+        for inner in [*getattr(level, "agreeing", []), *getattr(level, "unless_levels", [])]:
+            yield from nested(inner)
+
+    return [lvl for c in comparisons for top in c.create_comparison_levels() for lvl in nested(top)
+            if isinstance(lvl, BloomDiceLevel)]
 
 
 def bind_bloom_sizes(comparisons: Iterable[Any], n_bytes: Mapping[str, int],
@@ -184,3 +191,42 @@ def bind_bloom_sizes(comparisons: Iterable[Any], n_bytes: Mapping[str, int],
             raise LinkageConfigError(f"Bloom column '{level.col}' has no declared length in the manifests")
         level.n_bytes = int(n_bytes[level.col])
         level.spread = spread
+
+
+class ListOverlapUnlessLevel(ComparisonLevelCreator):
+    """The two sides' token lists share a token, and none of the ``unless`` token columns agrees (a missing side
+    does not agree). The full name's deletion-neighbourhood level uses it to fire only where no date or postcode
+    is in common, so it never takes the place of the name evidence those salts carry."""
+
+    def __init__(self, col: str, label: str, unless: list[str],
+                 unless_levels: list[ComparisonLevelCreator] | None = None) -> None:
+        self.col, self.label, self.unless = col, label, list(unless)
+        self.unless_levels = list(unless_levels or [])  # nor does any of these levels hold (e.g. a Bloom Dice)
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        d = _dialect(sql_dialect)
+        fn = "list_has_any" if d == "duckdb" else "arrays_overlap"
+        sql = f"{fn}({column(self.col, 'l', d)}, {column(self.col, 'r', d)})"
+        for other in self.unless:
+            sql += f" AND NOT coalesce({column(other, 'l', d)} = {column(other, 'r', d)}, false)"
+        for level in self.unless_levels:
+            sql += f" AND NOT coalesce(({level.create_sql(sql_dialect)}), false)"
+        return sql
+
+    def create_label_for_charts(self) -> str:
+        return self.label
+
+
+class OutsideLevel(ComparisonLevelCreator):
+    """A null (neutral) level: ``inner`` does not hold (or cannot be evaluated, a missing side). A comparison of
+    one level uses it so that every pair but that level's is neutral."""
+
+    def __init__(self, inner: ComparisonLevelCreator, label: str) -> None:
+        self.inner, self.label = inner, label
+        self.is_null_level = True
+
+    def create_sql(self, sql_dialect: SplinkDialect) -> str:
+        return f"NOT coalesce(({self.inner.create_sql(sql_dialect)}), false)"
+
+    def create_label_for_charts(self) -> str:
+        return self.label
