@@ -35,7 +35,14 @@ from linkage.audit.attacks import (
     token_graph_attack,
 )
 from linkage.audit.frequency import ENCODING_TRANSFORMS, column_field
-from linkage.audit.typo_graph import TYPO_GRAPH_COLUMNS, WL_ROUNDS, compact_lists, deletion_graph_attacks, list_key
+from linkage.audit.typo_graph import (
+    GRAPH_CONDITION_SETS,
+    TYPO_GRAPH_COLUMNS,
+    WL_ROUNDS,
+    compact_lists,
+    deletion_graph_attacks,
+    list_key,
+)
 from linkage.audit.verify import Oracle, build_oracle
 
 ALL_PARTNERS = "all partners"
@@ -183,10 +190,13 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
                                                    cond, size_column=col if unpadded else None)
             score_rows(col, "frequency alignment of the whole list" + _cond_label(cond + size_label),
                        keys.map(guessed), keys)
-        by_depth = deletion_graph_attacks(pooled, col, population, field, WL_ROUNDS, list_size=unpadded)
-        for rounds, guesses in by_depth.items():
-            score_rows(col, f"deletion-graph matching ({rounds} refinement rounds{', list size' if unpadded else ''})",
-                       guesses, keys)
+        # Also within the co-released groups: colours of the whole graph, aligned within (colour, year/sex/...).
+        graph_conditions = ((),) + tuple(c for c in GRAPH_CONDITION_SETS if all(x in pooled.columns for x in c))
+        by_depth = deletion_graph_attacks(pooled, col, population, field, WL_ROUNDS, list_size=unpadded,
+                                          condition_sets=graph_conditions)
+        for (rounds, cond), guesses in by_depth.items():
+            score_rows(col, f"deletion-graph matching ({rounds} refinement rounds{', list size' if unpadded else ''})"
+                       + _cond_label(cond), guesses, keys)
 
     attacked = name_columns(columns)
     for k, col in enumerate(attacked, start=1):
