@@ -143,8 +143,9 @@ def deletion_graph_attacks(records: pd.DataFrame, column: str, population: pd.Da
                            condition_sets: tuple[tuple[str, ...], ...] | None = None) -> dict[Any, pd.Series]:
     """:func:`deletion_graph_attack` for several refinement depths, both graphs built once: {rounds: guesses}.
 
-    With ``condition_sets`` the keys are ``(rounds, conditions)`` and each condition set's guesses align names
-    within (colour, group) classes (module docstring); ``()`` is the unconditioned attack."""
+    With ``condition_sets`` the keys are ``(rounds, conditions, voted)``: each condition set's guesses align names
+    within (colour, group) classes (module docstring; ``()`` is the unconditioned attack), one guess per record's
+    group (``voted`` False) and, for a non-empty set, one per list, voted by its records' groups (``voted`` True)."""
     keyed = condition_sets is not None
     condition_sets = ((),) if condition_sets is None else condition_sets
     lists = records[column]
@@ -233,6 +234,16 @@ def deletion_graph_attacks(records: pd.DataFrame, column: str, population: pd.Da
                     reference = r_classes.get(c)
                     if reference:
                         unit_guess.update(align(observed, reference, top=len(observed)))
-                guesses[present] = [unit_guess.get(u) for u in unit.tolist()]
-            out[(depth, cond) if keyed else depth] = guesses
+                unit_guesses = [unit_guess.get(u) for u in unit.tolist()]
+                guesses[present] = unit_guesses
+                # One list is one name: its records' guesses in the several groups vote (the commonest wins).
+                votes = pd.DataFrame({"node": node_codes, "guess": unit_guesses}).dropna()
+                tally = votes.groupby(["node", "guess"]).size().reset_index(name="n")
+                tally = tally.sort_values(["node", "n", "guess"], ascending=[True, False, True])
+                winner = pd.Series(tally.drop_duplicates("node")["guess"].to_numpy(),
+                                   index=tally.drop_duplicates("node")["node"].to_numpy(), dtype=object)
+                voted = empty.copy()
+                voted[present] = winner.reindex(range(len(node_lists))).to_numpy()[node_codes]
+                out[(depth, cond, True)] = voted
+            out[(depth, cond, False) if keyed else depth] = guesses
     return out
