@@ -35,7 +35,14 @@ from linkage.audit.attacks import (
     token_graph_attack,
 )
 from linkage.audit.frequency import ENCODING_TRANSFORMS, column_field
-from linkage.audit.typo_graph import TYPO_GRAPH_COLUMNS, WL_ROUNDS, compact_lists, deletion_graph_attacks, list_key
+from linkage.audit.typo_graph import (
+    GRAPH_CONDITION_SETS,
+    TYPO_GRAPH_COLUMNS,
+    WL_ROUNDS,
+    compact_lists,
+    deletion_graph_attacks,
+    list_key,
+)
 from linkage.audit.verify import Oracle, build_oracle
 
 ALL_PARTNERS = "all partners"
@@ -152,7 +159,7 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
             rows.append(row)
 
     def score_rows(col: str, attack: str, guesses: pd.Series, values: pd.Series | None = None,
-                   encoding: str | None = None) -> None:
+                   encoding: str | None = None, grouping: pd.Series | None = None) -> None:
         # Token lists: a record is re-identified when its guess is its name (any token of its list says which).
         first = (pooled[col] if values is None else values).map(
             lambda v: (v[0] if len(v) else None) if isinstance(v, (list, np.ndarray))
@@ -165,9 +172,15 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
             present = mask & first.notna()
             n = int(present.sum())
             share = round(float((guesses[present] == right[present]).mean()), 4) if n else 0.0
-            rows.append({"partner": scope, "column": col, "attack": attack,
-                         "encoding": columns[col]["encoding"] if encoding is None else encoding,
-                         "records_with_value": n, "records_reidentified_share": share})
+            row = {"partner": scope, "column": col, "attack": attack,
+                   "encoding": columns[col]["encoding"] if encoding is None else encoding,
+                   "records_with_value": n, "records_reidentified_share": share}
+            if grouping is not None:
+                # What the grouping alone names (each group's commonest reference name), for the reader: unlike a
+                # Bloom group attack's baseline the gate does not subtract it (it counts the whole share).
+                row["grouping_baseline_share"] = (round(float((grouping[present] == right[present]).mean()), 4)
+                                                  if n else 0.0)
+            rows.append(row)
 
     def typo_graph_rows(col: str, field: str) -> None:
         # Records of one name hold one list, so a list's key stands for the name: frequency alignment of the keys
@@ -183,10 +196,16 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
                                                    cond, size_column=col if unpadded else None)
             score_rows(col, "frequency alignment of the whole list" + _cond_label(cond + size_label),
                        keys.map(guessed), keys)
-        by_depth = deletion_graph_attacks(pooled, col, population, field, WL_ROUNDS, list_size=unpadded)
-        for rounds, guesses in by_depth.items():
-            score_rows(col, f"deletion-graph matching ({rounds} refinement rounds{', list size' if unpadded else ''})",
-                       guesses, keys)
+        # Also within the co-released groups: colours of the whole graph, aligned within (colour, year/sex/...).
+        graph_conditions = ((),) + tuple(c for c in GRAPH_CONDITION_SETS if all(x in pooled.columns for x in c))
+        by_depth = deletion_graph_attacks(pooled, col, population, field, WL_ROUNDS, list_size=unpadded,
+                                          condition_sets=graph_conditions)
+        grouping_guesses = {cond: keys.map(group_baseline_guesses(keyed, "_list_key", population, field, cond, 1))
+                            for cond in graph_conditions if cond}
+        for (rounds, cond, voted), guesses in by_depth.items():
+            score_rows(col, f"deletion-graph matching ({rounds} refinement rounds{', list size' if unpadded else ''})"
+                       + _cond_label(cond) + (", one guess per list" if voted else ""), guesses, keys,
+                       grouping=grouping_guesses.get(cond))
 
     attacked = name_columns(columns)
     for k, col in enumerate(attacked, start=1):
