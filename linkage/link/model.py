@@ -843,6 +843,24 @@ def full_name_person_tf(linker: Linker, leave_one_out: bool = True) -> dict[str,
 MIN_SAME_DATE_POSTCODE_PAIRS = 200
 
 
+def _counted_pair_conditions(q: dict[str, str], concat_cols: set[str], present: list[str]) -> list[str]:
+    """WHERE conditions of the pairs the after-EM m counts read (full_name_unsalted_m, full_name_typo_params):
+    each unordered pair once, both records holding ``present``, not one record's own identity rows, sex not
+    recorded differently. ``q`` maps column names to quoted identifiers."""
+    uid = [c for c in ("source_dataset", "identity_id") if c in concat_cols]
+    order = " OR ".join(
+        "(" + " AND ".join([*(f"l.{q[p]} = r.{q[p]}" for p in uid[:i]), f"l.{q[c]} < r.{q[c]}"]) + ")"
+        for i, c in enumerate(uid))
+    where = [f"({order})", *(f"{side}.{q[c]} IS NOT NULL" for c in present for side in ("l", "r"))]
+    if "record_id" in concat_cols:
+        same_source = f"l.{q['source_dataset']} = r.{q['source_dataset']} AND " if "source_dataset" in uid else ""
+        where.append(f"NOT ({same_source}l.{q['record_id']} = r.{q['record_id']})")
+    if "sex__exact" in concat_cols:
+        where.append(f"(l.{q['sex__exact']} IS NULL OR r.{q['sex__exact']} IS NULL "
+                     f"OR l.{q['sex__exact']} = r.{q['sex__exact']})")
+    return where
+
+
 def full_name_unsalted_m(linker: Linker, min_pairs: int = MIN_SAME_DATE_POSTCODE_PAIRS) -> dict[str, float] | None:
     """m of "same full name (no date or postcode in common)": P(same full name | match), counted among pairs
     the linkage unit can be nearly sure of without the name, those with the same exact date token and the same
@@ -869,17 +887,7 @@ def full_name_unsalted_m(linker: Linker, min_pairs: int = MIN_SAME_DATE_POSTCODE
     dialect = "spark" if linker._sql_dialect_str == "spark" else "duckdb"
     q = {c: ident(c, dialect) for c in ("name__full", "dob__exact", "postcode__exact", "sex__exact", "record_id",
                                           "source_dataset", "identity_id")}
-    uid = [c for c in ("source_dataset", "identity_id") if c in concat_cols]
-    order = " OR ".join(
-        "(" + " AND ".join([*(f"l.{q[p]} = r.{q[p]}" for p in uid[:i]), f"l.{q[c]} < r.{q[c]}"]) + ")"
-        for i, c in enumerate(uid))
-    where = [f"({order})", f"l.{q['name__full']} IS NOT NULL", f"r.{q['name__full']} IS NOT NULL"]
-    if "record_id" in concat_cols:
-        same_source = f"l.{q['source_dataset']} = r.{q['source_dataset']} AND " if "source_dataset" in uid else ""
-        where.append(f"NOT ({same_source}l.{q['record_id']} = r.{q['record_id']})")
-    if "sex__exact" in concat_cols:
-        where.append(f"(l.{q['sex__exact']} IS NULL OR r.{q['sex__exact']} IS NULL "
-                     f"OR l.{q['sex__exact']} = r.{q['sex__exact']})")
+    where = _counted_pair_conditions(q, concat_cols, ["name__full"])
     pipeline = CTEPipeline()
     pipeline = enqueue_df_concat(linker, pipeline)
     pipeline.enqueue_sql(
@@ -1076,18 +1084,7 @@ def full_name_typo_params(linker: Linker, min_pairs: int = MIN_SAME_DATE_POSTCOD
                                           "sex__exact", "record_id", "source_dataset", "identity_id")}
     overlap = "list_has_any" if dialect == "duckdb" else "arrays_overlap"
     explode = "unnest" if dialect == "duckdb" else "explode"
-    uid = [c for c in ("source_dataset", "identity_id") if c in concat_cols]
-    order = " OR ".join(
-        "(" + " AND ".join([*(f"l.{q[p]} = r.{q[p]}" for p in uid[:i]), f"l.{q[c]} < r.{q[c]}"]) + ")"
-        for i, c in enumerate(uid))
-    where = [f"({order})", f"l.{q['name__full']} IS NOT NULL", f"r.{q['name__full']} IS NOT NULL",
-             f"l.{q['full_name__del1']} IS NOT NULL", f"r.{q['full_name__del1']} IS NOT NULL"]
-    if "record_id" in concat_cols:
-        same_source = f"l.{q['source_dataset']} = r.{q['source_dataset']} AND " if "source_dataset" in uid else ""
-        where.append(f"NOT ({same_source}l.{q['record_id']} = r.{q['record_id']})")
-    if "sex__exact" in concat_cols:
-        where.append(f"(l.{q['sex__exact']} IS NULL OR r.{q['sex__exact']} IS NULL "
-                     f"OR l.{q['sex__exact']} = r.{q['sex__exact']})")
+    where = _counted_pair_conditions(q, concat_cols, ["name__full", "full_name__del1"])
     name, dob, lst = q["name__full"], q["dob__exact"], q["full_name__del1"]
     pipeline = CTEPipeline()
     pipeline = enqueue_df_concat(linker, pipeline)
