@@ -113,11 +113,14 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
     if f"{field}__bloom" in cols:
         levels.extend(_dice(f"{field}__bloom", t) for t in sorted(opts.bloom_dice_thresholds, reverse=True))
     if f"{field}__pcbloom" in cols:
-        # Postcode-salted filters (hardened profile): similar name, same postcode, at the top threshold only:
-        # with the lower one too, relatives at one address with similar names scored as matches (synthetic 10k
-        # precision 0.81; with it on surnames only, 0.85), though FEBRL and the messy set gained 0.2-1.4 points.
-        t = max(opts.bloom_dice_thresholds)
-        levels.append(_dice(f"{field}__pcbloom", t).configure(label_for_charts=bloom_pc_label(t)))
+        # Postcode-salted filters (hardened profile): similar name, same postcode, at each Dice cut-off as the
+        # date-salted filters. A one-letter typo often falls below the top cut-off; with the top level only, a
+        # misspelt name at one address with the date missing or wrong scored as a disagreement (messy set:
+        # the commonest true pairs lost against the unhardened profile). Priced given the postcode
+        # (postcode_filter_given_postcode, u_given_postcode_from_unlikely_pairs), the lower level no longer
+        # turns relatives with similar names into matches, as it did when it was first tried unconditionally.
+        levels.extend(_dice(f"{field}__pcbloom", t).configure(label_for_charts=bloom_pc_label(t))
+                      for t in sorted(opts.bloom_dice_thresholds, reverse=True))
     for enc in ("phonetic", "initial"):
         if f"{field}__{enc}" in cols:
             levels.append(cll.ExactMatchLevel(f"{field}__{enc}").configure(label_for_charts=f"{enc} match"))
@@ -661,12 +664,19 @@ def postcode_filter_given_postcode(linker: Linker, u_given: dict[str, float] | N
         if comp is None:
             continue
         by_label = {lvl.label_for_charts: lvl for lvl in comp.comparison_levels}
+        pc_labels = [label for label in by_label if label.startswith(BLOOM_PC_PREFIX)]
         for label, lvl in by_label.items():
             known = f"{field}: {label}" in (u_given or {})  # u already given the postcode
             if not label.startswith(BLOOM_PC_PREFIX) or not (known or lvl._u_is_trained):
                 continue
             threshold = label[label.rindex(">= ") + 3:-1]
-            twins = [by_label.get(f"Exact match on {field}__exact"), by_label.get(f"Bloom Dice >= {threshold}")]
+            # The top filter level takes every pair with the name the same or above its cut-off; a lower one
+            # only those between its cut-off and the next (levels are tried in order), as the date-salted
+            # filter level of the same cut-off does.
+            top = label == pc_labels[0]
+            twins = [by_label.get(f"Bloom Dice >= {threshold}")]
+            if top:
+                twins.append(by_label.get(f"Exact match on {field}__exact"))
             if any(t is None or not t._m_is_trained for t in twins):
                 continue
             similar_m = min(1.0, sum(float(t.m_probability) for t in twins) / float(dob_exact.m_probability))
