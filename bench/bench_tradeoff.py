@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_link_accuracy import FEBRL, febrl_truth  # noqa: E402
+from tradeoff_work import TradeoffWork  # noqa: E402
 
 from linkage.encode import encode_extract  # noqa: E402
 from linkage.keys import generate_key, write_key_file  # noqa: E402
@@ -54,7 +55,7 @@ def link_config(work: Path, memory_limit: str | None) -> Path:
         return LINK_CONFIG
     data = yaml.safe_load(LINK_CONFIG.read_text())
     data["backend"] = {**(data.get("backend") or {"kind": "duckdb"}), "memory_limit": memory_limit}
-    out = work / "linkage_bench.yaml"
+    out = TradeoffWork(work).link_config
     out.write_text(yaml.safe_dump(data, sort_keys=False))
     return out
 
@@ -81,22 +82,23 @@ def config_for(base: Path, block: dict[str, Any] | None, out: Path) -> Path:
 
 def datasets(work: Path, wanted: list[str], people: int, messy_people: int, seed: int,
              sorted_police: bool = False) -> list[dict]:
+    layout = TradeoffWork(work, people, messy_people, seed)
     out = []
     if "febrl4" in wanted:
         files = {"febrl4a": FEBRL / "dataset4a.csv", "febrl4b": FEBRL / "dataset4b.csv"}
         out.append({"name": "FEBRL4", "inputs": [("febrl.yaml", p, s) for s, p in files.items()],
-                    "truth": febrl_truth(files, work / "febrl4_truth.csv"),
+                    "truth": febrl_truth(files, layout.truth("febrl4")),
                     "realistic": [("febrl.yaml", FEBRL / "dataset3.csv")]})
     if "febrl3" in wanted:
         files = {"febrl3": FEBRL / "dataset3.csv"}
         out.append({"name": "FEBRL3", "inputs": [("febrl.yaml", files["febrl3"], "febrl3")],
-                    "truth": febrl_truth(files, work / "febrl3_truth.csv"), "realistic": None})
+                    "truth": febrl_truth(files, layout.truth("febrl3")), "realistic": None})
     if "synth" in wanted:
         from linkage.synth import generate_extracts
 
         raws = {}
         for s in (seed, seed + 1):
-            raw = work / f"synth_{people}_{s}"
+            raw = layout.synth_dir(s)
             if not (raw / "truth.csv").is_file():
                 shutil.rmtree(raw, ignore_errors=True)
                 generate_extracts(people, s, raw, quiet=True)
@@ -107,18 +109,23 @@ def datasets(work: Path, wanted: list[str], people: int, messy_people: int, seed
             from bench_hardening import sorted_by_surname
 
             inputs[0] = ("police.yaml", sorted_by_surname(raws[seed] / "police.csv", "surname"), "police")
-        out.append({"name": f"synthetic {people:,}", "truth": raws[seed] / "truth.csv", "inputs": inputs,
+        out.append({"name": f"synthetic {people:,}", "truth": layout.truth("synthetic"), "inputs": inputs,
                     "realistic": [(f"{s}.yaml", raws[seed + 1] / f"{s}.csv") for s in srcs]})
     if "messy" in wanted:
         from linkage.synth.messy import generate_messy
 
-        raw = work / f"messy_{messy_people}_{seed}"
+        raw = layout.messy_dir()
         if not (raw / "truth.csv").is_file():
             shutil.rmtree(raw, ignore_errors=True)
             generate_messy(messy_people, seed, raw)
-        out.append({"name": f"messy {messy_people:,}", "truth": raw / "truth.csv",
+        out.append({"name": f"messy {messy_people:,}", "truth": layout.truth("messy"),
                     "inputs": [("messy.yaml", raw / "people.csv", "messy")], "realistic": None})
     return out
+
+
+def dataset_key(ds: dict) -> str:
+    """A dataset's name in folder names (febrl4, febrl3, synthetic, messy): the first word of its display name."""
+    return ds["name"].split()[0].lower()
 
 
 def run_one(work: Path, ds: dict, profile: str, key: bytes, key_file: Path, audit: bool,
@@ -127,8 +134,7 @@ def run_one(work: Path, ds: dict, profile: str, key: bytes, key_file: Path, audi
     from linkage.audit.suite import load_part, risk_of, run_suite
 
     block = profile_block(profile)
-    tag = Path(profile).stem if profile.endswith(".yaml") else profile
-    vdir = work / f"{tag}_{ds['name'].split()[0].lower()}"
+    vdir = TradeoffWork(work).profile_dir(profile, dataset_key(ds))
     if not reuse:
         shutil.rmtree(vdir, ignore_errors=True)
         vdir.mkdir(parents=True)
@@ -208,7 +214,7 @@ def main() -> None:
                         "with its key (no encoding, no link): to time or compare the suite on fixed extracts")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    key_file = args.work / "bench.key"
+    key_file = TradeoffWork(args.work).key_file
     if args.reuse:
         from linkage.keys import read_key_file
 

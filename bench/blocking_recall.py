@@ -19,11 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tradeoff_work import TradeoffWork
 
 from linkage.keys import read_key_file, record_id
-
-TRUTH = {"febrl3": "febrl3_truth.csv", "febrl4": "febrl4_truth.csv", "messy": "messy_10000_1/truth.csv",
-         "synthetic": "synth_10000_1/truth.csv"}
 
 
 def rule_pairs(rule: str) -> list[tuple[str, str]]:
@@ -49,10 +47,11 @@ def main() -> None:
     ap.add_argument("--profile", default="shipped")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    key = read_key_file(args.work / "bench.key")
+    work = TradeoffWork(args.work)
+    key = read_key_file(work.key_file)
     out = {}
     for ds in args.datasets.split(","):
-        folder = args.work / f"{args.profile}_{ds}"
+        folder = work.profile_dir(args.profile, ds)
         manifest = json.loads((folder / args.link / "manifest.json").read_text())
         rules = [rule_pairs(r["rule"]) for r in manifest["blocking"] if r.get("used", True)]
         cols = sorted({c for r in rules for pair in r for c in pair})
@@ -70,7 +69,7 @@ def main() -> None:
             d = row._asdict()
             by_record.setdefault(d["record_id"], []).append({c: as_set(d[c]) for c in cols})
         source_of = dict(zip(tok.record_id, tok.source, strict=True))
-        truth = pd.read_csv(args.work / TRUTH[ds], dtype=str)
+        truth = pd.read_csv(work.truth(ds), dtype=str)
         truth["rid"] = [record_id(key, project_id, s, lid) for s, lid in zip(truth.source, truth.local_id,
                                                                                strict=True)]
         dedupe = set(manifest.get("deduplicated_sources") or [])

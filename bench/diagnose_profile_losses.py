@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_tradeoff import datasets, link_config, run_one  # noqa: E402
+from bench_tradeoff import dataset_key, datasets, link_config, run_one  # noqa: E402
+from tradeoff_work import TradeoffWork  # noqa: E402
 
 from linkage.contracts import read_link_output  # noqa: E402
 from linkage.encode.evidence import name_aliases  # noqa: E402
@@ -167,7 +168,7 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     key = generate_key()
-    key_file = args.work / "bench.key"
+    key_file = TradeoffWork(args.work).key_file
     key_file.unlink(missing_ok=True)
     write_key_file(key_file, key)
     link_cfg = link_config(args.work, args.memory_limit)
@@ -180,7 +181,7 @@ def main() -> None:
         truth = pd.read_csv(ds["truth"], dtype=str)
         person = dict(zip(zip(truth.source, truth.local_id, strict=True), truth.person_id, strict=True))
         clear["person"] = [person.get((s, lid)) for s, lid in zip(clear.source, clear.local_id, strict=True)]
-        pairs = {p: cluster_pairs(args.work / f"{p}_{ds['name'].split()[0].lower()}" / "link", key, clear)
+        pairs = {p: cluster_pairs(TradeoffWork(args.work).profile_dir(p, dataset_key(ds)) / "link", key, clear)
                  for p in (diagnosed, reference)}
         same = clear.person.to_numpy()
         lost = sorted(p for p in pairs[reference] - pairs[diagnosed] if same[p[0]] == same[p[1]])

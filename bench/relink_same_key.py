@@ -18,6 +18,8 @@ import inspect
 import json
 from pathlib import Path
 
+from tradeoff_work import TradeoffWork
+
 import linkage
 from linkage.link import evaluate_link, link_extracts
 
@@ -31,12 +33,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     print("linkage from", linkage.__file__, flush=True)
-    w = args.work
-    truth = {"febrl3": w / "febrl3_truth.csv", "febrl4": w / "febrl4_truth.csv",
-             "messy": w / "messy_10000_1" / "truth.csv", "synthetic": w / "synth_10000_1" / "truth.csv"}
+    work = TradeoffWork(args.work)
     results = {}
     for ds in args.datasets.split(","):
-        folder = w / f"{args.profile}_{ds}"
+        folder = work.profile_dir(args.profile, ds)
         encoded = sorted(p for p in folder.iterdir() if p.name.startswith("enc_"))
         # the encodings were written without the release audit (bench_tradeoff --no-audit); code older than the
         # library gate has no allow_unaudited keyword and no gate to pass
@@ -44,8 +44,8 @@ def main() -> None:
         target = getattr(importlib.import_module("linkage.link.job"), "link_extracts", link_extracts) \
             if importlib.util.find_spec("linkage.link.job") else link_extracts
         gate = {"allow_unaudited": True} if "allow_unaudited" in inspect.signature(target).parameters else {}
-        link_extracts(encoded, folder / args.out, w / "linkage_bench.yaml", quiet=True, **gate)
-        metrics = evaluate_link(folder / args.out, truth[ds], w / "bench.key")["pairwise"]
+        link_extracts(encoded, folder / args.out, work.link_config, quiet=True, **gate)
+        metrics = evaluate_link(folder / args.out, work.truth(ds), work.key_file)["pairwise"]
         results[ds] = {k: metrics[k] for k in ("precision", "recall", "f1")}
         print(ds, results[ds], flush=True)
     if args.json:

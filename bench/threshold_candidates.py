@@ -16,6 +16,8 @@ import json
 import shutil
 from pathlib import Path
 
+from tradeoff_work import TradeoffWork
+
 from linkage.link import evaluate_link
 from linkage.link.recluster import recluster
 
@@ -28,12 +30,10 @@ def main() -> None:
     parser.add_argument("--profile", default="shipped")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    w = args.work
-    truth = {"febrl3": w / "febrl3_truth.csv", "febrl4": w / "febrl4_truth.csv",
-             "messy": w / "messy_10000_1" / "truth.csv", "synthetic": w / "synth_10000_1" / "truth.csv"}
+    work = TradeoffWork(args.work)
     results = {}
     for ds in args.datasets.split(","):
-        link = w / f"{args.profile}_{ds}" / args.out
+        link = work.profile_dir(args.profile, ds) / args.out
         op = json.loads((link / "manifest.json").read_text())["operating_point"]
         rows = []
         for row in op.get("cluster_sweep") or []:
@@ -42,7 +42,7 @@ def main() -> None:
             if folder.exists():
                 shutil.rmtree(folder)
             recluster(link, folder, t, quiet=True)
-            f1 = evaluate_link(folder, truth[ds], w / "bench.key")["pairwise"]["f1"]
+            f1 = evaluate_link(folder, work.truth(ds), work.key_file)["pairwise"]["f1"]
             shutil.rmtree(folder)
             rows.append({**{k: row.get(k) for k in ("threshold", "expected_f1", "expected_f1_bounds", "expected_f1_sd",
                                                    "tied_with_best")}, "true_f1": round(f1, 5)})

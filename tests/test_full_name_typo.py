@@ -5,15 +5,12 @@ audit's graph-matching attack recovers most names from a deliberately weak (unpa
 
 from __future__ import annotations
 
-import logging
-
 import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 from pydantic import ValidationError
-from splink import DuckDBAPI, Linker
 from splink.internals.dialects import SplinkDialect
 
 from linkage.audit.suite import Part, first_identities, run_suite
@@ -30,6 +27,7 @@ from linkage.link.model import (
     build_settings,
     full_name_typo_params,
 )
+from tests.toy_linker import linker_of
 
 KEY = bytes(range(32))
 PROFILE = dict(name_variants=["exact"], name_token_salt="dob", name_dob_tolerant_tokens=True,
@@ -118,8 +116,7 @@ def test_parameters_from_the_data():
                        "full_name__del1": [full_name_typo_tokens(n, tok) for n, _, _ in people],
                        "full_name__exact_pc": [n + p for n, _, p in people]})
     cols = set(df.columns) - {"identity_id", "record_id"}
-    linker = Linker([DuckDBAPI().register(df)], build_settings(cols, LinkConfig(), "dedupe_only", ""),
-                    log_level=logging.ERROR)
+    linker = linker_of(df, cols)
     assert full_name_typo_params(linker, min_pairs=5) is None  # two such pairs: too few to count m from
     out = full_name_typo_params(linker, min_pairs=2)
     assert out is not None and (out["pairs"], out["agree"]) == (2, 1) and out["m"] == 0.5

@@ -3,22 +3,20 @@ frequencies counted over people (not records), and its m counted among pairs wit
 
 from __future__ import annotations
 
-import logging
 import math
 
 import pandas as pd
 import pytest
-from splink import DuckDBAPI, Linker
+from splink import Linker
 
-from linkage.link.config import LinkConfig
 from linkage.link.model import (
     FULL_NEAR_PC_LABEL,
     FULL_PC_LABEL,
     FULL_UNSALTED_LABEL,
-    build_settings,
     full_name_person_tf,
     full_name_unsalted_m,
 )
+from tests.toy_linker import linker_of
 
 COLS = {"given_name__exact", "surname__exact", "dob__exact", "postcode__exact", "sex__exact",
         "full_name__near_dob", "full_name__exact_pc", "full_name__near_pc", "name__full"}
@@ -33,8 +31,7 @@ def _linker(rows: list[dict[str, object]], cols: set[str] = COLS) -> Linker:
     for col in sorted(cols):
         if col not in df:
             df[col] = [[f"{col}{i}"] if col.endswith(LISTS) else f"{col}{i}" for i in range(len(df))]
-    return Linker([DuckDBAPI().register(df)], build_settings(cols, LinkConfig(), "dedupe_only", ""),
-                  log_level=logging.ERROR)
+    return linker_of(df, cols)
 
 
 def _levels(linker: Linker, comparison: str) -> dict[str, object]:

@@ -10,35 +10,26 @@ from __future__ import annotations
 import logging
 from statistics import median
 
-import pandas as pd
 import pytest
-from splink import DuckDBAPI, Linker
+from splink import Linker
 
 from linkage.link.config import LinkConfig
 from linkage.link.model import (
     COMPOSITE_LEVEL_LABELS,
     FULL_NEAR_DOB_LABEL,
     FULL_PC_LABEL,
-    build_settings,
     composite_em_rules,
     train,
 )
+from tests.toy_linker import toy_linker
 
 PLAIN = {"given_name__exact", "surname__exact", "dob__exact", "dob__year", "postcode__exact"}
 COMPOSITE = PLAIN | {"given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc",
                      "name__full", "given_name__phonetic_pc", "surname__phonetic_pc"}
 
 
-def _linker(cols: set[str]) -> Linker:
-    df = pd.DataFrame({"identity_id": ["a-0", "b-0"], "record_id": ["a", "b"], "source": ["x", "x"]})
-    for col in sorted(cols):
-        df[col] = [["1"], ["2"]] if col.endswith("near_dob") else ["1", "2"]
-    return Linker([DuckDBAPI().register(df)], build_settings(cols, LinkConfig(), "dedupe_only", ""),
-                  log_level=logging.ERROR)
-
-
 def _labels(cols: set[str], field: str) -> list[str]:
-    comparison = next(c for c in _linker(cols)._settings_obj.comparisons if c.output_column_name == field)
+    comparison = next(c for c in toy_linker(cols)._settings_obj.comparisons if c.output_column_name == field)
     return [lvl.label_for_charts for lvl in comparison.comparison_levels]
 
 
@@ -103,7 +94,7 @@ def _fake_em(linker: Linker, sessions: list[tuple[str, float]], refuse: str | No
 
 
 def _train_with_fake_em(cols: set[str], monkeypatch, **fake) -> tuple[Linker, list[tuple[str, float]], dict]:
-    linker = _linker(cols)
+    linker = toy_linker(cols)
     sessions: list[tuple[str, float]] = []
     # prior and u need real pairs, which two records do not give; they are not what is tested here
     monkeypatch.setattr(linker.training, "estimate_probability_two_random_records_match", lambda *a, **k: None)
@@ -167,7 +158,7 @@ def test_postcode_filter_levels_get_a_u_and_their_own_session():
     cols = COMPOSITE | {"given_name__bloom", "surname__bloom", "given_name__pcbloom", "surname__pcbloom"}
     assert composite_em_rules(cols)[-1] == POSTCODE_FILTER_RULES[0]
     assert POSTCODE_FILTER_RULES[0] not in composite_em_rules(COMPOSITE)
-    linker = _linker(cols)
+    linker = toy_linker(cols)
     comps = {c.output_column_name: {lvl.label_for_charts: lvl for lvl in c.comparison_levels}
              for c in linker._settings_obj.comparisons}
     comps["postcode"]["Exact match on postcode__exact"].u_probability = 0.001
@@ -190,7 +181,7 @@ def test_postcode_filter_levels_are_priced_given_the_postcode_so_a_household_is_
     from linkage.link.model import bloom_pc_label, postcode_filter_given_postcode
 
     cols = COMPOSITE | {"given_name__bloom", "surname__bloom", "given_name__pcbloom", "surname__pcbloom"}
-    linker = _linker(cols)
+    linker = toy_linker(cols)
     comps = {c.output_column_name: {lvl.label_for_charts: lvl for lvl in c.comparison_levels}
              for c in linker._settings_obj.comparisons}
     pc_level = bloom_pc_label(0.8)
@@ -275,4 +266,4 @@ def test_postcode_filter_levels_keep_their_parameters_until_the_postcode_and_dat
     from linkage.link.model import postcode_filter_given_postcode
 
     cols = COMPOSITE | {"surname__bloom", "surname__pcbloom"}
-    assert postcode_filter_given_postcode(_linker(cols)) == []
+    assert postcode_filter_given_postcode(toy_linker(cols)) == []

@@ -8,7 +8,8 @@ import pandas as pd
 from splink import DuckDBAPI, Linker
 
 from linkage.link.config import LinkConfig
-from linkage.link.model import build_settings, fix_untrained_levels, usable_rules
+from linkage.link.model import fix_untrained_levels, usable_rules
+from tests.toy_linker import linker_of
 
 COLS = {"dob__exact", "dob__swap", "dob__ym", "dob__year", "sex__exact"}
 
@@ -17,9 +18,7 @@ def _linker() -> Linker:
     df = pd.DataFrame({"identity_id": ["a-0", "b-0"], "record_id": ["a", "b"], "source": ["x", "x"],
                        "dob__exact": ["1", "2"], "dob__swap": [None, None], "dob__ym": ["1", "2"],
                        "dob__year": ["1", "1"], "sex__exact": ["m", "f"]})
-    db = DuckDBAPI()
-    return Linker([db.register(df)], build_settings(COLS, LinkConfig(), "dedupe_only", ""),
-                  log_level=logging.ERROR)
+    return linker_of(df, COLS)
 
 
 def _levels(linker: Linker, name: str) -> dict[str, object]:

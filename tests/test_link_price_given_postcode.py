@@ -5,38 +5,23 @@ postcode are mostly duplicates where the data hold many records per person)."""
 
 from __future__ import annotations
 
-import logging
 import math
 
 import pandas as pd
 import pytest
-from splink import DuckDBAPI, Linker
+from splink import Linker
 
-from linkage.link.config import LinkConfig
 from linkage.link.model import (
     FULL_NEAR_PC_LABEL,
     FULL_PC_LABEL,
-    build_settings,
     full_name_postcode_given_postcode,
     near_postcode_params,
     u_given_postcode_from_unlikely_pairs,
 )
+from tests.toy_linker import linker_of, toy_linker
 
 COLS = {"given_name__exact", "surname__exact", "dob__exact", "dob__year", "dob__md", "postcode__exact",
         "postcode__del1", "full_name__near_dob", "full_name__exact_pc", "full_name__near_pc"}
-LISTS = ("near_dob", "near_pc", "del1")
-
-
-def _linker(df: pd.DataFrame) -> Linker:
-    return Linker([DuckDBAPI().register(df)], build_settings(COLS, LinkConfig(), "dedupe_only", ""),
-                  log_level=logging.ERROR)
-
-
-def _two_rows() -> pd.DataFrame:
-    df = pd.DataFrame({"identity_id": ["a-0", "b-0"], "record_id": ["a", "b"], "source": ["x", "x"]})
-    for col in sorted(COLS):
-        df[col] = [["1"], ["2"]] if col.endswith(LISTS) else ["1", "2"]
-    return df
 
 
 def _levels(linker: Linker) -> dict[str, dict[str, object]]:
@@ -49,7 +34,7 @@ def _bits(lvl: object) -> float:
 
 
 def test_same_full_name_same_postcode_counts_the_address_once_and_the_typo_level_keeps_its_price():
-    linker = _linker(_two_rows())
+    linker = toy_linker(COLS)
     comps = _levels(linker)
     pc = comps["postcode"]["Exact match on postcode__exact"]
     full, near = comps["full_name"][FULL_PC_LABEL], comps["full_name"][FULL_NEAR_PC_LABEL]
@@ -101,7 +86,7 @@ def _train_date(linker: Linker, wrong_date_share: float) -> None:
 
 
 def test_u_given_the_postcode_is_counted_among_unlikely_pairs_not_duplicates():
-    linker = _linker(_household_data())
+    linker = linker_of(_household_data(), COLS)
     full = _levels(linker)["full_name"][FULL_PC_LABEL]
     full.u_probability = 0.5  # e.g. a quotient inflated by the duplicates
     assert u_given_postcode_from_unlikely_pairs(linker, min_pairs=1) == {}  # the date's m not trained yet
@@ -119,7 +104,7 @@ def test_u_given_the_postcode_is_counted_among_unlikely_pairs_not_duplicates():
 def test_matches_with_a_wholly_wrong_date_are_taken_out_of_the_u():
     # Two records of stranger y0 at q carry another date: 2 x 4 more pairs whose dates differ wholly, 2 of them
     # (y0 and each copy) the same person with the same full name; the copies with each other share the date.
-    linker = _linker(_household_data(wrong_date_copies=2))
+    linker = linker_of(_household_data(wrong_date_copies=2), COLS)
     full = _levels(linker)["full_name"][FULL_PC_LABEL]
     _train_date(linker, 1e-12)  # no wrong dates among matches
     assert u_given_postcode_from_unlikely_pairs(linker, min_pairs=1) == {
@@ -136,15 +121,14 @@ def test_matches_with_a_wholly_wrong_date_are_taken_out_of_the_u():
 def test_without_year_and_month_day_tokens_the_u_is_left_alone():
     df = _household_data().drop(columns=["dob__md"])
     df["dob__md"] = None  # the column is absent from the extracts: never compared
-    linker = Linker([DuckDBAPI().register(df.drop(columns=["dob__md"]))],
-                    build_settings(COLS - {"dob__md"}, LinkConfig(), "dedupe_only", ""), log_level=logging.ERROR)
+    linker = linker_of(df.drop(columns=["dob__md"]), COLS - {"dob__md"})
     assert u_given_postcode_from_unlikely_pairs(linker, min_pairs=1) == {}
 
 
 def test_a_u_from_unlikely_pairs_is_kept_and_m_still_set_when_random_sampling_missed_the_level():
     # At 50,000 people the 1M-pair random sample can miss "same full name, same postcode": its u then comes
     # only from the unlikely pairs, and m must still become P(same full name | match), not stay EM's
-    linker = _linker(_two_rows())
+    linker = toy_linker(COLS)
     comps = _levels(linker)
     comps["postcode"]["Exact match on postcode__exact"].u_probability = 2.2e-4
     for field, m in (("given_name", 0.72), ("surname", 0.75), ("dob", 0.96)):

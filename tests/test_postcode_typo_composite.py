@@ -5,14 +5,12 @@ neighbours for the token-sharing graph attack, built on the full name they do no
 from __future__ import annotations
 
 import hashlib
-import logging
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 from pydantic import ValidationError
-from splink import DuckDBAPI, Linker
 
 from linkage import normalise as nz
 from linkage.audit.attacks import token_graph_attack
@@ -20,14 +18,13 @@ from linkage.audit.suite import graph_columns
 from linkage.config import Encodings, PartnerConfig
 from linkage.contracts.names import FULL_NAME_COMPOSITES, is_token_list_column
 from linkage.encode.identifiers import POSTCODE_TYPO_COUNT, IdentifierEncoder
-from linkage.link.config import LinkConfig
 from linkage.link.model import (
     DEFAULT_BLOCKING,
     FULL_NEAR_PC_LABEL,
     FULL_PC_LABEL,
-    build_settings,
     near_postcode_params,
 )
+from tests.toy_linker import toy_linker
 
 KEY = bytes(range(32))
 HARDENED = dict(name_variants=["exact"], name_token_salt="dob", name_dob_tolerant_tokens=True,
@@ -109,18 +106,10 @@ def test_per_name_typo_composites_would_chain_a_surname_the_full_name_does_not()
     assert float((graph == people.full_name).mean()) < 0.1
 
 
-def _linker(cols: set[str]) -> Linker:
-    df = pd.DataFrame({"identity_id": ["a-0", "b-0"], "record_id": ["a", "b"], "source": ["x", "x"]})
-    for col in sorted(cols):
-        df[col] = [["1"], ["2"]] if col.endswith(("near_dob", "near_pc", "del1")) else ["1", "2"]
-    return Linker([DuckDBAPI().register(df)], build_settings(cols, LinkConfig(), "dedupe_only", ""),
-                  log_level=logging.ERROR)
-
-
 def test_postcode_typo_level_block_and_parameters():
     cols = {"given_name__exact", "surname__exact", "dob__exact", "dob__year", "postcode__exact", "postcode__del1",
             "full_name__near_dob", "full_name__exact_pc", "full_name__near_pc"}
-    linker = _linker(cols)
+    linker = toy_linker(cols)
     comps = {c.output_column_name: {lvl.label_for_charts: lvl for lvl in c.comparison_levels}
              for c in linker._settings_obj.comparisons}
     labels = list(comps["full_name"])
@@ -154,7 +143,7 @@ def test_postcode_typo_level_trained_by_em_gets_the_full_name_share_as_m():
     # stayed below the threshold. Its m must be P(same full name | match), as at an equal postcode.
     cols = {"given_name__exact", "surname__exact", "dob__exact", "dob__year", "postcode__exact", "postcode__del1",
             "full_name__near_dob", "full_name__exact_pc", "full_name__near_pc"}
-    linker = _linker(cols)
+    linker = toy_linker(cols)
     comps = {c.output_column_name: {lvl.label_for_charts: lvl for lvl in c.comparison_levels}
              for c in linker._settings_obj.comparisons}
     near = comps["full_name"][FULL_NEAR_PC_LABEL]
@@ -176,7 +165,7 @@ def test_postcode_typo_level_copied_from_the_exact_postcode_level_takes_the_full
     # wrong date that land there) and its sampled u. The copy's m is P(same full name | match), not EM's.
     cols = {"given_name__exact", "surname__exact", "dob__exact", "dob__year", "postcode__exact", "postcode__del1",
             "full_name__near_dob", "full_name__exact_pc", "full_name__near_pc"}
-    linker = _linker(cols)
+    linker = toy_linker(cols)
     comps = {c.output_column_name: {lvl.label_for_charts: lvl for lvl in c.comparison_levels}
              for c in linker._settings_obj.comparisons}
     comps["full_name"][FULL_PC_LABEL].m_probability = 0.06

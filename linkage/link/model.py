@@ -853,17 +853,25 @@ def full_name_person_tf(linker: Linker, leave_one_out: bool = True) -> dict[str,
 MIN_SAME_DATE_POSTCODE_PAIRS = 200
 
 
+def _each_pair_once(q: dict[str, str], concat_cols: set[str]) -> str:
+    """The condition that keeps each unordered pair of a self-join of the concatenated table once: left before
+    right in (source_dataset, identity_id) order, over those of the two columns the table has. ``q`` maps both
+    names to quoted identifiers (the caller's quoting)."""
+    uid = [c for c in ("source_dataset", "identity_id") if c in concat_cols]
+    return " OR ".join(
+        "(" + " AND ".join([*(f"l.{q[p]} = r.{q[p]}" for p in uid[:i]), f"l.{q[c]} < r.{q[c]}"]) + ")"
+        for i, c in enumerate(uid))
+
+
 def _counted_pair_conditions(q: dict[str, str], concat_cols: set[str], present: list[str]) -> list[str]:
     """WHERE conditions of the pairs the after-EM m counts read (full_name_unsalted_m, full_name_typo_params):
     each unordered pair once, both records holding ``present``, not one record's own identity rows, sex not
     recorded differently. ``q`` maps column names to quoted identifiers."""
-    uid = [c for c in ("source_dataset", "identity_id") if c in concat_cols]
-    order = " OR ".join(
-        "(" + " AND ".join([*(f"l.{q[p]} = r.{q[p]}" for p in uid[:i]), f"l.{q[c]} < r.{q[c]}"]) + ")"
-        for i, c in enumerate(uid))
+    order = _each_pair_once(q, concat_cols)
     where = [f"({order})", *(f"{side}.{q[c]} IS NOT NULL" for c in present for side in ("l", "r"))]
     if "record_id" in concat_cols:
-        same_source = f"l.{q['source_dataset']} = r.{q['source_dataset']} AND " if "source_dataset" in uid else ""
+        same_source = (f"l.{q['source_dataset']} = r.{q['source_dataset']} AND "
+                       if "source_dataset" in concat_cols else "")
         where.append(f"NOT ({same_source}l.{q['record_id']} = r.{q['record_id']})")
     if "sex__exact" in concat_cols:
         where.append(f"(l.{q['sex__exact']} IS NULL OR r.{q['sex__exact']} IS NULL "
@@ -961,10 +969,7 @@ def u_given_postcode_from_unlikely_pairs(linker: Linker, min_pairs: int = MIN_UN
     from splink.internals.pipeline import CTEPipeline
     from splink.internals.vertically_concatenate import enqueue_df_concat
 
-    uid = [c for c in ("source_dataset", "identity_id") if c in concat_cols]
-    order = " OR ".join(
-        "(" + " AND ".join([*(f"l.{ident(p)} = r.{ident(p)}" for p in uid[:i]), f"l.{ident(c)} < r.{ident(c)}"]) + ")"
-        for i, c in enumerate(uid))
+    order = _each_pair_once({c: ident(c) for c in ("source_dataset", "identity_id")}, concat_cols)
     # Term-frequency columns are not in the concatenated table (and no case statement reads them).
     columns = [c for c in settings._columns_to_select_for_blocking if '"tf_' not in c]
     cases = [comparisons[n]._case_statement for n in targets]
