@@ -233,7 +233,7 @@ def test_a_name_below_the_top_cut_off_at_one_address_counts_and_a_household_stil
     labels = _labels(cols, "given_name")
     top, low = bloom_pc_label(0.8), bloom_pc_label(0.6)
     assert labels.index("Bloom Dice >= 0.6") < labels.index(top) < labels.index(low) == len(labels) - 2
-    linker = _linker(cols)
+    linker = toy_linker(cols)
     comps = {c.output_column_name: {lvl.label_for_charts: lvl for lvl in c.comparison_levels}
              for c in linker._settings_obj.comparisons}
     params = {("postcode", "Exact match on postcode__exact"): (0.72, 2.2e-4),
