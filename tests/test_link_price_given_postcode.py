@@ -139,3 +139,30 @@ def test_a_u_from_unlikely_pairs_is_kept_and_m_still_set_when_random_sampling_mi
     full.m_probability, full.u_probability = 0.007, 3e-4  # EM's m; u from the unlikely pairs
     assert full_name_postcode_given_postcode(linker, {f"full_name: {FULL_PC_LABEL}": 3e-4})
     assert (full.m_probability, full.u_probability) == pytest.approx((0.72 / 0.96 * 0.75 / 0.96, 3e-4))
+
+
+@pytest.mark.spark
+def test_the_u_given_the_postcode_is_the_same_on_spark():
+    # The count runs as SQL in the linker's engine: on Spark the identifiers are back-quoted, and a DuckDB-only
+    # reading of them left the levels with the quotient (a different model than DuckDB's on the same data).
+    pytest.importorskip("pyspark")
+    import logging
+
+    from splink import SparkAPI
+
+    from linkage.link.backends.spark import spark_session
+    from linkage.link.config import LinkConfig, SparkBackendSettings
+    from linkage.link.model import build_settings
+
+    df = _household_data(wrong_date_copies=2)
+    duck = linker_of(df, COLS)
+    _train_date(duck, 2 / 16)
+    expected = u_given_postcode_from_unlikely_pairs(duck, min_pairs=1)
+    assert expected  # the DuckDB count ran
+    with spark_session(SparkBackendSettings(master="local[1]", release_jvm=False, driver_memory="1g")) as spark:
+        frame = spark.createDataFrame(df)
+        linker = Linker([SparkAPI(spark_session=spark).register(frame)],
+                        build_settings(COLS, LinkConfig(), "dedupe_only", ""), log_level=logging.ERROR)
+        _train_date(linker, 2 / 16)
+        got = u_given_postcode_from_unlikely_pairs(linker, min_pairs=1)
+    assert got == pytest.approx(expected)

@@ -30,7 +30,7 @@ from linkage.link.levels import (
     OutsideLevel,
     TokenInListLevel,
 )
-from linkage.link.sql import ident
+from linkage.link.sql import Dialect, ident
 
 log = logging.getLogger(__name__)
 
@@ -957,7 +957,8 @@ def u_given_postcode_from_unlikely_pairs(linker: Linker, min_pairs: int = MIN_UN
                 if lvl.label_for_charts.startswith(BLOOM_PC_PREFIX) or lvl.label_for_charts == FULL_PC_LABEL]
         if lvls:
             targets[name] = lvls
-    concat_cols = {c.strip('"') for c in _concat_columns(linker)}
+    dialect = "spark" if linker._sql_dialect_str == "spark" else "duckdb"
+    concat_cols = {c.strip('"`') for c in _concat_columns(linker)}
     dob = comparisons.get("dob")
     by_label = {lvl.label_for_charts: lvl for lvl in dob.comparison_levels} if dob else {}
     dob_exact, dob_else = by_label.get("Exact match on dob__exact"), by_label.get("All other comparisons")
@@ -969,18 +970,18 @@ def u_given_postcode_from_unlikely_pairs(linker: Linker, min_pairs: int = MIN_UN
     from splink.internals.pipeline import CTEPipeline
     from splink.internals.vertically_concatenate import enqueue_df_concat
 
-    order = _each_pair_once({c: ident(c) for c in ("source_dataset", "identity_id")}, concat_cols)
+    order = _each_pair_once({c: ident(c, dialect) for c in ("source_dataset", "identity_id")}, concat_cols)
     # Term-frequency columns are not in the concatenated table (and no case statement reads them).
-    columns = [c for c in settings._columns_to_select_for_blocking if '"tf_' not in c]
+    columns = [c for c in settings._columns_to_select_for_blocking if '"tf_' not in c and "`tf_" not in c]
     cases = [comparisons[n]._case_statement for n in targets]
-    pc, year, md, exact = ident("postcode__exact"), ident("dob__year"), ident("dob__md"), ident("dob__exact")
+    pc, year, md, exact = (ident(c, dialect) for c in ("postcode__exact", "dob__year", "dob__md", "dob__exact"))
     join = (f"FROM __splink__df_concat AS l JOIN __splink__df_concat AS r ON l.{pc} = r.{pc} "
             f"WHERE ({order}) AND ")
     pipeline = CTEPipeline()
     pipeline = enqueue_df_concat(linker, pipeline)
     pipeline.enqueue_sql(f"SELECT {', '.join([*columns, *cases])} {join}l.{year} <> r.{year} AND l.{md} <> r.{md}",
                          "__splink__unlikely_pairs_cv")
-    same_date = ", ".join([*(_blank_if_date_salted(c) for c in columns), *cases])
+    same_date = ", ".join([*(_blank_if_date_salted(c, dialect) for c in columns), *cases])
     pipeline.enqueue_sql(f"SELECT {same_date} {join}l.{exact} = r.{exact}", "__splink__same_date_pairs_cv")
     counts = " UNION ALL ".join(
         f"SELECT '{kind}' AS kind, '{n}' AS comparison, {comparisons[n]._gamma_column_name} AS gamma, count(*) AS n "
@@ -1015,16 +1016,18 @@ def u_given_postcode_from_unlikely_pairs(linker: Linker, min_pairs: int = MIN_UN
 DATE_FREE_MARKERS = ("postcode__", "_pc", "pcbloom")
 
 
-def _blank_if_date_salted(select: str) -> str:
+def _blank_if_date_salted(select: str, dialect: Dialect = "duckdb") -> str:
     """A right-hand column of a same-date pair compared as if the dates differed: a date-salted token (or the
     date's own) becomes NULL, which no agreement level matches; postcode-salted and postcode tokens stay."""
-    if not select.startswith('"r".') and not select.startswith("r."):
+    if not select.startswith(('"r".', "`r`.", "r.")) or " AS " not in select:
         return select
-    alias = select.rsplit(" AS ", 1)[-1].strip().strip('"')
+    expr, alias = (part.strip() for part in select.rsplit(" AS ", 1))
+    alias = alias.strip('"`')
     column = alias[:-2] if alias.endswith("_r") else alias
     if column in ("identity_id", "source_dataset", "record_id") or any(m in column for m in DATE_FREE_MARKERS):
         return select
-    return f'NULL AS "{alias}"'
+    # A NULL of the column's own type: Spark refuses an untyped NULL where a list is compared (arrays_overlap)
+    return f"CASE WHEN FALSE THEN {expr} END AS {ident(alias, dialect)}"
 
 
 def _concat_columns(linker: Linker) -> list[str]:
