@@ -166,9 +166,12 @@ def test_postcode_filter_levels_get_a_u_and_their_own_session():
     comps["surname"]["Bloom Dice >= 0.8"].u_probability = 2e-6
     assert postcode_filter_u(linker) == []  # no u of an exact date yet: nothing to take the date out with
     comps["dob"]["Exact match on dob__exact"].u_probability = 1e-4
+    assert postcode_filter_u(linker) == []  # the top level takes the exact name too: its u is needed
+    comps["surname"]["Exact match on surname__exact"].u_probability = 3e-7  # same surname and date: 0.003 x 1e-4
     assert postcode_filter_u(linker) == [f"surname: {bloom_pc_label(0.8)}"]  # only where every u is known
-    # P(similar name) 0.02 x P(same postcode) 0.001, not 2e-9 (the date's share left in: ~13 bits too strong)
-    assert abs(comps["surname"][bloom_pc_label(0.8)].u_probability - 2e-5) < 1e-12
+    # P(similar or same name) 0.023 x P(same postcode) 0.001, not 2.3e-9 (the date's share left in: ~13 bits
+    # too strong), nor 2e-5 (the exact name left out while its m is in: a household's shared surname too strong)
+    assert abs(comps["surname"][bloom_pc_label(0.8)].u_probability - 2.3e-5) < 1e-12
 
 
 def test_postcode_filter_levels_are_priced_given_the_postcode_so_a_household_is_not_a_match():
@@ -260,6 +263,28 @@ def test_a_name_below_the_top_cut_off_at_one_address_counts_and_a_household_stil
     # a misspelt given name at the same address, no date: positive evidence now, not a penalty
     assert bits(low) > 3 > 0 > bits("All other comparisons")
     assert bits(top) > bits(low)
+
+
+def test_a_postcode_filter_level_is_never_priced_unconditionally_or_at_the_placeholder_u():
+    # Fallback paths of small extracts (no u counted among unlikely pairs at one postcode): a level whose
+    # date-salted twin EM never trained still has its u taken given the postcode, and a level EM saw but random
+    # sampling did not is neutral, not priced at Splink's placeholder u of 1e-6 (~+14 bits).
+    from linkage.link.model import bloom_pc_label, postcode_filter_given_postcode
+
+    cols = COMPOSITE | {"given_name__bloom", "surname__bloom", "given_name__pcbloom", "surname__pcbloom"}
+    linker = toy_linker(cols)
+    comps = {c.output_column_name: {lvl.label_for_charts: lvl for lvl in c.comparison_levels}
+             for c in linker._settings_obj.comparisons}
+    for (comp, label), (m, u) in {("postcode", "Exact match on postcode__exact"): (0.72, 2.2e-4),
+                                  ("dob", "Exact match on dob__exact"): (0.9, 1.9e-4)}.items():
+        comps[comp][label].m_probability, comps[comp][label].u_probability = m, u
+    low, top = comps["given_name"][bloom_pc_label(0.6)], comps["surname"][bloom_pc_label(0.8)]
+    low.m_probability, low.u_probability = 0.05, 2.2e-6  # sampled u; the 0.6 twin has no trained m
+    top.m_probability = 0.02                             # EM's m; no u from anywhere
+    assert not top._u_is_trained
+    postcode_filter_given_postcode(linker)
+    assert (low.m_probability, low.u_probability) == pytest.approx((0.05, 0.01))
+    assert top.u_probability == top.m_probability
 
 
 def test_postcode_filter_levels_keep_their_parameters_until_the_postcode_and_date_are_trained():

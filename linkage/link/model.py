@@ -617,7 +617,8 @@ def postcode_filter_u(linker: Linker) -> list[str]:
     date of birth (``postcode_layout`` requires ``salt: dob``; filters of two dates share no positions), so
     its u is P(similar name and same date). Dividing by u(exact date of birth) takes the date out; without
     that the level's u was too small by 1/P(same date) (~15 bits too strong: relatives of similar names at
-    one address scored as matches)."""
+    one address scored as matches). The top level also takes the exact name (as its m does,
+    postcode_filter_given_postcode), so its P(similar name) adds the date-salted exact level's u."""
     comparisons = {c.output_column_name: c for c in linker._settings_obj.comparisons}
     pc_exact = _trained_exact_level(comparisons, "postcode", u=True)
     dob_exact = _trained_exact_level(comparisons, "dob", u=True)
@@ -627,13 +628,18 @@ def postcode_filter_u(linker: Linker) -> list[str]:
         if comp is None or pc_exact is None or dob_exact is None:
             continue
         by_label = {lvl.label_for_charts: lvl for lvl in comp.comparison_levels}
-        for label, lvl in by_label.items():
-            if not label.startswith(BLOOM_PC_PREFIX) or lvl._u_is_trained:
+        pc_labels = [label for label in by_label if label.startswith(BLOOM_PC_PREFIX)]
+        for label in pc_labels:
+            lvl = by_label[label]
+            if lvl._u_is_trained:
                 continue
             threshold = label[label.rindex(">= ") + 3:-1]
-            date_salted = by_label.get(f"Bloom Dice >= {threshold}")
-            if date_salted is not None and date_salted._u_is_trained:
-                similar_name = min(1.0, float(date_salted.u_probability) / float(dob_exact.u_probability))
+            twins = [by_label.get(f"Bloom Dice >= {threshold}")]
+            if label == pc_labels[0]:
+                twins.append(by_label.get(f"Exact match on {field}__exact"))
+            if all(t is not None and t._u_is_trained for t in twins):
+                date_and_name = sum(float(t.u_probability) for t in twins)
+                similar_name = min(1.0, date_and_name / float(dob_exact.u_probability))
                 lvl.u_probability = similar_name * float(pc_exact.u_probability)
                 done.append(f"{field}: {label}")
     return done
@@ -667,7 +673,14 @@ def postcode_filter_given_postcode(linker: Linker, u_given: dict[str, float] | N
         pc_labels = [label for label in by_label if label.startswith(BLOOM_PC_PREFIX)]
         for label, lvl in by_label.items():
             known = f"{field}: {label}" in (u_given or {})  # u already given the postcode
-            if not label.startswith(BLOOM_PC_PREFIX) or not (known or lvl._u_is_trained):
+            if not label.startswith(BLOOM_PC_PREFIX):
+                continue
+            if not (known or lvl._u_is_trained):
+                if lvl._m_is_trained:
+                    # EM saw the level, random sampling and the unlikely pairs did not (a small extract): no u
+                    # to price it with. Neutral, not Splink's placeholder u of 1e-6 (~+14 bits on a name at
+                    # one address, which fix_untrained_levels leaves alone once m is trained).
+                    lvl.u_probability = lvl.m_probability
                 continue
             threshold = label[label.rindex(">= ") + 3:-1]
             # The top filter level takes every pair with the name the same or above its cut-off; a lower one
@@ -677,10 +690,11 @@ def postcode_filter_given_postcode(linker: Linker, u_given: dict[str, float] | N
             twins = [by_label.get(f"Bloom Dice >= {threshold}")]
             if top:
                 twins.append(by_label.get(f"Exact match on {field}__exact"))
-            if any(t is None or not t._m_is_trained for t in twins):
-                continue
-            similar_m = min(1.0, sum(float(t.m_probability) for t in twins) / float(dob_exact.m_probability))
-            lvl.m_probability = similar_m
+            if all(t is not None and t._m_is_trained for t in twins):
+                similar_m = sum(float(t.m_probability) for t in twins) / float(dob_exact.m_probability)
+                lvl.m_probability = min(1.0, similar_m)
+            # Given the postcode whether or not m could be set: left unconditional, u counts the address a
+            # second time on top of the postcode comparison's own weight.
             if not known:
                 lvl.u_probability = min(1.0, float(lvl.u_probability) / float(pc_exact.u_probability))
             done.append(f"{field}: {label}")
@@ -1019,8 +1033,10 @@ DATE_FREE_MARKERS = ("postcode__", "_pc", "pcbloom")
 def _blank_if_date_salted(select: str, dialect: Dialect = "duckdb") -> str:
     """A right-hand column of a same-date pair compared as if the dates differed: a date-salted token (or the
     date's own) becomes NULL, which no agreement level matches; postcode-salted and postcode tokens stay."""
-    if not select.startswith(('"r".', "`r`.", "r.")) or " AS " not in select:
+    if not select.startswith(('"r".', "`r`.", "r.")):
         return select
+    if " AS " not in select:  # every right-hand column Splink selects is aliased: fail loudly if that changes
+        raise ValueError(f"unexpected right-hand column select without an alias: {select}")
     expr, alias = (part.strip() for part in select.rsplit(" AS ", 1))
     alias = alias.strip('"`')
     column = alias[:-2] if alias.endswith("_r") else alias
