@@ -525,14 +525,28 @@ def test_padded_nickname_lists_give_the_list_size_attack_nothing():
     people = pd.DataFrame({"given_name": ["bill"] * 30 + ["zoe"] * 30})
     rows = [(g, "1980-01-01", None) for g in people.given_name]
 
-    def recovered(encoder: IdentifierEncoder) -> float:
+    def recovered(encoder: IdentifierEncoder, sized: bool = True) -> float:
         records = pd.DataFrame({"given_name__alias": _encode_people(encoder, rows)["given_name__alias"]})
         guesses = list_frequency_attack(records, "given_name__alias", people, "given_name", (),
-                                        list_size=_alias_count)
+                                        list_size=_alias_count if sized else None)
         return float((guesses == people.given_name).mean())
 
-    assert recovered(_nickname_encoder()) == 1.0                    # unsalted, unpadded (accuracy profile)
-    assert recovered(_nickname_encoder(name_token_salt="dob")) == 0.0   # salted and padded: one size for both
+    unpadded, padded = _nickname_encoder(), _nickname_encoder(name_token_salt="dob")
+    assert recovered(unpadded) == 1.0 > recovered(unpadded, sized=False)   # unsalted, unpadded (accuracy profile)
+    # salted and padded: one size for both, so the size adds nothing (the tie stays a coin toss)
+    assert recovered(padded) == recovered(padded, sized=False) < 1.0
+
+
+def test_list_attack_on_one_size_lists_does_not_split_the_reference_by_size():
+    from linkage.audit.attacks import list_frequency_attack
+
+    # Padded lists (one size, 12) of two unequally common names: the attacker aligns them with the whole
+    # reference, not only with names whose own list would have 12 tokens (there are none).
+    people = pd.DataFrame({"surname": ["bill"] * 40 + ["zed"] * 20, "year": "2000", "sex": "M", "district": "LE1"})
+    records = as_records(people, salted=False)
+    records["surname__alias"] = [[token(f"{s}{i}") for i in range(12)] for s in people.surname]
+    sized = list_frequency_attack(records, "surname__alias", people, "surname", (), list_size={"bill": 5, "zed": 1}.get)
+    assert float((sized == people.surname).mean()) == 1.0
 
 
 def test_nickname_postcode_tokens_agree_at_one_address_only():

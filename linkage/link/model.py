@@ -715,7 +715,6 @@ def nickname_postcode_params(linker: Linker, u_given: dict[str, float] | None = 
         lvl, twin = by_label.get(NICKNAME_PC_LABEL), by_label.get(NICKNAME_LABEL)
         if lvl is None or twin is None or not twin._m_is_trained:
             continue
-        lvl.m_probability = min(1.0, float(twin.m_probability) / float(dob_exact.m_probability))
         key = f"{field}: {NICKNAME_PC_LABEL}"
         if u_given and key in u_given:
             pass  # set by u_given_postcode_from_unlikely_pairs
@@ -724,7 +723,8 @@ def nickname_postcode_params(linker: Linker, u_given: dict[str, float] | None = 
         elif twin._u_is_trained:
             lvl.u_probability = min(1.0, float(twin.u_probability) / float(dob_exact.u_probability))
         else:
-            continue
+            continue  # no u to price it by: left to fix_untrained_levels, m untouched
+        lvl.m_probability = min(1.0, float(twin.m_probability) / float(dob_exact.m_probability))
         done.append(key)
     return done
 
