@@ -560,3 +560,6 @@ def test_nickname_postcode_tokens_agree_at_one_address_only():
     assert not set(lists[0]) & set(lists[2])          # another postcode
     assert not set(lists[0]) & set(lists[3])          # another name
     assert {len(v) for v in lists[:4]} == {ALIAS_COUNT} and lists[4] is None
+    from linkage.contracts.names import is_token_list_column
+
+    assert is_token_list_column("given_name__alias_pc")  # a blocking rule on it would be exploded, as for __alias
