@@ -274,6 +274,12 @@ class Encodings(StrictModel):
                            "the full name with each one-character deletion of the postcode, so a person whose date "
                            "of birth is wrong or missing still agrees on name where the postcode has one typo; "
                            "built on the full name only (per name it would chain a common name's neighbours)")
+    name_postcode_alias_tokens: bool = Field(
+        False, description="hardening companion (given name, with name_variants alias): a fixed-size list of "
+                           "composite tokens, each canonical form of the given name (itself and the formal names it "
+                           "may be a nickname of) with the full postcode, padded with keyed fillers, so a nickname "
+                           "and its formal name still agree at the same address when the date of birth is wrong or "
+                           "missing (Bill / William)")
     phonetic_postcode_tokens: bool = Field(
         False, description="hardening companion: a composite token per name of its Metaphone code and the full "
                            "postcode, so a misspelt name still agrees at the same address when the date differs")
@@ -300,6 +306,9 @@ class Encodings(StrictModel):
         if self.name_postcode_typo_tokens and self.composite_name != "full":
             raise ValueError("name_postcode_typo_tokens needs composite_name: full (per-name postcode-typo "
                              "composites link different people of one name)")
+        if self.name_postcode_alias_tokens and "alias" not in self.name_variants:
+            raise ValueError("name_postcode_alias_tokens needs alias in name_variants (its level follows the "
+                             "date-salted nickname level and is priced from it)")
         if self.full_name_typo_tokens and not (self.full_name_tokens and self.composite_name == "full"):
             raise ValueError("full_name_typo_tokens needs full_name_tokens: true and composite_name: full (its "
                              "level follows the full name's in the full-name comparison)")

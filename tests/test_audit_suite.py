@@ -481,3 +481,85 @@ def test_graph_attack_reads_every_column_that_links_one_name():
     assert set(graph_columns(enc.columns, "full_name")) == {"full_name__near_dob", "full_name__exact_pc"}
     blip = encoder(name_variants=["exact"], bloom={"salt": "dob", "blip": 0.02})
     assert graph_columns(blip.columns, "surname") == ["surname__exact"]
+
+
+def _nickname_encoder(**encodings) -> IdentifierEncoder:
+    cfg = PartnerConfig.model_validate({
+        "project_id": "p", "source": "s", "local_id": "id",
+        "identifiers": {"given_name": {"column": "given"}, "surname": {"column": "surname"},
+                        "date_of_birth": {"column": "dob", "formats": ["%Y-%m-%d"]},
+                        "postcode": {"column": "postcode", "format": "uk"}},
+        "encodings": {"name_variants": ["exact", "alias"], "bloom": None, "shared_name_tokens": False, **encodings}})
+    return IdentifierEncoder(cfg, KEY)
+
+
+def _encode_people(encoder: IdentifierEncoder, rows: list[tuple[str, str | None, str | None]]) -> dict[str, list]:
+    table = pa.table({"given": [g for g, _, _ in rows], "surname": ["smith"] * len(rows),
+                      "dob": [d or "" for _, d, _ in rows], "postcode": [p or "" for _, _, p in rows]})
+    clean, _ = encoder.clean(table)
+    return {name: column.to_pylist() for name, column in encoder.encode(clean).items()}
+
+
+def test_salted_nickname_lists_compare_with_the_formal_name_on_the_same_date_and_have_one_size():
+    from linkage.encode.identifiers import ALIAS_COUNT
+
+    rows = [("bill", "1980-01-01", None), ("william", "1980-01-01", None), ("william", "1990-05-05", None),
+            ("zoe", "1980-01-01", None), ("chris", "1980-01-01", None), ("bill", None, None)]
+    out = _encode_people(_nickname_encoder(name_token_salt="dob"), rows)
+    lists, exact = out["given_name__alias"], out["given_name__exact"]
+    # the link's "nickname of the other name" level: the formal name's date-salted exact token is in the list
+    assert exact[1] in lists[0] and exact[0] in lists[1]
+    assert exact[2] not in lists[0]       # salted like the exact token: another date, other tokens
+    assert exact[3] not in lists[0]
+    # one size for a formal name, a nickname of four, and a nickname of 19 formal names (trimmed): the size
+    # no longer tells whether the name is a nickname, nor of how many names
+    assert {len(v) for v in lists[:5]} == {ALIAS_COUNT}
+    assert lists[5] is None and exact[5] is None    # no date, no salted name
+
+
+def test_padded_nickname_lists_give_the_list_size_attack_nothing():
+    from linkage.audit.attacks import list_frequency_attack
+    from linkage.audit.suite import _alias_count
+
+    # Two given names, equally common, one a nickname of four names: an unpadded list's size tells them apart.
+    people = pd.DataFrame({"given_name": ["bill"] * 30 + ["zoe"] * 30})
+    rows = [(g, "1980-01-01", None) for g in people.given_name]
+
+    def recovered(encoder: IdentifierEncoder, sized: bool = True) -> float:
+        records = pd.DataFrame({"given_name__alias": _encode_people(encoder, rows)["given_name__alias"]})
+        guesses = list_frequency_attack(records, "given_name__alias", people, "given_name", (),
+                                        list_size=_alias_count if sized else None)
+        return float((guesses == people.given_name).mean())
+
+    unpadded, padded = _nickname_encoder(), _nickname_encoder(name_token_salt="dob")
+    assert recovered(unpadded) == 1.0 > recovered(unpadded, sized=False)   # unsalted, unpadded (accuracy profile)
+    # salted and padded: one size for both, so the size adds nothing (the tie stays a coin toss)
+    assert recovered(padded) == recovered(padded, sized=False) < 1.0
+
+
+def test_list_attack_on_one_size_lists_does_not_split_the_reference_by_size():
+    from linkage.audit.attacks import list_frequency_attack
+
+    # Padded lists (one size, 12) of two unequally common names: the attacker aligns them with the whole
+    # reference, not only with names whose own list would have 12 tokens (there are none).
+    people = pd.DataFrame({"surname": ["bill"] * 40 + ["zed"] * 20, "year": "2000", "sex": "M", "district": "LE1"})
+    records = as_records(people, salted=False)
+    records["surname__alias"] = [[token(f"{s}{i}") for i in range(12)] for s in people.surname]
+    sized = list_frequency_attack(records, "surname__alias", people, "surname", (), list_size={"bill": 5, "zed": 1}.get)
+    assert float((sized == people.surname).mean()) == 1.0
+
+
+def test_nickname_postcode_tokens_agree_at_one_address_only():
+    from linkage.encode.identifiers import ALIAS_COUNT
+
+    rows = [("bill", None, "LE1 1AA"), ("william", "1990-05-05", "LE1 1AA"), ("william", None, "LE2 2BB"),
+            ("zoe", None, "LE1 1AA"), ("bill", "1980-01-01", None)]
+    out = _encode_people(_nickname_encoder(name_token_salt="dob", name_postcode_alias_tokens=True), rows)
+    lists = out["given_name__alias_pc"]
+    assert set(lists[0]) & set(lists[1])              # nickname and formal name, same postcode, date missing/other
+    assert not set(lists[0]) & set(lists[2])          # another postcode
+    assert not set(lists[0]) & set(lists[3])          # another name
+    assert {len(v) for v in lists[:4]} == {ALIAS_COUNT} and lists[4] is None
+    from linkage.contracts.names import is_token_list_column
+
+    assert is_token_list_column("given_name__alias_pc")  # a blocking rule on it would be exploded, as for __alias

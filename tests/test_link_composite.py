@@ -21,7 +21,7 @@ from linkage.link.model import (
     composite_em_rules,
     train,
 )
-from tests.toy_linker import toy_linker
+from tests.toy_linker import linker_of, toy_linker
 
 PLAIN = {"given_name__exact", "surname__exact", "dob__exact", "dob__year", "postcode__exact"}
 COMPOSITE = PLAIN | {"given_name__near_dob", "surname__near_dob", "given_name__exact_pc", "surname__exact_pc",
@@ -292,3 +292,56 @@ def test_postcode_filter_levels_keep_their_parameters_until_the_postcode_and_dat
 
     cols = COMPOSITE | {"surname__bloom", "surname__pcbloom"}
     assert postcode_filter_given_postcode(toy_linker(cols)) == []
+
+
+def test_a_nickname_at_one_address_reaches_a_positive_level_without_the_date():
+    # Bill / William at the same postcode, one date missing: the date-salted nickname level cannot fire (no salted
+    # token), the postcode-salted nickname lists share a token; priced given the postcode, positive evidence.
+    import math
+
+    import duckdb
+    import pandas as pd
+
+    from linkage.link.model import NICKNAME_LABEL, NICKNAME_PC_LABEL, bloom_pc_label, nickname_postcode_params
+
+    cols = PLAIN | {"name__full", "full_name__near_dob", "full_name__exact_pc", "given_name__bloom",
+                    "given_name__pcbloom", "given_name__alias", "given_name__alias_pc"}
+    df = pd.DataFrame({"identity_id": ["a-0", "b-0"], "record_id": ["a", "b"], "source": ["x", "x"]})
+    for col in sorted(cols):
+        df[col] = [["1"], ["2"]] if col.endswith(("near_dob", "alias", "alias_pc")) else ["1", "2"]
+    linker = linker_of(df, cols)
+    comp = next(c for c in linker._settings_obj.comparisons if c.output_column_name == "given_name")
+    labels = [lvl.label_for_charts for lvl in comp.comparison_levels]
+    # after the postcode-salted filter levels (a similar name at one address stays there)
+    assert labels.index(bloom_pc_label(0.6)) < labels.index(NICKNAME_PC_LABEL) == len(labels) - 2
+    gamma = {lvl.label_for_charts: lvl.comparison_vector_value for lvl in comp.comparison_levels}
+    # the pair as the encoder gives it: no given-name exact or date-composite token on the dateless side, the
+    # full names differ, the given-name filters are not similar (256-bit filters, half set, far apart)
+    far_l, far_r = "0" * 128 + "1" * 128, "1" * 128 + "0" * 128
+    con = duckdb.connect()
+    con.execute(f"""CREATE TABLE pair AS SELECT NULL::VARCHAR AS given_name__exact_l, 'w' AS given_name__exact_r,
+        'bill smith' AS name__full_l, 'william smith' AS name__full_r,
+        NULL::VARCHAR[] AS full_name__near_dob_l, ['x'] AS full_name__near_dob_r,
+        'bs@pc' AS full_name__exact_pc_l, 'ws@pc' AS full_name__exact_pc_r,
+        NULL::VARCHAR[] AS given_name__alias_l, ['w', 'pad'] AS given_name__alias_r,
+        ['b@pc', 'w@pc'] AS given_name__alias_pc_l, ['w@pc', 'pad@pc'] AS given_name__alias_pc_r,
+        NULL::BIT AS given_name__bloom_l, '{far_r}'::BIT AS given_name__bloom_r,
+        NULL::INTEGER AS given_name__bloom_pc_l, 128 AS given_name__bloom_pc_r,
+        '{far_l}'::BIT AS given_name__pcbloom_l, '{far_r}'::BIT AS given_name__pcbloom_r,
+        128 AS given_name__pcbloom_pc_l, 128 AS given_name__pcbloom_pc_r""")
+    found = con.execute(f"SELECT {comp._case_statement} FROM pair").fetchall()
+    assert found == [(gamma[NICKNAME_PC_LABEL],)]
+
+    comps = {c.output_column_name: {lvl.label_for_charts: lvl for lvl in c.comparison_levels}
+             for c in linker._settings_obj.comparisons}
+    params = {("postcode", "Exact match on postcode__exact"): (0.72, 2.2e-4),
+              ("dob", "Exact match on dob__exact"): (0.9, 1.9e-4),
+              ("given_name", NICKNAME_LABEL): (0.018, 1.9e-4 * 0.002),
+              ("given_name", NICKNAME_PC_LABEL): (0.3, 2.2e-4 * 0.004)}   # EM's m, sampled u
+    for (name, label), (m, u) in params.items():
+        comps[name][label].m_probability, comps[name][label].u_probability = m, u
+    assert nickname_postcode_params(linker) == [f"given_name: {NICKNAME_PC_LABEL}"]
+    level = comps["given_name"][NICKNAME_PC_LABEL]
+    assert level.m_probability == pytest.approx(0.018 / 0.9)     # P(nickname | match): the date taken out
+    assert level.u_probability == pytest.approx(0.004)           # P(nickname | non-match at one postcode)
+    assert math.log2(level.m_probability / level.u_probability) > 2

@@ -114,6 +114,10 @@ def list_frequency_attack(records: pd.DataFrame, column: str, population: pd.Dat
     """
     obs_key, ref_key = _group_keys(records, population, conditions)
     sizes = records[column].map(lambda v: len(v) if isinstance(v, (list, np.ndarray)) else 0)
+    if sizes[sizes > 0].nunique() <= 1:
+        # One size for every list: padded, and the attacker sees it; splitting the reference by the names' own list
+        # sizes would leave only the names that happen to have that size (a padded nickname list: none of 12)
+        list_size = None
     obs_key = obs_key + "|" + sizes.astype(str)
     exploded = pd.DataFrame({"g": obs_key, "tok": records[column]}).explode("tok").dropna()
     exploded = exploded.reset_index().rename(columns={"index": "row"}).drop_duplicates(["row", "tok"])

@@ -30,7 +30,7 @@ PROJECT_ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
 #: Column-name endings of the token-list encodings ("token_list" in a manifest): deletion neighbourhoods,
 #: nickname lists, date- and postcode-tolerant name composites and the shared name parts. In a blocking rule
 #: such a column means "the lists share a token" and is exploded; tests check it against every column the encoder emits.
-TOKEN_LIST_SUFFIXES = ("__del1", "__alias", "__near_dob", "__near_pc", "__parts")
+TOKEN_LIST_SUFFIXES = ("__del1", "__alias", "__alias_pc", "__near_dob", "__near_pc", "__parts")
 
 
 #: The full-name composite columns (given name and surname together with a near date of birth, the postcode,

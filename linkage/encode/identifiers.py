@@ -34,6 +34,10 @@ POSTCODE_TYPO_COUNT = 8  # a 7-character postcode (spaces dropped) and its 7 one
 # pseudo-random 24 of its tokens (trimmed in token order), so a typo in it is found only if the deletion the two
 # names share survives both trims.
 FULL_NAME_TYPO_COUNT = 24
+# A date-salted nickname list (given_name__alias) is padded to this many tokens: the name itself and up to 11 formal
+# names fit (99.7% of given names in the messy benchmark; "chris" has 19 and keeps a keyed pseudo-random 12), so the
+# list's size no longer tells whether the name is a nickname, nor of how many formal names.
+ALIAS_COUNT = 12
 
 
 class _Invalid:
@@ -333,6 +337,8 @@ class IdentifierEncoder:
                 add(f"{field}__near_dob", field, "near_dob", "token_list")
             if per_name and self.enc.name_postcode_tokens and self.ids.postcode is not None:
                 add(f"{field}__exact_pc", field, "exact_pc+postcode", "token")
+            if field == "given_name" and self.enc.name_postcode_alias_tokens and self.ids.postcode is not None:
+                add(f"{field}__alias_pc", field, "alias_pc+postcode", "token_list")
             if self.enc.phonetic_postcode_tokens and self.ids.postcode is not None:
                 add(f"{field}__phonetic_pc", field, "phonetic_pc+postcode", "token")
             if field in bloom_fields:
@@ -465,9 +471,11 @@ class IdentifierEncoder:
             per_value(f"_tok_{column}", f"{field}__del1", neighbours)
 
             def aliases(v: str, c: Callable[[str], str] = core, t: Tokeniser = exact) -> list[str] | None:
-                # i13: nickname -> formal names, tokenised like the exact name so they compare with it
+                # i13: nickname -> formal names, tokenised like the exact name (same salt) so they compare with it;
+                # salted, padded to a fixed size (the unsalted list of the accuracy profile keeps its own size)
                 name, suffix = salt_of(v)
-                return t.tokens([a + suffix for a in name_aliases(c(name))])
+                found = t.tokens([a + suffix for a in name_aliases(c(name))])
+                return pad_tokens(found, ALIAS_COUNT, t, c(name) + suffix) if name_salted and found else found
 
             per_value(f"_tok_{column}", f"{field}__alias", aliases)
             near = f"{field}__near_dob"
@@ -494,6 +502,19 @@ class IdentifierEncoder:
                     return t.token(f"{c(name)}\x1f{postcode}")
 
                 per_value(f"_pc_{column}", f"{field}__exact_pc", with_postcode)
+            if f"{field}__alias_pc" in types and "pc_full" in clean:
+                # Each canonical form of the name with the full postcode (null where either is missing): a nickname
+                # and its formal name at one address share a token; always ALIAS_COUNT tokens (keyed fillers).
+                clean[f"_pc_{column}"] = pc.binary_join_element_wise(clean[column], clean["pc_full"], "\x1f")
+                alias_at = self._tok(field, "alias_pc")
+
+                def aliases_with_postcode(v: str, c: Callable[[str], str] = core,
+                                          t: Tokeniser = alias_at) -> list[str] | None:
+                    name, _, postcode = v.partition("\x1f")
+                    found = t.tokens([f"{a}\x1f{postcode}" for a in name_aliases(c(name))])
+                    return pad_tokens(found, ALIAS_COUNT, t, f"{c(name)}\x1f{postcode}") if found else None
+
+                per_value(f"_pc_{column}", f"{field}__alias_pc", aliases_with_postcode)
             if f"{field}__phonetic_pc" in types and "pc_full" in clean:
                 clean[f"_pc_{column}"] = pc.binary_join_element_wise(clean[column], clean["pc_full"], "\x1f")
                 sound_at = self._tok(field, "phonetic_pc")

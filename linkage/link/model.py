@@ -41,6 +41,8 @@ def _dice(col: str, threshold: float) -> BloomDiceLevel:
 
 
 BLOOM_PC_PREFIX = "similar name, same postcode"
+NICKNAME_LABEL = "nickname of the other name"
+NICKNAME_PC_LABEL = "nickname of the other name, same postcode"
 
 
 def bloom_pc_label(threshold: float) -> str:
@@ -102,7 +104,7 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
     if alias in cols and field in opts.alias_levels:
         # A nickname and the formal name it stands for (Bill / William): the alias list holds the exact
         # tokens of the formal names, so one side's exact token is found in the other's list.
-        levels.append(TokenInListLevel(alias, exact, "nickname of the other name"))
+        levels.append(TokenInListLevel(alias, exact, NICKNAME_LABEL))
     if opts.use_name_parts and own in cols and "name__parts" in cols:
         # A former / preferred surname or a middle name used as the first name. A part that is only the
         # other side's *other* name does not count (see TokenInListLevel).
@@ -121,6 +123,11 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
         # turns relatives with similar names into matches, as it did when it was first tried unconditionally.
         levels.extend(_dice(f"{field}__pcbloom", t).configure(label_for_charts=bloom_pc_label(t))
                       for t in sorted(opts.bloom_dice_thresholds, reverse=True))
+    if f"{field}__alias_pc" in cols and alias in cols and field in opts.alias_levels:
+        # A nickname and its formal name at the same postcode (hardened profile: the date-salted nickname level
+        # needs the same date). After the filter levels, which take the same or a similar name. Priced given the
+        # postcode from the date-salted nickname level (nickname_postcode_params), as the filter levels are.
+        levels.append(ListOverlapLevel(f"{field}__alias_pc", NICKNAME_PC_LABEL))
     for enc in ("phonetic", "initial"):
         if f"{field}__{enc}" in cols:
             levels.append(cll.ExactMatchLevel(f"{field}__{enc}").configure(label_for_charts=f"{enc} match"))
@@ -492,6 +499,7 @@ def train(linker: Linker, cols: set[str], config: LinkConfig) -> dict[str, Any]:
     # can miss these levels, and the quotients below then skipped m as well); the quotient elsewhere
     given = u_given_postcode_from_unlikely_pairs(linker)
     postcode_filter_given_postcode(linker, given)
+    nickname_postcode_params(linker, given)
     full_name_postcode_given_postcode(linker, given)
     unsalted = {"tf": full_name_person_tf(linker), "m": full_name_unsalted_m(linker)}
     typo = full_name_typo_params(linker)
@@ -698,6 +706,40 @@ def postcode_filter_given_postcode(linker: Linker, u_given: dict[str, float] | N
             if not known:
                 lvl.u_probability = min(1.0, float(lvl.u_probability) / float(pc_exact.u_probability))
             done.append(f"{field}: {label}")
+    return done
+
+
+def nickname_postcode_params(linker: Linker, u_given: dict[str, float] | None = None) -> list[str]:
+    """m and u of "nickname of the other name, same postcode" (``given_name__alias_pc``) given that the postcode
+    agrees, as postcode_filter_given_postcode prices the filter levels: m = P(nickname | match), the date-salted
+    nickname level's m over m(exact date); u = P(nickname | non-match at the same postcode), counted among unlikely
+    pairs at one postcode where there are enough (``u_given``), else the sampled u over u(exact postcode), else
+    the date-salted level's u over u(exact date). No EM session sees the level with its own evidence: it fires
+    only where the dates differ or one is missing, and the sessions blocked on the postcode are dominated by
+    households."""
+    comparisons = {c.output_column_name: c for c in linker._settings_obj.comparisons}
+    pc_exact = _trained_exact_level(comparisons, "postcode", u=True)
+    dob_exact = _trained_exact_level(comparisons, "dob", m=True, u=True)
+    done: list[str] = []
+    if pc_exact is None or dob_exact is None:
+        return done
+    for field in ("given_name", "surname"):
+        comp = comparisons.get(field)
+        by_label = {lvl.label_for_charts: lvl for lvl in comp.comparison_levels} if comp else {}
+        lvl, twin = by_label.get(NICKNAME_PC_LABEL), by_label.get(NICKNAME_LABEL)
+        if lvl is None or twin is None or not twin._m_is_trained:
+            continue
+        key = f"{field}: {NICKNAME_PC_LABEL}"
+        if u_given and key in u_given:
+            pass  # set by u_given_postcode_from_unlikely_pairs
+        elif lvl._u_is_trained:
+            lvl.u_probability = min(1.0, float(lvl.u_probability) / float(pc_exact.u_probability))
+        elif twin._u_is_trained:
+            lvl.u_probability = min(1.0, float(twin.u_probability) / float(dob_exact.u_probability))
+        else:
+            continue  # no u to price it by: left to fix_untrained_levels, m untouched
+        lvl.m_probability = min(1.0, float(twin.m_probability) / float(dob_exact.m_probability))
+        done.append(key)
     return done
 
 
@@ -967,8 +1009,8 @@ def u_given_postcode_from_unlikely_pairs(linker: Linker, min_pairs: int = MIN_UN
     comparisons = {c.output_column_name: c for c in settings.comparisons}
     targets: dict[str, list[Any]] = {}
     for name, comp in comparisons.items():
-        lvls = [lvl for lvl in comp.comparison_levels
-                if lvl.label_for_charts.startswith(BLOOM_PC_PREFIX) or lvl.label_for_charts == FULL_PC_LABEL]
+        lvls = [lvl for lvl in comp.comparison_levels if lvl.label_for_charts.startswith(BLOOM_PC_PREFIX)
+                or lvl.label_for_charts in (FULL_PC_LABEL, NICKNAME_PC_LABEL)]
         if lvls:
             targets[name] = lvls
     dialect = "spark" if linker._sql_dialect_str == "spark" else "duckdb"
