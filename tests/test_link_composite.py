@@ -294,6 +294,23 @@ def test_postcode_filter_levels_keep_their_parameters_until_the_postcode_and_dat
     assert postcode_filter_given_postcode(toy_linker(cols)) == []
 
 
+def test_a_nickname_level_with_nothing_to_price_it_by_is_neutral_not_at_the_placeholder_u():
+    # An EM session blocked on the date can train the level's m from a few pairs (Bob / Rob at one address and
+    # date); random sampling and the unlikely pairs of a small extract then give no u, and fix_untrained_levels
+    # leaves a level with a trained m alone: Splink's placeholder u of 1e-6 made it about +12 bits.
+    from linkage.link.model import NICKNAME_PC_LABEL, nickname_postcode_params
+
+    cols = PLAIN | {"name__full", "full_name__near_dob", "full_name__exact_pc", "given_name__bloom",
+                    "given_name__pcbloom", "given_name__alias", "given_name__alias_pc"}
+    linker = toy_linker(cols)
+    comp = next(c for c in linker._settings_obj.comparisons if c.output_column_name == "given_name")
+    level = next(lvl for lvl in comp.comparison_levels if lvl.label_for_charts == NICKNAME_PC_LABEL)
+    level.m_probability = 0.003
+    assert not level._u_is_trained
+    assert nickname_postcode_params(linker) == []   # neither the postcode nor the date is trained: not priced
+    assert level.u_probability == level.m_probability
+
+
 def test_a_nickname_at_one_address_reaches_a_positive_level_without_the_date():
     # Bill / William at the same postcode, one date missing: the date-salted nickname level cannot fire (no salted
     # token), the postcode-salted nickname lists share a token; priced given the postcode, positive evidence.

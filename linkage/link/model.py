@@ -60,7 +60,7 @@ def _name_comparison(field: str, cols: set[str], config: LinkConfig) -> cl.Custo
         return None
     tf = field in opts.term_frequency_adjustments
     composite = [c for c in (f"{field}__near_dob", "name__full", f"{field}__exact_pc", f"{field}__phonetic_pc",
-                             f"{field}__pcbloom", *FULL_NAME_COMPOSITES) if c in cols]
+                             f"{field}__pcbloom", f"{field}__alias_pc", *FULL_NAME_COMPOSITES) if c in cols]
     if composite:
         # Hardened profile: a name salted with a missing date has no exact token, yet its composites with the
         # postcode or the other name may agree; missing only when none is there.
@@ -721,23 +721,27 @@ def nickname_postcode_params(linker: Linker, u_given: dict[str, float] | None = 
     pc_exact = _trained_exact_level(comparisons, "postcode", u=True)
     dob_exact = _trained_exact_level(comparisons, "dob", m=True, u=True)
     done: list[str] = []
-    if pc_exact is None or dob_exact is None:
-        return done
     for field in ("given_name", "surname"):
         comp = comparisons.get(field)
         by_label = {lvl.label_for_charts: lvl for lvl in comp.comparison_levels} if comp else {}
         lvl, twin = by_label.get(NICKNAME_PC_LABEL), by_label.get(NICKNAME_LABEL)
-        if lvl is None or twin is None or not twin._m_is_trained:
+        if lvl is None:
             continue
         key = f"{field}: {NICKNAME_PC_LABEL}"
-        if u_given and key in u_given:
+        priced = pc_exact is not None and dob_exact is not None and twin is not None and twin._m_is_trained
+        if priced and u_given and key in u_given:
             pass  # set by u_given_postcode_from_unlikely_pairs
-        elif lvl._u_is_trained:
+        elif priced and lvl._u_is_trained:
             lvl.u_probability = min(1.0, float(lvl.u_probability) / float(pc_exact.u_probability))
-        elif twin._u_is_trained:
+        elif priced and twin._u_is_trained:
             lvl.u_probability = min(1.0, float(twin.u_probability) / float(dob_exact.u_probability))
         else:
-            continue  # no u to price it by: left to fix_untrained_levels, m untouched
+            # Nothing to price it by. An EM session blocked on the date can still have trained its m from a
+            # few pairs, and fix_untrained_levels leaves a level with a trained m alone: neutral, not Splink's
+            # placeholder u of 1e-6 (about +12 bits for a nickname at one address).
+            if lvl._m_is_trained and not lvl._u_is_trained:
+                lvl.u_probability = lvl.m_probability
+            continue
         lvl.m_probability = min(1.0, float(twin.m_probability) / float(dob_exact.m_probability))
         done.append(key)
     return done
