@@ -526,7 +526,7 @@ def test_salted_nickname_lists_compare_with_the_formal_name_on_the_same_date_and
 
 def test_padded_nickname_lists_give_the_list_size_attack_nothing():
     from linkage.audit.attacks import list_frequency_attack
-    from linkage.audit.suite import _alias_count
+    from linkage.audit.suite import alias_count
 
     # Two given names, equally common, one a nickname of four names: an unpadded list's size tells them apart.
     people = pd.DataFrame({"given_name": ["bill"] * 30 + ["zoe"] * 30})
@@ -535,7 +535,7 @@ def test_padded_nickname_lists_give_the_list_size_attack_nothing():
     def recovered(encoder: IdentifierEncoder, sized: bool = True) -> float:
         records = pd.DataFrame({"given_name__alias": _encode_people(encoder, rows)["given_name__alias"]})
         guesses = list_frequency_attack(records, "given_name__alias", people, "given_name", (),
-                                        list_size=_alias_count if sized else None)
+                                        list_size=alias_count if sized else None)
         return float((guesses == people.given_name).mean())
 
     unpadded, padded = _nickname_encoder(), _nickname_encoder(name_token_salt="dob")

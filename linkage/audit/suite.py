@@ -298,14 +298,15 @@ def graph_columns(columns: dict[str, dict[str, Any]], field: str) -> list[str]:
 GRAPH_ENCODINGS = ("exact", "exact_pc", "near_dob", "near_pc")
 
 
-def _alias_count(name: str) -> int:
+def alias_count(name: str) -> int:
+    """How many tokens an unpadded nickname list of ``name`` holds (the attacker computes it from the public lists)."""
     from linkage.encode.evidence import name_aliases
 
     return len(name_aliases(name))
 
 
 # How long an unpadded list of each kind is for a reference name (what the attacker can compute).
-_LIST_SIZE = {"alias": _alias_count, "del1": deletion_list_size}
+_LIST_SIZE = {"alias": alias_count, "del1": deletion_list_size}
 
 
 def _cond_label(cond: tuple[str, ...]) -> str:
