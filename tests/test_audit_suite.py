@@ -556,6 +556,24 @@ def test_list_attack_on_one_size_lists_does_not_split_the_reference_by_size():
     assert float((sized == people.surname).mean()) == 1.0
 
 
+def test_list_attack_keeps_the_split_when_unpadded_lists_happen_to_share_one_size():
+    from linkage.audit.attacks import list_frequency_attack
+
+    # Unpadded one-token lists (an extract whose names have no nicknames) of the two names without nicknames:
+    # the attacker keeps only the reference names whose own list has one token, so the commoner reference name
+    # with nicknames ("bill", five forms) cannot take the commonest list.
+    people = pd.DataFrame({"surname": ["bill"] * 50 + ["ann"] * 40 + ["zed"] * 20, "year": "2000", "sex": "M",
+                           "district": "LE1"})
+    extract = people[people.surname != "bill"].reset_index(drop=True)
+    records = as_records(extract, salted=False)
+    records["surname__alias"] = [[token(s)] for s in extract.surname]
+    sizes = {"bill": 5, "ann": 1, "zed": 1}.get
+    guessed = list_frequency_attack(records, "surname__alias", people, "surname", (), list_size=sizes)
+    assert float((guessed == extract.surname).mean()) == 1.0
+    unsplit = list_frequency_attack(records, "surname__alias", people, "surname", (), list_size=None)
+    assert float((unsplit == extract.surname).mean()) < 1.0  # the whole reference puts bill first: wrong
+
+
 def test_nickname_postcode_tokens_agree_at_one_address_only():
     from linkage.encode.identifiers import ALIAS_COUNT
 

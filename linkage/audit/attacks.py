@@ -114,9 +114,13 @@ def list_frequency_attack(records: pd.DataFrame, column: str, population: pd.Dat
     """
     obs_key, ref_key = _group_keys(records, population, conditions)
     sizes = records[column].map(lambda v: len(v) if isinstance(v, (list, np.ndarray)) else 0)
-    if sizes[sizes > 0].nunique() <= 1:
-        # One size for every list: padded, and the attacker sees it; splitting the reference by the names' own list
-        # sizes would leave only the names that happen to have that size (a padded nickname list: none of 12)
+    seen = sizes[sizes > 0].unique()
+    if list_size is not None and len(seen) <= 1 and not any(
+            list_size(v) == (seen[0] if len(seen) else -1) for v in population[field].dropna().unique()):
+        # One size for every list, and no reference name's own list has it: padded. Splitting the reference by the
+        # names' own list sizes would leave it empty (a padded nickname list: no name has 20 forms), so the attacker
+        # aligns against the whole reference. Unpadded lists that happen to share one size keep the split (an
+        # extract without nicknames: every list holds one token, and only names without nicknames are candidates).
         list_size = None
     obs_key = obs_key + "|" + sizes.astype(str)
     exploded = pd.DataFrame({"g": obs_key, "tok": records[column]}).explode("tok").dropna()
