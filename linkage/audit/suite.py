@@ -4,10 +4,11 @@ Runs :mod:`linkage.audit.attacks` on every name column an extract holds (token c
 alignment unconditioned and conditioned on year of birth, sex, district and list size; Bloom columns:
 similarity clustering plus pattern mining, unconditioned and within year-of-birth groups, and postcode-
 salted filters also within the district, sector and full-postcode groups their co-released postcode
-tokens form) and the row-order attack. With several extracts the attacker pools them (cross-partner
-aggregation: one key, so one name gives the same token everywhere) and each partner's records are scored, as well as all
-partners together. Scores use the partner's key-holding oracle (:mod:`linkage.audit.verify`); only
-rates come out.
+tokens form), salted nickname lists also by the forms different names share at one date or address
+(:mod:`linkage.audit.nickname_edges`), and the row-order attack. With several extracts the attacker pools them
+(cross-partner aggregation: one key, so one name gives the same token everywhere) and each partner's records
+are scored, as well as all partners together. Scores use the partner's key-holding oracle
+(:mod:`linkage.audit.verify`); only rates come out.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ from linkage.audit.attacks import (
     token_graph_attack,
 )
 from linkage.audit.frequency import ENCODING_TRANSFORMS, column_field
+from linkage.audit.nickname_edges import NICKNAME_EDGE_COLUMNS, nickname_edge_attack
 from linkage.audit.typo_graph import (
     GRAPH_CONDITION_SETS,
     TYPO_GRAPH_COLUMNS,
     WL_ROUNDS,
     compact_lists,
+    compact_one,
     deletion_graph_attacks,
     list_key,
 )
@@ -217,9 +220,16 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
             continue
         if columns[col]["type"] == "token_list":
             size = _LIST_SIZE.get(encoding.split("+")[0])
+            # Nickname lists are scored by the whole list's key (a nickname's first token may be its formal name's).
+            keys = whole_list_keys(pooled[col]) if col in NICKNAME_EDGE_COLUMNS else None
             for cond in present_conditions:
                 score_rows(col, "frequency alignment of list tokens, record vote" + _cond_label(cond + ("list size",)),
-                           list_frequency_attack(pooled, col, population, field, cond, list_size=size))
+                           list_frequency_attack(pooled, col, population, field, cond, list_size=size), keys)
+            if col in NICKNAME_EDGE_COLUMNS:
+                # Lists of different but nickname-related names at one date / address share their common forms.
+                for cond in present_conditions:
+                    score_rows(col, "nickname-edge matching (shared forms between names)" + _cond_label(cond),
+                               nickname_edge_attack(pooled, col, population, field, cond), keys)
             continue
         if columns[col]["type"] == "bloom":
             hardening = set(columns[col]["encoding"].split("+")[1:])
@@ -279,6 +289,12 @@ def run_suite(parts: list[Part], population: pd.DataFrame,
                          "records_reidentified_share": result["share"], "chance_share": result["chance"],
                          "initials_share": result["initial_share"], "initials_chance": result["initial_chance"]})
     return rows
+
+
+def whole_list_keys(lists: pd.Series) -> pd.Series:
+    """Per record, the oracle's key of its whole token list (str of :func:`list_key`; None without a list)."""
+    return lists.map(lambda v: str(list_key(compact_one(list(v))))
+                     if isinstance(v, (list, np.ndarray)) and len(v) else None)
 
 
 def graph_columns(columns: dict[str, dict[str, Any]], field: str) -> list[str]:

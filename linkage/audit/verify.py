@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.audit.frequency import Reference
+from linkage.audit.nickname_edges import NICKNAME_EDGE_COLUMNS
 from linkage.audit.typo_graph import TYPO_GRAPH_COLUMNS, compact_one, list_key
 from linkage.config import load_partner_config
 from linkage.encode.identifiers import IdentifierEncoder, full_name_label
@@ -133,6 +134,10 @@ def _add_to_oracle(oracle: Oracle, plan: list[tuple[str, str, str]], clean: dict
             one = (value[0] if value else None) if isinstance(value, list) else value
             if one is not None and one not in target:
                 target[one] = sys.intern(_clear_of(field, encoding, _core(name, field)))
+            if col in NICKNAME_EDGE_COLUMNS and value:
+                # Also by the key of the whole list: a nickname's first token may be its formal name's too (both lists
+                # hold it at one date or address), which the attacks on these columns are scored without.
+                target.setdefault(str(list_key(compact_one(value))), sys.intern(_core(name, field)))
 
 
 def reference_from_input(config_path: str | Path, input_path: str | Path) -> dict[str, dict[str, float]]:
