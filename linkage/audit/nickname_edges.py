@@ -155,7 +155,7 @@ def nickname_edge_attack(records: pd.DataFrame, column: str, population: pd.Data
             component.update(nxt)
             frontier = list(dict.fromkeys(nxt))
         seen |= component
-        found = joint_names(sorted(component), adjacency, partners, log_p[node_group], weight)
+        found = joint_names(sorted(component), adjacency, partners, log_p, node_group, weight)
         for node, name in (found or {}).items():
             guess[node] = names[name]
     out[present] = guess[codes[present]]
@@ -163,14 +163,17 @@ def nickname_edge_attack(records: pd.DataFrame, column: str, population: pd.Data
 
 
 def joint_names(nodes: list[int], adjacency: dict[int, dict[int, int]], partners: dict[int, dict[int, int]],
-                log_p: np.ndarray, weight: np.ndarray, budget: int = JOINT_BUDGET) -> dict[int, int] | None:
+                log_p: np.ndarray, node_group: np.ndarray, weight: np.ndarray,
+                budget: int = JOINT_BUDGET) -> dict[int, int] | None:
     """The likeliest consistent naming of one component's lists: {node: reference name index}, or None.
 
     Consistent: distinct names; an edge of count c joins names sharing exactly c forms; two lists without an edge
     share none. Likeliest: the largest sum over nodes of (records holding the list) x log(the name's share in the
-    node's group); ``log_p`` is indexed [node, name]. Depth-first from the node with most edges, each next node a
-    neighbour of one already named (so its candidates are that name's partners of the edge's count), pruned by the
-    best score so far (log shares are <= 0); at most ``budget`` candidates are tried (then the best found counts)."""
+    node's group); ``log_p`` is indexed [group, name] and ``node_group`` gives each node's group (a [node, name]
+    matrix would be every list times every reference name: 24 GB at 50,000 people). Depth-first from the node with
+    most edges, each next node a neighbour of one already named (so its candidates are that name's partners of the
+    edge's count), pruned by the best score so far (log shares are <= 0); at most ``budget`` candidates are tried
+    (then the best found counts)."""
     if len(nodes) > JOINT_MAX_NODES:
         return None
     start = max(nodes, key=lambda u: (len(adjacency[u]), -u))
@@ -181,7 +184,8 @@ def joint_names(nodes: list[int], adjacency: dict[int, dict[int, int]], partners
                 parent[v] = u
                 order.append(v)
     need = set(adjacency[start].values())
-    first = [a for a, nb in partners.items() if np.isfinite(log_p[start, a]) and need <= set(nb.values())]
+    start_row = log_p[node_group[start]]
+    first = [a for a, nb in partners.items() if np.isfinite(start_row[a]) and need <= set(nb.values())]
     assign: dict[int, int] = {}
     best: dict[str, Any] = {"score": -np.inf, "names": None, "steps": 0}
 
@@ -195,7 +199,7 @@ def joint_names(nodes: list[int], adjacency: dict[int, dict[int, int]], partners
         else:
             p = parent[u]
             options = [a for a, c in partners[assign[p]].items() if c == adjacency[u][p]]
-        row = log_p[u]
+        row = log_p[node_group[u]]
         for a in sorted(options, key=lambda a: -row[a]):
             best["steps"] += 1
             if best["steps"] > budget:
