@@ -10,24 +10,17 @@ import pyarrow as pa
 import pytest
 
 from linkage.audit.nickname_edges import nickname_edge_attack, observed_edges, reference_overlaps
-from linkage.config import PartnerConfig
 from linkage.encode.identifiers import IdentifierEncoder
+from tests.test_audit_suite import nickname_encoder
 
-KEY = bytes(range(32))  # fixed: tie-breaks, and so the rates, are the same on every run
 # Nickname-related names (Bill / William / Robert / Bob, Peggy / Margaret, Tom / Thomas...) and two without nicknames.
 GIVEN = ["william", "bill", "robert", "bob", "margaret", "peggy", "thomas", "tom", "james", "jim", "elizabeth", "liz",
          "beth", "chris", "christopher", "kate", "katherine", "zoe", "xavier"]
 
 
 def encoder(**encodings) -> IdentifierEncoder:
-    cfg = PartnerConfig.model_validate({
-        "project_id": "p", "source": "s", "local_id": "id",
-        "identifiers": {"given_name": {"column": "given"}, "surname": {"column": "surname"},
-                        "date_of_birth": {"column": "dob", "formats": ["%Y-%m-%d"]},
-                        "postcode": {"column": "postcode", "format": "uk"}},
-        "encodings": {"name_variants": ["exact", "alias"], "bloom": None, "shared_name_tokens": False,
-                      "name_token_salt": "dob", "name_postcode_alias_tokens": True, **encodings}})
-    return IdentifierEncoder(cfg, KEY)
+    """Salted nickname lists, by the date and by the postcode."""
+    return nickname_encoder(**{"name_token_salt": "dob", "name_postcode_alias_tokens": True, **encodings})
 
 
 def people(n: int, dates: int, postcodes: int, seed: int = 3) -> pd.DataFrame:

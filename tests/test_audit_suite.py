@@ -483,7 +483,8 @@ def test_graph_attack_reads_every_column_that_links_one_name():
     assert graph_columns(blip.columns, "surname") == ["surname__exact"]
 
 
-def _nickname_encoder(**encodings) -> IdentifierEncoder:
+def nickname_encoder(**encodings) -> IdentifierEncoder:
+    """An encoder of given name, surname, date and postcode with nickname lists (``encodings`` added or replaced)."""
     cfg = PartnerConfig.model_validate({
         "project_id": "p", "source": "s", "local_id": "id",
         "identifiers": {"given_name": {"column": "given"}, "surname": {"column": "surname"},
@@ -506,7 +507,7 @@ def test_salted_nickname_lists_compare_with_the_formal_name_on_the_same_date_and
 
     rows = [("bill", "1980-01-01", None), ("william", "1980-01-01", None), ("william", "1990-05-05", None),
             ("zoe", "1980-01-01", None), ("chris", "1980-01-01", None), ("bill", None, None)]
-    out = _encode_people(_nickname_encoder(name_token_salt="dob"), rows)
+    out = _encode_people(nickname_encoder(name_token_salt="dob"), rows)
     lists, exact = out["given_name__alias"], out["given_name__exact"]
     # the link's "nickname of the other name" level: the formal name's date-salted exact token is in the list
     assert exact[1] in lists[0] and exact[0] in lists[1]
@@ -519,7 +520,7 @@ def test_salted_nickname_lists_compare_with_the_formal_name_on_the_same_date_and
     # none is trimmed: the name with most forms keeps them all, its own token and Christopher's among them
     # (a keyed subset of 12 lost Christopher at 37% of dates and postcodes)
     assert len(name_aliases("chris")) <= ALIAS_COUNT
-    chris = _encode_people(_nickname_encoder(name_token_salt="dob"),
+    chris = _encode_people(nickname_encoder(name_token_salt="dob"),
                            [("chris", "1980-01-01", None), ("christopher", "1980-01-01", None)])
     assert {chris["given_name__exact"][0], chris["given_name__exact"][1]} <= set(chris["given_name__alias"][0])
 
@@ -538,7 +539,7 @@ def test_padded_nickname_lists_give_the_list_size_attack_nothing():
                                         list_size=alias_count if sized else None)
         return float((guesses == people.given_name).mean())
 
-    unpadded, padded = _nickname_encoder(), _nickname_encoder(name_token_salt="dob")
+    unpadded, padded = nickname_encoder(), nickname_encoder(name_token_salt="dob")
     assert recovered(unpadded) == 1.0 > recovered(unpadded, sized=False)   # unsalted, unpadded (accuracy profile)
     # salted and padded: one size for both, so the size adds nothing (the tie stays a coin toss)
     assert recovered(padded) == recovered(padded, sized=False) < 1.0
@@ -579,7 +580,7 @@ def test_nickname_postcode_tokens_agree_at_one_address_only():
 
     rows = [("bill", None, "LE1 1AA"), ("william", "1990-05-05", "LE1 1AA"), ("william", None, "LE2 2BB"),
             ("zoe", None, "LE1 1AA"), ("bill", "1980-01-01", None)]
-    out = _encode_people(_nickname_encoder(name_token_salt="dob", name_postcode_alias_tokens=True), rows)
+    out = _encode_people(nickname_encoder(name_token_salt="dob", name_postcode_alias_tokens=True), rows)
     lists = out["given_name__alias_pc"]
     assert set(lists[0]) & set(lists[1])              # nickname and formal name, same postcode, date missing/other
     assert not set(lists[0]) & set(lists[2])          # another postcode
